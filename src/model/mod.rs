@@ -1,0 +1,1 @@
+//! The BERT encoder (`modeling.py`): embeddings, attention, feed-forward, pooler.

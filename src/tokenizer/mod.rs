@@ -1,0 +1,1 @@
+//! Google's `FullTokenizer` (`tokenization.py`): basic tokenizer, WordPiece, encodings.

@@ -1,0 +1,1 @@
+//! Checkpoint loaders: Google TF checkpoints, Hugging Face safetensors, ONNX (feature), `.bert`.
