@@ -3,6 +3,8 @@
 //! Layouts are row-major. Dense kernels keep Google's `[in, out]` layout
 //! (`modeling.py` applies `x @ kernel + bias`).
 
+use super::Pool;
+
 /// A dense layer `y = x @ kernel + bias` with `kernel: [in, out]` (Google's layout).
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -39,7 +41,7 @@ impl Dense {
     }
 
     /// x: `[rows, in]` -> out: `[rows, out]`.
-    pub fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], threads: usize) {
+    pub fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], pool: &Pool) {
         debug_assert_eq!(x.len(), rows * self.in_dim);
         debug_assert_eq!(out.len(), rows * self.out_dim);
         for row in out.chunks_exact_mut(self.out_dim) {
@@ -58,7 +60,7 @@ impl Dense {
             1.0,
             out,
             (n as isize, 1),
-            threads,
+            pool,
         );
     }
 }
@@ -78,7 +80,7 @@ pub fn sgemm(
     beta: f32,
     c: &mut [f32],
     c_strides: (isize, isize),
-    _threads: usize,
+    _pool: &Pool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -251,7 +253,7 @@ mod tests {
         let bias: Vec<f32> = (0..o).map(|v| v as f32).collect();
         let d = Dense::new(i, o, kernel.clone(), bias.clone());
         let mut out = vec![0.0; rows * o];
-        d.forward(&x, rows, &mut out, 1);
+        d.forward(&x, rows, &mut out, &Pool::single());
         for r in 0..rows {
             for c in 0..o {
                 let want: f32 = bias[c]

@@ -5,3 +5,6 @@
 //! every other path is checked against.
 
 pub mod cpu;
+mod pool;
+
+pub use pool::Pool;
