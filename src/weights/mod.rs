@@ -1,1 +1,135 @@
 //! Checkpoint loaders: Google TF checkpoints, Hugging Face safetensors, ONNX (feature), `.bert`.
+//!
+//! Every loader produces [`Weights`]: named f32 tensors under Google's variable names
+//! (`bert/encoder/layer_3/attention/self/query/kernel`), dense kernels in Google's `[in, out]`
+//! layout. The model walks those names, so a missing or misshapen tensor names itself.
+
+mod crc32c;
+mod proto;
+pub mod safetensors;
+pub mod tf_checkpoint;
+
+use std::collections::BTreeMap;
+
+use crate::{Error, Result};
+
+pub use crc32c::{crc32c, mask_crc32c};
+
+/// One f32 tensor, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    /// Builds a tensor, checking that `data` has `prod(shape)` elements.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Tensor> {
+        let n = num_elements(&shape)
+            .ok_or_else(|| Error::Shape(format!("shape {shape:?} overflows")))?;
+        if n != data.len() {
+            return Err(Error::Shape(format!(
+                "shape {shape:?} needs {n} values, got {}",
+                data.len()
+            )));
+        }
+        Ok(Tensor { shape, data })
+    }
+}
+
+/// `prod(shape)`, or `None` on overflow.
+pub(crate) fn num_elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Named f32 tensors under Google's variable names.
+#[derive(Debug, Clone, Default)]
+pub struct Weights {
+    tensors: BTreeMap<String, Tensor>,
+    /// Tensors present in the file but not loadable as f32 (name -> reason, e.g. the dtype);
+    /// asking for one gives an `Unsupported` error naming it.
+    unsupported: BTreeMap<String, String>,
+}
+
+impl Weights {
+    /// An empty set.
+    pub fn new() -> Weights {
+        Weights::default()
+    }
+
+    /// Adds (or replaces) a tensor.
+    pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) {
+        self.tensors.insert(name.into(), tensor);
+    }
+
+    /// Records a tensor that exists but cannot be loaded (e.g. a non-f32 dtype).
+    pub fn insert_unsupported(&mut self, name: impl Into<String>, reason: impl Into<String>) {
+        self.unsupported.insert(name.into(), reason.into());
+    }
+
+    /// The tensor `name`, checked against `expected_shape`; the error names the tensor.
+    pub fn get(&self, name: &str, expected_shape: &[usize]) -> Result<&[f32]> {
+        let t = match self.tensors.get(name) {
+            Some(t) => t,
+            None => {
+                return Err(match self.unsupported.get(name) {
+                    Some(why) => Error::Unsupported(format!("tensor {name}: {why}")),
+                    None => Error::Shape(format!("missing tensor {name}")),
+                })
+            }
+        };
+        if t.shape != expected_shape {
+            return Err(Error::Shape(format!(
+                "tensor {name} has shape {:?}, the config needs {expected_shape:?}",
+                t.shape
+            )));
+        }
+        Ok(&t.data)
+    }
+
+    /// Like [`Weights::get`], copied into a new vector.
+    pub fn get_vec(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>> {
+        self.get(name, expected_shape).map(<[f32]>::to_vec)
+    }
+
+    /// The tensor `name`, whatever its shape.
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Names in sorted order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Name and tensor pairs in sorted name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.tensors.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether there are no tensors.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+}
+
+/// `[rows, cols]` -> `[cols, rows]` (a layout change at load time, not model arithmetic).
+pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for (r, row) in data.chunks_exact(cols).enumerate().take(rows) {
+        for (c, &v) in row.iter().enumerate() {
+            out[c * rows + r] = v;
+        }
+    }
+    out
+}

@@ -22,7 +22,9 @@ pub fn shared_dir() -> PathBuf {
 pub fn minilm_dir() -> PathBuf {
     let cache = match std::env::var_os("LIBBERT_CACHE") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/libbert"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/libbert")
+        }
     };
     let dir = cache.join("all-MiniLM-L6-v2");
     assert!(
