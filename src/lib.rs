@@ -31,3 +31,7 @@ pub const VERSION_NUMBER: u32 = {
 
 /// Version string of the crate, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub use config::{Activation, BertConfig};
+pub use model::{BertModel, Context, Inputs, Outputs, Pooling};
+pub use weights::Weights;

@@ -133,3 +133,52 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     }
     out
 }
+
+/// Finds the checkpoint and config at `path` and loads both. A directory is recognised by
+/// what it holds: `bert_config.json` + `bert_model.ckpt.index` (or a `checkpoint` file) is a
+/// Google TF checkpoint, `config.json` + `model.safetensors` a Hugging Face model. A file path
+/// may name a `.safetensors` file, a TF checkpoint prefix or its `.index` file; the config is
+/// read from the same directory.
+pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
+    use crate::config::{BertConfig, ConfigFlavor};
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    };
+    let is_safetensors = if path.is_dir() {
+        let tf = dir.join("bert_config.json").is_file()
+            && (dir.join("bert_model.ckpt.index").is_file() || dir.join("checkpoint").is_file());
+        let hf = dir.join("model.safetensors").is_file() && dir.join("config.json").is_file();
+        match (tf, hf) {
+            (true, _) => false,
+            (false, true) => true,
+            (false, false) => {
+                return Err(Error::format(
+                    path,
+                    None,
+                    "not a model directory: expected bert_config.json + bert_model.ckpt.index \
+                     (TF) or config.json + model.safetensors (Hugging Face)",
+                ))
+            }
+        }
+    } else {
+        path.extension().is_some_and(|e| e == "safetensors")
+    };
+    if is_safetensors {
+        let file = if path.is_dir() {
+            dir.join("model.safetensors")
+        } else {
+            path.to_path_buf()
+        };
+        let config =
+            BertConfig::from_file_flavor(dir.join("config.json"), ConfigFlavor::HuggingFace)?;
+        Ok((config, safetensors::load(&file)?))
+    } else {
+        let config =
+            BertConfig::from_file_flavor(dir.join("bert_config.json"), ConfigFlavor::Google)?;
+        Ok((config, tf_checkpoint::load(path)?))
+    }
+}

@@ -1,0 +1,38 @@
+//! LayerNorm parameters (`modeling.py: layer_norm`, i.e. `tf.contrib.layers.layer_norm`):
+//! over the last axis, biased variance, epsilon inside the square root, then `* gamma + beta`.
+
+use crate::backend::cpu;
+use crate::weights::Weights;
+use crate::Result;
+
+/// `{scope}/LayerNorm/gamma` and `/beta`, both `[hidden]`.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    /// Loads `{scope}/gamma` and `{scope}/beta` (scope ends in `LayerNorm`).
+    pub fn load(w: &Weights, scope: &str, width: usize, eps: f32) -> Result<Self> {
+        Ok(LayerNorm {
+            gamma: w.get_vec(&format!("{scope}/gamma"), &[width])?,
+            beta: w.get_vec(&format!("{scope}/beta"), &[width])?,
+            eps,
+        })
+    }
+
+    /// x: `[rows, width]`, normalised in place.
+    pub fn forward(&self, x: &mut [f32]) {
+        cpu::layer_norm(x, self.gamma.len(), &self.gamma, &self.beta, self.eps);
+    }
+}
+
+/// Loads a dense layer `{scope}/kernel` `[in, out]` (Google's layout) and `{scope}/bias`
+/// `[out]`.
+pub fn load_dense(w: &Weights, scope: &str, in_dim: usize, out_dim: usize) -> Result<cpu::Dense> {
+    let kernel = w.get_vec(&format!("{scope}/kernel"), &[in_dim, out_dim])?;
+    let bias = w.get_vec(&format!("{scope}/bias"), &[out_dim])?;
+    Ok(cpu::Dense::new(in_dim, out_dim, kernel, bias))
+}

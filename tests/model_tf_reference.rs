@@ -1,0 +1,284 @@
+//! Conformance with Google's `modeling.py`: the `tf_bert_tiny` checkpoint and the outputs the
+//! original TF code computed from it (`fixtures/tf_bert_tiny/reference`, see its README §2).
+//!
+//! Tolerance: README §4 measured that two correct float32 implementations differ by up to
+//! ~1e-5 on these tensors (9.4e-6 worst); we require 1e-5 as the brief asks, and the common
+//! near-misses (erf GELU ≈1e-3, eps 1e-5 ≈5e-2, missing mask ≈5) fail it by orders of magnitude.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bert::{BertModel, Context, Inputs, Pooling};
+
+const TOL: f32 = 1e-5;
+
+fn fixture() -> PathBuf {
+    common::shared_dir().join("fixtures/tf_bert_tiny")
+}
+
+/// A minimal `.npy` (format 1.0/2.0, little-endian, C order) reader: `<f4` or `<i4`.
+fn npy(path: &Path) -> (Vec<usize>, Vec<u8>, String) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let descr = header.split("'descr': '").nth(1).unwrap();
+    let descr = descr[..descr.find('\'').unwrap()].to_string();
+    let shape = header.split("'shape': (").nth(1).unwrap();
+    let shape: Vec<usize> = shape[..shape.find(')').unwrap()]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    (shape, bytes[start + hlen..].to_vec(), descr)
+}
+
+fn npy_f32(name: &str) -> (Vec<usize>, Vec<f32>) {
+    let (shape, raw, descr) = npy(&fixture().join("reference").join(name));
+    assert_eq!(descr, "<f4");
+    let v = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (shape, v)
+}
+
+fn npy_u32(name: &str) -> (Vec<usize>, Vec<u32>) {
+    let (shape, raw, descr) = npy(&fixture().join("reference").join(name));
+    assert_eq!(descr, "<i4");
+    let v = raw
+        .chunks_exact(4)
+        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
+        .collect();
+    (shape, v)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+struct Reference {
+    ids: Vec<u32>,
+    mask: Vec<u32>,
+    segments: Vec<u32>,
+    batch: usize,
+    seq: usize,
+}
+
+fn reference_inputs() -> Reference {
+    let (shape, ids) = npy_u32("input_ids.npy");
+    let (_, mask) = npy_u32("input_mask.npy");
+    let (_, segments) = npy_u32("segment_ids.npy");
+    Reference {
+        ids,
+        mask,
+        segments,
+        batch: shape[0],
+        seq: shape[1],
+    }
+}
+
+#[test]
+fn every_layer_and_pooled_output_match_modeling_py() {
+    let model = BertModel::load(fixture()).unwrap();
+    assert!(model.has_pooler());
+    let r = reference_inputs();
+    let mut ctx = Context::new(2);
+    let out = model
+        .forward(
+            &mut ctx,
+            &Inputs {
+                input_ids: &r.ids,
+                segment_ids: &r.segments,
+                input_mask: &r.mask,
+                batch: r.batch,
+                seq: r.seq,
+            },
+            true,
+        )
+        .unwrap();
+    // All positions, padding included (README §2: padding is computed like any position).
+    let checks: [(&str, &[f32]); 5] = [
+        ("embedding_output.npy", out.embedding_output().unwrap()),
+        ("encoder_layer_0.npy", out.encoder_layer(0).unwrap()),
+        ("encoder_layer_1.npy", out.encoder_layer(1).unwrap()),
+        ("encoder_layer_1.npy", out.sequence_output()),
+        ("pooled_output.npy", out.pooled_output().unwrap()),
+    ];
+    for (file, ours) in checks {
+        let (_, want) = npy_f32(file);
+        let d = max_abs_diff(ours, &want);
+        eprintln!("{file}: max abs diff {d:e}");
+        assert!(d <= TOL, "{file}: max abs diff {d:e} > {TOL:e}");
+    }
+}
+
+#[test]
+fn sequences_do_not_depend_on_their_batch() {
+    // Each example alone, cut to its real length, must reproduce its rows of the batched
+    // reference (masked keys contribute exactly 0 after softmax; only summation order moves).
+    let model = BertModel::load(fixture().join("bert_model.ckpt")).unwrap();
+    let r = reference_inputs();
+    let (_, want) = npy_f32("encoder_layer_1.npy");
+    let (_, want_pooled) = npy_f32("pooled_output.npy");
+    let h = model.config().hidden_size;
+    let mut ctx = Context::new(1);
+    for b in [0, 3, 11, 19] {
+        let row = &r.ids[b * r.seq..][..r.seq];
+        let len = r.mask[b * r.seq..][..r.seq]
+            .iter()
+            .filter(|&&m| m == 1)
+            .count();
+        let out = model
+            .forward(
+                &mut ctx,
+                &Inputs {
+                    input_ids: &row[..len],
+                    segment_ids: &r.segments[b * r.seq..][..len],
+                    input_mask: &[],
+                    batch: 1,
+                    seq: len,
+                },
+                false,
+            )
+            .unwrap();
+        let d = max_abs_diff(out.sequence_output(), &want[b * r.seq * h..][..len * h]);
+        assert!(d <= TOL, "example {b}: {d:e}");
+        let d = max_abs_diff(out.pooled_output().unwrap(), &want_pooled[b * h..][..h]);
+        assert!(d <= TOL, "example {b} pooled: {d:e}");
+    }
+}
+
+#[test]
+fn embed_poolings() {
+    let model = BertModel::load(fixture()).unwrap();
+    let r = reference_inputs();
+    let (_, last) = npy_f32("encoder_layer_1.npy");
+    let (_, pooled) = npy_f32("pooled_output.npy");
+    let (h, s) = (model.config().hidden_size, r.seq);
+    let inputs = Inputs {
+        input_ids: &r.ids[..4 * s],
+        segment_ids: &r.segments[..4 * s],
+        input_mask: &r.mask[..4 * s],
+        batch: 4,
+        seq: s,
+    };
+    let mut ctx = Context::new(1);
+    for pooling in [Pooling::Cls, Pooling::Mean, Pooling::Max, Pooling::Pooler] {
+        for normalize in [false, true] {
+            let got = model
+                .embed(&mut ctx, &inputs, pooling, normalize)
+                .unwrap()
+                .to_vec();
+            for b in 0..4 {
+                let mut want = vec![0.0f32; h];
+                let real: Vec<usize> = (0..s).filter(|&t| r.mask[b * s + t] == 1).collect();
+                for (j, w) in want.iter_mut().enumerate() {
+                    let col = real.iter().map(|&t| last[(b * s + t) * h + j]);
+                    *w = match pooling {
+                        Pooling::Cls => last[b * s * h + j],
+                        Pooling::Mean => col.sum::<f32>() / real.len() as f32,
+                        Pooling::Max => col.fold(f32::NEG_INFINITY, f32::max),
+                        Pooling::Pooler => pooled[b * h + j],
+                    };
+                }
+                if normalize {
+                    let n = want.iter().map(|v| v * v).sum::<f32>().sqrt();
+                    want.iter_mut().for_each(|v| *v /= n);
+                }
+                let d = max_abs_diff(&got[b * h..][..h], &want);
+                assert!(
+                    d <= TOL,
+                    "{pooling:?} normalize={normalize} example {b}: {d:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_inputs_are_errors_not_panics() {
+    let model = BertModel::load(fixture()).unwrap();
+    let mut ctx = Context::new(1);
+    let ids = [101u32, 7592, 102];
+    let cases: [(Inputs, &str); 6] = [
+        (
+            Inputs {
+                input_ids: &ids,
+                segment_ids: &[],
+                input_mask: &[],
+                batch: 1,
+                seq: 4,
+            },
+            "needs 4",
+        ),
+        (
+            Inputs {
+                input_ids: &[101, 30522],
+                segment_ids: &[],
+                input_mask: &[],
+                batch: 1,
+                seq: 2,
+            },
+            "vocab_size",
+        ),
+        (
+            Inputs {
+                input_ids: &ids,
+                segment_ids: &[0, 0, 2],
+                input_mask: &[],
+                batch: 1,
+                seq: 3,
+            },
+            "type_vocab_size",
+        ),
+        (
+            Inputs {
+                input_ids: &ids,
+                segment_ids: &[],
+                input_mask: &[1, 2, 1],
+                batch: 1,
+                seq: 3,
+            },
+            "0 or 1",
+        ),
+        (
+            Inputs {
+                input_ids: &[],
+                segment_ids: &[],
+                input_mask: &[],
+                batch: 0,
+                seq: 3,
+            },
+            "empty",
+        ),
+        (
+            Inputs {
+                input_ids: &[0; 513],
+                segment_ids: &[],
+                input_mask: &[],
+                batch: 1,
+                seq: 513,
+            },
+            "max_position_embeddings",
+        ),
+    ];
+    for (inputs, want) in cases {
+        let err = model.forward(&mut ctx, &inputs, false).unwrap_err();
+        assert_eq!(err.code(), 7, "{err}");
+        assert!(err.to_string().contains(want), "{err}");
+    }
+}
