@@ -64,7 +64,9 @@ pub fn google_name(hf: &str) -> Option<(String, bool)> {
         (_, leaf) => (leaf, false),
     };
     if !leaf.is_empty() {
-        out.push('/');
+        if !out.is_empty() {
+            out.push('/');
+        }
         out.push_str(leaf);
     }
     Some((out, transposed))
