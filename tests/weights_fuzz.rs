@@ -176,10 +176,8 @@ fn entry(e: &Entry) -> Vec<u8> {
         shape.extend_from_slice(&dim);
     }
     let mut m = Vec::new();
-    for (field, v) in [(1, e.dtype)] {
-        varint(&mut m, field << 3);
-        varint(&mut m, v);
-    }
+    varint(&mut m, 1 << 3);
+    varint(&mut m, e.dtype);
     m.push(0x12);
     varint(&mut m, shape.len() as u64);
     m.extend_from_slice(&shape);
