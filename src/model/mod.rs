@@ -193,7 +193,7 @@ impl BertModel {
     /// Loads a model from a directory or file, recognised by what it contains:
     /// `bert_config.json` + `bert_model.ckpt.index` (Google TF checkpoint),
     /// `config.json` + `model.safetensors` (Hugging Face), or a path to one of those
-    /// checkpoint files (the config is read from beside it).
+    /// checkpoint files (the config is read from beside it), or a libbert `.bert` file.
     pub fn load(path: impl AsRef<Path>) -> Result<BertModel> {
         let (config, w) = weights::load_model_files(path.as_ref())?;
         BertModel::from_weights(config, &w)

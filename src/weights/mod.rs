@@ -5,6 +5,7 @@
 //! layout. The model walks those names, so a missing or misshapen tensor names itself.
 
 mod crc32c;
+pub mod native;
 mod proto;
 pub mod safetensors;
 pub mod tf_checkpoint;
@@ -137,10 +138,14 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// Finds the checkpoint and config at `path` and loads both. A directory is recognised by
 /// what it holds: `bert_config.json` + `bert_model.ckpt.index` (or a `checkpoint` file) is a
 /// Google TF checkpoint, `config.json` + `model.safetensors` a Hugging Face model. A file path
-/// may name a `.safetensors` file, a TF checkpoint prefix or its `.index` file; the config is
-/// read from the same directory.
+/// may name a `.safetensors` file, a TF checkpoint prefix or its `.index` file (the config is
+/// read from the same directory), or a libbert `.bert` file (config inside).
 pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
     use crate::config::{BertConfig, ConfigFlavor};
+    if path.is_file() && path.extension().is_some_and(|e| e == "bert") {
+        let m = native::NativeModel::open(path)?;
+        return Ok((m.config().clone(), m.weights()?));
+    }
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {

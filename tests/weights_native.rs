@@ -1,0 +1,113 @@
+//! The native `.bert` format: converting a model gives bit-identical results, and a corrupt
+//! file is an error.
+
+mod common;
+
+use std::path::PathBuf;
+
+use bert::weights::{native, tf_checkpoint};
+use bert::{BertConfig, BertModel, Context, Inputs};
+
+fn tf_fixture() -> PathBuf {
+    common::shared_dir().join("fixtures/tf_bert_tiny")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("libbert-native-{}-{name}", std::process::id()))
+}
+
+fn vocab(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("vocab.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn run(model: &BertModel) -> (Vec<f32>, Vec<f32>) {
+    let ids = [
+        101u32, 7592, 1010, 2088, 999, 102, 0, 0, 101, 2129, 2214, 2024, 2017, 1029, 102, 0,
+    ];
+    let mask = [1u32, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0];
+    let segs = [0u32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0];
+    let mut ctx = Context::new(1);
+    let out = model
+        .forward(
+            &mut ctx,
+            &Inputs {
+                input_ids: &ids,
+                segment_ids: &segs,
+                input_mask: &mask,
+                batch: 2,
+                seq: 8,
+            },
+            false,
+        )
+        .unwrap();
+    (
+        out.sequence_output().to_vec(),
+        out.pooled_output().unwrap().to_vec(),
+    )
+}
+
+#[test]
+fn tf_checkpoint_converted_gives_identical_results() {
+    let dir = tf_fixture();
+    let config = BertConfig::from_file(dir.join("bert_config.json")).unwrap();
+    let weights = tf_checkpoint::load(&dir).unwrap();
+    let path = tmp("tiny.bert");
+    native::save(&path, &config, &weights, &vocab(&dir), true).unwrap();
+    let opened = native::NativeModel::open(&path).unwrap();
+    assert_eq!(opened.config(), &config);
+    assert_eq!(opened.vocab().len(), 30522);
+    assert_eq!(opened.vocab()[101], "[CLS]");
+    assert!(opened.do_lower_case());
+    let back = opened.weights().unwrap();
+    assert_eq!(back.len(), weights.len());
+    for (name, t) in weights.iter() {
+        assert_eq!(back.tensor(name), Some(t), "{name}");
+    }
+    let a = run(&BertModel::load(&dir).unwrap());
+    let b = run(&BertModel::load(&path).unwrap());
+    assert_eq!(a, b, "converted model must give bit-identical outputs");
+
+    // Corruption is detected: flipped data byte (checksum), truncation, bad magic.
+    let bytes = std::fs::read(&path).unwrap();
+    let bad_path = tmp("bad.bert");
+    let mut bad = bytes.clone();
+    let last = bad.len() - 3;
+    bad[last] ^= 0x40;
+    std::fs::write(&bad_path, &bad).unwrap();
+    let err = BertModel::load(&bad_path).unwrap_err();
+    assert!(err.to_string().contains("CRC32C mismatch"), "{err}");
+    for cut in [0, 10, 19, 20, 100, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&bad_path, &bytes[..cut]).unwrap();
+        assert!(
+            native::NativeModel::open(&bad_path).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    std::fs::write(&bad_path, &bad).unwrap();
+    assert!(native::NativeModel::open(&bad_path).is_err());
+    let mut bad = bytes[..200].to_vec();
+    bad[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&bad_path, &bad).unwrap();
+    assert!(native::NativeModel::open(&bad_path).is_err());
+    let _ = std::fs::remove_file(&bad_path);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn minilm_converted_gives_identical_results() {
+    let dir = common::minilm_dir();
+    let config = BertConfig::from_file(dir.join("config.json")).unwrap();
+    let weights = bert::weights::safetensors::load(dir.join("model.safetensors")).unwrap();
+    let path = tmp("minilm.bert");
+    native::save(&path, &config, &weights, &vocab(&dir), true).unwrap();
+    let a = run(&BertModel::load(&dir).unwrap());
+    let b = run(&BertModel::load(&path).unwrap());
+    assert_eq!(a, b);
+    let _ = std::fs::remove_file(&path);
+}
