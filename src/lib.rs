@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod config;
 mod error;
+pub mod heads;
 pub mod model;
 pub mod tokenizer;
 pub mod weights;

@@ -282,3 +282,53 @@ fn invalid_inputs_are_errors_not_panics() {
         assert!(err.to_string().contains(want), "{err}");
     }
 }
+
+#[test]
+fn pretraining_heads_match_run_pretraining_py() {
+    let w = bert::weights::tf_checkpoint::load(fixture()).unwrap();
+    let config = bert::BertConfig::from_file(fixture().join("bert_config.json")).unwrap();
+    let model = BertModel::from_weights(config.clone(), &w).unwrap();
+    let heads = bert::heads::PreTrainingHeads::load(&w, &config).unwrap();
+    let (shape, ids) = npy_u32("mlm_input_ids.npy");
+    let (_, mask) = npy_u32("mlm_input_mask.npy");
+    let (_, segments) = npy_u32("mlm_segment_ids.npy");
+    let (_, positions) = npy_u32("masked_lm_positions.npy");
+    let (batch, seq) = (shape[0], shape[1]);
+    let mut ctx = Context::new(1);
+    let out = model
+        .forward(
+            &mut ctx,
+            &Inputs {
+                input_ids: &ids,
+                segment_ids: &segments,
+                input_mask: &mask,
+                batch,
+                seq,
+            },
+            false,
+        )
+        .unwrap();
+    let per_example = positions.len() / batch;
+    let flat: Vec<usize> = positions
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (i / per_example) * seq + p as usize)
+        .collect();
+    let (transform, logits) = heads
+        .masked_lm(&model, out.sequence_output(), &flat)
+        .unwrap();
+    let nsp = heads.next_sentence(out.pooled_output().unwrap());
+    let checks: [(&str, &[f32]); 5] = [
+        ("mlm_sequence_output.npy", out.sequence_output()),
+        ("mlm_pooled_output.npy", out.pooled_output().unwrap()),
+        ("mlm_transform_output.npy", &transform),
+        ("mlm_logits.npy", &logits),
+        ("nsp_logits.npy", &nsp),
+    ];
+    for (file, ours) in checks {
+        let (_, want) = npy_f32(file);
+        let d = max_abs_diff(ours, &want);
+        eprintln!("{file}: max abs diff {d:e}");
+        assert!(d <= TOL, "{file}: max abs diff {d:e} > {TOL:e}");
+    }
+}

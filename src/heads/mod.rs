@@ -1,0 +1,6 @@
+//! Task heads on top of the encoder. [`pretraining`]: masked LM and next sentence
+//! (`run_pretraining.py`).
+
+pub mod pretraining;
+
+pub use pretraining::PreTrainingHeads;
