@@ -233,10 +233,15 @@ impl BasicTokenizer {
                 s.end.push(b);
             }
         }
-        // `_run_split_on_punc`: every punctuation character is a token of its own.
-        let map = SrcMap::Bytes {
-            start: &s.start,
-            end: &s.end,
+        // `_run_split_on_punc`: every punctuation character is a token of its own. The map
+        // handed out is sliced like the token, so piece offsets index it directly.
+        let (norm, starts, ends) = (&s.norm, &s.start, &s.end);
+        let mut emit_range = |a: usize, b: usize| {
+            if let (Some(t), Some(start), Some(end)) =
+                (norm.get(a..b), starts.get(a..b), ends.get(a..b))
+            {
+                emit(t, SrcMap::Bytes { start, end }, word);
+            }
         };
         let mut piece = 0;
         let mut pos = 0;
@@ -244,15 +249,15 @@ impl BasicTokenizer {
             let len = c.len_utf8();
             if flags(c) & PUNCT != 0 {
                 if piece < pos {
-                    emit(&s.norm[piece..pos], map, word);
+                    emit_range(piece, pos);
                 }
-                emit(&s.norm[pos..pos + len], map, word);
+                emit_range(pos, pos + len);
                 piece = pos + len;
             }
             pos += len;
         }
-        if piece < s.norm.len() {
-            emit(&s.norm[piece..], map, word);
+        if piece < norm.len() {
+            emit_range(piece, norm.len());
         }
     }
 
@@ -306,7 +311,9 @@ impl BasicTokenizer {
 /// case-ignorable characters both ways, within the string being lowered (one whitespace token).
 fn final_sigma(kept: &[(char, usize, usize)], i: usize) -> bool {
     let not_ignorable = |&&(c, ..): &&(char, usize, usize)| flags(c) & CASE_IGNORABLE == 0;
-    let before = kept.get(..i).and_then(|k| k.iter().rev().find(not_ignorable));
+    let before = kept
+        .get(..i)
+        .and_then(|k| k.iter().rev().find(not_ignorable));
     if !matches!(before, Some(&(c, ..)) if flags(c) & CASED != 0) {
         return false;
     }

@@ -75,14 +75,9 @@ impl Tokenizer {
     /// A tokenizer over an in-memory vocabulary. Errors if it lacks `[UNK]`, which WordPiece
     /// emits for unknown words.
     pub fn new(vocab: Vocab, do_lower_case: bool) -> Result<Tokenizer> {
-        let unk = vocab.require(UNK, "WordPiece")?;
         Ok(Tokenizer {
             basic: BasicTokenizer { do_lower_case },
-            wordpiece: WordPiece {
-                vocab,
-                unk,
-                max_input_chars_per_word: MAX_INPUT_CHARS_PER_WORD,
-            },
+            wordpiece: WordPiece::new(vocab)?,
         })
     }
 

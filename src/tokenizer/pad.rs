@@ -23,7 +23,8 @@ pub(crate) fn pad_to(enc: &mut Encoding, len: usize, pad_id: u32) {
     let n = len.saturating_sub(enc.ids.len());
     enc.ids.extend(std::iter::repeat(pad_id).take(n));
     enc.type_ids.extend(std::iter::repeat(0).take(n));
-    enc.tokens.extend(std::iter::repeat_with(|| PAD.to_string()).take(n));
+    enc.tokens
+        .extend(std::iter::repeat_with(|| PAD.to_string()).take(n));
     enc.offsets.extend(std::iter::repeat(None).take(n));
     enc.word_ids.extend(std::iter::repeat(None).take(n));
     enc.special_tokens_mask.extend(std::iter::repeat(1).take(n));

@@ -26,7 +26,11 @@ pub(crate) fn keep_lengths(
 ) -> Option<(usize, usize)> {
     match len_b {
         None => Some((len_a.min(max_seq_length.checked_sub(2)?), 0)),
-        Some(len_b) => Some(truncate_seq_pair(len_a, len_b, max_seq_length.checked_sub(3)?)),
+        Some(len_b) => Some(truncate_seq_pair(
+            len_a,
+            len_b,
+            max_seq_length.checked_sub(3)?,
+        )),
     }
 }
 

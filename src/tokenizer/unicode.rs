@@ -5,7 +5,9 @@
 pub(crate) use super::unicode_tables::{
     CASED, CASE_IGNORABLE, CCC, CONTROL, DECOMP, LOWER, MN, PUNCT, REMOVED, SEPARATOR, WHITESPACE,
 };
-use super::unicode_tables::{CCC_CLASSES as CCC_TABLE, DECOMP_DATA, DECOMP_INDEX, FLAGS, LOWER_1, LOWER_MULTI};
+use super::unicode_tables::{
+    CCC_CLASSES as CCC_TABLE, DECOMP_DATA, DECOMP_INDEX, FLAGS, LOWER_1, LOWER_MULTI,
+};
 
 /// Flags of the ASCII range, precomputed so the common case never searches.
 static ASCII_FLAGS: [u16; 128] = {

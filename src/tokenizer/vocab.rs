@@ -81,7 +81,11 @@ impl Vocab {
     /// Parses the bytes of a `vocab.txt`, rejecting invalid UTF-8 with its line number.
     pub fn from_bytes(bytes: &[u8]) -> Result<Vocab> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             Error::InvalidUtf8 {
                 what: format!("vocabulary line {line}"),
             }
@@ -161,7 +165,9 @@ impl Vocab {
     /// The id of a special token that an operation needs, or an error naming it.
     pub fn require(&self, token: &str, needed_for: &str) -> Result<u32> {
         self.id(token).ok_or_else(|| {
-            Error::Vocab(format!("the vocabulary has no {token} token, needed for {needed_for}"))
+            Error::Vocab(format!(
+                "the vocabulary has no {token} token, needed for {needed_for}"
+            ))
         })
     }
 

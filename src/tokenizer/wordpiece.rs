@@ -22,6 +22,17 @@ pub struct WordPiece {
 }
 
 impl WordPiece {
+    /// Google's `WordpieceTokenizer(vocab)` with `max_input_chars_per_word = 200`.
+    /// Errors if the vocabulary has no `[UNK]`.
+    pub fn new(vocab: Vocab) -> crate::Result<WordPiece> {
+        let unk = vocab.require(super::vocab::UNK, "WordPiece")?;
+        Ok(WordPiece {
+            vocab,
+            unk,
+            max_input_chars_per_word: MAX_INPUT_CHARS_PER_WORD,
+        })
+    }
+
     /// Splits `word` (a basic token: no whitespace, one punctuation character at most when it
     /// is punctuation) and appends its pieces to `out`. A word with a part that matches nothing,
     /// or with more than `max_input_chars_per_word` characters, becomes one `[UNK]` covering
@@ -90,7 +101,10 @@ impl WordPiece {
     /// Google's `WordpieceTokenizer.tokenize` on one whitespace-free token, as token strings.
     pub fn tokenize(&self, word: &str) -> Vec<String> {
         let mut pieces = Vec::new();
-        for w in word.split(super::unicode::is_py_space).filter(|w| !w.is_empty()) {
+        for w in word
+            .split(super::unicode::is_py_space)
+            .filter(|w| !w.is_empty())
+        {
             self.split(w, &mut pieces);
         }
         pieces
