@@ -22,7 +22,10 @@ fn tokenizers() -> Vec<(&'static str, Tokenizer)> {
     MODES
         .iter()
         .map(|&(mode, vocab, lower)| {
-            (mode, Tokenizer::from_vocab_file(data(vocab), lower).expect("vocab loads"))
+            (
+                mode,
+                Tokenizer::from_vocab_file(data(vocab), lower).expect("vocab loads"),
+            )
         })
         .collect()
 }
@@ -72,7 +75,12 @@ fn conformance_all_lines_all_modes() {
         mismatches.is_empty(),
         "{} mismatches:\n{}",
         mismatches.len(),
-        mismatches.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+        mismatches
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -114,8 +122,16 @@ fn tf_bert_tiny_reference_cases() {
     assert!(!cases.is_empty());
     for case in cases {
         let input = case["text"].as_str().expect("text");
-        let tok = if case["do_lower_case"].as_bool().expect("flag") { &lower } else { &cased };
-        assert_eq!(tok.basic().tokenize(input), strings(&case["basic_tokens"]), "{input:?}");
+        let tok = if case["do_lower_case"].as_bool().expect("flag") {
+            &lower
+        } else {
+            &cased
+        };
+        assert_eq!(
+            tok.basic().tokenize(input),
+            strings(&case["basic_tokens"]),
+            "{input:?}"
+        );
         let got = tok.tokenize(input);
         let got_tokens: Vec<&str> = got.iter().map(|t| t.text).collect();
         assert_eq!(got_tokens, strings(&case["wordpiece_tokens"]), "{input:?}");
