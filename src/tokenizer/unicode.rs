@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn lookups() {
-        assert_eq!(flags('a'), 0);
+        assert_eq!(flags('a'), CASED);
+        assert_eq!(flags('\u{4E00}'), 0);
         assert!(flags('\u{0301}') & MN != 0);
         let mut v = Vec::new();
         push_nfd('\u{D55C}', &mut |c| v.push(c));
