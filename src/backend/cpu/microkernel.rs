@@ -151,6 +151,15 @@ pub(crate) mod x86 {
         const MR: usize = AVX2_MR;
         const NR: usize = AVX2_NR;
         let mut acc = [[_mm256_setzero_ps(); 3]; MR];
+        if cs == 1 {
+            // C is usually far away (L3 or memory); fetch its lines while the FMAs run
+            // instead of stalling in the epilogue.
+            for i in 0..mr {
+                let row = c.wrapping_offset(i as isize * rs);
+                _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
+            }
+        }
         let (mut a, mut b) = (a, b);
         for _ in 0..kc {
             // SAFETY: `p < kc`, so these reads are inside the panels.
