@@ -2,7 +2,8 @@
 //! `microkernel.rs`.
 //!
 //! Loops, outermost first, inside each thread's share of `C`:
-//! K blocks of `KC` (B's block: pre-packed weights, or packed here into per-thread scratch)
+//! K blocks of `KC` (192 for AVX2: a 192 x 24 B panel, 18 KiB, stays in the 32 KiB L1 while
+//! A panels stream past it; B's block: pre-packed weights, or packed here into per-thread scratch)
 //! → M blocks of `MC` rows (A packed into per-thread scratch, sized for L2)
 //! → `NR`-column panels of B (one panel, `KC x NR`, stays in L1)
 //! → `MR`-row panels of A → one micro-kernel call.
@@ -66,7 +67,7 @@ impl Isa {
             Isa::Avx2 => (
                 microkernel::x86::AVX2_MR,
                 microkernel::x86::AVX2_NR,
-                256,
+                192,
                 128,
                 microkernel::x86::avx2,
             ),

@@ -150,7 +150,6 @@ pub(crate) mod x86 {
     ) {
         const MR: usize = AVX2_MR;
         const NR: usize = AVX2_NR;
-        let mut acc = [[_mm256_setzero_ps(); 3]; MR];
         if cs == 1 {
             // C is usually far away (L3 or memory); fetch its lines while the FMAs run
             // instead of stalling in the epilogue.
@@ -160,24 +159,70 @@ pub(crate) mod x86 {
                 _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
             }
         }
-        let (mut a, mut b) = (a, b);
-        for _ in 0..kc {
-            // SAFETY: `p < kc`, so these reads are inside the panels.
-            unsafe {
-                let b0 = _mm256_loadu_ps(b);
-                let b1 = _mm256_loadu_ps(b.add(8));
-                let b2 = _mm256_loadu_ps(b.add(16));
-                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(NR * 8) as *const i8);
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let ai = _mm256_broadcast_ss(&*a.add(i));
-                    row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
-                    row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
-                    row[2] = _mm256_fmadd_ps(ai, b2, row[2]);
-                }
-                a = a.add(MR);
-                b = b.add(NR);
-            }
+        let [mut c00, mut c01, mut c02, mut c10, mut c11, mut c12] = [_mm256_setzero_ps(); 6];
+        let [mut c20, mut c21, mut c22, mut c30, mut c31, mut c32] = [_mm256_setzero_ps(); 6];
+        // The k loop in assembly: 12 accumulators + 3 B vectors + 1 broadcast use all 16 ymm
+        // registers, and LLVM's allocator sometimes spills one accumulator of the equivalent
+        // intrinsics loop (a store-to-load chain that halves throughput).
+        // SAFETY: the loop runs `kc >= 1` times (k = 0 never reaches a kernel) and reads
+        // `kc * 4` floats from `a` and `kc * 24` from `b`, inside the panels by the caller's
+        // contract; `prefetcht0` does not fault past the end. It writes only the named
+        // registers, touches no stack, and the CPU supports AVX2+FMA (caller's contract).
+        unsafe {
+            std::arch::asm!(
+                "2:",
+                "vmovups ymm12, ymmword ptr [{b}]",
+                "vmovups ymm13, ymmword ptr [{b} + 32]",
+                "vmovups ymm14, ymmword ptr [{b} + 64]",
+                "vbroadcastss ymm15, dword ptr [{a}]",
+                "vfmadd231ps ymm0, ymm15, ymm12",
+                "vfmadd231ps ymm1, ymm15, ymm13",
+                "vfmadd231ps ymm2, ymm15, ymm14",
+                "vbroadcastss ymm15, dword ptr [{a} + 4]",
+                "vfmadd231ps ymm3, ymm15, ymm12",
+                "vfmadd231ps ymm4, ymm15, ymm13",
+                "vfmadd231ps ymm5, ymm15, ymm14",
+                "prefetcht0 [{b} + 768]",
+                "vbroadcastss ymm15, dword ptr [{a} + 8]",
+                "vfmadd231ps ymm6, ymm15, ymm12",
+                "vfmadd231ps ymm7, ymm15, ymm13",
+                "vfmadd231ps ymm8, ymm15, ymm14",
+                "vbroadcastss ymm15, dword ptr [{a} + 12]",
+                "vfmadd231ps ymm9, ymm15, ymm12",
+                "vfmadd231ps ymm10, ymm15, ymm13",
+                "vfmadd231ps ymm11, ymm15, ymm14",
+                "add {a}, 16",
+                "add {b}, 96",
+                "dec {k}",
+                "jnz 2b",
+                a = inout(reg) a => _,
+                b = inout(reg) b => _,
+                k = inout(reg) kc => _,
+                inout("ymm0") c00,
+                inout("ymm1") c01,
+                inout("ymm2") c02,
+                inout("ymm3") c10,
+                inout("ymm4") c11,
+                inout("ymm5") c12,
+                inout("ymm6") c20,
+                inout("ymm7") c21,
+                inout("ymm8") c22,
+                inout("ymm9") c30,
+                inout("ymm10") c31,
+                inout("ymm11") c32,
+                out("ymm12") _,
+                out("ymm13") _,
+                out("ymm14") _,
+                out("ymm15") _,
+                options(nostack, readonly),
+            );
         }
+        let acc = [
+            [c00, c01, c02],
+            [c10, c11, c12],
+            [c20, c21, c22],
+            [c30, c31, c32],
+        ];
         let alpha = _mm256_set1_ps(ep.alpha);
         if mr == MR && nr == NR && cs == 1 {
             for (i, row) in acc.iter().enumerate() {
