@@ -38,19 +38,24 @@ struct Job<'a> {
     task: &'a (dyn Fn(usize) + Sync),
     n: usize,
     next: AtomicUsize,
-    /// Workers that have not yet finished this job.
-    remaining: AtomicUsize,
+    /// Tasks finished (or panicked).
+    done: AtomicUsize,
     panicked: AtomicBool,
 }
 
 impl Job<'_> {
-    fn work(&self) {
+    /// Claims and runs tasks until none is left; returns whether it finished the last one.
+    fn work(&self) -> bool {
+        let mut last = false;
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.n {
-                break;
+                return last;
             }
-            (self.task)(i);
+            if catch_unwind(AssertUnwindSafe(|| (self.task)(i))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.n;
         }
     }
 }
@@ -59,8 +64,12 @@ impl Job<'_> {
 struct Shared {
     /// Bumped (under `lock`) for every new job and for shutdown.
     generation: AtomicU64,
-    /// The current job; valid from a generation bump until `remaining` reaches 0.
+    /// The current job, or null. A worker registers in `active` before reading it, and
+    /// `Pool::run` nulls it and then waits for `active` to drain before the job goes away, so
+    /// a worker that wakes late never sees a dead job and the caller never waits for a worker
+    /// that did not get a CPU in time (on a busy machine the caller may do every task).
     job: AtomicPtr<Job<'static>>,
+    active: AtomicUsize,
     shutdown: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
@@ -82,6 +91,7 @@ impl Pool {
         let shared = Arc::new(Shared {
             generation: AtomicU64::new(0),
             job: AtomicPtr::new(std::ptr::null_mut()),
+            active: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -123,7 +133,7 @@ impl Pool {
     }
 
     /// Calls `task(i)` for every `i in 0..n`, spread over the pool's threads; returns when all
-    /// calls have returned. A panic in a task is re-raised here after every thread is done.
+    /// calls have returned. A panic in a task becomes a panic here once every task is done.
     pub fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
         let shared = match &self.shared {
             Some(shared) if n > 1 => shared,
@@ -136,14 +146,14 @@ impl Pool {
             task,
             n,
             next: AtomicUsize::new(0),
-            remaining: AtomicUsize::new(self.workers.len()),
+            done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
         };
-        // Lifetime erased: the workers only touch `job` until they decrement `remaining`, and
-        // this function does not return (or unwind) before `remaining` is 0.
+        // Lifetime erased: see `Shared::job`; this function does not return before the
+        // pointer is withdrawn and every worker that may have read it has deregistered.
         shared.job.store(
             &job as *const Job<'_> as *mut Job<'static>,
-            Ordering::Release,
+            Ordering::SeqCst,
         );
         {
             let _guard = lock(&shared.lock);
@@ -151,30 +161,28 @@ impl Pool {
         }
         shared.wake.notify_all();
 
-        let caller = catch_unwind(AssertUnwindSafe(|| job.work()));
-        if caller.is_err() {
-            // Let the workers drain the queue without us; they stop at `n`.
-            job.panicked.store(true, Ordering::Relaxed);
-        }
+        job.work();
 
+        // Tasks claimed by workers may still run.
         let mut spins = 0;
-        while job.remaining.load(Ordering::Acquire) != 0 {
+        while job.done.load(Ordering::Acquire) != n {
             if spins < SPIN_ROUNDS * 4 {
                 spins += 1;
                 std::hint::spin_loop();
                 continue;
             }
             let guard = lock(&shared.lock);
-            if job.remaining.load(Ordering::Acquire) != 0 {
+            if job.done.load(Ordering::Acquire) != n {
                 drop(shared.done.wait(guard));
             }
         }
-        shared.job.store(std::ptr::null_mut(), Ordering::Relaxed);
-        if let Err(payload) = caller {
-            std::panic::resume_unwind(payload);
+        shared.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        // Workers that read the pointer before it was withdrawn only find no task left.
+        while shared.active.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
         }
         if job.panicked.load(Ordering::Relaxed) {
-            panic!("a task of Pool::run panicked on a worker thread");
+            panic!("a task of Pool::run panicked");
         }
     }
 }
@@ -208,18 +216,19 @@ fn worker(shared: &Shared) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let ptr = shared.job.load(Ordering::Acquire);
-        // SAFETY: a generation bump other than shutdown publishes a job that `Pool::run` keeps
-        // alive until every worker has decremented `remaining`, which this worker does last.
-        let job = unsafe { &*ptr };
-        if catch_unwind(AssertUnwindSafe(|| job.work())).is_err() {
-            job.panicked.store(true, Ordering::Relaxed);
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        let ptr = shared.job.load(Ordering::SeqCst);
+        if !ptr.is_null() {
+            // SAFETY: registered in `active` before the load, so `Pool::run` keeps the job
+            // alive until the `fetch_sub` below (see `Shared::job`).
+            let job = unsafe { &*ptr };
+            if job.work() {
+                // Taking the lock orders this wake-up after the caller's check-then-wait.
+                drop(lock(&shared.lock));
+                shared.done.notify_all();
+            }
         }
-        if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // Taking the lock orders this wake-up after the caller's check-then-wait.
-            drop(lock(&shared.lock));
-            shared.done.notify_all();
-        }
+        shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -179,6 +179,22 @@ fn pack_b(
     for (jp, panel) in dst.chunks_exact_mut(kc * nr).take(panels).enumerate() {
         let jb = j0 + jp * nr;
         let w = nr.min(n.saturating_sub(jb));
+        if b.rs == 1 && b.cs != 1 {
+            // Transposed B (Kᵀ in attention): read each column contiguously.
+            for jj in 0..nr {
+                if jj < w {
+                    let base = p0 + (jb + jj) * b.cs;
+                    for (p, &v) in b.data[base..base + kc].iter().enumerate() {
+                        panel[p * nr + jj] = v;
+                    }
+                } else {
+                    for p in 0..kc {
+                        panel[p * nr + jj] = 0.0;
+                    }
+                }
+            }
+            continue;
+        }
         for p in 0..kc {
             let row = &mut panel[p * nr..p * nr + nr];
             let base = (p0 + p) * b.rs + jb * b.cs;
@@ -305,7 +321,9 @@ pub(crate) unsafe fn gemm(
         return;
     }
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
-    let threads = if (m * n * k) < (1 << 16) {
+    // Below ~2M multiply-adds (one attention head at seq 128) a wake-up and a split cost
+    // more than they save; callers parallelize such work across heads instead.
+    let threads = if m * n * k < (1 << 21) {
         1
     } else {
         pool.threads()
