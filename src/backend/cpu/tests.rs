@@ -231,12 +231,13 @@ fn act_f64(act: Activation, x: f64) -> f64 {
 
 #[test]
 fn dense_matches_f64_for_every_kernel_and_activation() {
-    let pools = [Pool::single(), Pool::new(2)];
+    let pools = [Pool::single(), Pool::new(2), Pool::new(3)];
     for isa in isas() {
         for &(rows, i, o) in &[
             (1, 4, 5),
             (3, 768, 50),
             (16, 300, 96),
+            (40, 768, 300), // large enough to be split across threads
             (37, 64, 200),
             (9, 1, 7),
         ] {
@@ -279,7 +280,8 @@ fn dense_matches_f64_for_every_kernel_and_activation() {
 
 #[test]
 fn dense_forward_is_identity_act_and_clone_keeps_weights() {
-    let (rows, i, o) = (5, 40, 30);
+    // Large enough (> 2M multiply-adds) for the two-thread pool to split it.
+    let (rows, i, o) = (64, 256, 240);
     let d = Dense::new(i, o, values(i * o, 4), values(o, 5));
     let x = values(rows * i, 6);
     let mut y1 = vec![0.0; rows * o];
