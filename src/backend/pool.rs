@@ -3,11 +3,77 @@
 //! A `Pool` belongs to a context (one per calling thread); the library never reads
 //! environment variables and never starts a global pool. Kernels split their work with
 //! [`Pool::run`].
+//!
+//! The worker threads are started once, in [`Pool::new`], and joined when the pool is dropped.
+//! Between calls they spin for a few tens of microseconds (the model calls kernels back to
+//! back, and a futex wake-up costs about as much as a small matmul) and then park on a
+//! condition variable, so an idle context costs no CPU. The calling thread takes part in
+//! every [`Pool::run`], so a pool of `t` threads owns `t - 1` workers.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// How many `spin_loop` rounds a worker polls for new work before it parks (about 30 µs on a
+/// current x86 core; short enough not to steal much from other processes on a small machine).
+const SPIN_ROUNDS: u32 = 1 << 10;
 
 /// Worker threads owned by one context.
+///
+/// `Send` (a context may move between threads) but not `Sync`: one thread at a time calls
+/// [`Pool::run`].
 #[derive(Debug)]
 pub struct Pool {
     threads: usize,
+    /// `None` for a single-threaded pool.
+    shared: Option<Arc<Shared>>,
+    workers: Vec<JoinHandle<()>>,
+    /// Makes the pool `!Sync` (two concurrent `run`s would share one job slot).
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
+}
+
+/// One call of [`Pool::run`], on the caller's stack while the call lasts.
+struct Job<'a> {
+    task: &'a (dyn Fn(usize) + Sync),
+    n: usize,
+    next: AtomicUsize,
+    /// Tasks finished (or panicked).
+    done: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+impl Job<'_> {
+    /// Claims and runs tasks until none is left; returns whether it finished the last one.
+    fn work(&self) -> bool {
+        let mut last = false;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.n {
+                return last;
+            }
+            if catch_unwind(AssertUnwindSafe(|| (self.task)(i))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+            last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.n;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Bumped (under `lock`) for every new job and for shutdown.
+    generation: AtomicU64,
+    /// The current job, or null. A worker registers in `active` before reading it, and
+    /// `Pool::run` nulls it and then waits for `active` to drain before the job goes away, so
+    /// a worker that wakes late never sees a dead job and the caller never waits for a worker
+    /// that did not get a CPU in time (on a busy machine the caller may do every task).
+    job: AtomicPtr<Job<'static>>,
+    active: AtomicUsize,
+    shutdown: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+    done: Condvar,
 }
 
 impl Pool {
@@ -19,12 +85,46 @@ impl Pool {
         } else {
             threads
         };
-        Pool { threads }
+        if threads <= 1 {
+            return Pool::single();
+        }
+        let shared = Arc::new(Shared {
+            generation: AtomicU64::new(0),
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            active: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let mut workers = Vec::with_capacity(threads - 1);
+        for w in 1..threads {
+            let shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("bert-pool-{w}"))
+                .spawn(move || worker(&shared));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                // Out of threads: run with what we have rather than fail a kernel call.
+                Err(_) => break,
+            }
+        }
+        Pool {
+            threads: workers.len() + 1,
+            shared: Some(shared),
+            workers,
+            _not_sync: std::marker::PhantomData,
+        }
     }
 
     /// A pool that runs everything on the calling thread.
     pub fn single() -> Pool {
-        Pool { threads: 1 }
+        Pool {
+            threads: 1,
+            shared: None,
+            workers: Vec::new(),
+            _not_sync: std::marker::PhantomData,
+        }
     }
 
     /// Number of threads work is split across.
@@ -33,27 +133,118 @@ impl Pool {
     }
 
     /// Calls `task(i)` for every `i in 0..n`, spread over the pool's threads; returns when all
-    /// calls have returned.
+    /// calls have returned. A panic in a task becomes a panic here once every task is done.
     pub fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
-        let workers = self.threads.min(n);
-        if workers <= 1 {
-            (0..n).for_each(task);
+        let shared = match &self.shared {
+            Some(shared) if n > 1 => shared,
+            _ => {
+                (0..n).for_each(task);
+                return;
+            }
+        };
+        let job = Job {
+            task,
+            n,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+        };
+        // Lifetime erased: see `Shared::job`; this function does not return before the
+        // pointer is withdrawn and every worker that may have read it has deregistered.
+        shared.job.store(
+            &job as *const Job<'_> as *mut Job<'static>,
+            Ordering::SeqCst,
+        );
+        {
+            let _guard = lock(&shared.lock);
+            shared.generation.fetch_add(1, Ordering::Release);
+        }
+        shared.wake.notify_all();
+
+        job.work();
+
+        // Tasks claimed by workers may still run.
+        let mut spins = 0;
+        while job.done.load(Ordering::Acquire) != n {
+            if spins < SPIN_ROUNDS * 4 {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let guard = lock(&shared.lock);
+            if job.done.load(Ordering::Acquire) != n {
+                drop(shared.done.wait(guard));
+            }
+        }
+        shared.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        // Workers that read the pointer before it was withdrawn only find no task left.
+        while shared.active.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        if job.panicked.load(Ordering::Relaxed) {
+            panic!("a task of Pool::run panicked");
+        }
+    }
+}
+
+fn lock(m: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    // The mutex guards no data, so a poisoned lock is as good as a clean one.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn worker(shared: &Shared) {
+    let mut seen = 0u64;
+    loop {
+        let mut spins = 0;
+        let mut generation = shared.generation.load(Ordering::Acquire);
+        while generation == seen && spins < SPIN_ROUNDS {
+            spins += 1;
+            std::hint::spin_loop();
+            generation = shared.generation.load(Ordering::Acquire);
+        }
+        if generation == seen {
+            let mut guard = lock(&shared.lock);
+            loop {
+                generation = shared.generation.load(Ordering::Acquire);
+                if generation != seen {
+                    break;
+                }
+                guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        seen = generation;
+        if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= n {
-                break;
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        let ptr = shared.job.load(Ordering::SeqCst);
+        if !ptr.is_null() {
+            // SAFETY: registered in `active` before the load, so `Pool::run` keeps the job
+            // alive until the `fetch_sub` below (see `Shared::job`).
+            let job = unsafe { &*ptr };
+            if job.work() {
+                // Taking the lock orders this wake-up after the caller's check-then-wait.
+                drop(lock(&shared.lock));
+                shared.done.notify_all();
             }
-            task(i);
-        };
-        std::thread::scope(|s| {
-            for _ in 1..workers {
-                s.spawn(work);
+        }
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.shutdown.store(true, Ordering::Release);
+            {
+                let _guard = lock(&shared.lock);
+                shared.generation.fetch_add(1, Ordering::Release);
             }
-            work();
-        });
+            shared.wake.notify_all();
+        }
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -66,11 +257,84 @@ mod tests {
     fn runs_every_task_once() {
         for threads in [1, 2, 3] {
             let pool = Pool::new(threads);
-            let hits: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
-            pool.run(hits.len(), &|i| {
-                hits[i].fetch_add(1, Ordering::Relaxed);
-            });
-            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            assert_eq!(pool.threads(), threads);
+            for n in [0, 1, 2, 37] {
+                let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                pool.run(hits.len(), &|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
         }
+    }
+
+    #[test]
+    fn many_back_to_back_calls_and_parking() {
+        let pool = Pool::new(3);
+        let total = AtomicUsize::new(0);
+        for round in 0..2000 {
+            pool.run(3, &|i| {
+                total.fetch_add(i + 1, Ordering::Relaxed);
+            });
+            if round % 500 == 0 {
+                // Long enough for the workers to park.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        assert_eq!(total.load(Ordering::Relaxed), 2000 * 6);
+    }
+
+    #[test]
+    fn uses_more_than_one_thread() {
+        let pool = Pool::new(2);
+        let ids = Mutex::new(std::collections::HashSet::new());
+        // Each task waits for the other to start, which only two threads can do.
+        let started = AtomicUsize::new(0);
+        pool.run(2, &|_| {
+            started.fetch_add(1, Ordering::SeqCst);
+            while started.load(Ordering::SeqCst) < 2 {
+                std::hint::spin_loop();
+            }
+            ids.lock().unwrap().insert(std::thread::current().id());
+        });
+        assert_eq!(ids.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pool_is_send_and_moves_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Pool>();
+        let pool = Pool::new(2);
+        let pool = std::thread::spawn(move || {
+            let sum = AtomicUsize::new(0);
+            pool.run(10, &|i| {
+                sum.fetch_add(i, Ordering::Relaxed);
+            });
+            assert_eq!(sum.load(Ordering::Relaxed), 45);
+            pool
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pool.threads(), 2);
+    }
+
+    #[test]
+    fn task_panic_reaches_the_caller_and_pool_survives() {
+        let pool = Pool::new(2);
+        for bad in [0, 1] {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                pool.run(2, &|i| {
+                    if i == bad {
+                        panic!("boom");
+                    }
+                })
+            }));
+            assert!(r.is_err());
+        }
+        let hits = AtomicUsize::new(0);
+        pool.run(4, &|_| {
+            hits.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(hits.load(Ordering::Relaxed), 4);
     }
 }

@@ -1,0 +1,428 @@
+//! Packed, cache-blocked SGEMM (the GotoBLAS/BLIS loop nest) over the micro-kernels in
+//! `microkernel.rs`.
+//!
+//! Loops, outermost first, inside each thread's share of `C`:
+//! K blocks of `KC` (192 for AVX2: a 192 x 24 B panel, 18 KiB, stays in the 32 KiB L1 while
+//! A panels stream past it; B's block: pre-packed weights, or packed here into per-thread scratch)
+//! → M blocks of `MC` rows (A packed into per-thread scratch, sized for L2)
+//! → `NR`-column panels of B (one panel, `KC x NR`, stays in L1)
+//! → `MR`-row panels of A → one micro-kernel call.
+//!
+//! Threads split `C` into a grid of row and column ranges chosen to balance tiles (columns
+//! first: the threads then share A, which is small, and each reads only its part of the
+//! weights). Scratch is thread-local and only grows, so steady-state calls do not allocate.
+
+use super::microkernel::{self, Epilogue};
+use super::Activation;
+use crate::backend::Pool;
+use std::cell::RefCell;
+
+/// Which micro-kernel (and packing layout) a GEMM uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust, autovectorized for the build's baseline (SSE2 on x86_64, NEON on aarch64).
+    Portable,
+    /// x86_64 AVX2 + FMA, 4 x 24 tile.
+    Avx2,
+}
+
+type KernelFn =
+    unsafe fn(usize, *const f32, *const f32, *mut f32, isize, isize, usize, usize, &Epilogue);
+
+impl Isa {
+    /// The best kernel this CPU runs.
+    pub fn detect() -> Isa {
+        if Isa::Avx2.available() {
+            Isa::Avx2
+        } else {
+            Isa::Portable
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// (MR, NR, KC, MC, kernel). Panics on a kernel this build does not contain.
+    fn params(self) -> (usize, usize, usize, usize, KernelFn) {
+        match self {
+            Isa::Portable => (
+                microkernel::PORTABLE_MR,
+                microkernel::PORTABLE_NR,
+                256,
+                64,
+                microkernel::portable,
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => (
+                microkernel::x86::AVX2_MR,
+                microkernel::x86::AVX2_NR,
+                192,
+                128,
+                microkernel::x86::avx2,
+            ),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => panic!("{self:?} kernels exist only on x86_64"),
+        }
+    }
+}
+
+/// A `Vec<f32>` whose visible part starts on a 64-byte boundary (whole cache lines for the
+/// kernels' panel loads).
+#[derive(Debug, Default)]
+pub(crate) struct AlignedVec {
+    buf: Vec<f32>,
+    len: usize,
+}
+
+impl AlignedVec {
+    fn start(&self) -> usize {
+        let addr = self.buf.as_ptr() as usize;
+        (64 - addr % 64) % 64 / std::mem::size_of::<f32>()
+    }
+
+    /// A zero-initialized-once, reused slice of `len` floats (grows, never shrinks).
+    pub(crate) fn get(&mut self, len: usize) -> &mut [f32] {
+        if self.buf.len() < len + 16 {
+            self.buf = vec![0.0; len + 16];
+        }
+        self.len = len;
+        let s = self.start();
+        &mut self.buf[s..s + len]
+    }
+
+    pub(crate) fn as_slice(&self) -> &[f32] {
+        let s = self.start();
+        &self.buf[s..s + self.len]
+    }
+}
+
+impl Clone for AlignedVec {
+    fn clone(&self) -> Self {
+        // A copied buffer may be aligned differently, so copy the visible part only.
+        let mut v = AlignedVec::default();
+        v.get(self.len).copy_from_slice(self.as_slice());
+        v
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    a: AlignedVec,
+    b: AlignedVec,
+}
+
+thread_local! {
+    /// Packing buffers of the calling thread (pool workers are persistent, so theirs too).
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// A row-major-or-strided read-only matrix view; strides are in elements.
+#[derive(Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// Packs rows `i0..i0+mc`, K range `p0..p0+kc` of A into `MR`-row panels, zero-padding the
+/// last panel.
+fn pack_a(dst: &mut [f32], a: MatRef<'_>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize) {
+    for (ip, panel) in dst.chunks_exact_mut(kc * mr).enumerate() {
+        for ii in 0..mr {
+            let i = ip * mr + ii;
+            if i < mc {
+                let base = (i0 + i) * a.rs + p0 * a.cs;
+                if a.cs == 1 {
+                    let src = &a.data[base..base + kc];
+                    for (p, &v) in src.iter().enumerate() {
+                        panel[p * mr + ii] = v;
+                    }
+                } else {
+                    for p in 0..kc {
+                        panel[p * mr + ii] = a.data[base + p * a.cs];
+                    }
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * mr + ii] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Packs K range `p0..p0+kc`, columns `j0..j0+ncols` of B (of `n` columns) into `NR`-column
+/// panels; columns past `n` are zero.
+#[allow(clippy::too_many_arguments)]
+fn pack_b(
+    dst: &mut [f32],
+    b: MatRef<'_>,
+    n: usize,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    ncols: usize,
+    nr: usize,
+) {
+    let panels = ncols.div_ceil(nr);
+    for (jp, panel) in dst.chunks_exact_mut(kc * nr).take(panels).enumerate() {
+        let jb = j0 + jp * nr;
+        let w = nr.min(n.saturating_sub(jb));
+        if b.rs == 1 && b.cs != 1 {
+            // Transposed B (Kᵀ in attention): read each column contiguously.
+            for jj in 0..nr {
+                if jj < w {
+                    let base = p0 + (jb + jj) * b.cs;
+                    for (p, &v) in b.data[base..base + kc].iter().enumerate() {
+                        panel[p * nr + jj] = v;
+                    }
+                } else {
+                    for p in 0..kc {
+                        panel[p * nr + jj] = 0.0;
+                    }
+                }
+            }
+            continue;
+        }
+        for p in 0..kc {
+            let row = &mut panel[p * nr..p * nr + nr];
+            let base = (p0 + p) * b.rs + jb * b.cs;
+            if b.cs == 1 {
+                row[..w].copy_from_slice(&b.data[base..base + w]);
+            } else {
+                for (jj, v) in row[..w].iter_mut().enumerate() {
+                    *v = b.data[base + jj * b.cs];
+                }
+            }
+            row[w..].fill(0.0);
+        }
+    }
+}
+
+/// Weights packed once for one kernel: K blocks of `KC`, each a row of `NR`-column panels.
+#[derive(Clone, Debug)]
+pub(crate) struct PackedB {
+    pub isa: Isa,
+    k: usize,
+    n: usize,
+    n_pad: usize,
+    data: AlignedVec,
+}
+
+impl PackedB {
+    /// Packs a `[k, n]` matrix for `isa` (panics if the CPU lacks it).
+    pub(crate) fn new(isa: Isa, k: usize, n: usize, b: MatRef<'_>) -> PackedB {
+        assert!(
+            isa.available(),
+            "{isa:?} kernels are not supported by this CPU"
+        );
+        let (_, nr, kcb, _, _) = isa.params();
+        let n_pad = n.div_ceil(nr) * nr;
+        let mut data = AlignedVec::default();
+        let buf = data.get(k * n_pad);
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = kcb.min(k - p0);
+            pack_b(&mut buf[p0 * n_pad..], b, n, p0, kc, 0, n, nr);
+            p0 += kc;
+        }
+        PackedB {
+            isa,
+            k,
+            n,
+            n_pad,
+            data,
+        }
+    }
+}
+
+/// Where B comes from.
+#[derive(Clone, Copy)]
+pub(crate) enum BSrc<'a> {
+    Packed(&'a PackedB),
+    Strided(MatRef<'a>),
+}
+
+/// `C`'s base pointer and strides, shared by threads that write disjoint tiles.
+#[derive(Clone, Copy)]
+pub(crate) struct CMut {
+    pub ptr: *mut f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+// SAFETY: `gemm` gives every thread a disjoint set of `C` elements, and the caller keeps `C`
+// borrowed mutably for the whole call.
+unsafe impl Send for CMut {}
+// SAFETY: as above.
+unsafe impl Sync for CMut {}
+
+/// `C = alpha·A·B + beta·C (+ bias) then act`, `A: [m, k]`, `B: [k, n]`, `C: [m, n]`.
+///
+/// # Safety
+/// Every `c.ptr + i*rs + j*cs` (`i < m`, `j < n`) is valid for reads and writes and no other
+/// live reference covers it; `a` spans `[m, k]` and a strided `b` spans `[k, n]` (the callers
+/// check with `span`); `bias`, if given, has `n` floats. `isa` is available.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: BSrc<'_>,
+    beta: f32,
+    c: CMut,
+    bias: Option<&[f32]>,
+    act: Activation,
+    pool: &Pool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (mr, nr, kcb, mcb, kernel) = isa.params();
+    if k == 0 {
+        let zeros = vec![0.0f32; n];
+        let ep = Epilogue {
+            alpha,
+            beta,
+            first: true,
+            last: true,
+            bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+            act,
+        };
+        for i in 0..m {
+            // SAFETY: row `i` of `C` is in bounds by the caller's contract.
+            unsafe {
+                microkernel::store_tile(
+                    &zeros,
+                    n,
+                    c.ptr.offset(i as isize * c.rs),
+                    0,
+                    c.cs,
+                    1,
+                    n,
+                    &ep,
+                )
+            };
+        }
+        return;
+    }
+    let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
+    // Below ~2M multiply-adds (one attention head at seq 128) a wake-up and a split cost
+    // more than they save; callers parallelize such work across heads instead.
+    let threads = if m * n * k < (1 << 21) {
+        1
+    } else {
+        pool.threads()
+    };
+    // Grid of (row ranges) x (column ranges): fewest tiles on the busiest thread; ties go to
+    // splitting columns.
+    let (mut mt, mut nt) = (1, 1);
+    let mut best = usize::MAX;
+    for d in (1..=threads).filter(|d| threads % d == 0) {
+        let (tm, tn) = (threads / d, d);
+        let cost = mp.div_ceil(tm) * np.div_ceil(tn) * 2 + usize::from(tm > 1);
+        if cost < best {
+            best = cost;
+            (mt, nt) = (tm, tn);
+        }
+    }
+    let task = |id: usize| {
+        // Capture `c` whole (its `Sync` impl), not its raw-pointer field.
+        let c: CMut = c;
+        let (ti, tj) = (id / nt, id % nt);
+        let (pm0, pm1) = (ti * mp / mt, (ti + 1) * mp / mt);
+        let (pn0, pn1) = (tj * np / nt, (tj + 1) * np / nt);
+        let (r0, r1) = ((pm0 * mr).min(m), (pm1 * mr).min(m));
+        if r0 >= r1 || pn0 >= pn1 {
+            return;
+        }
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let Scratch { a: abuf, b: bbuf } = &mut *s;
+            let mut p0 = 0;
+            while p0 < k {
+                let kc = kcb.min(k - p0);
+                let ep_base = Epilogue {
+                    alpha,
+                    beta,
+                    first: p0 == 0,
+                    last: p0 + kc == k,
+                    bias: std::ptr::null(),
+                    act,
+                };
+                // Panels of this K block, and the index of panel `pn0` in it.
+                let (bpanels, pfirst): (&[f32], usize) = match b {
+                    BSrc::Packed(pb) => (&pb.data.as_slice()[p0 * pb.n_pad..], pn0),
+                    BSrc::Strided(bm) => {
+                        let ncols = ((pn1 * nr).min(n)) - pn0 * nr;
+                        let buf = bbuf.get((pn1 - pn0) * nr * kc);
+                        pack_b(buf, bm, n, p0, kc, pn0 * nr, ncols, nr);
+                        (&*buf, 0)
+                    }
+                };
+                let mut i0 = r0;
+                while i0 < r1 {
+                    let mc = mcb.min(r1 - i0);
+                    let apanels = mc.div_ceil(mr);
+                    let apack = abuf.get(apanels * mr * kc);
+                    pack_a(apack, a, i0, mc, p0, kc, mr);
+                    for jp in pn0..pn1 {
+                        let j = jp * nr;
+                        let ncur = nr.min(n - j);
+                        let bp = &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr];
+                        let ep = Epilogue {
+                            bias: bias.map_or(std::ptr::null(), |bias| bias[j..].as_ptr()),
+                            ..ep_base
+                        };
+                        for ip in 0..apanels {
+                            let i = i0 + ip * mr;
+                            let mcur = mr.min(r1 - i);
+                            let ap = &apack[ip * kc * mr..][..kc * mr];
+                            // SAFETY: `ap`/`bp` hold `kc*MR` / `kc*NR` floats of the layout
+                            // `kernel` expects; the tile `i..i+mcur, j..j+ncur` lies inside
+                            // `C` (caller's contract) and belongs to this task alone; `isa`
+                            // is available (checked where the packing or call began).
+                            unsafe {
+                                kernel(
+                                    kc,
+                                    ap.as_ptr(),
+                                    bp.as_ptr(),
+                                    c.ptr.offset(i as isize * c.rs + j as isize * c.cs),
+                                    c.rs,
+                                    c.cs,
+                                    mcur,
+                                    ncur,
+                                    &ep,
+                                )
+                            };
+                        }
+                    }
+                    i0 += mc;
+                }
+                p0 += kc;
+            }
+        });
+    };
+    if let BSrc::Packed(pb) = b {
+        debug_assert!(pb.isa == isa && pb.k == k && pb.n == n);
+    }
+    if mt * nt == 1 {
+        task(0);
+    } else {
+        pool.run(mt * nt, &task);
+    }
+}
