@@ -13,6 +13,7 @@ pub mod config;
 mod error;
 pub mod heads;
 pub mod model;
+pub mod pipeline;
 pub mod tokenizer;
 pub mod weights;
 
@@ -35,4 +36,5 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use config::{Activation, BertConfig};
 pub use model::{BertModel, Context, Inputs, Outputs, Pooling};
+pub use pipeline::{Batch, EmbedOptions, Pipeline};
 pub use weights::Weights;

@@ -2,11 +2,12 @@
 //! `{"tokens": [...], "ids": [...]}` per input line (no specials, no truncation), the shape
 //! of the conformance data. Lines are split on `\n` only; a `\r` stays part of the text.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 
 use bert::tokenizer::{Token, Tokenizer, Workspace};
 
 use crate::flags::Flags;
+use crate::lines::for_each_line;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let flags = Flags::parse(args, &["do_lower_case"])?;
@@ -17,31 +18,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let tokenizer = Tokenizer::from_vocab_file(&vocab, lower).map_err(|e| e.to_string())?;
 
     let stdin = std::io::stdin();
-    let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
+    let input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut line = Vec::new();
     let mut ws = Workspace::default();
     let mut tokens: Vec<Token<'_>> = Vec::new();
-    let mut number = 0usize;
     let io_err = |e: std::io::Error| format!("I/O error: {e}");
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
-            break;
-        }
-        number += 1;
-        let bytes = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            format!(
-                "invalid UTF-8 on input line {number} at byte {}",
-                e.valid_up_to()
-            )
-        })?;
+    for_each_line(input, |_, text| {
         tokens.clear();
         tokenizer.tokenize_with(text, &mut ws, &mut tokens);
-        write_json(&mut out, &tokens).map_err(io_err)?;
-    }
+        write_json(&mut out, &tokens).map_err(io_err)
+    })?;
     out.flush().map_err(io_err)
 }
 

@@ -1,0 +1,64 @@
+//! `bert embed --model PATH [--pooling mean|cls|max|pooler] [--normalize]`: one sentence
+//! embedding per input line (stdin), written as a JSON array of floats per line (stdout).
+
+use std::io::{BufWriter, Write};
+
+use bert::{Context, EmbedOptions, Pooling};
+
+use crate::flags::Flags;
+use crate::lines::for_each_line;
+use crate::model_flags;
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let flags = Flags::parse(args, &["do_lower_case", "normalize"])?;
+    let pipeline = model_flags::load(&flags, None)?;
+    let pooling = match flags.get("pooling").unwrap_or("mean") {
+        "mean" => Pooling::Mean,
+        "cls" => Pooling::Cls,
+        "max" => Pooling::Max,
+        "pooler" => Pooling::Pooler,
+        other => {
+            return Err(format!(
+                "--pooling {other:?}: expected mean, cls, max or pooler"
+            ))
+        }
+    };
+    let opts = EmbedOptions {
+        pooling,
+        normalize: flags.bool("normalize", false)?,
+        max_seq_length: Some(pipeline.max_seq_length()),
+        batch_size: flags.parsed("batch_size", 32usize)?.max(1),
+    };
+    let threads = flags.parsed("threads", 0usize)?;
+    flags.finish()?;
+
+    let mut ctx = Context::new(threads);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let h = pipeline.model().config().hidden_size;
+    let mut pending: Vec<String> = Vec::with_capacity(opts.batch_size);
+    let mut flush = |pending: &mut Vec<String>, out: &mut BufWriter<_>| -> Result<(), String> {
+        let texts: Vec<&str> = pending.iter().map(String::as_str).collect();
+        let vectors = pipeline
+            .embed(&mut ctx, &texts, &opts)
+            .map_err(|e| e.to_string())?;
+        for v in vectors.chunks_exact(h) {
+            serde_json::to_writer(&mut *out, v).map_err(|e| e.to_string())?;
+            out.write_all(b"\n").map_err(|e| e.to_string())?;
+        }
+        pending.clear();
+        Ok(())
+    };
+    let stdin = std::io::stdin();
+    for_each_line(stdin.lock(), |_, text| {
+        pending.push(text.to_string());
+        if pending.len() == opts.batch_size {
+            flush(&mut pending, &mut out)?;
+        }
+        Ok(())
+    })?;
+    if !pending.is_empty() {
+        flush(&mut pending, &mut out)?;
+    }
+    out.flush().map_err(|e| e.to_string())
+}

@@ -1,0 +1,74 @@
+//! Finding the model from the command line: `--model PATH` (a directory or file in any format
+//! libbert reads), or Google's trio `--bert_config_file`, `--init_checkpoint`, `--vocab_file`.
+
+use bert::config::BertConfig;
+use bert::tokenizer::Tokenizer;
+use bert::weights::{safetensors, tf_checkpoint};
+use bert::{BertModel, Pipeline};
+
+use crate::flags::Flags;
+
+/// The model and its tokenizer named by the flags; `max_seq_length` from the flag or the
+/// model's default.
+pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipeline, String> {
+    let err = |e: bert::Error| e.to_string();
+    let lower = match flags.get("do_lower_case") {
+        Some(_) => Some(flags.bool("do_lower_case", true)?),
+        None => None,
+    };
+    let model_path = flags.get("model");
+    let config_file = flags.get("bert_config_file");
+    let checkpoint = flags.get("init_checkpoint");
+    let vocab_file = flags.get("vocab_file");
+    let max_len = flags.get("max_seq_length").map(str::to_owned);
+
+    let pipeline = match (model_path, config_file, checkpoint) {
+        (Some(path), None, None) => {
+            let p = Pipeline::load(path, lower).map_err(err)?;
+            match vocab_file {
+                // An explicit vocabulary overrides the one found beside the model.
+                Some(v) => {
+                    let lower = lower.unwrap_or(p.tokenizer().do_lower_case());
+                    let tok = Tokenizer::from_vocab_file(v, lower).map_err(err)?;
+                    p.with_tokenizer(tok).map_err(err)?
+                }
+                None => p,
+            }
+        }
+        (None, Some(config), Some(ckpt)) => {
+            let vocab = vocab_file.ok_or("--vocab_file is required with --init_checkpoint")?;
+            let config = BertConfig::from_file(config).map_err(err)?;
+            let weights = if ckpt.ends_with(".safetensors") {
+                safetensors::load(ckpt).map_err(err)?
+            } else {
+                tf_checkpoint::load(ckpt).map_err(err)?
+            };
+            let model = BertModel::from_weights(config, &weights).map_err(err)?;
+            // Google's scripts default to do_lower_case=True.
+            let tok = Tokenizer::from_vocab_file(vocab, lower.unwrap_or(true)).map_err(err)?;
+            let max = model.config().max_position_embeddings;
+            Pipeline::new(model, tok, max).map_err(err)?
+        }
+        (Some(_), _, _) => {
+            return Err("give either --model or --bert_config_file with --init_checkpoint".into())
+        }
+        _ => {
+            return Err(
+                "no model: give --model PATH, or --bert_config_file, --init_checkpoint and \
+                 --vocab_file"
+                    .into(),
+            )
+        }
+    };
+    let max = match max_len {
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("flag --max_seq_length: cannot parse {v:?}"))?,
+        None => default_max_seq_length.unwrap_or(pipeline.max_seq_length()),
+    };
+    let limit = pipeline.model().config().max_position_embeddings;
+    if !(2..=limit).contains(&max) {
+        return Err(format!("--max_seq_length {max} is not within 2..={limit}"));
+    }
+    pipeline.with_max_seq_length(max).map_err(err)
+}

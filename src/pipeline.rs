@@ -1,0 +1,243 @@
+//! A model together with its tokenizer: text in, vectors out.
+//!
+//! This is what `extract_features.py` and sentence-embedding users do by hand: find the
+//! vocabulary beside the checkpoint, tokenize with Google's feature construction
+//! (`[CLS] A [SEP] (B [SEP])`, `_truncate_seq_pair`), pad a batch to its longest sequence,
+//! run the encoder and pool.
+
+use std::path::{Path, PathBuf};
+
+use crate::model::{BertModel, Context, Inputs, Pooling};
+use crate::tokenizer::{EncodeOptions, Encoding, Padding, Tokenizer, Vocab};
+use crate::weights::native::NativeModel;
+use crate::{Error, Result};
+
+/// A loaded model and the tokenizer that belongs to it. Immutable and `Send + Sync`: share
+/// one between threads, each with its own [`Context`].
+#[derive(Debug)]
+pub struct Pipeline {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    max_seq_length: usize,
+}
+
+/// How [`Pipeline::embed`] turns texts into vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbedOptions {
+    pub pooling: Pooling,
+    /// L2-normalise each vector (what sentence-transformers' `Normalize` module does).
+    pub normalize: bool,
+    /// Longest input in positions, `[CLS]`/`[SEP]` included; `None` uses the model's default.
+    pub max_seq_length: Option<usize>,
+    /// Texts run through the encoder together (each batch is padded to its longest text).
+    pub batch_size: usize,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions {
+            pooling: Pooling::Mean,
+            normalize: false,
+            max_seq_length: None,
+            batch_size: 32,
+        }
+    }
+}
+
+/// Encoded inputs of one batch, padded to the longest sequence, ready for the encoder.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub encodings: Vec<Encoding>,
+    /// `[batch, seq]` row-major.
+    pub input_ids: Vec<u32>,
+    pub segment_ids: Vec<u32>,
+    pub input_mask: Vec<u32>,
+    pub batch: usize,
+    pub seq: usize,
+}
+
+impl Batch {
+    /// The encoder's view of this batch.
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            input_ids: &self.input_ids,
+            segment_ids: &self.segment_ids,
+            input_mask: &self.input_mask,
+            batch: self.batch,
+            seq: self.seq,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Loads a model (any format [`BertModel::load`] reads) and its vocabulary: the one stored
+    /// in a `.bert` file, else `vocab.txt` in the model directory (or beside the model file).
+    ///
+    /// `do_lower_case`: `None` takes the `.bert` header's flag, else `do_lower_case` from a
+    /// Hugging Face `tokenizer_config.json` beside the model, else `true` (Google's default).
+    pub fn load(path: impl AsRef<Path>, do_lower_case: Option<bool>) -> Result<Pipeline> {
+        let path = path.as_ref();
+        let model = BertModel::load(path)?;
+        let dir = model_dir(path);
+        let tokenizer = if is_native(path) {
+            let native = NativeModel::open(path)?;
+            let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
+            Tokenizer::new(vocab, do_lower_case.unwrap_or(native.do_lower_case()))?
+        } else {
+            let vocab = dir.join("vocab.txt");
+            if !vocab.is_file() {
+                return Err(Error::Vocab(format!(
+                    "no vocab.txt beside the model in {} (pass the vocabulary explicitly)",
+                    dir.display()
+                )));
+            }
+            let lower = match do_lower_case {
+                Some(v) => v,
+                None => hf_do_lower_case(&dir).unwrap_or(true),
+            };
+            Tokenizer::from_vocab_file(vocab, lower)?
+        };
+        let max_seq_length = sentence_transformers_max_len(&dir)
+            .unwrap_or(model.config().max_position_embeddings)
+            .min(model.config().max_position_embeddings);
+        Pipeline::new(model, tokenizer, max_seq_length)
+    }
+
+    /// Pairs a model with a tokenizer; the vocabulary must fit the model's embedding table.
+    pub fn new(model: BertModel, tokenizer: Tokenizer, max_seq_length: usize) -> Result<Pipeline> {
+        let vocab = tokenizer.vocab().len();
+        if vocab > model.config().vocab_size {
+            return Err(Error::Vocab(format!(
+                "the vocabulary has {vocab} tokens but the model only {} embeddings",
+                model.config().vocab_size
+            )));
+        }
+        if max_seq_length < 2 || max_seq_length > model.config().max_position_embeddings {
+            return Err(Error::InvalidArgument(format!(
+                "max_seq_length {max_seq_length} is not within 2..={}",
+                model.config().max_position_embeddings
+            )));
+        }
+        Ok(Pipeline {
+            model,
+            tokenizer,
+            max_seq_length,
+        })
+    }
+
+    /// The same model with another tokenizer (e.g. an explicit `--vocab_file`).
+    pub fn with_tokenizer(self, tokenizer: Tokenizer) -> Result<Pipeline> {
+        Pipeline::new(self.model, tokenizer, self.max_seq_length)
+    }
+
+    /// The same model with another default longest input.
+    pub fn with_max_seq_length(self, max_seq_length: usize) -> Result<Pipeline> {
+        Pipeline::new(self.model, self.tokenizer, max_seq_length)
+    }
+
+    pub fn model(&self) -> &BertModel {
+        &self.model
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The default longest input: sentence-transformers' `max_seq_length` when the model
+    /// directory has one, else `max_position_embeddings`.
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+
+    /// Encodes texts or pairs as Google's `convert_examples_to_features` does, truncated to
+    /// `max_seq_length` and padded to the longest of the batch.
+    pub fn encode(
+        &self,
+        inputs: &[(&str, Option<&str>)],
+        max_seq_length: usize,
+        threads: usize,
+    ) -> Result<Batch> {
+        let limit = self.model.config().max_position_embeddings;
+        if !(2..=limit).contains(&max_seq_length) {
+            return Err(Error::InvalidArgument(format!(
+                "max_seq_length {max_seq_length} is not within 2..={limit}"
+            )));
+        }
+        let opts = EncodeOptions {
+            max_seq_length: Some(max_seq_length),
+            padding: Padding::Longest,
+        };
+        let encodings = self.tokenizer.encode_batch(inputs, &opts, threads)?;
+        let seq = encodings.first().map_or(0, Encoding::len);
+        let mut b = Batch {
+            batch: encodings.len(),
+            seq,
+            ..Batch::default()
+        };
+        for e in &encodings {
+            b.input_ids.extend_from_slice(&e.ids);
+            b.segment_ids.extend_from_slice(&e.type_ids);
+            b.input_mask
+                .extend(e.attention_mask.iter().map(|&m| u32::from(m)));
+        }
+        b.encodings = encodings;
+        Ok(b)
+    }
+
+    /// One vector per text, `[texts.len(), hidden_size]` row-major.
+    pub fn embed(
+        &self,
+        ctx: &mut Context,
+        texts: &[&str],
+        opts: &EmbedOptions,
+    ) -> Result<Vec<f32>> {
+        let h = self.model.config().hidden_size;
+        let max_len = opts.max_seq_length.unwrap_or(self.max_seq_length);
+        let mut out = Vec::with_capacity(texts.len() * h);
+        for chunk in texts.chunks(opts.batch_size.max(1)) {
+            let pairs: Vec<(&str, Option<&str>)> = chunk.iter().map(|t| (*t, None)).collect();
+            let batch = self.encode(&pairs, max_len, ctx.threads())?;
+            let v = self
+                .model
+                .embed(ctx, &batch.inputs(), opts.pooling, opts.normalize)?;
+            out.extend_from_slice(v);
+        }
+        Ok(out)
+    }
+}
+
+fn is_native(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == "bert")
+}
+
+/// The directory holding a model given as a directory, a file or a TF checkpoint prefix.
+fn model_dir(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// `do_lower_case` of a Hugging Face `tokenizer_config.json`, when present.
+fn hf_do_lower_case(dir: &Path) -> Option<bool> {
+    read_json(&dir.join("tokenizer_config.json"))?
+        .get("do_lower_case")?
+        .as_bool()
+}
+
+/// `max_seq_length` of a sentence-transformers `sentence_bert_config.json`, when present.
+fn sentence_transformers_max_len(dir: &Path) -> Option<usize> {
+    let v = read_json(&dir.join("sentence_bert_config.json"))?
+        .get("max_seq_length")?
+        .as_u64()?;
+    usize::try_from(v).ok().filter(|&n| n >= 2)
+}
