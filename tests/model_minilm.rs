@@ -7,65 +7,14 @@
 
 mod common;
 
+use common::max_abs_diff;
+
 use bert::{Activation, BertModel, Context, Inputs, Pooling};
-use serde_json::Value;
 
 const TOL: f32 = 1e-4;
 
-struct Sentence {
-    ids: Vec<u32>,
-    segments: Vec<u32>,
-    last_hidden: Vec<f32>,
-    pooled: Vec<f32>,
-    embedding: Vec<f32>,
-}
-
-fn reference() -> Vec<Sentence> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("minilm_reference.json")).unwrap())
-            .unwrap();
-    let raw = std::fs::read(dir.join("minilm_reference.bin")).unwrap();
-    let values: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    assert_eq!(values.len() as u64, meta["values"].as_u64().unwrap());
-    let h = meta["hidden_size"].as_u64().unwrap() as usize;
-    let ints = |v: &Value| -> Vec<u32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect()
-    };
-    meta["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let ids = ints(&s["input_ids"]);
-            let at = |k: &str, n: usize| {
-                let o = s[k].as_u64().unwrap() as usize;
-                values[o..o + n].to_vec()
-            };
-            Sentence {
-                segments: ints(&s["segment_ids"]),
-                last_hidden: at("last_hidden_offset", ids.len() * h),
-                pooled: at("pooled_offset", h),
-                embedding: at("embedding_offset", h),
-                ids,
-            }
-        })
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+fn reference() -> Vec<common::MinilmSentence> {
+    common::minilm_reference()
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! Every BERT size works (L 2–24, H 128–1024), with seeded random weights: a sequence's result
 //! does not depend on the rest of its batch, nor on the context's thread count.
 
+mod common;
+
 use bert::weights::{Tensor, Weights};
 use bert::{Activation, BertConfig, BertModel, Context, Inputs};
+use common::max_abs_diff;
 
 struct Rng(u64);
 impl Rng {
@@ -86,14 +89,6 @@ fn random_weights(c: &BertConfig, seed: u64) -> Weights {
     put("bert/pooler/dense/kernel".into(), vec![h, h], std(h), 0.0);
     put("bert/pooler/dense/bias".into(), vec![h], 0.1, 0.0);
     w
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn check(layers: usize, hidden: usize, heads: usize, act: Activation) {

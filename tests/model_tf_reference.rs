@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::max_abs_diff;
+
 use std::path::{Path, PathBuf};
 
 use bert::{BertModel, Context, Inputs, Pooling};
@@ -60,14 +62,6 @@ fn npy_u32(name: &str) -> (Vec<usize>, Vec<u32>) {
         .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
         .collect();
     (shape, v)
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 struct Reference {

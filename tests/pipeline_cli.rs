@@ -6,60 +6,13 @@
 
 mod common;
 
+use common::max_abs_diff;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use bert::{Context, EmbedOptions, Pipeline, Pooling};
 use serde_json::Value;
-
-struct Reference {
-    text: Vec<String>,
-    ids: Vec<u32>,
-    embedding: Vec<f32>,
-}
-
-fn minilm_reference() -> Vec<Reference> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("minilm_reference.json")).unwrap())
-            .unwrap();
-    let raw = std::fs::read(dir.join("minilm_reference.bin")).unwrap();
-    let values: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    meta["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let o = s["embedding_offset"].as_u64().unwrap() as usize;
-            Reference {
-                text: s["text"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t.as_str().unwrap().to_string())
-                    .collect(),
-                ids: s["input_ids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as u32)
-                    .collect(),
-                embedding: values[o..o + 384].to_vec(),
-            }
-        })
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 #[test]
 fn pipeline_embeds_like_sentence_transformers() {
@@ -73,7 +26,7 @@ fn pipeline_embeds_like_sentence_transformers() {
         256,
         "from sentence_bert_config.json"
     );
-    let singles: Vec<Reference> = minilm_reference()
+    let singles: Vec<common::MinilmSentence> = common::minilm_reference()
         .into_iter()
         .filter(|r| r.text.len() == 1)
         .collect();
@@ -120,7 +73,7 @@ fn bert() -> Command {
 
 #[test]
 fn embed_command_writes_one_vector_per_line() {
-    let refs = minilm_reference();
+    let refs = common::minilm_reference();
     let input = format!("{}\n{}\n", refs[0].text[0], refs[1].text[0]);
     let mut child = bert()
         .args(["embed", "--model"])

@@ -34,3 +34,73 @@ pub fn minilm_dir() -> PathBuf {
     );
     dir
 }
+
+/// Largest absolute element-wise difference.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// One sentence of the all-MiniLM-L6-v2 reference (`tests/data/minilm_reference.*`, made by
+/// `scripts/make_minilm_reference.py` with the NumPy BERT in float64; ids from HF tokenizers).
+pub struct MinilmSentence {
+    /// One text, or two for a pair.
+    pub text: Vec<String>,
+    pub ids: Vec<u32>,
+    pub segments: Vec<u32>,
+    /// `[len, 384]`
+    pub last_hidden: Vec<f32>,
+    pub pooled: Vec<f32>,
+    /// sentence-transformers' embedding: masked mean, then L2 normalisation.
+    pub embedding: Vec<f32>,
+}
+
+pub fn minilm_reference() -> Vec<MinilmSentence> {
+    use serde_json::Value;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("minilm_reference.json")).unwrap())
+            .unwrap();
+    let raw = std::fs::read(dir.join("minilm_reference.bin")).unwrap();
+    let values: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len() as u64, meta["values"].as_u64().unwrap());
+    let h = meta["hidden_size"].as_u64().unwrap() as usize;
+    let ints = |v: &Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    meta["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let ids = ints(&s["input_ids"]);
+            let at = |k: &str, n: usize| {
+                let o = s[k].as_u64().unwrap() as usize;
+                values[o..o + n].to_vec()
+            };
+            MinilmSentence {
+                text: s["text"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect(),
+                segments: ints(&s["segment_ids"]),
+                last_hidden: at("last_hidden_offset", ids.len() * h),
+                pooled: at("pooled_offset", h),
+                embedding: at("embedding_offset", h),
+                ids,
+            }
+        })
+        .collect()
+}
