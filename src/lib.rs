@@ -15,6 +15,7 @@ pub mod heads;
 pub mod model;
 pub mod pipeline;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};
