@@ -5,6 +5,7 @@
 //! - [`config`], [`weights`], [`model`]: `bert_config.json`, checkpoint loaders and the
 //!   encoder (`modeling.py`).
 //! - [`backend`]: the kernels the model calls (f32 CPU reference).
+//! - [`train`]: classifier fine-tuning: backward pass and Google's `AdamWeightDecayOptimizer`.
 //!
 //! The C ABI lives in the `bert-ffi` crate (`ffi/`), the command-line tool in `src/bin/bert`.
 
@@ -15,6 +16,7 @@ pub mod heads;
 pub mod model;
 pub mod pipeline;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -1,0 +1,193 @@
+//! Fine-tuning: backward pass of the classifier (`run_classifier.create_model`) and Google's
+//! optimizer (`optimization.py`).
+//!
+//! - [`Params`] / [`Grads`]: trainable variables by Google name (`bert/*` plus the head's
+//!   `output_weights` `[num_labels, hidden]` and `output_bias`).
+//! - [`loss_and_grads`] / [`evaluate`]: forward pass (dropout when an [`Rng`] is given) and
+//!   backward pass into a gradient set.
+//! - [`AdamW`], [`clip_by_global_norm`], [`Schedule`]: `AdamWeightDecayOptimizer` (no bias
+//!   correction, decoupled weight decay), global-norm clipping, warm-up + linear decay.
+//! - [`Trainer`]: params + optimizer state + global step; [`Trainer::step`] or
+//!   [`Trainer::accumulate`] micro-batches then [`Trainer::apply`].
+//!
+//! The f32 training path is self-contained (it does not reuse `src/model` internals); it calls
+//! the [`crate::backend::cpu`] kernels for matmuls and activations.
+
+mod adamw;
+mod backward;
+mod forward;
+mod params;
+mod rng;
+mod schedule;
+
+pub use adamw::{clip_by_global_norm, AdamW, AdamWConfig};
+pub use forward::{Batch, Forward, HEAD_DROPOUT, MASK_ADDER};
+pub use params::{Grads, Params};
+pub use rng::Rng;
+pub use schedule::Schedule;
+
+use crate::backend::Pool;
+use crate::{Error, Result};
+
+/// Loss and logits in evaluation mode (no dropout).
+pub fn evaluate(params: &Params, batch: &Batch, pool: &Pool) -> Result<Forward> {
+    Ok(forward::forward(params, batch, None, pool)?.0)
+}
+
+/// Forward and backward pass: adds `scale · ∂loss/∂θ` into `grads` (the loss is the batch
+/// mean of the cross-entropy) and returns the forward results. `dropout: None` turns dropout
+/// off; with an RNG, the config's dropout rates and the head's 0.1 are applied with masks
+/// drawn from it.
+pub fn loss_and_grads(
+    params: &Params,
+    batch: &Batch,
+    dropout: Option<&mut Rng>,
+    grads: &mut Grads,
+    scale: f32,
+    pool: &Pool,
+) -> Result<Forward> {
+    let (out, cache) = forward::forward(params, batch, dropout, pool)?;
+    backward::backward(params, batch, &cache, grads, scale, pool);
+    Ok(out)
+}
+
+/// What one optimizer update did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// Mean loss over the examples of the update (before it).
+    pub loss: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used.
+    pub learning_rate: f32,
+    /// Number of updates done, this one included.
+    pub global_step: u64,
+}
+
+/// Parameters, optimizer state and global step of one fine-tuning run.
+#[derive(Debug)]
+pub struct Trainer {
+    params: Params,
+    grads: Grads,
+    optimizer: AdamW,
+    schedule: Schedule,
+    global_step: u64,
+    rng: Rng,
+    dropout: bool,
+    examples: usize,
+    loss_sum: f64,
+    pool: Pool,
+}
+
+impl Trainer {
+    /// A trainer at global step 0 with zero optimizer slots; dropout on, masks drawn from
+    /// `Rng::new(seed)`.
+    pub fn new(
+        params: Params,
+        schedule: Schedule,
+        adamw: AdamWConfig,
+        seed: u64,
+        pool: Pool,
+    ) -> Trainer {
+        Trainer {
+            grads: params.zeros_like(),
+            optimizer: AdamW::new(&params, adamw),
+            params,
+            schedule,
+            global_step: 0,
+            rng: Rng::new(seed),
+            dropout: true,
+            examples: 0,
+            loss_sum: 0.0,
+            pool,
+        }
+    }
+
+    /// Turns dropout on (default) or off for the following training passes.
+    pub fn set_dropout(&mut self, on: bool) {
+        self.dropout = on;
+    }
+
+    /// Current parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Optimizer state.
+    pub fn optimizer(&self) -> &AdamW {
+        &self.optimizer
+    }
+
+    /// Number of updates done.
+    pub fn global_step(&self) -> u64 {
+        self.global_step
+    }
+
+    /// Gradients accumulated since the last update (sums over examples, not yet averaged).
+    pub fn pending_grads(&self) -> &Grads {
+        &self.grads
+    }
+
+    /// Loss and logits of the current parameters, dropout off.
+    pub fn evaluate(&self, batch: &Batch) -> Result<Forward> {
+        evaluate(&self.params, batch, &self.pool)
+    }
+
+    /// Forward + backward on a micro-batch, adding its gradients (weighted by its number of
+    /// examples) to the pending ones. k micro-batches then [`Trainer::apply`] give the update
+    /// of one batch holding all their examples.
+    pub fn accumulate(&mut self, batch: &Batch) -> Result<Forward> {
+        let rng = if self.dropout {
+            Some(&mut self.rng)
+        } else {
+            None
+        };
+        let out = loss_and_grads(
+            &self.params,
+            batch,
+            rng,
+            &mut self.grads,
+            batch.batch as f32,
+            &self.pool,
+        )?;
+        self.examples += batch.batch;
+        self.loss_sum += out.loss as f64 * batch.batch as f64;
+        Ok(out)
+    }
+
+    /// One optimizer update from the pending gradients (their mean over all accumulated
+    /// examples): clip by global norm, AdamW at the schedule's learning rate for the current
+    /// global step, then increment the step.
+    pub fn apply(&mut self) -> Result<StepReport> {
+        if self.examples == 0 {
+            return Err(Error::InvalidArgument(
+                "apply: no accumulated gradients".into(),
+            ));
+        }
+        self.grads.scale(1.0 / self.examples as f32);
+        let grad_norm = match self.optimizer.config.clip_norm {
+            Some(c) => clip_by_global_norm(&mut self.grads, c),
+            None => self.grads.tf_global_norm(),
+        };
+        let learning_rate = self.schedule.learning_rate(self.global_step);
+        self.optimizer
+            .apply(&mut self.params, &self.grads, learning_rate);
+        self.global_step += 1;
+        let loss = (self.loss_sum / self.examples as f64) as f32;
+        self.grads.fill_zero();
+        self.examples = 0;
+        self.loss_sum = 0.0;
+        Ok(StepReport {
+            loss,
+            grad_norm,
+            learning_rate,
+            global_step: self.global_step,
+        })
+    }
+
+    /// [`Trainer::accumulate`] then [`Trainer::apply`].
+    pub fn step(&mut self, batch: &Batch) -> Result<StepReport> {
+        self.accumulate(batch)?;
+        self.apply()
+    }
+}
