@@ -19,12 +19,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(d) => PathBuf::from(d),
         None => std::env::var_os("LIBBERT_CACHE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/libbert"))
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/libbert")
+            })
             .join("all-MiniLM-L6-v2"),
     };
-    let sentence = args
-        .get(2)
-        .map_or("The quick brown fox jumps over the lazy dog.", String::as_str);
+    let sentence = args.get(2).map_or(
+        "The quick brown fox jumps over the lazy dog.",
+        String::as_str,
+    );
 
     let tokenizer = Tokenizer::from_vocab_file(dir.join("vocab.txt"), true)?;
     let model = BertModel::load(&dir)?;
