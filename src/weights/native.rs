@@ -57,9 +57,26 @@ struct TensorEntry {
 #[derive(Debug)]
 pub struct NativeModel {
     path: PathBuf,
-    map: memmap2::Mmap,
+    map: Storage,
     data_start: usize,
     header: Header,
+}
+
+/// The bytes of a `.bert` image: a mapped file or an in-memory copy ([`NativeModel::from_bytes`]).
+#[derive(Debug)]
+enum Storage {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Storage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Storage::Map(m) => m,
+            Storage::Owned(v) => v,
+        }
+    }
 }
 
 fn bincode_config() -> impl bincode::config::Config {
@@ -78,6 +95,16 @@ impl NativeModel {
         // SAFETY: the file is opened read-only and only read through this map; like every
         // memory-mapped reader we rely on nobody truncating it while it is mapped.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+        NativeModel::parse(path, Storage::Map(map))
+    }
+
+    /// Decodes a `.bert` image held in memory (e.g. shipped inside an application bundle);
+    /// `name` only names the source in errors. Checks as [`NativeModel::open`] does.
+    pub fn from_bytes(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<NativeModel> {
+        NativeModel::parse(name.as_ref().to_path_buf(), Storage::Owned(bytes))
+    }
+
+    fn parse(path: PathBuf, map: Storage) -> Result<NativeModel> {
         let err = |t: Option<&str>, m: String| Error::format(&path, t, m);
         if map.len() < 20 || &map[..8] != MAGIC {
             return Err(err(None, "not a libbert .bert file (bad magic)".into()));

@@ -1,0 +1,3 @@
+module libbert.invalid/bert
+
+go 1.19

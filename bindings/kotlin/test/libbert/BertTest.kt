@@ -1,0 +1,88 @@
+// Kotlin bindings against the real all-MiniLM-L6-v2: the embedding equals the Rust API's
+// (max abs diff <= 1e-6), tokenizer, errors as BertException. Exits non-zero on a failure.
+//   java ... libbert.BertTestKt MODEL_DIR REFERENCE_TXT
+package libbert
+
+import java.io.File
+import kotlin.math.abs
+import kotlin.system.exitProcess
+
+private var passed = 0
+private var failed = 0
+
+private fun test(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("PASS $name")
+    } catch (e: Throwable) {
+        failed++
+        println("FAIL $name: $e")
+    }
+}
+
+private fun expect(cond: Boolean, what: String) {
+    if (!cond) throw AssertionError(what)
+}
+
+private inline fun expectStatus(status: Int, body: () -> Unit) {
+    try {
+        body()
+    } catch (e: BertException) {
+        expect(e.status == status, "status ${e.status} (${e.message}), expected $status")
+        expect(!e.message.isNullOrEmpty(), "empty message")
+        return
+    }
+    throw AssertionError("no BertException, expected status $status")
+}
+
+fun main(args: Array<String>) {
+    val dir = args[0]
+    val ref = File(args[1]).readLines().filter { it.isNotBlank() }.map { it.toFloat() }
+    val sentence = "The quick brown fox jumps over the lazy dog."
+
+    test("version") {
+        expect(LibBert.lib.bert_version_number() == 100, "version number")
+        expect(LibBert.lib.bert_backend_available(LibBert.BACKEND_CPU) == 1.toByte(), "cpu backend")
+        expect(LibBert.lib.bert_system_info().startsWith("libbert "), "system info")
+    }
+    test("embedding equals the Rust API's") {
+        Model.load(dir).use { model ->
+            Context(model).use { ctx ->
+                val v = ctx.embed(listOf(sentence, "Hello world"))
+                expect(v.size == 2 && v[0].size == 384 && ref.size == 384, "shapes")
+                val d = v[0].indices.maxOf { abs(v[0][it] - ref[it]) }
+                println("Kotlin: max abs diff vs Rust API $d")
+                expect(d <= 1e-6f, "max abs diff $d")
+            }
+        }
+    }
+    test("tokenize") {
+        Model.load(dir).use { model ->
+            val toks = model.tokenize("The quick brown fox")
+            expect(toks.size == 4 && toks[3] == Token(toks[3].id, 16, 19), "tokens $toks")
+            Tokenizer("$dir/vocab.txt", true).use { t -> expect(t.tokenize("The quick brown fox") == toks, "standalone") }
+        }
+    }
+    test("errors") {
+        expectStatus(LibBert.ERROR_IO) { Model.load("/nonexistent/model") }
+        expectStatus(LibBert.ERROR_FORMAT) { Model.fromBuffer("not a model".toByteArray()) }
+        expectStatus(LibBert.ERROR_IO) { Tokenizer("/nonexistent/vocab.txt", true) }
+        Model.load(dir).use { model ->
+            Context(model).use { ctx ->
+                val lib = LibBert.lib
+                val out = FloatArray(384)
+                val p = lib.bert_embed(ctx.ptr, arrayOf(com.sun.jna.Memory(2)), longArrayOf(1), 1, 42, 1, out, 384, null)
+                expect(p == LibBert.ERROR_INVALID_ARGUMENT, "bad pooling gives $p")
+                val s = lib.bert_embed(null, null, null, 1, 1, 1, null, 0, null)
+                expect(s == LibBert.ERROR_NULL_ARGUMENT, "NULL context gives $s")
+                val bad = byteArrayOf(0x63, 0x61, 0x66, 0xc3.toByte())
+                val n = com.sun.jna.ptr.LongByReference()
+                val t = lib.bert_tokenize(lib.bert_model_tokenizer(model.ptr), bad, 4, null, null, 0, n)
+                expect(t == LibBert.ERROR_INVALID_UTF8, "invalid UTF-8 gives $t")
+            }
+        }
+    }
+    println("$passed passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}

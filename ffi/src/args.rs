@@ -1,0 +1,71 @@
+//! Checks of the pointers and values callers pass in.
+
+use std::ffi::{c_char, CStr};
+
+use crate::status::{Failure, FfiResult, BERT_ERROR_INVALID_UTF8};
+
+/// A handle that must not be NULL.
+pub(crate) unsafe fn handle<'a, T>(p: *const T, what: &str) -> FfiResult<&'a T> {
+    p.as_ref().ok_or_else(|| Failure::null(what))
+}
+
+/// A mutable handle that must not be NULL.
+pub(crate) unsafe fn handle_mut<'a, T>(p: *mut T, what: &str) -> FfiResult<&'a mut T> {
+    p.as_mut().ok_or_else(|| Failure::null(what))
+}
+
+/// A NUL-terminated UTF-8 string (paths).
+pub(crate) unsafe fn c_str<'a>(p: *const c_char, what: &str) -> FfiResult<&'a str> {
+    if p.is_null() {
+        return Err(Failure::null(what));
+    }
+    CStr::from_ptr(p).to_str().map_err(|e| {
+        Failure::new(
+            BERT_ERROR_INVALID_UTF8,
+            format!("{what} is not UTF-8 ({e})"),
+        )
+    })
+}
+
+/// `(ptr, len)` bytes; NULL is allowed only with `len == 0`.
+pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Failure::null(&format!("{what} (with length {len})")));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// `(ptr, len)` UTF-8 text; NULL is allowed only with `len == 0`.
+pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize, what: &str) -> FfiResult<&'a str> {
+    let b = bytes(p.cast(), len, what)?;
+    std::str::from_utf8(b).map_err(|e| {
+        Failure::new(
+            BERT_ERROR_INVALID_UTF8,
+            format!("{what} is not UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// Reads a `*_params` struct whose first field is its `size`; NULL means the defaults.
+pub(crate) unsafe fn params<T: Copy>(p: *const T, default: T, what: &str) -> FfiResult<T> {
+    if p.is_null() {
+        return Ok(default);
+    }
+    let size = *p.cast::<usize>();
+    if size != std::mem::size_of::<T>() {
+        return Err(Failure::invalid(format!(
+            "{what}.size is {size}, this library's {what} has {} bytes: initialize it with \
+             the matching *_default_params()",
+            std::mem::size_of::<T>()
+        )));
+    }
+    Ok(*p)
+}
+
+/// Writes through an out-parameter that must not be NULL.
+pub(crate) unsafe fn out<'a, T>(p: *mut T, what: &str) -> FfiResult<&'a mut T> {
+    p.as_mut().ok_or_else(|| Failure::null(what))
+}

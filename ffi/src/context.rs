@@ -1,0 +1,443 @@
+//! `bert_context`: per-thread state (thread budget, scratch, output buffers) and the calls
+//! that run the model: `bert_encode`, `bert_embed`, `bert_hidden_states`.
+
+use std::ffi::{c_char, CStr};
+
+use bert::tokenizer::{EncodeOptions, Encoding, Padding};
+use bert::{Context, Inputs, Pooling};
+
+use crate::args;
+use crate::model::bert_model;
+use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TOO_SMALL};
+
+/// Options of `bert_context_new`. Get them from `bert_context_default_params()`. NULL means
+/// the defaults.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct bert_context_params {
+    /// `sizeof(bert_context_params)`, set by `bert_context_default_params()`; checked.
+    pub size: usize,
+    /// Threads the context's kernels use, the calling thread included; 0 (default): all cores.
+    pub n_threads: u32,
+    /// Inputs are truncated to this many positions (`[CLS]`/`[SEP]` included) by
+    /// `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
+    /// otherwise; 0 (default): the model's `max_position_embeddings`.
+    pub max_seq_length: u32,
+}
+
+/// How `bert_embed` reduces the last layer to one vector per text. Values never renumbered.
+pub type bert_pooling = i32;
+/// The last layer at `[CLS]` (position 0).
+pub const BERT_POOLING_CLS: bert_pooling = 0;
+/// Mean over real tokens (sentence-transformers; all-MiniLM-L6-v2 uses this).
+pub const BERT_POOLING_MEAN: bert_pooling = 1;
+/// Element-wise max over real tokens.
+pub const BERT_POOLING_MAX: bert_pooling = 2;
+/// The pooler output `tanh(dense([CLS]))`; `BERT_ERROR_UNSUPPORTED` if the model has none.
+pub const BERT_POOLING_POOLER: bert_pooling = 3;
+
+/// Padding of `bert_encode`. Values never renumbered.
+pub type bert_padding = i32;
+/// No padding: as many positions as tokens.
+pub const BERT_PADDING_NONE: bert_padding = 0;
+/// Pad with `[PAD]` (attention 0) to exactly `max_seq_length` positions (Google's inputs).
+pub const BERT_PADDING_FIXED: bert_padding = 1;
+
+/// Options of `bert_encode`. Get them from `bert_encode_default_params()`; NULL means the
+/// defaults.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct bert_encode_params {
+    /// `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
+    pub size: usize,
+    /// Truncate to this many positions (pairs as Google's `_truncate_seq_pair`);
+    /// 0 (default): the context's `max_seq_length`.
+    pub max_seq_length: u32,
+    /// `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
+    pub padding: bert_padding,
+}
+
+/// The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
+/// context and valid until the next call on that context or its `bert_context_free`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct bert_encoding_view {
+    /// Number of positions, `[CLS]`, `[SEP]` and padding included.
+    pub n_tokens: usize,
+    /// Token ids (`input_ids`).
+    pub ids: *const u32,
+    /// Segment ids: 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`, 0 for padding.
+    pub type_ids: *const u32,
+    /// 1 for real positions, 0 for padding (`input_mask`).
+    pub attention_mask: *const u32,
+    /// 1 for `[CLS]`, `[SEP]`, `[PAD]`; 0 for tokens of the texts.
+    pub special_tokens_mask: *const u32,
+    /// `2 * n_tokens` byte offsets: start and end (exclusive) of each token in its own text
+    /// (A or B, see `type_ids`); 0, 0 for special tokens.
+    pub offsets: *const u64,
+}
+
+/// The result of `bert_hidden_states`: `data` holds `n_layers * n_tokens * hidden_size`
+/// floats, `[n_layers][n_tokens][hidden_size]` row-major; layer 0 is the embedding output and
+/// layer `i` the output of encoder layer `i - 1` (`n_layers` = L + 1). Owned by the context,
+/// valid until the next call on that context or its `bert_context_free`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct bert_hidden_states_view {
+    pub n_layers: usize,
+    pub n_tokens: usize,
+    pub hidden_size: usize,
+    pub data: *const f32,
+}
+
+/// Per-thread state for running a model: thread budget, scratch and output buffers. Use one
+/// context from one thread at a time (it may move between threads); create one per thread to
+/// run a shared model in parallel. The model must outlive the context.
+pub struct bert_context {
+    model: *const bert_model,
+    ctx: Context,
+    max_seq_length: usize,
+    ids: Vec<u32>,
+    type_ids: Vec<u32>,
+    mask: Vec<u32>,
+    special: Vec<u32>,
+    offsets: Vec<u64>,
+    hidden: Vec<f32>,
+}
+
+impl bert_context {
+    /// The model, borrowed independently of `self` (so the context's buffers can be borrowed
+    /// mutably next to it).
+    fn model<'m>(&self) -> &'m bert_model {
+        // SAFETY: `bert_context_new` checked it non-NULL; the caller keeps the model alive
+        // for the context's lifetime (documented rule), and it is never mutated.
+        unsafe { &*self.model }
+    }
+
+    /// Flattens encodings (all of the same length) into the context's input buffers.
+    fn set_inputs(&mut self, encodings: &[Encoding]) {
+        for v in [
+            &mut self.ids,
+            &mut self.type_ids,
+            &mut self.mask,
+            &mut self.special,
+        ] {
+            v.clear();
+        }
+        self.offsets.clear();
+        for e in encodings {
+            self.ids.extend_from_slice(&e.ids);
+            self.type_ids.extend_from_slice(&e.type_ids);
+            self.mask.extend(e.attention_mask.iter().map(|&m| m as u32));
+            self.special
+                .extend(e.special_tokens_mask.iter().map(|&m| m as u32));
+            for o in &e.offsets {
+                let (s, t) = o.unwrap_or((0, 0));
+                self.offsets.extend([s as u64, t as u64]);
+            }
+        }
+    }
+}
+
+/// Default context params: all cores, the model's maximum sequence length.
+#[no_mangle]
+pub extern "C" fn bert_context_default_params() -> bert_context_params {
+    bert_context_params {
+        size: std::mem::size_of::<bert_context_params>(),
+        n_threads: 0,
+        max_seq_length: 0,
+    }
+}
+
+/// Default encode params: the context's `max_seq_length`, no padding.
+#[no_mangle]
+pub extern "C" fn bert_encode_default_params() -> bert_encode_params {
+    bert_encode_params {
+        size: std::mem::size_of::<bert_encode_params>(),
+        max_seq_length: 0,
+        padding: BERT_PADDING_NONE,
+    }
+}
+
+/// Creates a context for `model` (which must outlive it). `params` may be NULL. On failure
+/// `*out_context` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn bert_context_new(
+    model: *const bert_model,
+    params: *const bert_context_params,
+    out_context: *mut *mut bert_context,
+) -> bert_status {
+    guard(|| {
+        let out = args::out(out_context, "out_context")?;
+        *out = std::ptr::null_mut();
+        let m = args::handle(model, "model")?;
+        let p = args::params(params, bert_context_default_params(), "bert_context_params")?;
+        let max = m.model.config().max_position_embeddings;
+        let max_seq_length = match p.max_seq_length as usize {
+            0 => max,
+            n if n < 2 || n > max => {
+                return Err(Failure::invalid(format!(
+                    "max_seq_length {n} is not in 2..={max} (the model's max_position_embeddings)"
+                )))
+            }
+            n => n,
+        };
+        *out = Box::into_raw(Box::new(bert_context {
+            model,
+            ctx: Context::new(p.n_threads as usize),
+            max_seq_length,
+            ids: Vec::new(),
+            type_ids: Vec::new(),
+            mask: Vec::new(),
+            special: Vec::new(),
+            offsets: Vec::new(),
+            hidden: Vec::new(),
+        }));
+        Ok(())
+    })
+}
+
+/// Frees a context and every view it returned. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn bert_context_free(context: *mut bert_context) {
+    if !context.is_null() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(Box::from_raw(context));
+        }));
+    }
+}
+
+/// Number of threads the context's kernels use; 0 if `context` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn bert_context_n_threads(context: *const bert_context) -> u32 {
+    context.as_ref().map_or(0, |c| c.ctx.threads() as u32)
+}
+
+/// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` with the
+/// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
+/// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
+/// UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
+/// padding is fixed and the input is longer than `max_seq_length` cannot happen (inputs are
+/// truncated first); unknown padding values are.
+#[no_mangle]
+pub unsafe extern "C" fn bert_encode(
+    context: *mut bert_context,
+    text_a: *const c_char,
+    len_a: usize,
+    text_b: *const c_char,
+    len_b: usize,
+    params: *const bert_encode_params,
+    out: *mut bert_encoding_view,
+) -> bert_status {
+    guard(|| {
+        let view = args::out(out, "out")?;
+        *view = bert_encoding_view {
+            n_tokens: 0,
+            ids: std::ptr::null(),
+            type_ids: std::ptr::null(),
+            attention_mask: std::ptr::null(),
+            special_tokens_mask: std::ptr::null(),
+            offsets: std::ptr::null(),
+        };
+        let c = args::handle_mut(context, "context")?;
+        let p = args::params(params, bert_encode_default_params(), "bert_encode_params")?;
+        let a = args::text(text_a, len_a, "text_a")?;
+        let b = if text_b.is_null() {
+            None
+        } else {
+            Some(args::text(text_b, len_b, "text_b")?)
+        };
+        let max = match p.max_seq_length {
+            0 => c.max_seq_length,
+            n => n as usize,
+        };
+        let padding = match p.padding {
+            BERT_PADDING_NONE => Padding::None,
+            BERT_PADDING_FIXED => Padding::Fixed(max),
+            v => {
+                return Err(Failure::invalid(format!(
+                    "padding {v} is not a bert_padding"
+                )))
+            }
+        };
+        let opts = EncodeOptions {
+            max_seq_length: Some(max),
+            padding,
+        };
+        let e = c.model().tokenizer.tokenizer.encode(a, b, &opts)?;
+        c.set_inputs(std::slice::from_ref(&e));
+        *view = bert_encoding_view {
+            n_tokens: e.len(),
+            ids: c.ids.as_ptr(),
+            type_ids: c.type_ids.as_ptr(),
+            attention_mask: c.mask.as_ptr(),
+            special_tokens_mask: c.special.as_ptr(),
+            offsets: c.offsets.as_ptr(),
+        };
+        Ok(())
+    })
+}
+
+fn pooling_of(p: bert_pooling) -> FfiResult<Pooling> {
+    Ok(match p {
+        BERT_POOLING_CLS => Pooling::Cls,
+        BERT_POOLING_MEAN => Pooling::Mean,
+        BERT_POOLING_MAX => Pooling::Max,
+        BERT_POOLING_POOLER => Pooling::Pooler,
+        v => {
+            return Err(Failure::invalid(format!(
+                "pooling {v} is not a bert_pooling"
+            )))
+        }
+    })
+}
+
+/// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at
+/// `texts[i]` (if `lens` is NULL every text is NUL-terminated). Each text is encoded as
+/// `[CLS] text [SEP]` (truncated to the context's `max_seq_length`), the batch runs through
+/// the model, and the last layer is reduced by `pooling` and, if `normalize`, scaled to unit
+/// L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
+/// to `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives
+/// `n_texts * hidden_size`. If `out_capacity` is smaller, nothing runs and
+/// `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`out` NULL with capacity 0 is a size query).
+/// A text's embedding does not depend on the others in the batch.
+#[no_mangle]
+pub unsafe extern "C" fn bert_embed(
+    context: *mut bert_context,
+    texts: *const *const c_char,
+    lens: *const usize,
+    n_texts: usize,
+    pooling: bert_pooling,
+    normalize: bool,
+    out: *mut f32,
+    out_capacity: usize,
+    out_len: *mut usize,
+) -> bert_status {
+    guard(|| {
+        if let Some(l) = out_len.as_mut() {
+            *l = 0;
+        }
+        let c = args::handle_mut(context, "context")?;
+        let pooling = pooling_of(pooling)?;
+        let h = c.model().model.config().hidden_size;
+        let needed = n_texts
+            .checked_mul(h)
+            .ok_or_else(|| Failure::invalid("n_texts * hidden_size overflows"))?;
+        if let Some(l) = out_len.as_mut() {
+            *l = needed;
+        }
+        if needed > out_capacity {
+            return Err(Failure::new(
+                BERT_ERROR_BUFFER_TOO_SMALL,
+                format!(
+                    "{n_texts} embeddings need {needed} floats, out_capacity is {out_capacity}"
+                ),
+            ));
+        }
+        if n_texts == 0 {
+            return Ok(());
+        }
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        if texts.is_null() {
+            return Err(Failure::null("texts"));
+        }
+        let ptrs = std::slice::from_raw_parts(texts, n_texts);
+        let lens = if lens.is_null() {
+            None
+        } else {
+            Some(std::slice::from_raw_parts(lens, n_texts))
+        };
+        let mut strs = Vec::with_capacity(n_texts);
+        for (i, &p) in ptrs.iter().enumerate() {
+            let what = format!("texts[{i}]");
+            let s = match lens {
+                Some(l) => args::text(p, l[i], &what)?,
+                None => {
+                    if p.is_null() {
+                        return Err(Failure::null(&what));
+                    }
+                    let b = CStr::from_ptr(p).to_bytes();
+                    args::text(p, b.len(), &what)?
+                }
+            };
+            strs.push((s, None));
+        }
+        let opts = EncodeOptions {
+            max_seq_length: Some(c.max_seq_length),
+            padding: Padding::Longest,
+        };
+        let model = c.model();
+        let encodings = model.tokenizer.tokenizer.encode_batch(&strs, &opts, 1)?;
+        let seq = encodings[0].len();
+        c.set_inputs(&encodings);
+        let model = c.model();
+        let inputs = Inputs {
+            input_ids: &c.ids,
+            segment_ids: &c.type_ids,
+            input_mask: &c.mask,
+            batch: n_texts,
+            seq,
+        };
+        let result = model.model.embed(&mut c.ctx, &inputs, pooling, normalize)?;
+        std::slice::from_raw_parts_mut(out, needed).copy_from_slice(&result[..needed]);
+        Ok(())
+    })
+}
+
+/// Every layer's hidden states for one text (`len` bytes of UTF-8), encoded as
+/// `[CLS] text [SEP]` and truncated to the context's `max_seq_length`, as a view owned by the
+/// context (see `bert_hidden_states_view`). On failure `*out` is zeroed.
+#[no_mangle]
+pub unsafe extern "C" fn bert_hidden_states(
+    context: *mut bert_context,
+    text: *const c_char,
+    len: usize,
+    out: *mut bert_hidden_states_view,
+) -> bert_status {
+    guard(|| {
+        let view = args::out(out, "out")?;
+        *view = bert_hidden_states_view {
+            n_layers: 0,
+            n_tokens: 0,
+            hidden_size: 0,
+            data: std::ptr::null(),
+        };
+        let c = args::handle_mut(context, "context")?;
+        let text = args::text(text, len, "text")?;
+        let opts = EncodeOptions {
+            max_seq_length: Some(c.max_seq_length),
+            padding: Padding::None,
+        };
+        let e = c.model().tokenizer.tokenizer.encode(text, None, &opts)?;
+        c.set_inputs(std::slice::from_ref(&e));
+        let model = c.model();
+        let inputs = Inputs {
+            input_ids: &c.ids,
+            segment_ids: &c.type_ids,
+            input_mask: &c.mask,
+            batch: 1,
+            seq: e.len(),
+        };
+        let layers = model.model.config().num_hidden_layers;
+        let outputs = model.model.forward(&mut c.ctx, &inputs, true)?;
+        c.hidden.clear();
+        if let Some(emb) = outputs.embedding_output() {
+            c.hidden.extend_from_slice(emb);
+        }
+        for l in 0..layers {
+            if let Some(x) = outputs.encoder_layer(l) {
+                c.hidden.extend_from_slice(x);
+            }
+        }
+        let h = outputs.hidden_size();
+        *view = bert_hidden_states_view {
+            n_layers: layers + 1,
+            n_tokens: e.len(),
+            hidden_size: h,
+            data: c.hidden.as_ptr(),
+        };
+        Ok(())
+    })
+}

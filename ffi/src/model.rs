@@ -1,0 +1,325 @@
+//! `bert_model`: the encoder weights and the tokenizer that goes with them.
+
+use std::ffi::{c_char, c_void};
+use std::path::{Path, PathBuf};
+
+use bert::config::{BertConfig, ConfigFlavor};
+use bert::tokenizer::{Tokenizer, Vocab};
+use bert::weights::{native, safetensors};
+use bert::BertModel;
+
+use crate::args;
+use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_FORMAT};
+use crate::tokenizer::bert_tokenizer;
+use crate::{bert_backend, BERT_BACKEND_CPU};
+
+/// Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
+/// beside the model, else true (Google's default).
+pub const BERT_LOWER_CASE_AUTO: i32 = -1;
+
+/// Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
+/// `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct bert_model_params {
+    /// `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
+    pub size: usize,
+    /// `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
+    pub backend: bert_backend,
+    /// `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
+    pub do_lower_case: i32,
+    /// NUL-terminated path of `vocab.txt`; NULL (default): the vocabulary stored in a `.bert`
+    /// file, else `vocab.txt` beside the model. Only read during the call.
+    pub vocab_path: *const c_char,
+    /// For `bert_model_load_buffer` of safetensors bytes: the Hugging Face `config.json` text
+    /// (`config_json_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
+    pub config_json: *const c_char,
+    pub config_json_len: usize,
+    /// For `bert_model_load_buffer` of safetensors bytes: the `vocab.txt` text
+    /// (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
+    pub vocab_text: *const c_char,
+    pub vocab_text_len: usize,
+}
+
+/// A loaded model and its tokenizer. Immutable: share one between any number of threads (each
+/// with its own `bert_context`). Free it with `bert_model_free` after every context made from
+/// it, and every tokenizer borrowed from it with `bert_model_tokenizer`, is no longer used.
+pub struct bert_model {
+    pub(crate) model: BertModel,
+    pub(crate) tokenizer: bert_tokenizer,
+}
+
+/// Default model params: CPU back end, automatic `do_lower_case`, vocabulary beside the model.
+#[no_mangle]
+pub extern "C" fn bert_model_default_params() -> bert_model_params {
+    bert_model_params {
+        size: std::mem::size_of::<bert_model_params>(),
+        backend: BERT_BACKEND_CPU,
+        do_lower_case: BERT_LOWER_CASE_AUTO,
+        vocab_path: std::ptr::null(),
+        config_json: std::ptr::null(),
+        config_json_len: 0,
+        vocab_text: std::ptr::null(),
+        vocab_text_len: 0,
+    }
+}
+
+fn check_backend(p: &bert_model_params) -> FfiResult<()> {
+    if p.backend == BERT_BACKEND_CPU {
+        return Ok(());
+    }
+    Err(Failure::from(bert::Error::Unsupported(format!(
+        "back end {} is not available (see bert_backend_available)",
+        p.backend
+    ))))
+}
+
+fn lower_case(p: &bert_model_params, auto: impl FnOnce() -> bool) -> FfiResult<bool> {
+    match p.do_lower_case {
+        BERT_LOWER_CASE_AUTO => Ok(auto()),
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(Failure::invalid(format!(
+            "do_lower_case is {v}: use BERT_LOWER_CASE_AUTO, 0 or 1"
+        ))),
+    }
+}
+
+/// `do_lower_case` from `tokenizer_config.json` in `dir`, if it says.
+fn lower_case_beside(dir: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("do_lower_case")?.as_bool()
+}
+
+unsafe fn vocab_override(p: &bert_model_params) -> FfiResult<Option<PathBuf>> {
+    if p.vocab_path.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(PathBuf::from(args::c_str(
+        p.vocab_path,
+        "params.vocab_path",
+    )?)))
+}
+
+fn is_native(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && &magic == native::MAGIC
+}
+
+fn tokenizer_from_lines(lines: &[String], lower: bool) -> FfiResult<Tokenizer> {
+    let vocab = Vocab::from_tokens(lines.iter().map(String::as_str))?;
+    Ok(Tokenizer::new(vocab, lower)?)
+}
+
+unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> {
+    check_backend(p)?;
+    let path = Path::new(path);
+    if !path.exists() {
+        return Err(bert::Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        )
+        .into());
+    }
+    let vocab_path = vocab_override(p)?;
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    if is_native(path) {
+        let m = native::NativeModel::open(path)?;
+        let model = BertModel::from_weights(m.config().clone(), &m.weights()?)?;
+        let lower = lower_case(p, || m.do_lower_case())?;
+        let tokenizer = match vocab_path {
+            Some(v) => Tokenizer::from_vocab_file(v, lower)?,
+            None if !m.vocab().is_empty() => tokenizer_from_lines(m.vocab(), lower)?,
+            None => Tokenizer::from_vocab_file(dir.join("vocab.txt"), lower)?,
+        };
+        return Ok(bert_model {
+            model,
+            tokenizer: bert_tokenizer { tokenizer },
+        });
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let known = path.is_dir()
+        || name.ends_with(".safetensors")
+        || name.ends_with(".index")
+        || name.contains(".ckpt");
+    if !known {
+        return Err(Failure::new(
+            BERT_ERROR_FORMAT,
+            format!(
+                "{}: not a model (expected a model directory, a .bert file, a .safetensors \
+                 file or a TF checkpoint)",
+                path.display()
+            ),
+        ));
+    }
+    let model = BertModel::load(path)?;
+    let lower = lower_case(p, || lower_case_beside(&dir).unwrap_or(true))?;
+    let tokenizer = Tokenizer::from_vocab_file(vocab_path.unwrap_or(dir.join("vocab.txt")), lower)?;
+    Ok(bert_model {
+        model,
+        tokenizer: bert_tokenizer { tokenizer },
+    })
+}
+
+unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_model> {
+    check_backend(p)?;
+    let vocab_path = vocab_override(p)?;
+    let name = Path::new("<buffer>");
+    let config_text = args::text(p.config_json, p.config_json_len, "params.config_json")?;
+    let vocab_text = args::text(p.vocab_text, p.vocab_text_len, "params.vocab_text")?;
+    let vocab_given = |lower: bool| -> FfiResult<Option<Tokenizer>> {
+        if let Some(v) = &vocab_path {
+            return Ok(Some(Tokenizer::from_vocab_file(v, lower)?));
+        }
+        if !vocab_text.is_empty() {
+            return Ok(Some(Tokenizer::new(Vocab::from_text(vocab_text)?, lower)?));
+        }
+        Ok(None)
+    };
+    if bytes.starts_with(native::MAGIC) {
+        let m = native::NativeModel::from_bytes(bytes.to_vec(), name)?;
+        let model = BertModel::from_weights(m.config().clone(), &m.weights()?)?;
+        let lower = lower_case(p, || m.do_lower_case())?;
+        let tokenizer = match vocab_given(lower)? {
+            Some(t) => t,
+            None if !m.vocab().is_empty() => tokenizer_from_lines(m.vocab(), lower)?,
+            None => {
+                return Err(bert::Error::Vocab(
+                    "the .bert image stores no vocabulary: set params.vocab_text or vocab_path"
+                        .into(),
+                )
+                .into())
+            }
+        };
+        return Ok(bert_model {
+            model,
+            tokenizer: bert_tokenizer { tokenizer },
+        });
+    }
+    let looks_safetensors = bytes.len() > 9
+        && u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) > 1
+        && bytes[8] == b'{';
+    if !looks_safetensors {
+        return Err(Failure::new(
+            BERT_ERROR_FORMAT,
+            "buffer is not a model (neither a .bert image nor safetensors bytes)",
+        ));
+    }
+    if config_text.is_empty() {
+        return Err(bert::Error::Config(
+            "safetensors bytes carry no config: set params.config_json to config.json's text"
+                .into(),
+        )
+        .into());
+    }
+    let config = BertConfig::from_json(config_text, Some(ConfigFlavor::HuggingFace))?;
+    let weights = safetensors::parse(bytes, name)?;
+    let model = BertModel::from_weights(config, &weights)?;
+    let lower = lower_case(p, || true)?;
+    let tokenizer = vocab_given(lower)?.ok_or_else(|| {
+        Failure::from(bert::Error::Vocab(
+            "safetensors bytes carry no vocabulary: set params.vocab_text or vocab_path".into(),
+        ))
+    })?;
+    Ok(bert_model {
+        model,
+        tokenizer: bert_tokenizer { tokenizer },
+    })
+}
+
+/// Loads a model from `path` (NUL-terminated UTF-8): a directory (Hugging Face `config.json` +
+/// `model.safetensors`, or Google `bert_config.json` + `bert_model.ckpt.*`), a `.safetensors`
+/// file or TF checkpoint (config read from beside it), or a libbert `.bert` file. The
+/// vocabulary comes from the `.bert` file, else `vocab.txt` beside the model (see params).
+/// `params` may be NULL (defaults). On success `*out_model` is the new model; on failure it is
+/// set to NULL and the status says why (`BERT_ERROR_IO`, `BERT_ERROR_FORMAT` for a file that is
+/// not a model, `BERT_ERROR_CONFIG`, `BERT_ERROR_SHAPE`, `BERT_ERROR_VOCAB`, ...).
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_load_file(
+    path: *const c_char,
+    params: *const bert_model_params,
+    out_model: *mut *mut bert_model,
+) -> bert_status {
+    guard(|| {
+        let out = args::out(out_model, "out_model")?;
+        *out = std::ptr::null_mut();
+        let path = args::c_str(path, "path")?;
+        let p = args::params(params, bert_model_default_params(), "bert_model_params")?;
+        *out = Box::into_raw(Box::new(load_file(path, &p)?));
+        Ok(())
+    })
+}
+
+/// Loads a model from `len` bytes at `data`: a `.bert` image (config, vocabulary and
+/// `do_lower_case` inside) or the bytes of a `model.safetensors`, which need
+/// `params->config_json` and a vocabulary (`params->vocab_text` or `params->vocab_path`).
+/// The bytes are copied: the caller may free them when the call returns. On failure
+/// `*out_model` is NULL (`BERT_ERROR_FORMAT` for bytes that are not a model).
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_load_buffer(
+    data: *const c_void,
+    len: usize,
+    params: *const bert_model_params,
+    out_model: *mut *mut bert_model,
+) -> bert_status {
+    guard(|| {
+        let out = args::out(out_model, "out_model")?;
+        *out = std::ptr::null_mut();
+        let bytes = args::bytes(data.cast(), len, "data")?;
+        let p = args::params(params, bert_model_default_params(), "bert_model_params")?;
+        *out = Box::into_raw(Box::new(load_buffer(bytes, &p)?));
+        Ok(())
+    })
+}
+
+/// Frees a model. NULL is a no-op. No context made from it may be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_free(model: *mut bert_model) {
+    if !model.is_null() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(Box::from_raw(model));
+        }));
+    }
+}
+
+/// Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_hidden_size(model: *const bert_model) -> usize {
+    model.as_ref().map_or(0, |m| m.model.config().hidden_size)
+}
+
+/// Number of encoder layers L; 0 if `model` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_num_layers(model: *const bert_model) -> usize {
+    model
+        .as_ref()
+        .map_or(0, |m| m.model.config().num_hidden_layers)
+}
+
+/// Longest input the model accepts, `[CLS]` and `[SEP]` included
+/// (`max_position_embeddings`); 0 if `model` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_max_seq_length(model: *const bert_model) -> usize {
+    model
+        .as_ref()
+        .map_or(0, |m| m.model.config().max_position_embeddings)
+}
+
+/// The model's tokenizer, borrowed: valid as long as the model, never freed by the caller
+/// (`bert_tokenizer_free` on it is an error). NULL if `model` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn bert_model_tokenizer(model: *const bert_model) -> *const bert_tokenizer {
+    model
+        .as_ref()
+        .map_or(std::ptr::null(), |m| &m.tokenizer as *const bert_tokenizer)
+}

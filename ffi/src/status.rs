@@ -1,0 +1,132 @@
+//! Status codes, the thread-local last error, and the guard every entry point runs under.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Result of every fallible function: `BERT_OK` (0) or one of the `BERT_ERROR_*` codes.
+/// Values are never renumbered; new ones are appended. Codes 1 to 8 are the Rust crate's
+/// `bert::Error::code()`; 9 and up exist only at the C boundary.
+pub type bert_status = i32;
+
+/// Success.
+pub const BERT_OK: bert_status = 0;
+/// A file could not be opened or read (the message names it).
+pub const BERT_ERROR_IO: bert_status = 1;
+/// A text, path or text file is not valid UTF-8 (Google's tokenizer drops such bytes; we refuse).
+pub const BERT_ERROR_INVALID_UTF8: bert_status = 2;
+/// A vocabulary is missing, empty, has duplicates or lacks a required token.
+pub const BERT_ERROR_VOCAB: bert_status = 3;
+/// A model configuration is missing a field or is inconsistent.
+pub const BERT_ERROR_CONFIG: bert_status = 4;
+/// A file or buffer is not a model, or is truncated, corrupt or lies in its header.
+pub const BERT_ERROR_FORMAT: bert_status = 5;
+/// A tensor is missing or has the wrong shape for the configuration.
+pub const BERT_ERROR_SHAPE: bert_status = 6;
+/// An argument cannot be honoured (bad enum value, params size, sequence too long, ...).
+pub const BERT_ERROR_INVALID_ARGUMENT: bert_status = 7;
+/// The feature exists in the API but is not available in this build or on this machine.
+pub const BERT_ERROR_UNSUPPORTED: bert_status = 8;
+/// A required pointer (handle, out-parameter, or buffer with a non-zero length) is NULL.
+pub const BERT_ERROR_NULL_ARGUMENT: bert_status = 9;
+/// A caller buffer is too small; the size it needs was written to the size out-parameter.
+pub const BERT_ERROR_BUFFER_TOO_SMALL: bert_status = 10;
+/// Reserved: the abort callback asked to stop (checked between layers; not yet wired).
+pub const BERT_ERROR_CANCELLED: bert_status = 11;
+/// A bug in libbert (an internal panic was caught at the boundary). Please report it.
+pub const BERT_ERROR_INTERNAL: bert_status = 12;
+// Reserved for the classifier / fine-tuning issue (handle `bert_trainer`): status codes for a
+// label out of range, a diverged loss and a missing classifier head are to be appended here,
+// after BERT_ERROR_INTERNAL, with the values 13 and up.
+
+/// Static English text for a status (for unknown values: "unknown status"). Never NULL.
+#[no_mangle]
+pub extern "C" fn bert_status_string(status: bert_status) -> *const c_char {
+    let s: &'static CStr = match status {
+        BERT_OK => c"ok",
+        BERT_ERROR_IO => c"I/O error",
+        BERT_ERROR_INVALID_UTF8 => c"invalid UTF-8",
+        BERT_ERROR_VOCAB => c"bad vocabulary",
+        BERT_ERROR_CONFIG => c"bad model configuration",
+        BERT_ERROR_FORMAT => c"not a model, or a malformed one",
+        BERT_ERROR_SHAPE => c"tensor shape mismatch",
+        BERT_ERROR_INVALID_ARGUMENT => c"invalid argument",
+        BERT_ERROR_UNSUPPORTED => c"unsupported",
+        BERT_ERROR_NULL_ARGUMENT => c"NULL argument",
+        BERT_ERROR_BUFFER_TOO_SMALL => c"buffer too small",
+        BERT_ERROR_CANCELLED => c"cancelled",
+        BERT_ERROR_INTERNAL => c"internal error",
+        _ => c"unknown status",
+    };
+    s.as_ptr()
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// The calling thread's message for the last failed call ("" after a successful one). Owned by
+/// the library, valid until this thread's next call into libbert. Never NULL.
+#[no_mangle]
+pub extern "C" fn bert_last_error() -> *const c_char {
+    catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ptr())).unwrap_or(c"".as_ptr())
+}
+
+fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
+}
+
+/// A failed call: its status and message.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub status: bert_status,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(status: bert_status, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn null(what: &str) -> Failure {
+        Failure::new(BERT_ERROR_NULL_ARGUMENT, format!("{what} is NULL"))
+    }
+    pub fn invalid(message: impl Into<String>) -> Failure {
+        Failure::new(BERT_ERROR_INVALID_ARGUMENT, message)
+    }
+}
+
+impl From<bert::Error> for Failure {
+    fn from(e: bert::Error) -> Failure {
+        Failure::new(e.code(), e.to_string())
+    }
+}
+
+pub(crate) type FfiResult<T> = Result<T, Failure>;
+
+/// Runs an entry point's body: clears the thread's last error, catches panics, and turns the
+/// outcome into a status (setting the message on failure).
+pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> bert_status {
+    set_last_error("");
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Failure::new(
+            BERT_ERROR_INTERNAL,
+            format!("internal error (caught panic): {what}"),
+        ))
+    });
+    match outcome {
+        Ok(()) => BERT_OK,
+        Err(f) => {
+            set_last_error(&f.message);
+            f.status
+        }
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Checks the Swift bindings without a Swift compiler (none exists on the CI machines):
+
+- every `bert_*` function declared in include/bert.h is referenced in bindings/swift/Sources,
+- the module map names a header that includes bert.h and links libbert,
+- Package.swift declares the system library with pkg-config `bert`,
+- every Swift class is `final` and every class holding a handle frees it in `deinit`.
+"""
+import pathlib
+import re
+import sys
+
+root = pathlib.Path(__file__).resolve().parent.parent
+header = (root / "include/bert.h").read_text()
+swift_dir = root / "bindings/swift"
+sources = "\n".join(p.read_text() for p in sorted((swift_dir / "Sources").rglob("*.swift")))
+problems = []
+
+functions = sorted(set(re.findall(r"\b(bert_[a-z0-9_]+)\s*\(", header)))
+if len(functions) < 20:
+    problems.append(f"only {len(functions)} functions found in bert.h: parser out of date?")
+for f in functions:
+    if not re.search(r"\b" + f + r"\b", sources):
+        problems.append(f"{f} (declared in bert.h) is not used in bindings/swift/Sources")
+
+modulemap = (swift_dir / "Sources/CBert/module.modulemap").read_text()
+m = re.search(r'header\s+"([^"]+)"', modulemap)
+if not m:
+    problems.append("module.modulemap names no header")
+else:
+    named = swift_dir / "Sources/CBert" / m.group(1)
+    if m.group(1) != "bert.h" and not (named.is_file() and re.search(r"#include\s*[<\"]bert\.h[>\"]", named.read_text())):
+        problems.append(f"module.modulemap header {m.group(1)} does not include bert.h")
+if not re.search(r'link\s+"bert"', modulemap):
+    problems.append('module.modulemap does not link "bert"')
+
+package = (swift_dir / "Package.swift").read_text()
+if not re.search(r'\.systemLibrary\(\s*name:\s*"CBert".*pkgConfig:\s*"bert"', package, re.S):
+    problems.append("Package.swift lacks .systemLibrary(name: \"CBert\", ..., pkgConfig: \"bert\")")
+
+for cls in re.finditer(r"^(.*)\bclass\s+(\w+)", sources, re.M):
+    if "final" not in cls.group(1):
+        problems.append(f"class {cls.group(2)} is not final")
+for free in ("bert_model_free", "bert_context_free", "bert_tokenizer_free"):
+    if not re.search(r"deinit\s*\{[^}]*" + free, sources):
+        problems.append(f"no deinit calls {free}")
+
+if problems:
+    print("check_swift: FAILED", *problems, sep="\n  ")
+    sys.exit(1)
+print(f"check_swift: ok ({len(functions)} bert_* functions of bert.h referenced; module map and deinit checked)")

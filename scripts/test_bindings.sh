@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds libbert (scripts/build_lib.sh) and tests the C ABI and every binding against the
+# real all-MiniLM-L6-v2 (installed by scripts/setup.sh):
+#
+#   header   regenerating include/bert.h changes nothing; it compiles as C99 and C++17
+#            with -Wall -Wextra -Werror -pedantic
+#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c under
+#            valgrind (no leaks, no invalid accesses), tests/c/test_threads.c (8 threads)
+#   C++      bindings/cpp test, g++ -std=c++17 -Wall -Werror
+#   Go       go vet + go test in bindings/go
+#   Kotlin   kotlinc + the test main on the JVM (JNA)
+#   Swift    scripts/check_swift.py (no Swift compiler on these machines)
+#
+# Every binding compares its embedding of one sentence with the Rust API's, written by
+# examples/embed_reference.rs (max abs diff <= 1e-6).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+cache="${LIBBERT_CACHE:-$HOME/.cache/libbert}"
+model="$cache/all-MiniLM-L6-v2"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$target/bindings-test"
+sentence="The quick brown fox jumps over the lazy dog."
+step() { printf '\n== %s\n' "$*"; }
+
+[ -s "$model/model.safetensors" ] || { echo "no model in $model: run scripts/setup.sh" >&2; exit 1; }
+kotlinc="$(command -v kotlinc || echo "$cache/npm/lib/node_modules/kotlin-compiler/bin/kotlinc")"
+jna=/usr/share/java/jna.jar
+for tool in go valgrind gcc g++ java pkg-config "$kotlinc"; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh" >&2; exit 1; }
+done
+[ -f "$jna" ] || { echo "missing $jna: run scripts/setup.sh" >&2; exit 1; }
+
+step "build libbert"
+prefix="$(scripts/build_lib.sh)"
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+mkdir -p "$work"
+echo "$prefix"
+
+step "header: regenerated include/bert.h is the committed one; C99 and C++17"
+git diff --exit-code -- include/bert.h
+printf '#include "bert.h"\nint main(void) { return bert_version_number() == BERT_VERSION_NUMBER ? 0 : 1; }\n' > "$work/header.c"
+gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude "$work/header.c" $(pkg-config --libs bert) -o "$work/header_c"
+g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ "$work/header.c" $(pkg-config --libs bert) -o "$work/header_cpp"
+"$work/header_c" && "$work/header_cpp" && echo "header ok"
+
+step "reference vector from the Rust API (examples/embed_reference.rs)"
+cargo run --quiet --release --example embed_reference -- "$model" "$work/reference.txt" "$sentence" "$work/minilm.bert" > /dev/null
+echo "$(wc -l < "$work/reference.txt") floats in $work/reference.txt"
+
+step "C"
+cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g $(pkg-config --cflags bert))
+gcc "${cflags[@]}" examples/c/embed.c $(pkg-config --libs bert) -o "$work/embed"
+gcc "${cflags[@]}" examples/c/embed.c -Wl,-Bstatic $(pkg-config --libs-only-L bert) -lbert -Wl,-Bdynamic $(pkg-config --static --libs-only-l bert | sed 's/-lbert//') -o "$work/embed_static"
+"$work/embed" "$model" "$sentence" > "$work/embed.txt"
+"$work/embed_static" "$model" "$sentence" | cmp - "$work/embed.txt"
+echo "examples/c/embed.c: $(wc -l < "$work/embed.txt") floats (shared and static builds agree)"
+gcc "${cflags[@]}" tests/c/test_bert.c $(pkg-config --libs bert) -lm -o "$work/test_bert"
+gcc "${cflags[@]}" tests/c/test_threads.c $(pkg-config --libs bert) -lpthread -o "$work/test_threads"
+valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+  "$work/test_bert" "$model" "$work/reference.txt" "$work/minilm.bert"
+"$work/test_threads" "$model"
+
+step "C++"
+g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Ibindings/cpp $(pkg-config --cflags bert) \
+  bindings/cpp/test_bert.cpp $(pkg-config --libs bert) -o "$work/test_cpp"
+"$work/test_cpp" "$model" "$work/reference.txt"
+
+step "Go"
+(cd bindings/go && go vet ./... && LIBBERT_MODEL="$model" LIBBERT_REFERENCE="$work/reference.txt" go test -count=1 -v ./... | grep -E '^(---|ok|FAIL|PASS)|max abs diff')
+
+step "Kotlin (JNA)"
+jar="$work/kotlin/test.jar"
+if [ ! -f "$jar" ] || [ -n "$(find bindings/kotlin -name '*.kt' -newer "$jar")" ]; then
+  mkdir -p "$work/kotlin"
+  "$kotlinc" bindings/kotlin/src bindings/kotlin/test -cp "$jna" -include-runtime -d "$jar" 2>&1 \
+    | { grep -v '^warning: unable to find kotlin-stdlib' || true; }
+fi
+java -Djna.library.path="$prefix/lib" -cp "$jar:$jna" libbert.BertTestKt "$model" "$work/reference.txt"
+
+step "Swift (static check)"
+python3 scripts/check_swift.py
+
+printf '\ntest_bindings: all passed\n'
