@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{BertModel, Context, Inputs, Pooling};
 use crate::tokenizer::{EncodeOptions, Encoding, Padding, Tokenizer, Vocab};
-use crate::weights::native::NativeModel;
+use crate::weights::native::{self, NativeModel};
 use crate::{Error, Result};
 
 /// A loaded model and the tokenizer that belongs to it. Immutable and `Send + Sync`: share
@@ -79,7 +79,7 @@ impl Pipeline {
         let path = path.as_ref();
         let model = BertModel::load(path)?;
         let dir = model_dir(path);
-        let tokenizer = if is_native(path) {
+        let tokenizer = if native::is_native_file(path) {
             let native = NativeModel::open(path)?;
             let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
             Tokenizer::new(vocab, do_lower_case.unwrap_or(native.do_lower_case()))?
@@ -133,6 +133,11 @@ impl Pipeline {
     /// The same model with another default longest input.
     pub fn with_max_seq_length(self, max_seq_length: usize) -> Result<Pipeline> {
         Pipeline::new(self.model, self.tokenizer, max_seq_length)
+    }
+
+    /// The model and the tokenizer, for callers that keep them apart.
+    pub fn into_parts(self) -> (BertModel, Tokenizer) {
+        (self.model, self.tokenizer)
     }
 
     pub fn model(&self) -> &BertModel {
@@ -204,10 +209,6 @@ impl Pipeline {
         }
         Ok(out)
     }
-}
-
-fn is_native(path: &Path) -> bool {
-    path.is_file() && path.extension().is_some_and(|e| e == "bert")
 }
 
 /// The directory holding a model given as a directory, a file or a TF checkpoint prefix.

@@ -85,13 +85,6 @@ fn lower_case(p: &bert_model_params, auto: impl FnOnce() -> bool) -> FfiResult<b
     }
 }
 
-/// `do_lower_case` from `tokenizer_config.json` in `dir`, if it says.
-fn lower_case_beside(dir: &Path) -> Option<bool> {
-    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("do_lower_case")?.as_bool()
-}
-
 unsafe fn vocab_override(p: &bert_model_params) -> FfiResult<Option<PathBuf>> {
     if p.vocab_path.is_null() {
         return Ok(None);
@@ -100,16 +93,6 @@ unsafe fn vocab_override(p: &bert_model_params) -> FfiResult<Option<PathBuf>> {
         p.vocab_path,
         "params.vocab_path",
     )?)))
-}
-
-fn is_native(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 8];
-    path.is_file()
-        && std::fs::File::open(path)
-            .and_then(|mut f| f.read_exact(&mut magic))
-            .is_ok()
-        && &magic == native::MAGIC
 }
 
 fn tokenizer_from_lines(lines: &[String], lower: bool) -> FfiResult<Tokenizer> {
@@ -127,28 +110,13 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
         )
         .into());
     }
-    let vocab_path = vocab_override(p)?;
-    let dir = if path.is_dir() {
-        path.to_path_buf()
-    } else {
-        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    let explicit_lower = match p.do_lower_case {
+        BERT_LOWER_CASE_AUTO => None,
+        _ => Some(lower_case(p, || true)?),
     };
-    if is_native(path) {
-        let m = native::NativeModel::open(path)?;
-        let model = BertModel::from_weights(m.config().clone(), &m.weights()?)?;
-        let lower = lower_case(p, || m.do_lower_case())?;
-        let tokenizer = match vocab_path {
-            Some(v) => Tokenizer::from_vocab_file(v, lower)?,
-            None if !m.vocab().is_empty() => tokenizer_from_lines(m.vocab(), lower)?,
-            None => Tokenizer::from_vocab_file(dir.join("vocab.txt"), lower)?,
-        };
-        return Ok(bert_model {
-            model,
-            tokenizer: bert_tokenizer { tokenizer },
-        });
-    }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let known = path.is_dir()
+        || native::is_native_file(path)
         || name.ends_with(".safetensors")
         || name.ends_with(".index")
         || name.contains(".ckpt");
@@ -162,9 +130,14 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
             ),
         ));
     }
-    let model = BertModel::load(path)?;
-    let lower = lower_case(p, || lower_case_beside(&dir).unwrap_or(true))?;
-    let tokenizer = Tokenizer::from_vocab_file(vocab_path.unwrap_or(dir.join("vocab.txt")), lower)?;
+    // The pipeline finds the vocabulary (stored in a .bert file, else vocab.txt beside the
+    // model) and the casing (.bert header, tokenizer_config.json, else true).
+    let mut pipeline = bert::Pipeline::load(path, explicit_lower)?;
+    if let Some(v) = vocab_override(p)? {
+        let lower = explicit_lower.unwrap_or(pipeline.tokenizer().do_lower_case());
+        pipeline = pipeline.with_tokenizer(Tokenizer::from_vocab_file(v, lower)?)?;
+    }
+    let (model, tokenizer) = pipeline.into_parts();
     Ok(bert_model {
         model,
         tokenizer: bert_tokenizer { tokenizer },

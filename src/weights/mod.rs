@@ -142,7 +142,7 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// read from the same directory), or a libbert `.bert` file (config inside).
 pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
     use crate::config::{BertConfig, ConfigFlavor};
-    if path.is_file() && path.extension().is_some_and(|e| e == "bert") {
+    if native::is_native_file(path) {
         let m = native::NativeModel::open(path)?;
         return Ok((m.config().clone(), m.weights()?));
     }

@@ -205,6 +205,17 @@ impl NativeModel {
     }
 }
 
+/// Whether `path` is a file that starts with the `.bert` magic (whatever its extension).
+pub fn is_native_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && &magic == MAGIC
+}
+
 /// Writes a `.bert` file atomically: temporary file beside `path`, fsync, rename.
 pub fn save(
     path: impl AsRef<Path>,
