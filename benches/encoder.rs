@@ -13,8 +13,14 @@
 //! `--max-runs`). One JSON line per shape with the median wall and process-CPU milliseconds
 //! per run (with one thread the CPU time is the compute time even when other processes
 //! compete for the cores) and the 1-minute load average before/after.
+//!
+//! `--stages` instead prints, per shape, the process-CPU time of each stage of one layer
+//! (fused QKV dense, attention, attention-output dense, FFN up with GELU, FFN down, the two
+//! residual LayerNorms) on the model's widths with random values, and each dense's GFLOP/s.
 
-use bert::{BertModel, Context, Inputs};
+use bert::backend::cpu::{self, Activation, Dense};
+use bert::backend::Pool;
+use bert::{BertConfig, BertModel, Context, Inputs};
 use std::time::Instant;
 
 /// `bench_ort.py: make_ids`: same LCG, `[CLS] x … x [SEP]`.
@@ -80,6 +86,87 @@ fn r4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+/// Median process-CPU ms of `f` over at least 5 runs and ~0.3 s.
+fn cpu_ms(f: &mut dyn FnMut()) -> f64 {
+    f();
+    let mut v = Vec::new();
+    let start = Instant::now();
+    while v.len() < 5 || (start.elapsed().as_secs_f64() < 0.3 && v.len() < 1000) {
+        let c = process_cpu_s();
+        f();
+        v.push((process_cpu_s() - c) * 1e3);
+    }
+    median(&v)
+}
+
+/// Per-stage CPU time of one encoder layer with `c`'s widths.
+fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool) {
+    let (h, i, heads) = (c.hidden_size, c.intermediate_size, c.num_attention_heads);
+    let rows = batch * seq;
+    let dense = |k, n, seed| Dense::new(k, n, values(k * n, seed), values(n, seed + 1));
+    let (qkv, ao, up, down) = (
+        dense(h, 3 * h, 1),
+        dense(h, h, 3),
+        dense(h, i, 5),
+        dense(i, h, 7),
+    );
+    let x = values(rows * h, 9);
+    let mut qkv_out = values(rows * 3 * h, 10);
+    let mut ctx = vec![0.0f32; rows * h];
+    let mut y = vec![0.0f32; rows * h];
+    let mut inter = vec![0.0f32; rows * i];
+    let bias = vec![0.0f32; rows];
+    let (g, b) = (vec![1.0f32; h], vec![0.0f32; h]);
+    let gf = |k: usize, n: usize, ms: f64| 2.0 * (rows * k * n) as f64 / ms * 1e-6;
+    let t_qkv = cpu_ms(&mut || qkv.forward(&x, rows, &mut qkv_out, pool));
+    for v in qkv_out.iter_mut() {
+        *v *= 0.2;
+    }
+    let t_att = cpu_ms(&mut || {
+        cpu::attention(
+            &qkv_out,
+            batch,
+            seq,
+            heads,
+            h / heads,
+            &bias,
+            &mut ctx,
+            pool,
+        )
+    });
+    let t_ao = cpu_ms(&mut || ao.forward(&ctx, rows, &mut y, pool));
+    let t_ln = cpu_ms(&mut || cpu::layer_norm_residual(&mut y, &x, h, &g, &b, 1e-12));
+    let t_up = cpu_ms(&mut || up.forward_act(&x, rows, &mut inter, Activation::GeluErf, pool));
+    let t_up0 = cpu_ms(&mut || up.forward(&x, rows, &mut inter, pool));
+    let t_down = cpu_ms(&mut || down.forward(&inter, rows, &mut y, pool));
+    let mut sm = values(heads * rows * seq, 11);
+    let t_sm = cpu_ms(&mut || cpu::softmax_rows(&mut sm, seq));
+    let total = t_qkv + t_att + t_ao + t_up + t_down + 2.0 * t_ln;
+    let att_flop = 4.0 * (batch * seq * seq * h) as f64;
+    println!(
+        "{label} ({batch},{seq}) threads {}: layer {total:.3} ms CPU | qkv {t_qkv:.3} ({:.0} GF/s) | attention {t_att:.3} ({:.0} GF/s; its softmax alone {t_sm:.3}) | attn-out {t_ao:.3} ({:.0} GF/s) | ffn-up+gelu {t_up:.3} (no act {t_up0:.3}, {:.0} GF/s) | ffn-down {t_down:.3} ({:.0} GF/s) | 2x residual LN {:.3}",
+        pool.threads(),
+        gf(h, 3 * h, t_qkv),
+        att_flop / t_att * 1e-6,
+        gf(h, h, t_ao),
+        gf(h, i, t_up0),
+        gf(i, h, t_down),
+        2.0 * t_ln
+    );
+}
+
 fn main() {
     let mut model_dir = None;
     let mut label = String::from("model");
@@ -87,6 +174,7 @@ fn main() {
     let mut shapes = String::from("1x16,1x128,8x128,32x128,1x384");
     let (mut min_runs, mut max_runs, mut warmup) = (5usize, 200usize, 1usize);
     let mut budget_s = 3.0f64;
+    let mut stage_mode = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -99,6 +187,7 @@ fn main() {
             "--max-runs" => max_runs = val().parse().expect("--max-runs"),
             "--budget-s" => budget_s = val().parse().expect("--budget-s"),
             "--warmup" => warmup = val().parse().expect("--warmup"),
+            "--stages" => stage_mode = true,
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -111,6 +200,20 @@ fn main() {
     let model = BertModel::load(&model_dir).expect("load model");
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut ctx = Context::new(threads);
+    if stage_mode {
+        let pool = Pool::new(threads);
+        for shape in shapes.split(',') {
+            let (b, s) = shape.split_once('x').expect("shape BxS");
+            stages(
+                model.config(),
+                &label,
+                b.parse().unwrap(),
+                s.parse().unwrap(),
+                &pool,
+            );
+        }
+        return;
+    }
     for shape in shapes.split(',') {
         let (b, s) = shape.split_once('x').expect("shape BxS");
         let (batch, seq): (usize, usize) = (b.parse().unwrap(), s.parse().unwrap());

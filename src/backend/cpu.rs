@@ -276,8 +276,8 @@ pub fn sgemm_with_isa(
 /// writes `context: [batch * seq, hidden]`, per head
 /// `softmax(q kᵀ / sqrt(head_size) + mask_bias) v`.
 ///
-/// The `batch × heads` products are split across `pool`, each task on one thread with its
-/// own scores buffer. Trailing padded keys of a sequence (bias ≠ 0 after its last real key)
+/// The `batch × heads` products are split across `pool`, each task on one thread
+/// (`gemm::attention_head`: `MR` query rows at a time, scores kept in L1). Trailing padded keys of a sequence (bias ≠ 0 after its last real key)
 /// are skipped: their softmax weight, `exp(−10000 + …)`, is exactly 0 in f32 whenever the
 /// real logits are moderate (|logit| well below 10⁴), so the result is that of the full
 /// product, and a sequence's result does not depend on how much padding its batch has.
@@ -314,87 +314,37 @@ pub fn attention(
         let bias = &mask_bias[b * seq..][..seq];
         // Keys up to the last real one (all of them if none is real).
         let kv = bias.iter().rposition(|&x| x == 0.0).map_or(seq, |i| i + 1);
-        let single = Pool::single();
         let base = b * seq * 3 * h + head * d;
-        ATTN_SCRATCH.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            let scores = buf.get(seq * kv);
-            for row in scores.chunks_exact_mut(kv) {
-                row.copy_from_slice(&bias[..kv]);
-            }
-            // SAFETY: Q rows `b*seq..`, columns `head*d..+d` with row stride 3h lie in
-            // `qkv` (asserted length); K is read transposed (rs 1, cs 3h) over `kv <= seq`
-            // rows; `scores` is this task's own `[seq, kv]` buffer; the ISA was detected.
-            unsafe {
-                gemm::gemm(
-                    isa,
-                    seq,
-                    d,
-                    kv,
-                    scale,
-                    MatRef {
-                        data: &qkv[base..],
-                        rs: 3 * h,
-                        cs: 1,
-                    },
-                    BSrc::Strided(MatRef {
-                        data: &qkv[base + h..],
-                        rs: 1,
-                        cs: 3 * h,
-                    }),
-                    1.0,
-                    CMut {
-                        ptr: scores.as_mut_ptr(),
-                        rs: kv as isize,
-                        cs: 1,
-                    },
-                    None,
-                    Activation::Identity,
-                    &single,
-                );
-            }
-            softmax_rows(scores, kv);
-            // SAFETY: V rows `b*seq..b*seq+kv`, the head's columns, lie in `qkv`; the
-            // output tile (rows `b*seq..+seq`, columns `head*d..+d` of `context`) belongs to
-            // this task alone (tasks are distinct (batch, head) pairs) and `context` stays
-            // mutably borrowed by this call until `pool.run` returns.
-            unsafe {
-                gemm::gemm(
-                    isa,
-                    seq,
-                    kv,
-                    d,
-                    1.0,
-                    MatRef {
-                        data: scores,
-                        rs: kv,
-                        cs: 1,
-                    },
-                    BSrc::Strided(MatRef {
-                        data: &qkv[base + 2 * h..],
-                        rs: 3 * h,
-                        cs: 1,
-                    }),
-                    0.0,
-                    CMut {
-                        ptr: out.ptr.add(b * seq * h + head * d),
-                        rs: out.rs,
-                        cs: 1,
-                    },
-                    None,
-                    Activation::Identity,
-                    &single,
-                );
-            }
-        });
+        let view = |off: usize| MatRef {
+            data: &qkv[base + off..],
+            rs: 3 * h,
+            cs: 1,
+        };
+        // SAFETY: Q, K, V of this (batch, head) are `[seq, d]` views with row stride 3h
+        // inside `qkv` (asserted length), `kv <= seq`; the output tile (rows `b*seq..+seq`,
+        // columns `head*d..+d` of `context`) belongs to this task alone (tasks are distinct
+        // (batch, head) pairs) and `context` stays mutably borrowed until `pool.run`
+        // returns; the ISA was detected.
+        unsafe {
+            gemm::attention_head(
+                isa,
+                view(0),
+                view(h),
+                view(2 * h),
+                seq,
+                kv,
+                d,
+                scale,
+                bias,
+                CMut {
+                    ptr: out.ptr.add(b * seq * h + head * d),
+                    rs: out.rs,
+                    cs: 1,
+                },
+            )
+        };
     };
     pool.run(batch * heads, &task);
-}
-
-thread_local! {
-    /// Attention scores of the calling thread's current (batch, head) task.
-    static ATTN_SCRATCH: std::cell::RefCell<gemm::AlignedVec> =
-        std::cell::RefCell::new(gemm::AlignedVec::default());
 }
 
 /// Whether a `rows x cols` view with these (non-negative) strides reaches every element at
