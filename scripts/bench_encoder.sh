@@ -30,7 +30,7 @@ if [ ! -f "$PEERS/models/minilm-l6.onnx" ] || [ ! -f "$PEERS/models/bert-base-ra
   cp -r "$SHARED/bench/." "$TMP/" && chmod -R u+w "$TMP"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r "$TMP/requirements.txt"
-  (cd "$TMP" && PATH="$VENV/bin:$PATH" bash fetch_models.sh \
+  (cd "$TMP" && PATH="$VENV/bin:$PATH" SKIP_EXTRA=1 bash fetch_models.sh \
      && "$VENV/bin/python" make_onnx.py minilm && "$VENV/bin/python" make_onnx.py bert-base) >&2
   mkdir -p "$PEERS" && cp -r "$TMP/." "$PEERS/" && rm -rf "$TMP"
 fi
