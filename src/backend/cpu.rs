@@ -268,6 +268,85 @@ pub fn sgemm_with_isa(
     }
 }
 
+/// Multi-head self-attention of `modeling.py: attention_layer` on fused projections.
+///
+/// `qkv: [batch * seq, 3 * hidden]` holds each position's query, key and value (in that
+/// order, each `hidden = heads * head_size` wide, head `h` in columns `h * head_size..`);
+/// `mask_bias: [batch, seq]` is the additive key mask (0 for real keys, −10000 for padding);
+/// writes `context: [batch * seq, hidden]`, per head
+/// `softmax(q kᵀ / sqrt(head_size) + mask_bias) v`.
+///
+/// The `batch × heads` products are split across `pool`, each task on one thread
+/// (`gemm::attention_head`: `MR` query rows at a time, scores kept in L1). Trailing padded keys of a sequence (bias ≠ 0 after its last real key)
+/// are skipped: their softmax weight, `exp(−10000 + …)`, is exactly 0 in f32 whenever the
+/// real logits are moderate (|logit| well below 10⁴), so the result is that of the full
+/// product, and a sequence's result does not depend on how much padding its batch has.
+/// A sequence with no real key keeps every key (Google's uniform-shift semantics).
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    head_size: usize,
+    mask_bias: &[f32],
+    context: &mut [f32],
+    pool: &Pool,
+) {
+    let (d, h) = (head_size, heads * head_size);
+    let rows = batch * seq;
+    assert!(qkv.len() >= rows * 3 * h, "attention: qkv too short");
+    assert!(mask_bias.len() >= rows, "attention: mask_bias too short");
+    assert!(context.len() >= rows * h, "attention: context too short");
+    if rows == 0 || d == 0 || heads == 0 {
+        return;
+    }
+    let isa = Isa::detect();
+    let scale = 1.0 / (d as f32).sqrt();
+    let out = CMut {
+        ptr: context.as_mut_ptr(),
+        rs: h as isize,
+        cs: 1,
+    };
+    let task = |t: usize| {
+        let out: CMut = out;
+        let (b, head) = (t / heads, t % heads);
+        let bias = &mask_bias[b * seq..][..seq];
+        // Keys up to the last real one (all of them if none is real).
+        let kv = bias.iter().rposition(|&x| x == 0.0).map_or(seq, |i| i + 1);
+        let base = b * seq * 3 * h + head * d;
+        let view = |off: usize| MatRef {
+            data: &qkv[base + off..],
+            rs: 3 * h,
+            cs: 1,
+        };
+        // SAFETY: Q, K, V of this (batch, head) are `[seq, d]` views with row stride 3h
+        // inside `qkv` (asserted length), `kv <= seq`; the output tile (rows `b*seq..+seq`,
+        // columns `head*d..+d` of `context`) belongs to this task alone (tasks are distinct
+        // (batch, head) pairs) and `context` stays mutably borrowed until `pool.run`
+        // returns; the ISA was detected.
+        unsafe {
+            gemm::attention_head(
+                isa,
+                view(0),
+                view(h),
+                view(2 * h),
+                seq,
+                kv,
+                d,
+                scale,
+                bias,
+                CMut {
+                    ptr: out.ptr.add(b * seq * h + head * d),
+                    rs: out.rs,
+                    cs: 1,
+                },
+            )
+        };
+    };
+    pool.run(batch * heads, &task);
+}
+
 /// Whether a `rows x cols` view with these (non-negative) strides reaches every element at
 /// a different place (row-major-like or column-major-like nesting), so threads writing
 /// different elements never write the same float.

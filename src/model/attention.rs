@@ -15,12 +15,13 @@ use crate::Result;
 /// Google's additive attention mask for padded keys.
 pub const MASK_ADDER: f32 = -10000.0;
 
-/// `bert/encoder/layer_N/attention/self/{query,key,value}`, each `[hidden, hidden]` + `[hidden]`.
+/// `bert/encoder/layer_N/attention/self/{query,key,value}`, each `[hidden, hidden]` +
+/// `[hidden]`, held as one `[hidden, 3 * hidden]` dense layer (query, key, value columns) so
+/// one GEMM reads the activations once. Every output element is summed exactly as by the
+/// three separate layers.
 #[derive(Debug, Clone)]
 pub struct SelfAttention {
-    query: cpu::Dense,
-    key: cpu::Dense,
-    value: cpu::Dense,
+    qkv: cpu::Dense,
     num_heads: usize,
     head_size: usize,
 }
@@ -28,10 +29,21 @@ pub struct SelfAttention {
 impl SelfAttention {
     pub fn load(w: &Weights, c: &BertConfig, scope: &str) -> Result<Self> {
         let h = c.hidden_size;
+        let mut kernels = Vec::with_capacity(3);
+        let mut bias = Vec::with_capacity(3 * h);
+        for name in ["query", "key", "value"] {
+            let s = format!("{scope}/{name}");
+            kernels.push(w.get_vec(&format!("{s}/kernel"), &[h, h])?);
+            bias.extend(w.get_vec(&format!("{s}/bias"), &[h])?);
+        }
+        let mut kernel = Vec::with_capacity(3 * h * h);
+        for i in 0..h {
+            for k in &kernels {
+                kernel.extend_from_slice(&k[i * h..][..h]);
+            }
+        }
         Ok(SelfAttention {
-            query: load_dense(w, &format!("{scope}/query"), h, h)?,
-            key: load_dense(w, &format!("{scope}/key"), h, h)?,
-            value: load_dense(w, &format!("{scope}/value"), h, h)?,
+            qkv: cpu::Dense::new(h, 3 * h, kernel, bias),
             num_heads: c.num_attention_heads,
             head_size: c.head_size(),
         })
@@ -47,53 +59,17 @@ impl SelfAttention {
         pool: &Pool,
     ) {
         let rows = batch * seq;
-        let (d, h) = (self.head_size, self.num_heads * self.head_size);
-        self.query.forward(x, rows, &mut s.q, pool);
-        self.key.forward(x, rows, &mut s.k, pool);
-        self.value.forward(x, rows, &mut s.v, pool);
-        let scale = 1.0 / (d as f32).sqrt();
-        let scores = &mut s.scores[..seq * seq];
-        let hs = h as isize;
-        for b in 0..batch {
-            let bias = &s.mask_bias[b * seq..][..seq];
-            for head in 0..self.num_heads {
-                let off = b * seq * h + head * d;
-                for row in scores.chunks_exact_mut(seq) {
-                    row.copy_from_slice(bias);
-                }
-                // scores = q_h k_hᵀ / sqrt(d) + mask adder: [seq, d] x [d, seq].
-                cpu::sgemm(
-                    seq,
-                    d,
-                    seq,
-                    scale,
-                    &s.q[off..],
-                    (hs, 1),
-                    &s.k[off..],
-                    (1, hs),
-                    1.0,
-                    scores,
-                    (seq as isize, 1),
-                    pool,
-                );
-                cpu::softmax_rows(scores, seq);
-                // context_h = probs v_h: [seq, seq] x [seq, d], written into the head's columns.
-                cpu::sgemm(
-                    seq,
-                    seq,
-                    d,
-                    1.0,
-                    scores,
-                    (seq as isize, 1),
-                    &s.v[off..],
-                    (hs, 1),
-                    0.0,
-                    &mut s.context[off..],
-                    (hs, 1),
-                    pool,
-                );
-            }
-        }
+        self.qkv.forward(x, rows, &mut s.qkv, pool);
+        cpu::attention(
+            &s.qkv,
+            batch,
+            seq,
+            self.num_heads,
+            self.head_size,
+            &s.mask_bias,
+            &mut s.context,
+            pool,
+        );
     }
 }
 
@@ -124,7 +100,7 @@ impl AttentionOutput {
         pool: &Pool,
     ) {
         self.dense.forward(context, rows, out, pool);
-        cpu::add_assign(out, input);
-        self.layer_norm.forward(out);
+        self.layer_norm
+            .forward_residual(&mut out[..rows * self.dense.out_dim()], input);
     }
 }

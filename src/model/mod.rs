@@ -62,10 +62,8 @@ pub enum Pooling {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub(crate) mask_bias: Vec<f32>,
-    pub(crate) q: Vec<f32>,
-    pub(crate) k: Vec<f32>,
-    pub(crate) v: Vec<f32>,
-    pub(crate) scores: Vec<f32>,
+    /// Fused query, key, value projections: `[batch * seq, 3 * hidden]`.
+    pub(crate) qkv: Vec<f32>,
     pub(crate) context: Vec<f32>,
     pub(crate) attention_output: Vec<f32>,
     pub(crate) intermediate: Vec<f32>,
@@ -319,16 +317,10 @@ impl BertModel {
             // modeling.py: adder = (1.0 - mask) * -10000.0
             *bias = if real { 0.0 } else { MASK_ADDER };
         }
-        for v in [
-            &mut s.q,
-            &mut s.k,
-            &mut s.v,
-            &mut s.context,
-            &mut s.attention_output,
-        ] {
+        sized(&mut s.qkv, 3 * n);
+        for v in [&mut s.context, &mut s.attention_output] {
             sized(v, n);
         }
-        sized(&mut s.scores, seq * seq);
         sized(&mut s.intermediate, rows * c.intermediate_size);
 
         self.embeddings.forward(

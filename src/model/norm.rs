@@ -27,6 +27,19 @@ impl LayerNorm {
     pub fn forward(&self, x: &mut [f32]) {
         cpu::layer_norm(x, self.gamma.len(), &self.gamma, &self.beta, self.eps);
     }
+
+    /// `x = LayerNorm(x + residual)` (both `[rows, width]`), in one pass.
+    pub fn forward_residual(&self, x: &mut [f32], residual: &[f32]) {
+        let n = x.len();
+        cpu::layer_norm_residual(
+            x,
+            &residual[..n],
+            self.gamma.len(),
+            &self.gamma,
+            &self.beta,
+            self.eps,
+        );
+    }
 }
 
 /// Loads a dense layer `{scope}/kernel` `[in, out]` (Google's layout) and `{scope}/bias`

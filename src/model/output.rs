@@ -42,7 +42,7 @@ impl Output {
         pool: &Pool,
     ) {
         self.dense.forward(intermediate, rows, out, pool);
-        cpu::add_assign(out, input);
-        self.layer_norm.forward(out);
+        self.layer_norm
+            .forward_residual(&mut out[..rows * self.dense.out_dim()], input);
     }
 }

@@ -35,7 +35,7 @@ impl Pooler {
         for (b, row) in first.chunks_exact_mut(h).enumerate().take(batch) {
             row.copy_from_slice(&sequence_output[b * seq * h..][..h]);
         }
-        self.dense.forward(first, batch, out, pool);
-        cpu::tanh(out);
+        self.dense
+            .forward_act(first, batch, out, cpu::Activation::Tanh, pool);
     }
 }

@@ -426,3 +426,144 @@ pub(crate) unsafe fn gemm(
         pool.run(mt * nt, &task);
     }
 }
+
+#[derive(Default)]
+struct AttnScratch {
+    /// Kᵀ as B panels `[kv_pad / NR][d][NR]`.
+    k: AlignedVec,
+    /// V as B panels `[d_pad / NR][kv][NR]`.
+    v: AlignedVec,
+    /// One A panel: `MR` query rows (`[d][MR]`) or `MR` rows of probabilities (`[kv][MR]`).
+    a: AlignedVec,
+    /// `MR` rows of scores, row stride `kv_pad`.
+    scores: AlignedVec,
+    /// The key mask bias padded to `kv_pad`.
+    bias: AlignedVec,
+}
+
+thread_local! {
+    static ATTN: RefCell<AttnScratch> = RefCell::new(AttnScratch::default());
+}
+
+/// One (batch, head) of self-attention on one thread:
+/// `out[seq, d] = softmax(scale · q kᵀ + bias) v` with `q: [seq, d]`, `k, v: [kv, d]`,
+/// `bias: [kv]`, all read in place through their row strides (column stride 1).
+///
+/// Kᵀ and V are packed once into the micro-kernel's B panels; then, `MR` query rows at a
+/// time, the scores go to an `MR x kv` tile that stays in L1 (scale and mask bias applied in
+/// the kernel's epilogue), are soft-maxed there, repacked as one A panel and multiplied by V
+/// straight into `out`. The full `[seq, kv]` probability matrix never exists.
+///
+/// # Safety
+/// `q` spans `[seq, d]`, `k` and `v` span `[kv, d]` (their `cs` is 1); every
+/// `out.ptr + i*out.rs + j` (`i < seq`, `j < d`, `out.cs == 1`) is valid for writes and no
+/// other live reference covers it; `isa` is available; `seq, kv, d >= 1`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn attention_head(
+    isa: Isa,
+    q: MatRef<'_>,
+    k: MatRef<'_>,
+    v: MatRef<'_>,
+    seq: usize,
+    kv: usize,
+    d: usize,
+    scale: f32,
+    bias: &[f32],
+    out: CMut,
+) {
+    let (mr, nr, _, _, kernel) = isa.params();
+    let (kv_pad, d_pad) = (kv.div_ceil(nr) * nr, d.div_ceil(nr) * nr);
+    ATTN.with(|s| {
+        let mut s = s.borrow_mut();
+        let AttnScratch {
+            k: kbuf,
+            v: vbuf,
+            a: abuf,
+            scores: sbuf,
+            bias: bbuf,
+        } = &mut *s;
+        let kt = MatRef {
+            data: k.data,
+            rs: 1,
+            cs: k.rs,
+        };
+        let kp = kbuf.get(kv_pad * d);
+        pack_b(kp, kt, kv, 0, d, 0, kv, nr);
+        let vp = vbuf.get(d_pad * kv);
+        pack_b(vp, v, d, 0, kv, 0, d, nr);
+        let bp = bbuf.get(kv_pad);
+        bp[..kv].copy_from_slice(&bias[..kv]);
+        bp[kv..].fill(0.0);
+        let scores = sbuf.get(mr * kv_pad);
+        let ap = abuf.get(mr * kv.max(d));
+        let (kp, vp, bp) = (&*kp, &*vp, &*bp);
+        let mut i0 = 0;
+        while i0 < seq {
+            let mcur = mr.min(seq - i0);
+            pack_a(&mut ap[..mr * d], q, i0, mcur, 0, d, mr);
+            for jp in 0..kv_pad / nr {
+                let ep = Epilogue {
+                    alpha: scale,
+                    beta: 0.0,
+                    first: true,
+                    last: true,
+                    bias: bp[jp * nr..].as_ptr(),
+                    act: Activation::Identity,
+                };
+                // SAFETY: one A panel of `d x MR` and one B panel of `d x NR` floats; the
+                // full `MR x NR` tile lies in `scores` (`MR` rows of `kv_pad`), with `NR`
+                // bias values; the ISA is available (caller's contract).
+                unsafe {
+                    kernel(
+                        d,
+                        ap.as_ptr(),
+                        kp[jp * d * nr..].as_ptr(),
+                        scores.as_mut_ptr().add(jp * nr),
+                        kv_pad as isize,
+                        1,
+                        mr,
+                        nr,
+                        &ep,
+                    )
+                };
+            }
+            // Soft-max each row and write it straight into the A panel layout.
+            super::math::softmax_pack(
+                super::math::Path::Auto,
+                scores,
+                kv_pad,
+                kv,
+                mr,
+                &mut ap[..mr * kv],
+            );
+            let ep = Epilogue {
+                alpha: 1.0,
+                beta: 0.0,
+                first: true,
+                last: true,
+                bias: std::ptr::null(),
+                act: Activation::Identity,
+            };
+            for jp in 0..d_pad / nr {
+                let j = jp * nr;
+                // SAFETY: A panel `kv x MR`, B panel `kv x NR`; the tile rows
+                // `i0..i0+mcur`, columns `j..j+min(NR, d-j)` lie in `out` (caller's
+                // contract).
+                unsafe {
+                    kernel(
+                        kv,
+                        ap.as_ptr(),
+                        vp[jp * kv * nr..].as_ptr(),
+                        out.ptr.offset(i0 as isize * out.rs + j as isize),
+                        out.rs,
+                        1,
+                        mcur,
+                        nr.min(d - j),
+                        &ep,
+                    )
+                };
+            }
+            i0 += mr;
+        }
+    });
+}

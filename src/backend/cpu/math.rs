@@ -176,6 +176,43 @@ fn softmax_body<const FMA: bool>(x: &mut [f32], width: usize) {
     }
 }
 
+/// Softmax of `rows` rows (`width` values each, row stride `stride`) of `x`, written
+/// transposed into `packed[p * rows + i]` (a GEMM A panel of `rows` rows); `x` is left holding
+/// the unnormalised exponentials. Same arithmetic as [`softmax_body`].
+#[inline(always)]
+fn softmax_pack_body<const FMA: bool>(
+    x: &mut [f32],
+    stride: usize,
+    width: usize,
+    rows: usize,
+    packed: &mut [f32],
+) {
+    for i in 0..rows {
+        let row = &mut x[i * stride..][..width];
+        let max = max_lanes(row);
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for l in 0..LANES {
+                c[l] = exp::<FMA>(c[l] - max);
+                acc[l] += c[l];
+            }
+        }
+        let mut sum = 0.0;
+        for v in chunks.into_remainder() {
+            *v = exp::<FMA>(*v - max);
+            sum += *v;
+        }
+        for a in acc {
+            sum += a;
+        }
+        let inv = 1.0 / sum;
+        for (p, v) in row.iter().enumerate() {
+            packed[p * rows + i] = v * inv;
+        }
+    }
+}
+
 #[inline(always)]
 fn layer_norm_row<const FMA: bool>(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let width = row.len();
@@ -333,6 +370,11 @@ dispatch!(tanh, tanh_body, (x: &mut [f32]));
 dispatch!(gelu_tanh, gelu_tanh_body, (x: &mut [f32]));
 dispatch!(gelu_erf, gelu_erf_body, (x: &mut [f32]));
 dispatch!(softmax_rows, softmax_body, (x: &mut [f32], width: usize));
+dispatch!(
+    softmax_pack,
+    softmax_pack_body,
+    (x: &mut [f32], stride: usize, width: usize, rows: usize, packed: &mut [f32])
+);
 dispatch!(add_assign, add_assign_body, (x: &mut [f32], y: &[f32]));
 dispatch!(
     layer_norm,

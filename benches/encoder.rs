@@ -1,0 +1,265 @@
+//! Encoder forward-pass latency, in the same form as the ONNX Runtime peer
+//! (`shared/bench/bench_ort.py`), so `scripts/bench_encoder.sh` can put both side by side.
+//!
+//! ```text
+//! cargo bench --bench encoder -- --model /tmp/peers/models/minilm-l6 --label minilm-l6 \
+//!     --threads 1 [--shapes 1x16,1x128,8x128,32x128,1x384] [--budget-s 3] [--min-runs 5]
+//!     [--max-runs 200] [--warmup 1]
+//! ```
+//!
+//! Inputs are the peer's: the same LCG token ids (`[CLS] … [SEP]`), mask all 1, segment 0.
+//! A run is one `BertModel::forward` without the all-layers copy. Each shape: `--warmup`
+//! untimed runs, then timed runs until both `--min-runs` and `--budget-s` are reached (or
+//! `--max-runs`). One JSON line per shape with the median wall and process-CPU milliseconds
+//! per run (with one thread the CPU time is the compute time even when other processes
+//! compete for the cores) and the 1-minute load average before/after.
+//!
+//! `--stages` instead prints, per shape, the process-CPU time of each stage of one layer
+//! (fused QKV dense, attention, attention-output dense, FFN up with GELU, FFN down, the two
+//! residual LayerNorms) on the model's widths with random values, and each dense's GFLOP/s.
+
+use bert::backend::cpu::{self, Activation, Dense};
+use bert::backend::Pool;
+use bert::{BertConfig, BertModel, Context, Inputs};
+use std::time::Instant;
+
+/// `bench_ort.py: make_ids`: same LCG, `[CLS] x … x [SEP]`.
+fn make_ids(b: usize, s: usize) -> Vec<u32> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(b * s);
+    for _ in 0..b {
+        for j in 0..s {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            out.push(if j == 0 {
+                101
+            } else if j == s - 1 {
+                102
+            } else {
+                1000 + ((state >> 33) % 29000) as u32
+            });
+        }
+    }
+    out
+}
+
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU time of the whole process (all threads), like Python's `time.process_time()`.
+fn process_cpu_s() -> f64 {
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    ts.sec as f64 + ts.nsec as f64 * 1e-9
+}
+
+fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn r4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+/// Median process-CPU ms of `f` over at least 5 runs and ~0.3 s.
+fn cpu_ms(f: &mut dyn FnMut()) -> f64 {
+    f();
+    let mut v = Vec::new();
+    let start = Instant::now();
+    while v.len() < 5 || (start.elapsed().as_secs_f64() < 0.3 && v.len() < 1000) {
+        let c = process_cpu_s();
+        f();
+        v.push((process_cpu_s() - c) * 1e3);
+    }
+    median(&v)
+}
+
+/// Per-stage CPU time of one encoder layer with `c`'s widths.
+fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool) {
+    let (h, i, heads) = (c.hidden_size, c.intermediate_size, c.num_attention_heads);
+    let rows = batch * seq;
+    let dense = |k, n, seed| Dense::new(k, n, values(k * n, seed), values(n, seed + 1));
+    let (qkv, ao, up, down) = (
+        dense(h, 3 * h, 1),
+        dense(h, h, 3),
+        dense(h, i, 5),
+        dense(i, h, 7),
+    );
+    let x = values(rows * h, 9);
+    let mut qkv_out = values(rows * 3 * h, 10);
+    let mut ctx = vec![0.0f32; rows * h];
+    let mut y = vec![0.0f32; rows * h];
+    let mut inter = vec![0.0f32; rows * i];
+    let bias = vec![0.0f32; rows];
+    let (g, b) = (vec![1.0f32; h], vec![0.0f32; h]);
+    let gf = |k: usize, n: usize, ms: f64| 2.0 * (rows * k * n) as f64 / ms * 1e-6;
+    let t_qkv = cpu_ms(&mut || qkv.forward(&x, rows, &mut qkv_out, pool));
+    for v in qkv_out.iter_mut() {
+        *v *= 0.2;
+    }
+    let t_att = cpu_ms(&mut || {
+        cpu::attention(
+            &qkv_out,
+            batch,
+            seq,
+            heads,
+            h / heads,
+            &bias,
+            &mut ctx,
+            pool,
+        )
+    });
+    let t_ao = cpu_ms(&mut || ao.forward(&ctx, rows, &mut y, pool));
+    let t_ln = cpu_ms(&mut || cpu::layer_norm_residual(&mut y, &x, h, &g, &b, 1e-12));
+    let t_up = cpu_ms(&mut || up.forward_act(&x, rows, &mut inter, Activation::GeluErf, pool));
+    let t_up0 = cpu_ms(&mut || up.forward(&x, rows, &mut inter, pool));
+    let t_down = cpu_ms(&mut || down.forward(&inter, rows, &mut y, pool));
+    let mut sm = values(heads * rows * seq, 11);
+    let t_sm = cpu_ms(&mut || cpu::softmax_rows(&mut sm, seq));
+    let total = t_qkv + t_att + t_ao + t_up + t_down + 2.0 * t_ln;
+    let att_flop = 4.0 * (batch * seq * seq * h) as f64;
+    println!(
+        "{label} ({batch},{seq}) threads {}: layer {total:.3} ms CPU | qkv {t_qkv:.3} ({:.0} GF/s) | attention {t_att:.3} ({:.0} GF/s; its softmax alone {t_sm:.3}) | attn-out {t_ao:.3} ({:.0} GF/s) | ffn-up+gelu {t_up:.3} (no act {t_up0:.3}, {:.0} GF/s) | ffn-down {t_down:.3} ({:.0} GF/s) | 2x residual LN {:.3}",
+        pool.threads(),
+        gf(h, 3 * h, t_qkv),
+        att_flop / t_att * 1e-6,
+        gf(h, h, t_ao),
+        gf(h, i, t_up0),
+        gf(i, h, t_down),
+        2.0 * t_ln
+    );
+}
+
+fn main() {
+    let mut model_dir = None;
+    let mut label = String::from("model");
+    let mut threads = 1usize;
+    let mut shapes = String::from("1x16,1x128,8x128,32x128,1x384");
+    let (mut min_runs, mut max_runs, mut warmup) = (5usize, 200usize, 1usize);
+    let mut budget_s = 3.0f64;
+    let mut stage_mode = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "--model" => model_dir = Some(val()),
+            "--label" => label = val(),
+            "--threads" => threads = val().parse().expect("--threads"),
+            "--shapes" => shapes = val(),
+            "--min-runs" => min_runs = val().parse().expect("--min-runs"),
+            "--max-runs" => max_runs = val().parse().expect("--max-runs"),
+            "--budget-s" => budget_s = val().parse().expect("--budget-s"),
+            "--warmup" => warmup = val().parse().expect("--warmup"),
+            "--stages" => stage_mode = true,
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let Some(model_dir) = model_dir else {
+        eprintln!("usage: cargo bench --bench encoder -- --model DIR [--label L] [--threads N] [--shapes 1x16,...]");
+        return;
+    };
+    let t0 = Instant::now();
+    let model = BertModel::load(&model_dir).expect("load model");
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut ctx = Context::new(threads);
+    if stage_mode {
+        let pool = Pool::new(threads);
+        for shape in shapes.split(',') {
+            let (b, s) = shape.split_once('x').expect("shape BxS");
+            stages(
+                model.config(),
+                &label,
+                b.parse().unwrap(),
+                s.parse().unwrap(),
+                &pool,
+            );
+        }
+        return;
+    }
+    for shape in shapes.split(',') {
+        let (b, s) = shape.split_once('x').expect("shape BxS");
+        let (batch, seq): (usize, usize) = (b.parse().unwrap(), s.parse().unwrap());
+        let ids = make_ids(batch, seq);
+        let inputs = Inputs {
+            input_ids: &ids,
+            segment_ids: &[],
+            input_mask: &[],
+            batch,
+            seq,
+        };
+        let run = |ctx: &mut Context| {
+            let out = model.forward(ctx, &inputs, false).expect("forward");
+            std::hint::black_box(out.sequence_output()[0]);
+        };
+        for _ in 0..warmup {
+            run(&mut ctx);
+        }
+        let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+        let l0 = load1();
+        let start = Instant::now();
+        while wall.len() < max_runs
+            && (wall.len() < min_runs || start.elapsed().as_secs_f64() < budget_s)
+        {
+            let (t, c) = (Instant::now(), process_cpu_s());
+            run(&mut ctx);
+            wall.push(t.elapsed().as_secs_f64() * 1e3);
+            cpu.push((process_cpu_s() - c) * 1e3);
+        }
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| r4(*x).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{{\"peer\": \"libbert\", \"model\": \"{label}\", \"variant\": \"\", \"batch\": {batch}, \"seq\": {seq}, \"threads\": {}, \"median_ms\": {}, \"median_cpu_ms\": {}, \"load1\": [{:.2}, {:.2}], \"runs\": {}, \"load_ms\": {:.1}, \"runs_ms\": [{}], \"cpu_ms\": [{}]}}",
+            ctx.threads(),
+            r4(median(&wall)),
+            r4(median(&cpu)),
+            l0,
+            load1(),
+            wall.len(),
+            load_ms,
+            list(&wall),
+            list(&cpu),
+        );
+    }
+}
