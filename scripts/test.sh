@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 cargo fmt --all -- --check
+# Lint both the default build (pure Rust) and the one with every optional part (ONNX import).
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+# Everything with every feature, then the library's unit tests of the default build (the
+# paths that say a feature is missing).
+cargo test --workspace --all-features
+cargo test -p bert --lib
 scripts/test_bindings.sh
