@@ -18,15 +18,19 @@ pub fn shared_dir() -> PathBuf {
     dir
 }
 
-/// The all-MiniLM-L6-v2 directory unpacked by `scripts/setup.sh`.
-pub fn minilm_dir() -> PathBuf {
-    let cache = match std::env::var_os("LIBBERT_CACHE") {
+/// `$LIBBERT_CACHE`, default `~/.cache/libbert`: where `scripts/setup.sh` unpacks models.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("LIBBERT_CACHE") {
         Some(d) => PathBuf::from(d),
         None => {
             PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/libbert")
         }
-    };
-    let dir = cache.join("all-MiniLM-L6-v2");
+    }
+}
+
+/// The all-MiniLM-L6-v2 directory unpacked by `scripts/setup.sh`.
+pub fn minilm_dir() -> PathBuf {
+    let dir = cache_dir().join("all-MiniLM-L6-v2");
     assert!(
         dir.join("model.safetensors").is_file(),
         "all-MiniLM-L6-v2 not found in {}: run scripts/setup.sh",
@@ -103,17 +107,12 @@ pub fn minilm_reference() -> Vec<MinilmSentence> {
             }
         })
         .collect()
+}
 
 /// The paraphrase-MiniLM-L3-v2 ONNX export unpacked by `scripts/setup.sh` (one `.onnx` file
 /// and the vocab.txt it was tokenized with).
 pub fn onnx_l3_dir() -> PathBuf {
-    let cache = match std::env::var_os("LIBBERT_CACHE") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/libbert")
-        }
-    };
-    let dir = cache.join("paraphrase-MiniLM-L3-v2-onnx");
+    let dir = cache_dir().join("paraphrase-MiniLM-L3-v2-onnx");
     assert!(
         dir.join("paraphrase-MiniLM-L3-v2.onnx").is_file(),
         "paraphrase-MiniLM-L3-v2 (ONNX) not found in {}: run scripts/setup.sh",
