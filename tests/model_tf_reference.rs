@@ -7,9 +7,11 @@
 
 mod common;
 
+use common::npy;
+
 use common::max_abs_diff;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bert::{BertModel, Context, Inputs, Pooling};
 
@@ -17,31 +19,6 @@ const TOL: f32 = 1e-5;
 
 fn fixture() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny")
-}
-
-/// A minimal `.npy` (format 1.0/2.0, little-endian, C order) reader: `<f4` or `<i4`.
-fn npy(path: &Path) -> (Vec<usize>, Vec<u8>, String) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
-    };
-    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let descr = header.split("'descr': '").nth(1).unwrap();
-    let descr = descr[..descr.find('\'').unwrap()].to_string();
-    let shape = header.split("'shape': (").nth(1).unwrap();
-    let shape: Vec<usize> = shape[..shape.find(')').unwrap()]
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    (shape, bytes[start + hlen..].to_vec(), descr)
 }
 
 fn npy_f32(name: &str) -> (Vec<usize>, Vec<f32>) {

@@ -10,7 +10,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::npy;
+
+use std::path::PathBuf;
 
 use bert::backend::Pool;
 use bert::train::{self, AdamWConfig, Batch, Params, Schedule, Trainer};
@@ -18,31 +20,6 @@ use bert::BertConfig;
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
-}
-
-/// A minimal `.npy` reader (format 1.0/2.0, little-endian, C order): `<f4` or `<i4`.
-fn npy(path: &Path) -> (Vec<usize>, Vec<u8>, String) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
-    };
-    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let descr = header.split("'descr': '").nth(1).unwrap();
-    let descr = descr[..descr.find('\'').unwrap()].to_string();
-    let shape = header.split("'shape': (").nth(1).unwrap();
-    let shape: Vec<usize> = shape[..shape.find(')').unwrap()]
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().unwrap())
-        .collect();
-    (shape, bytes[start + hlen..].to_vec(), descr)
 }
 
 fn npy_f32(rel: &str) -> Vec<f32> {

@@ -120,3 +120,28 @@ pub fn onnx_l3_dir() -> PathBuf {
     );
     dir
 }
+
+/// A minimal `.npy` (format 1.0/2.0, little-endian, C order) reader: `<f4` or `<i4`.
+pub fn npy(path: &std::path::Path) -> (Vec<usize>, Vec<u8>, String) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let descr = header.split("'descr': '").nth(1).unwrap();
+    let descr = descr[..descr.find('\'').unwrap()].to_string();
+    let shape = header.split("'shape': (").nth(1).unwrap();
+    let shape: Vec<usize> = shape[..shape.find(')').unwrap()]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    (shape, bytes[start + hlen..].to_vec(), descr)
+}
