@@ -11,7 +11,10 @@
 //! Outputs in `--output_dir`, each written to a temporary file, synced and renamed, so an
 //! error never leaves a half-written file: `model.bert` (the fine-tuned classifier, at the
 //! end of training and every `--save_checkpoints_steps`), `eval_results.txt`
-//! (`key = value` lines, sorted by key, as Google writes them) and `test_results.tsv` (one
+//! (`key = value` lines sorted by key, as Google writes them: `eval_accuracy`, `eval_loss`
+//! (mean over examples), `global_step`, `loss` (mean of batch means, tf.estimator's), plus
+//! `eval_f1` for MRPC and `eval_mcc` (Matthews correlation) for CoLA; numbers printed as
+//! Python prints a float32) and `test_results.tsv` (one
 //! line of tab-separated class probabilities per example of `test.tsv`, or of the dev
 //! file when the data directory has no `test.tsv`).
 
