@@ -6,10 +6,13 @@
 //!   encoder (`modeling.py`).
 //! - [`backend`]: the kernels the model calls (f32 CPU reference).
 //! - [`train`]: classifier fine-tuning: backward pass and Google's `AdamWeightDecayOptimizer`.
+//! - [`classifier`]: `run_classifier.py`: GLUE processors, metrics and the fine-tuned
+//!   [`classifier::Classifier`].
 //!
 //! The C ABI lives in the `bert-ffi` crate (`ffi/`), the command-line tool in `src/bin/bert`.
 
 pub mod backend;
+pub mod classifier;
 pub mod config;
 mod error;
 pub mod heads;

@@ -4,15 +4,20 @@
 //! Layout (little-endian):
 //! ```text
 //! magic    8 bytes  "LIBBERT\0"
-//! version  u32      FORMAT_VERSION
+//! version  u32      1, or 2 for a fine-tuned classifier (see below)
 //! hlen     u64      length of the header
 //! header   hlen     bincode 2 (standard config) of `Header`: config, vocabulary lines,
-//!                   do_lower_case, tensor table (name, dtype, shape, offset, length, crc32c)
+//!                   do_lower_case, tensor table (name, dtype, shape, offset, length, crc32c);
+//!                   version 2 appends the classifier's label list (`Vec<String>`)
 //! padding  to a multiple of 64
 //! data     tensors, each starting at a multiple of 64 from the start of the data
 //! ```
 //! Tensor checksums (masked CRC32C, as TF uses) are verified when weights are read.
 //! [`save`] writes a temporary file, syncs it and renames it over the target (atomic).
+//!
+//! Version 2 exists because bincode is not self-describing: a new header field needs a new
+//! version. A file without labels is still written as version 1, so older readers keep
+//! reading every plain model; this reader accepts both.
 
 use std::fs::File;
 use std::io::Write;
@@ -25,8 +30,10 @@ use crate::{Error, Result};
 
 /// First bytes of every `.bert` file.
 pub const MAGIC: &[u8; 8] = b"LIBBERT\0";
-/// Version of the layout above; readers reject other versions.
+/// Version of the layout above without labels; readers reject unknown versions.
 pub const FORMAT_VERSION: u32 = 1;
+/// Version whose header ends with the classifier's label list.
+pub const FORMAT_VERSION_LABELS: u32 = 2;
 const ALIGN: u64 = 64;
 /// Largest header we decode (vocabulary of a million lines and thousands of tensors fit).
 const MAX_HEADER: usize = 64 << 20;
@@ -38,6 +45,9 @@ struct Header {
     vocab: Vec<String>,
     do_lower_case: bool,
     tensors: Vec<TensorEntry>,
+    /// Version 2 only (empty for version 1): label names, index = label id.
+    #[serde(skip)]
+    labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -110,9 +120,10 @@ impl NativeModel {
             return Err(err(None, "not a libbert .bert file (bad magic)".into()));
         }
         let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_LABELS {
             return Err(Error::Unsupported(format!(
-                "{}: .bert format version {version} (this build reads {FORMAT_VERSION})",
+                "{}: .bert format version {version} (this build reads {FORMAT_VERSION} and \
+                 {FORMAT_VERSION_LABELS})",
                 path.display()
             )));
         }
@@ -123,9 +134,17 @@ impl NativeModel {
             .and_then(|h| h.checked_add(20))
             .filter(|&e| e <= map.len())
             .ok_or_else(|| err(None, format!("header length {hlen} exceeds the file")))?;
-        let (header, used): (Header, usize) =
-            bincode::serde::decode_from_slice(&map[20..header_end], bincode_config())
+        let bytes = &map[20..header_end];
+        let (mut header, mut used): (Header, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode_config())
                 .map_err(|e| err(None, format!("bad header: {e}")))?;
+        if version == FORMAT_VERSION_LABELS {
+            let (labels, n): (Vec<String>, usize) =
+                bincode::serde::decode_from_slice(&bytes[used..], bincode_config())
+                    .map_err(|e| err(None, format!("bad label list: {e}")))?;
+            header.labels = labels;
+            used += n;
+        }
         if used != header_end - 20 {
             return Err(err(
                 None,
@@ -180,6 +199,11 @@ impl NativeModel {
         self.header.do_lower_case
     }
 
+    /// Label names of a fine-tuned classifier (index = label id); empty for a plain model.
+    pub fn labels(&self) -> &[String] {
+        &self.header.labels
+    }
+
     /// Reads every tensor (verifying its checksum) into [`Weights`].
     pub fn weights(&self) -> Result<Weights> {
         let mut w = Weights::new();
@@ -224,6 +248,19 @@ pub fn save(
     vocab: &[String],
     do_lower_case: bool,
 ) -> Result<()> {
+    save_with_labels(path, config, weights, vocab, do_lower_case, &[])
+}
+
+/// [`save`] for a fine-tuned classifier: `labels` (index = label id) are stored in a version 2
+/// header; with no labels the file is version 1, byte for byte what [`save`] writes.
+pub fn save_with_labels(
+    path: impl AsRef<Path>,
+    config: &BertConfig,
+    weights: &Weights,
+    vocab: &[String],
+    do_lower_case: bool,
+    labels: &[String],
+) -> Result<()> {
     let path = path.as_ref();
     config.validate()?;
     let mut tensors = Vec::with_capacity(weights.len());
@@ -251,9 +288,18 @@ pub fn save(
         vocab: vocab.to_vec(),
         do_lower_case,
         tensors,
+        labels: Vec::new(),
     };
-    let encoded = bincode::serde::encode_to_vec(&header, bincode_config())
+    let mut encoded = bincode::serde::encode_to_vec(&header, bincode_config())
         .map_err(|e| Error::format(path, None, format!("cannot encode header: {e}")))?;
+    let version = if labels.is_empty() {
+        FORMAT_VERSION
+    } else {
+        let more = bincode::serde::encode_to_vec(labels, bincode_config())
+            .map_err(|e| Error::format(path, None, format!("cannot encode labels: {e}")))?;
+        encoded.extend_from_slice(&more);
+        FORMAT_VERSION_LABELS
+    };
 
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(format!(".tmp{}", std::process::id()));
@@ -263,7 +309,7 @@ pub fn save(
         let file = File::create(&tmp).map_err(io)?;
         let mut out = std::io::BufWriter::new(file);
         out.write_all(MAGIC).map_err(io)?;
-        out.write_all(&FORMAT_VERSION.to_le_bytes()).map_err(io)?;
+        out.write_all(&version.to_le_bytes()).map_err(io)?;
         out.write_all(&(encoded.len() as u64).to_le_bytes())
             .map_err(io)?;
         out.write_all(&encoded).map_err(io)?;

@@ -1,6 +1,7 @@
 //! `bert`: the command-line tool. Subcommands mirror Google's scripts and their flag names
 //! (`--vocab_file`, `--do_lower_case`, ...); the dashed spelling (`--vocab-file`) is accepted too.
 
+mod classify;
 mod convert;
 mod embed;
 mod extract_features;
@@ -24,6 +25,18 @@ commands:
                     (--model PATH | --bert_config_file --init_checkpoint --vocab_file)
                     [--layers=-1,-2,-3,-4] [--max_seq_length=128] [--batch_size=32]
                     [--do_lower_case=true]
+  classify          Google's run_classifier.py: fine-tune, evaluate, predict
+                    --task_name cola|mnli|mrpc|sst-2|rte|tsv --data_dir DIR --output_dir DIR
+                    [--do_train] [--do_eval] [--do_predict]
+                    (--model PATH | --bert_config_file --init_checkpoint --vocab_file)
+                    [--max_seq_length=128] [--train_batch_size=32] [--eval_batch_size=8]
+                    [--predict_batch_size=8] [--learning_rate=5e-5] [--num_train_epochs=3.0]
+                    [--warmup_proportion=0.1] [--gradient_accumulation_steps=1]
+                    [--max_train_examples=N] [--save_checkpoints_steps=N]
+                    [--log_every_n_steps=10] [--seed=12345] [--threads=N]
+                    [--do_lower_case] tsv task: --text_a_column N [--text_b_column N]
+                    --label_column N [--skip_header]
+                    writes model.bert, eval_results.txt, test_results.tsv
   convert           write libbert's .bert format: --model PATH --output FILE.bert
   version           print the version
 
@@ -49,6 +62,7 @@ fn main() -> ExitCode {
         "embed" => embed::run(rest),
         "extract-features" | "extract_features" => extract_features::run(rest),
         "convert" => convert::run(rest),
+        "classify" => classify::run(rest),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     };
     match result {

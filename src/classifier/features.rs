@@ -1,0 +1,124 @@
+//! run_classifier.py: `convert_single_example` and batching.
+//!
+//! Features are `[CLS] A [SEP] (B [SEP])` truncated to `max_seq_length` by
+//! `_truncate_seq_pair`, exactly as Google builds them. One named difference: Google pads
+//! every example to `max_seq_length`; a batch here is padded to its longest example. Padded
+//! keys get the −10000 mask adder either way, so every real position computes the same
+//! numbers (`exp(−10000)` is 0 in f32), while short batches cost less.
+
+use super::processors::InputExample;
+use crate::model::Inputs;
+use crate::tokenizer::{EncodeOptions, Padding, Tokenizer};
+use crate::train;
+use crate::{Error, Result};
+
+/// One example as model inputs, not padded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFeatures {
+    pub input_ids: Vec<u32>,
+    pub segment_ids: Vec<u32>,
+    /// Index into the label list; 0 for unlabelled (test) examples, as Google does.
+    pub label_id: u32,
+}
+
+/// Tokenizes `examples` on `threads` threads and maps labels to ids. A label missing from
+/// `labels` is an error naming the example.
+pub fn convert_examples(
+    examples: &[InputExample],
+    labels: &[String],
+    tokenizer: &Tokenizer,
+    max_seq_length: usize,
+    threads: usize,
+) -> Result<Vec<InputFeatures>> {
+    let opts = EncodeOptions {
+        max_seq_length: Some(max_seq_length),
+        padding: Padding::None,
+    };
+    let pairs: Vec<(&str, Option<&str>)> = examples
+        .iter()
+        .map(|e| (e.text_a.as_str(), e.text_b.as_deref()))
+        .collect();
+    let encodings = tokenizer.encode_batch(&pairs, &opts, threads)?;
+    examples
+        .iter()
+        .zip(encodings)
+        .map(|(e, enc)| {
+            let label_id = match &e.label {
+                None => 0,
+                Some(l) => labels.iter().position(|x| x == l).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "example {} (line {}): label {l:?} is not one of {labels:?}",
+                        e.guid, e.line
+                    ))
+                })? as u32,
+            };
+            Ok(InputFeatures {
+                input_ids: enc.ids,
+                segment_ids: enc.type_ids,
+                label_id,
+            })
+        })
+        .collect()
+}
+
+/// A batch of features padded to its longest one, `[batch, seq]` row-major.
+#[derive(Debug, Clone, Default)]
+pub struct PaddedBatch {
+    pub input_ids: Vec<u32>,
+    pub segment_ids: Vec<u32>,
+    pub input_mask: Vec<u32>,
+    pub labels: Vec<u32>,
+    pub batch: usize,
+    pub seq: usize,
+}
+
+impl PaddedBatch {
+    /// Pads `features` (at least one) with id 0, segment 0, mask 0.
+    pub fn new(features: &[&InputFeatures]) -> PaddedBatch {
+        let seq = features
+            .iter()
+            .map(|f| f.input_ids.len())
+            .max()
+            .unwrap_or(0);
+        let mut b = PaddedBatch {
+            batch: features.len(),
+            seq,
+            ..PaddedBatch::default()
+        };
+        for f in features {
+            let pad = seq - f.input_ids.len();
+            b.input_ids.extend_from_slice(&f.input_ids);
+            b.input_ids.extend(std::iter::repeat(0).take(pad));
+            b.segment_ids.extend_from_slice(&f.segment_ids);
+            b.segment_ids.extend(std::iter::repeat(0).take(pad));
+            b.input_mask
+                .extend(std::iter::repeat(1).take(f.input_ids.len()));
+            b.input_mask.extend(std::iter::repeat(0).take(pad));
+            b.labels.push(f.label_id);
+        }
+        b
+    }
+
+    /// The training engine's view.
+    pub fn train_batch(&self) -> train::Batch<'_> {
+        train::Batch {
+            input_ids: &self.input_ids,
+            segment_ids: &self.segment_ids,
+            input_mask: &self.input_mask,
+            labels: &self.labels,
+            batch: self.batch,
+            seq: self.seq,
+        }
+    }
+
+    /// The encoder's view.
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            input_ids: &self.input_ids,
+            segment_ids: &self.segment_ids,
+            input_mask: &self.input_mask,
+            batch: self.batch,
+            seq: self.seq,
+        }
+    }
+}
