@@ -154,18 +154,18 @@ fn skeleton(s: &str) -> String {
     out
 }
 
-#[test]
-fn extract_features_reproduces_googles_output() {
+/// `bert extract-features` on the fixture's input with Google's three model flags.
+fn extract_features(output_file: &str) -> Command {
     let fixture = common::shared_dir().join("fixtures/tf_bert_tiny");
-    let reference = fixture.join("reference");
-    let out_file = std::env::temp_dir().join(format!("libbert-ef-{}.jsonl", std::process::id()));
-    let status = bert()
-        .arg("extract-features")
+    let mut cmd = bert();
+    cmd.arg("extract-features")
         .arg(format!(
             "--input_file={}",
-            reference.join("extract_features_input.txt").display()
+            fixture
+                .join("reference/extract_features_input.txt")
+                .display()
         ))
-        .arg(format!("--output_file={}", out_file.display()))
+        .arg(format!("--output_file={output_file}"))
         .arg(format!(
             "--vocab_file={}",
             fixture.join("vocab.txt").display()
@@ -177,7 +177,16 @@ fn extract_features_reproduces_googles_output() {
         .arg(format!(
             "--init_checkpoint={}",
             fixture.join("bert_model.ckpt").display()
-        ))
+        ));
+    cmd
+}
+
+#[test]
+fn extract_features_reproduces_googles_output() {
+    let fixture = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let reference = fixture.join("reference");
+    let out_file = std::env::temp_dir().join(format!("libbert-ef-{}.jsonl", std::process::id()));
+    let status = extract_features(&out_file.display().to_string())
         .args(["--layers=-1,-2", "--max_seq_length=128", "--batch_size=8"])
         .args(["--do_lower_case=True", "--use_tpu=False"])
         .status()
@@ -228,28 +237,7 @@ fn extract_features_reproduces_googles_output() {
 
 #[test]
 fn extract_features_rejects_layers_the_model_lacks() {
-    let fixture = common::shared_dir().join("fixtures/tf_bert_tiny");
-    let out = bert()
-        .arg("extract-features")
-        .arg(format!(
-            "--input_file={}",
-            fixture
-                .join("reference/extract_features_input.txt")
-                .display()
-        ))
-        .arg("--output_file=/nonexistent-dir/out.jsonl")
-        .arg(format!(
-            "--vocab_file={}",
-            fixture.join("vocab.txt").display()
-        ))
-        .arg(format!(
-            "--bert_config_file={}",
-            fixture.join("bert_config.json").display()
-        ))
-        .arg(format!(
-            "--init_checkpoint={}",
-            fixture.join("bert_model.ckpt").display()
-        ))
+    let out = extract_features("/nonexistent-dir/out.jsonl")
         .output()
         .unwrap();
     assert!(!out.status.success());
