@@ -89,9 +89,7 @@ pub(crate) fn forward(
                 cpu::softmax_rows(p, kl);
                 let p_used: &[f32] = match drop {
                     Some(dr) => {
-                        used.clear();
-                        used.extend_from_slice(p);
-                        dr.apply(used, (po + base) as u64);
+                        dr.apply_from(p, used, (po + base) as u64);
                         used
                     }
                     None => p,
@@ -145,9 +143,7 @@ pub(crate) fn backward(
                 let p = &probs[po + base..][..ql * kl];
                 let p_used: &[f32] = match drop {
                     Some(dr) => {
-                        used.clear();
-                        used.extend_from_slice(p);
-                        dr.apply(used, (po + base) as u64);
+                        dr.apply_from(p, used, (po + base) as u64);
                         used
                     }
                     None => p,
