@@ -11,7 +11,8 @@
 
 use std::cell::RefCell;
 
-use super::kernels::{softmax_backward, Dropout, SharedMut};
+use super::dropout::Dropout;
+use super::kernels::{softmax_backward, SharedMut};
 use super::workspace::Packed;
 use crate::backend::{cpu, Pool};
 

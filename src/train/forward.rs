@@ -9,7 +9,8 @@
 //! a [`Workspace`] reused across steps; see `workspace.rs` for the packed token layout and
 //! `layer.rs` for one layer.
 
-use super::kernels::{for_chunks, ln_row, Dropout, SharedMut};
+use super::dropout::Dropout;
+use super::kernels::{for_chunks, ln_row, SharedMut};
 use super::layer;
 use super::params::Params;
 use super::rng::Rng;

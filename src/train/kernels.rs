@@ -1,6 +1,6 @@
 //! Row-parallel element-wise kernels of the training pass: the fused passes between the
 //! GEMMs (bias + dropout + residual + LayerNorm, bias + activation), their backward passes,
-//! column sums for bias gradients, and counter-based dropout masks.
+//! and column sums for bias gradients.
 //!
 //! Work is split into fixed chunks of [`CHUNK_ROWS`] rows spread over the [`Pool`]; every
 //! reduction over rows (bias, γ and β gradients) first sums each chunk in row order into its
@@ -9,7 +9,7 @@
 
 use std::marker::PhantomData;
 
-use super::rng::Rng;
+use super::dropout::{maybe_drop, Dropout};
 use crate::backend::{cpu, Pool};
 use crate::config::Activation;
 
@@ -76,101 +76,11 @@ impl<'a> SharedMut<'a> {
     }
 }
 
-/// A dropout mask as `tf.nn.dropout` applies it (`1 / (1 − rate)` for a kept unit, 0 for a
-/// dropped one), defined by a 64-bit key drawn from the trainer's [`Rng`]: element `i` is
-/// kept when a hash of `(key, i)` read as a 24-bit uniform is below `1 − rate`. A mask costs
-/// no memory and is the same whichever thread computes which element, and the backward pass
-/// (or a recomputation under gradient checkpointing) regenerates it exactly.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Dropout {
-    key: u64,
-    /// `(1 − rate) · 2²⁴`, exact in f32.
-    threshold: f32,
-    scale: f32,
-}
-
-#[inline(always)]
-fn fmix32(mut h: u32) -> u32 {
-    // MurmurHash3's finalizer: a bijection with full avalanche.
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
-}
-
-/// The mask's definition, element by element (`Dropout::for_each` computes the same with
-/// the high word hoisted; the tests compare them).
-#[cfg(test)]
-fn hash(key: u64, i: u64) -> u32 {
-    let h = fmix32((i as u32).wrapping_mul(0x9e37_79b9) ^ key as u32);
-    fmix32(h ^ (key >> 32) as u32 ^ ((i >> 32) as u32).wrapping_mul(0x85eb_ca6b))
-}
-
-impl Dropout {
-    /// A fresh mask at `rate`, or `None` when dropout is off (no RNG) or the rate is 0.
-    pub(crate) fn draw(rng: &mut Option<&mut Rng>, rate: f32) -> Option<Dropout> {
-        let rng = rng.as_deref_mut()?;
-        if rate <= 0.0 {
-            return None;
-        }
-        let key = (rng.next_u32() as u64) << 32 | rng.next_u32() as u64;
-        let keep = 1.0 - rate;
-        Some(Dropout {
-            key,
-            threshold: keep * (1u32 << 24) as f32,
-            scale: 1.0 / keep,
-        })
-    }
-
-    /// The factor of element `i`.
-    #[cfg(test)]
-    pub(crate) fn factor(&self, i: u64) -> f32 {
-        if ((hash(self.key, i) >> 8) as f32) < self.threshold {
-            self.scale
-        } else {
-            0.0
-        }
-    }
-
-    /// `x[j] *= factor(start + j)`.
-    pub(crate) fn apply(&self, x: &mut [f32], start: u64) {
-        with_avx2(|| self.for_each(x.len(), start, |j, f| x[j] *= f));
-    }
-
-    /// `dst = src ⊙ mask` (element `j` is `start + j`), replacing `dst`'s contents.
-    pub(crate) fn apply_from(&self, src: &[f32], dst: &mut Vec<f32>, start: u64) {
-        dst.clear();
-        dst.resize(src.len(), 0.0);
-        with_avx2(|| self.for_each(src.len(), start, |j, f| dst[j] = src[j] * f));
-    }
-
-    /// Calls `f(j, factor(start + j))` for `j < n`, in runs where the index's high word is
-    /// fixed (always one run in practice), so the loop body is 32-bit integer work that
-    /// vectorizes.
-    #[inline(always)]
-    fn for_each(&self, n: usize, start: u64, mut f: impl FnMut(usize, f32)) {
-        let mut j = 0;
-        while j < n {
-            let i = start + j as u64;
-            let run = ((1u64 << 32) - (i & 0xffff_ffff)).min((n - j) as u64) as usize;
-            let hi = (self.key >> 32) as u32 ^ ((i >> 32) as u32).wrapping_mul(0x85eb_ca6b);
-            let (lo, klo) = (i as u32, self.key as u32);
-            for t in 0..run {
-                let h = fmix32(lo.wrapping_add(t as u32).wrapping_mul(0x9e37_79b9) ^ klo);
-                let keep = ((fmix32(h ^ hi) >> 8) as f32) < self.threshold;
-                f(j + t, if keep { self.scale } else { 0.0 });
-            }
-            j += run;
-        }
-    }
-}
-
 /// Runs `f` compiled for AVX2 + FMA when the CPU has them: the element-wise loops of this
 /// file are written to vectorize, and this gives them 8 lanes and 32-bit vector multiplies
 /// instead of the baseline's SSE2.
 #[inline(always)]
-fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
@@ -184,14 +94,6 @@ fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     f()
-}
-
-/// Multiplies by the mask when there is one.
-#[inline]
-pub(crate) fn maybe_drop(d: Option<Dropout>, x: &mut [f32], start: u64) {
-    if let Some(d) = d {
-        d.apply(x, start);
-    }
 }
 
 /// Sum of `f(j)` over `0..n` in f64 with eight independent accumulators (vectorizes).
@@ -609,6 +511,7 @@ pub(crate) fn softmax_backward(p: &[f32], dp: &mut [f32], width: usize) {
 mod tests {
     use super::super::backward::activation_grad;
     use super::*;
+    use crate::train::rng::Rng;
 
     /// The vectorizable f32 derivatives against the f64 formulas (`activation_grad`, itself
     /// checked against finite differences): f32 rounding of a handful of operations on
@@ -627,50 +530,6 @@ mod tests {
         }
         assert!(gelu_tanh_grad(-200.0).abs() < 1e-20);
         assert_eq!(gelu_erf_grad(200.0), 1.0);
-    }
-
-    /// The mask keeps `1 − rate` of the units at `1/(1 − rate)`, is a function of (key,
-    /// index) only, differs between keys, and neighbouring elements are independent (pairs
-    /// both dropped at rate², not more).
-    #[test]
-    fn dropout_masks_have_the_rate_and_no_structure() {
-        let mut rng = Rng::new(3);
-        let mut r = Some(&mut rng);
-        let (a, b) = (
-            Dropout::draw(&mut r, 0.1).unwrap(),
-            Dropout::draw(&mut r, 0.1).unwrap(),
-        );
-        assert!(Dropout::draw(&mut r, 0.0).is_none());
-        assert!(Dropout::draw(&mut None, 0.1).is_none());
-        let n = 200_000u64;
-        let ma: Vec<f32> = (0..n).map(|i| a.factor(i)).collect();
-        let dropped = ma.iter().filter(|&&x| x == 0.0).count() as f64 / n as f64;
-        assert!((dropped - 0.1).abs() < 0.003, "{dropped}");
-        assert!(ma.iter().all(|&x| x == 0.0 || (x - 1.0 / 0.9).abs() < 1e-6));
-        let pairs = ma.windows(2).filter(|w| w[0] == 0.0 && w[1] == 0.0).count() as f64;
-        assert!(
-            (pairs / n as f64 - 0.01).abs() < 0.002,
-            "{}",
-            pairs / n as f64
-        );
-        let same = (0..n)
-            .filter(|&i| (a.factor(i) == 0.0) == (b.factor(i) == 0.0))
-            .count();
-        assert!(same < n as usize * 85 / 100, "keys give different masks");
-        let mut x = vec![1.0f32; 10];
-        a.apply(&mut x, 5);
-        assert!(x.iter().enumerate().all(|(j, &v)| v == ma[5 + j]));
-        // Across a change of the index's high word.
-        let start = (3u64 << 32) - 4;
-        let mut x = vec![1.0f32; 2000];
-        a.apply(&mut x, start);
-        assert!(x
-            .iter()
-            .enumerate()
-            .all(|(j, &v)| v == a.factor(start + j as u64)));
-        let mut y = Vec::new();
-        a.apply_from(&vec![2.0; 2000], &mut y, start);
-        assert!(y.iter().zip(&x).all(|(&u, &v)| u == 2.0 * v));
     }
 
     /// Chunked, pooled passes give the same bits with 1 and 3 threads.

@@ -19,6 +19,7 @@
 mod adamw;
 mod attention;
 mod backward;
+mod dropout;
 mod forward;
 mod kernels;
 mod layer;

@@ -9,8 +9,8 @@
 //! (An example without any real token keeps all its rows: its softmax is then uniform over
 //! every position, as in `modeling.py`.)
 
+use super::dropout::Dropout;
 use super::forward::{Batch, MASK_ADDER};
-use super::kernels::Dropout;
 
 /// One example's rows in the packed layout.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
