@@ -1,7 +1,7 @@
 //! Dropout masks that cost no memory: counter-based, so the backward pass (or a
 //! recomputation under gradient checkpointing) regenerates them exactly.
 
-use super::kernels::with_avx2;
+use super::kernels::avx2_or_baseline;
 use super::rng::Rng;
 
 /// A dropout mask as `tf.nn.dropout` applies it (`1 / (1 − rate)` for a kept unit, 0 for a
@@ -63,34 +63,55 @@ impl Dropout {
 
     /// `x[j] *= factor(start + j)`.
     pub(crate) fn apply(&self, x: &mut [f32], start: u64) {
-        with_avx2(|| self.for_each(x.len(), start, |j, f| x[j] *= f));
+        mask_mul(self, None, x, start);
     }
 
     /// `dst = src ⊙ mask` (element `j` is `start + j`), replacing `dst`'s contents.
     pub(crate) fn apply_from(&self, src: &[f32], dst: &mut Vec<f32>, start: u64) {
         dst.clear();
         dst.resize(src.len(), 0.0);
-        with_avx2(|| self.for_each(src.len(), start, |j, f| dst[j] = src[j] * f));
+        mask_mul(self, Some(src), dst, start);
     }
+}
 
-    /// Calls `f(j, factor(start + j))` for `j < n`, in runs where the index's high word is
-    /// fixed (always one run in practice), so the loop body is 32-bit integer work that
-    /// vectorizes.
-    #[inline(always)]
-    fn for_each(&self, n: usize, start: u64, mut f: impl FnMut(usize, f32)) {
-        let mut j = 0;
-        while j < n {
-            let i = start + j as u64;
-            let run = ((1u64 << 32) - (i & 0xffff_ffff)).min((n - j) as u64) as usize;
-            let hi = (self.key >> 32) as u32 ^ ((i >> 32) as u32).wrapping_mul(0x85eb_ca6b);
-            let (lo, klo) = (i as u32, self.key as u32);
-            for t in 0..run {
-                let h = fmix32(lo.wrapping_add(t as u32).wrapping_mul(0x9e37_79b9) ^ klo);
-                let keep = ((fmix32(h ^ hi) >> 8) as f32) < self.threshold;
-                f(j + t, if keep { self.scale } else { 0.0 });
+avx2_or_baseline!(
+    /// `dst[j] = (src or dst)[j] · factor(start + j)`.
+    fn mask_mul(d: &Dropout, src: Option<&[f32]>, dst: &mut [f32], start: u64) => mask_mul_body
+);
+
+/// [`mask_mul`] in runs where the index's high word is fixed (always one run in practice),
+/// so the loop body is 32-bit integer work that vectorizes.
+#[inline(always)]
+fn mask_mul_body(d: &Dropout, src: Option<&[f32]>, dst: &mut [f32], start: u64) {
+    let n = dst.len();
+    let mut j = 0;
+    while j < n {
+        let i = start + j as u64;
+        let run = ((1u64 << 32) - (i & 0xffff_ffff)).min((n - j) as u64) as usize;
+        let hi = (d.key >> 32) as u32 ^ ((i >> 32) as u32).wrapping_mul(0x85eb_ca6b);
+        let (lo, klo, thr, scale) = (i as u32, d.key as u32, d.threshold, d.scale);
+        let factor = |t: u32| {
+            let h = fmix32(lo.wrapping_add(t).wrapping_mul(0x9e37_79b9) ^ klo);
+            if ((fmix32(h ^ hi) >> 8) as f32) < thr {
+                scale
+            } else {
+                0.0
             }
-            j += run;
+        };
+        let out = &mut dst[j..j + run];
+        match src {
+            Some(src) => {
+                for ((o, &x), t) in out.iter_mut().zip(&src[j..j + run]).zip(0u32..) {
+                    *o = x * factor(t);
+                }
+            }
+            None => {
+                for (o, t) in out.iter_mut().zip(0u32..) {
+                    *o *= factor(t);
+                }
+            }
         }
+        j += run;
     }
 }
 

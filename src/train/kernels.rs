@@ -76,25 +76,32 @@ impl<'a> SharedMut<'a> {
     }
 }
 
-/// Runs `f` compiled for AVX2 + FMA when the CPU has them: the element-wise loops of this
-/// file are written to vectorize, and this gives them 8 lanes and 32-bit vector multiplies
-/// instead of the baseline's SSE2.
-#[inline(always)]
-pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
-            f()
+/// Defines `fn $name(args)` running `$body(args)` compiled for AVX2 + FMA when the CPU has
+/// them, and for the build's baseline (SSE2 on x86_64) otherwise. The element-wise loops of
+/// the training pass are written to vectorize; this gives them 8 lanes and 32-bit vector
+/// multiplies. (`$body` must be `#[inline(always)]` so it is compiled inside each variant.)
+macro_rules! avx2_or_baseline {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) => $body:path) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($a: $t),*) {
+                    $body($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `avx2` is compiled for.
+                    return unsafe { avx2($($a),*) };
+                }
+            }
+            $body($($a),*)
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has the features `run` is compiled for.
-            return unsafe { run(f) };
-        }
-    }
-    f()
+    };
 }
+pub(crate) use avx2_or_baseline;
 
 /// Sum of `f(j)` over `0..n` in f64 with eight independent accumulators (vectorizes).
 #[inline(always)]
@@ -325,26 +332,43 @@ pub(crate) fn act_backward(
         // SAFETY: chunks are disjoint row ranges and own their partial slots.
         let (d, db) = unsafe { (ds.rows(r0, r1, w), partials.slot(c, 0)) };
         let p = &pre[r0 * w..r1 * w];
-        with_avx2(|| match act {
-            Activation::GeluTanh => d
-                .iter_mut()
-                .zip(p)
-                .for_each(|(v, &x)| *v *= gelu_tanh_grad(x)),
-            Activation::GeluErf => d
-                .iter_mut()
-                .zip(p)
-                .for_each(|(v, &x)| *v *= gelu_erf_grad(x)),
-            Activation::Relu => d
-                .iter_mut()
-                .zip(p)
-                .for_each(|(v, &x)| *v = if x > 0.0 { *v } else { 0.0 }),
-        });
+        act_grad_mul(act, d, p);
         for row in d.chunks_exact(w) {
             for (a, v) in db.iter_mut().zip(row) {
                 *a += v;
             }
         }
     });
+}
+
+avx2_or_baseline!(
+    /// `d *= act'(pre)` element-wise.
+    fn act_grad_mul(act: Activation, d: &mut [f32], pre: &[f32]) => act_grad_mul_body
+);
+
+#[inline(always)]
+fn act_grad_mul_body(act: Activation, d: &mut [f32], pre: &[f32]) {
+    // Plain `for` loops: an iterator's `fold` would be a separate function, compiled
+    // without the caller's AVX2.
+    let n = d.len().min(pre.len());
+    let (d, pre) = (&mut d[..n], &pre[..n]);
+    match act {
+        Activation::GeluTanh => {
+            for j in 0..n {
+                d[j] *= gelu_tanh_grad(pre[j]);
+            }
+        }
+        Activation::GeluErf => {
+            for j in 0..n {
+                d[j] *= gelu_erf_grad(pre[j]);
+            }
+        }
+        Activation::Relu => {
+            for j in 0..n {
+                d[j] = if pre[j] > 0.0 { d[j] } else { 0.0 };
+            }
+        }
+    }
 }
 
 /// Column sums of `x: [rows, width]` (row stride `stride`, columns `col..col + width`) into
