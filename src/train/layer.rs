@@ -4,11 +4,12 @@
 //! Forward: `q = x_q W_q + b_q`, `[k v] = x [W_k W_v] + [b_k b_v]`, attention, then
 //! `h1 = LN(dropout(context W_ao + b_ao) + x_q)`, `y = LN(dropout(act(h1 W_i + b_i) W_o + b_o) + h1)`.
 //! Every dense layer is one packed GEMM ([`cpu::sgemm`]); its bias, dropout, residual and
-//! LayerNorm (or activation) are one fused row-parallel pass.
+//! LayerNorm (or activation) are one fused row-parallel pass (the projections' biases are
+//! written into the output before their GEMM, which adds onto them).
 //!
 //! Backward, for each dense layer `y = x W + b` (`W: [in, out]`): `dW += xᵀ dy` and
 //! `dx = dy Wᵀ` are GEMMs on the stored operands read through strides (no transposed
-//! copy), and `db` is a column sum fused into the neighbouring pass.
+//! copy), and `db` is a column sum, fused into the neighbouring pass where there is one.
 //!
 //! Query rows `x_q` are all rows, or (`first_only`, the last layer) each example's first
 //! row: the classifier reads only position 0 of the last layer, so its other rows need keys
