@@ -26,6 +26,7 @@
 
 mod f16;
 mod gemm;
+mod lanes;
 mod math;
 mod microkernel;
 
