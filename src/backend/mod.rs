@@ -5,6 +5,9 @@
 //! every other path is checked against.
 
 pub mod cpu;
+pub mod int8;
 mod pool;
+mod storage;
 
 pub use pool::Pool;
+pub use storage::{WeightBytes, WeightDType};

@@ -252,6 +252,8 @@ impl PackedB {
 pub(crate) enum BSrc<'a> {
     Packed(&'a PackedB),
     Strided(MatRef<'a>),
+    /// `[k, n]` row-major IEEE half (little-endian bytes), converted while packing.
+    F16(&'a [u8]),
 }
 
 /// `C`'s base pointer and strides, shared by threads that write disjoint tiles.
@@ -371,6 +373,12 @@ pub(crate) unsafe fn gemm(
                         let ncols = ((pn1 * nr).min(n)) - pn0 * nr;
                         let buf = bbuf.get((pn1 - pn0) * nr * kc);
                         pack_b(buf, bm, n, p0, kc, pn0 * nr, ncols, nr);
+                        (&*buf, 0)
+                    }
+                    BSrc::F16(bytes) => {
+                        let ncols = ((pn1 * nr).min(n)) - pn0 * nr;
+                        let buf = bbuf.get((pn1 - pn0) * nr * kc);
+                        super::f16::pack_b(buf, bytes, n, p0, kc, pn0 * nr, ncols, nr);
                         (&*buf, 0)
                     }
                 };
