@@ -29,11 +29,11 @@ use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::NodeProto;
 
 use super::{dtype, Graph, Tensor, Weights};
+use crate::backend::int8::QuantizedKernel;
 use crate::Result;
 
-/// The largest |value| of a symmetric int8 weight: libbert's int8 kernels take weights in
-/// [-127, 127] (a symmetric range, so that −w is representable and the AVX2 path's pairwise
-/// u8·s8 products cannot saturate).
+/// The largest |value| of an int8 weight: libbert's kernels take [`QuantizedKernel`] values in
+/// the symmetric range [-127, 127].
 const QMAX: i32 = 127;
 
 /// Ops that belong to quantized graphs; one left after the rewrite is an unsupported pattern.
@@ -119,13 +119,9 @@ impl QuantReport {
     }
 }
 
-/// A kernel ready for libbert's int8 layout: `values` `[in, out]` row-major,
-/// `w[i][o] ≈ values[i * out + o] * scales[o]`.
+/// A kernel in libbert's int8 layout, with where it came from.
 pub(super) struct ImportedKernel {
-    pub in_dim: usize,
-    pub out_dim: usize,
-    pub values: Vec<i8>,
-    pub scales: Vec<f32>,
+    pub kernel: QuantizedKernel,
     source: String,
     per_channel: bool,
     conversion: Conversion,
@@ -140,14 +136,6 @@ impl ImportedKernel {
             conversion: self.conversion.clone(),
         }
     }
-
-    /// The f32 kernel it stands for.
-    fn dequantize(&self) -> Vec<f32> {
-        self.values
-            .chunks_exact(self.out_dim.max(1))
-            .flat_map(|row| row.iter().zip(&self.scales).map(|(&q, &s)| q as f32 * s))
-            .collect()
-    }
 }
 
 /// Puts an int8 kernel into `w` under `name`: the one place the ONNX import hands int8
@@ -155,12 +143,12 @@ impl ImportedKernel {
 pub(super) fn insert_kernel(w: &mut Weights, name: String, k: ImportedKernel) {
     // Until Weights holds int8 storage, the kernel goes in as the f32 weights its int8 values
     // stand for (exactly: each value times its column's scale).
-    let data = k.dequantize();
+    let k = k.kernel;
     w.insert(
         name,
         Tensor {
             shape: vec![k.in_dim, k.out_dim],
-            data,
+            data: k.dequantize(),
         },
     );
 }
@@ -236,19 +224,17 @@ impl QuantConst<'_> {
         };
         let out_axis = usize::from(!transposed);
         let per_channel = self.axis == Some(out_axis);
-        let mut kernel = ImportedKernel {
-            in_dim,
-            out_dim,
-            values: Vec::with_capacity(in_dim * out_dim),
-            scales: Vec::new(),
+        let imported = |kernel, conversion| ImportedKernel {
+            kernel,
             source: self.source.clone(),
             per_channel,
-            conversion: Conversion::AsIs,
+            conversion,
         };
         let reason = if self.axis.is_some() && !per_channel {
             "one scale per input row".to_string()
         } else {
             let column = |o: usize| if per_channel { o } else { 0 };
+            let mut values = Vec::with_capacity(in_dim * out_dim);
             let mut outside = 0usize;
             for i in 0..in_dim {
                 for o in 0..out_dim {
@@ -256,47 +242,45 @@ impl QuantConst<'_> {
                     if v.abs() > QMAX {
                         outside += 1;
                     }
-                    kernel.values.push(v.clamp(-QMAX, QMAX) as i8);
+                    values.push(v.clamp(-QMAX, QMAX) as i8);
                 }
             }
             if outside == 0 {
-                kernel.scales = (0..out_dim).map(|o| self.scale[column(o)]).collect();
-                if self.zero_point.iter().any(|&z| z != 0) || !self.signed {
-                    kernel.conversion = Conversion::Shifted;
-                }
-                return Ok(kernel);
+                let kernel = QuantizedKernel {
+                    in_dim,
+                    out_dim,
+                    values,
+                    scales: (0..out_dim).map(|o| self.scale[column(o)]).collect(),
+                };
+                let shifted = self.zero_point.iter().any(|&z| z != 0) || !self.signed;
+                let conversion = if shifted {
+                    Conversion::Shifted
+                } else {
+                    Conversion::AsIs
+                };
+                return Ok(imported(kernel, conversion));
             }
             format!("{outside} values minus their zero points lie outside [-127, 127]")
         };
-        // Dequantize, then one scale max|w|/127 per output column.
-        let w = self.dequantize()?.data;
-        let mut scales = vec![0f32; out_dim];
-        for i in 0..in_dim {
-            for (o, s) in scales.iter_mut().enumerate() {
-                *s = s.max(w[at(i, o)].abs());
-            }
-        }
-        scales.iter_mut().for_each(|s| *s /= QMAX as f32);
-        let mut change = 0f32;
-        kernel.values.clear();
-        for i in 0..in_dim {
-            for (o, &s) in scales.iter().enumerate() {
-                let x = w[at(i, o)];
-                let q = if s > 0.0 {
-                    (x / s).round().clamp(-QMAX as f32, QMAX as f32)
-                } else {
-                    0.0
-                };
-                change = change.max((q * s - x).abs());
-                kernel.values.push(q as i8);
-            }
-        }
-        kernel.scales = scales;
-        kernel.conversion = Conversion::Requantized {
-            reason,
-            max_abs_change: change,
-        };
-        Ok(kernel)
+        // Dequantize to [in, out], then quantize as libbert quantizes f32 kernels.
+        let deq = self.dequantize()?.data;
+        let w: Vec<f32> = (0..in_dim * out_dim)
+            .map(|j| deq[at(j / out_dim, j % out_dim)])
+            .collect();
+        let kernel = QuantizedKernel::quantize(&w, in_dim, out_dim);
+        let max_abs_change = kernel
+            .dequantize()
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        Ok(imported(
+            kernel,
+            Conversion::Requantized {
+                reason,
+                max_abs_change,
+            },
+        ))
     }
 }
 

@@ -108,7 +108,7 @@ impl Kernel {
     fn shape(&self) -> [usize; 2] {
         match self {
             Kernel::F32(t) => [t.shape[0], t.shape[1]],
-            Kernel::Int8(k) => [k.in_dim, k.out_dim],
+            Kernel::Int8(k) => [k.kernel.in_dim, k.kernel.out_dim],
         }
     }
 }
