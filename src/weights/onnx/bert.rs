@@ -109,8 +109,16 @@ impl<'a> Graph<'a> {
                     "no Gather of a constant table (word embeddings) reads it",
                 )
             })?;
-        let word_table = self.const_rank(self.input(word, 0).unwrap_or_default(), 2, "word")?;
-        let (vocab, hidden) = (word_table.shape[0], word_table.shape[1]);
+        let word_name = self.input(word, 0).unwrap_or_default();
+        // A quantized word table stays int8 (one scale per row) where its values allow it.
+        let word_table = match self.quantized.get(word_name).and_then(|q| q.table_rows()) {
+            Some(t) => Err(t),
+            None => Ok(self.const_rank(word_name, 2, "word")?),
+        };
+        let (vocab, hidden) = match &word_table {
+            Ok(t) => (t.shape[0], t.shape[1]),
+            Err(q) => (q.shape()[0], q.shape()[1]),
+        };
 
         // The Adds after the word Gather bring the other tables, then comes the LayerNorm.
         let mut sum = self.output(word)?;
@@ -177,7 +185,18 @@ impl<'a> Graph<'a> {
         }
         let norm = self.layer_norm(sum, "embeddings LayerNorm")?;
         let (positions, types) = (position.shape[0], token_type.shape[0]);
-        w.insert("bert/embeddings/word_embeddings", word_table);
+        let name = "bert/embeddings/word_embeddings";
+        match word_table {
+            Ok(t) => w.insert(name, t),
+            Err(q) => {
+                w.insert_quantized(name, q)
+                    .map_err(|e| self.err(word_name, e.to_string()))?;
+                self.report
+                    .borrow_mut()
+                    .int8_tables
+                    .push(word_name.to_string());
+            }
+        }
         w.insert("bert/embeddings/position_embeddings", position);
         w.insert("bert/embeddings/token_type_embeddings", token_type);
         let eps = norm.eps;
@@ -405,13 +424,13 @@ impl<'a> Graph<'a> {
         let mut qkv_found = found.into_iter().map(|f| f.0).map(Some).collect::<Vec<_>>();
         for (name, i) in [("query", qi), ("key", ki), ("value", vi)] {
             if let Some(d) = qkv_found[i].take() {
-                self.insert_dense(w, &format!("{scope}/attention/self/{name}"), d);
+                self.insert_dense(w, &format!("{scope}/attention/self/{name}"), d)?;
             }
         }
-        self.insert_dense(w, &format!("{scope}/attention/output/dense"), attn_out);
+        self.insert_dense(w, &format!("{scope}/attention/output/dense"), attn_out)?;
         insert_norm(w, &format!("{scope}/attention/output/LayerNorm"), attn_norm);
-        self.insert_dense(w, &format!("{scope}/intermediate/dense"), inter);
-        self.insert_dense(w, &format!("{scope}/output/dense"), out);
+        self.insert_dense(w, &format!("{scope}/intermediate/dense"), inter)?;
+        self.insert_dense(w, &format!("{scope}/output/dense"), out)?;
         insert_norm(w, &format!("{scope}/output/LayerNorm"), out_norm);
         Ok(LayerFound {
             output,
@@ -422,18 +441,20 @@ impl<'a> Graph<'a> {
         })
     }
 
-    fn insert_dense(&self, w: &mut Weights, scope: &str, d: Dense) {
+    fn insert_dense(&self, w: &mut Weights, scope: &str, d: Dense) -> Result<()> {
         // ONNX MatMul kernels are already [in, out], Google's layout.
         let name = format!("{scope}/kernel");
         match d.kernel {
             Kernel::F32(t) => w.insert(name, t),
             Kernel::Int8(k) => {
                 let import = k.import(&name);
-                int8::insert_kernel(w, name, k);
+                let source = import.source.clone();
+                int8::insert_kernel(w, name, k).map_err(|e| self.err(&source, e.to_string()))?;
                 self.report.borrow_mut().kernels.push(import);
             }
         }
         w.insert(format!("{scope}/bias"), d.bias);
+        Ok(())
     }
 
     /// `bert/pooler/dense`, when the sequence output goes through
@@ -461,7 +482,7 @@ impl<'a> Graph<'a> {
                 .iter()
                 .any(|&c| self.op(c) == "Tanh");
             if tanh && d.kernel.shape() == [hidden, hidden] {
-                self.insert_dense(w, "bert/pooler/dense", d);
+                self.insert_dense(w, "bert/pooler/dense", d)?;
                 return Ok(());
             }
         }

@@ -30,6 +30,8 @@ use tract_onnx::pb::NodeProto;
 
 use super::{dtype, Graph, Tensor, Weights};
 use crate::backend::int8::QuantizedKernel;
+use crate::backend::WeightBytes;
+use crate::weights::QuantizedTensor;
 use crate::Result;
 
 /// The largest |value| of an int8 weight: libbert's kernels take [`QuantizedKernel`] values in
@@ -82,18 +84,21 @@ pub struct KernelImport {
 pub struct QuantReport {
     /// Dense kernels, now int8.
     pub kernels: Vec<KernelImport>,
-    /// Quantized tensors loaded as f32 (the embedding tables), by ONNX name.
+    /// Quantized tables kept int8 with one scale per row (the word embeddings, where the
+    /// file's values are symmetric int8), by ONNX name.
+    pub int8_tables: Vec<String>,
+    /// Quantized tensors loaded as f32 (the other embedding tables), by ONNX name.
     pub dequantized: Vec<String>,
 }
 
 impl QuantReport {
     /// Whether the export had no quantized weight.
     pub fn is_empty(&self) -> bool {
-        self.kernels.is_empty() && self.dequantized.is_empty()
+        self.kernels.is_empty() && self.int8_tables.is_empty() && self.dequantized.is_empty()
     }
 
     /// One line: how many kernels were taken as they are, shifted, requantized (the largest
-    /// change), and how many tables were dequantized.
+    /// change), and what became of the quantized tables.
     pub fn summary(&self) -> String {
         let count =
             |f: fn(&Conversion) -> bool| self.kernels.iter().filter(|k| f(&k.conversion)).count();
@@ -108,12 +113,13 @@ impl QuantReport {
         let per_channel = self.kernels.iter().filter(|k| k.per_channel).count();
         format!(
             "{} int8 kernels ({per_channel} with per-column scales): {} as they are, {} shifted \
-             by their zero points, {} requantized (largest weight change {worst:e}); {} \
-             quantized tables dequantized to f32",
+             by their zero points, {} requantized (largest weight change {worst:e}); \
+             quantized tables: {} kept int8 per row, {} dequantized to f32",
             self.kernels.len(),
             count(|c| matches!(c, Conversion::AsIs)),
             count(|c| matches!(c, Conversion::Shifted)),
             count(|c| matches!(c, Conversion::Requantized { .. })),
+            self.int8_tables.len(),
             self.dequantized.len()
         )
     }
@@ -140,17 +146,9 @@ impl ImportedKernel {
 
 /// Puts an int8 kernel into `w` under `name`: the one place the ONNX import hands int8
 /// weights to the model.
-pub(super) fn insert_kernel(w: &mut Weights, name: String, k: ImportedKernel) {
-    // Until Weights holds int8 storage, the kernel goes in as the f32 weights its int8 values
-    // stand for (exactly: each value times its column's scale).
+pub(super) fn insert_kernel(w: &mut Weights, name: String, k: ImportedKernel) -> Result<()> {
     let k = k.kernel;
-    w.insert(
-        name,
-        Tensor {
-            shape: vec![k.in_dim, k.out_dim],
-            data: k.dequantize(),
-        },
-    );
+    w.insert_int8(name, k.in_dim, k.out_dim, k.values, k.scales)
 }
 
 /// An int8/uint8 constant with its scales and zero points: `w = (q - zero_point) * scale`.
@@ -197,6 +195,32 @@ impl QuantConst<'_> {
             })
             .collect();
         Tensor::new(self.shape.clone(), data).map_err(|e| e.to_string())
+    }
+
+    /// The table as int8 rows (one scale per row), if its values are that exactly: scales per
+    /// tensor or per row, every `q - zero_point` in [-127, 127].
+    pub fn table_rows(&self) -> Option<QuantizedTensor> {
+        let [rows, cols] = self.shape[..] else {
+            return None;
+        };
+        if !matches!(self.axis, None | Some(0)) {
+            return None;
+        }
+        let values = (0..rows * cols)
+            .map(|i| {
+                let v = self.q(i) - self.zero_point[self.channel(i)];
+                (v.abs() <= QMAX).then_some(v as i8 as u8)
+            })
+            .collect::<Option<Vec<u8>>>()?;
+        let scales = (0..rows)
+            .map(|r| self.scale[if self.axis.is_some() { r } else { 0 }])
+            .collect();
+        Some(QuantizedTensor::Int8Rows {
+            rows,
+            cols,
+            values: WeightBytes::Owned(values),
+            scales,
+        })
     }
 
     /// The kernel `[in, out]`: the values as they are when the scales run along the output
