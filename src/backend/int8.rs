@@ -26,6 +26,12 @@
 
 mod pack;
 mod portable;
+// Compiled only by Rust 1.89+ (`build.rs`), whatever the crate's MSRV.
+#[cfg(all(target_arch = "x86_64", bert_vnni))]
+#[clippy::msrv = "1.89"]
+mod vnni;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use super::cpu::Activation;
 use super::{Pool, WeightBytes};
@@ -110,14 +116,14 @@ impl QuantizedKernel {
 
 /// An int8 GEMM code path. [`Int8Path::detect`] picks the best one the CPU has; tests and
 /// benchmarks force one with [`Dense::new_int8_with_path`](super::cpu::Dense::new_int8_with_path).
-/// All paths read the same packed layout and compute the same i32 sums.
+/// All paths read the same packed layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Int8Path {
-    /// AVX-512 VNNI (`vpdpbusd` on zmm).
+    /// AVX-512 VNNI: `vpdpbusd` on zmm, 8 rows x 32 columns per tile.
     Vnni512,
-    /// AVX-VNNI (`vpdpbusd` on ymm, VEX-encoded; Alder Lake, Zen 5).
+    /// AVX-VNNI: `vpdpbusd` on ymm (VEX; Alder Lake, Zen 5), 4 x 16 tile.
     AvxVnni,
-    /// AVX2 without VNNI.
+    /// AVX2 without VNNI: `vpmaddubsw` + `vpmaddwd`, 4 x 16 tile, 7-bit activations.
     Avx2,
     /// Plain Rust (any CPU, ARM included).
     Portable,
@@ -132,29 +138,121 @@ impl Int8Path {
             .unwrap_or(Int8Path::Portable)
     }
 
-    /// Whether this build and CPU can run the path.
+    /// Whether this build and CPU can run the path. The VNNI paths need a compiler with
+    /// AVX-512 intrinsics (Rust 1.89+) as well as the CPU feature.
     pub fn available(self) -> bool {
         match self {
             Int8Path::Portable => true,
-            Int8Path::Vnni512 | Int8Path::AvxVnni | Int8Path::Avx2 => false,
+            #[cfg(target_arch = "x86_64")]
+            Int8Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(all(target_arch = "x86_64", bert_vnni))]
+            Int8Path::Vnni512 => vnni::vnni512_available(),
+            #[cfg(all(target_arch = "x86_64", bert_vnni))]
+            Int8Path::AvxVnni => vnni::avx_vnni_available(),
+            #[allow(unreachable_patterns)]
+            _ => false,
         }
     }
 
-    /// Rows per micro-kernel tile and the kernel.
-    fn kernel(self) -> (usize, KernelFn) {
-        // Only the portable kernel exists so far; SIMD paths report themselves unavailable.
-        let _ = self;
-        (portable::MR, portable::kernel)
+    /// Largest activation level: 255 (8 bits) except on AVX2, whose `vpmaddubsw` adds
+    /// pairs of u8 x i8 products in saturating i16: `2 · 127 · 128 = 32512` fits, while 8-bit
+    /// activations (`2 · 255 · 128 = 65280`) would saturate. So AVX2 machines quantize
+    /// activations to 7 bits (half the resolution of the VNNI and portable paths; see
+    /// BENCHMARKS.md for the measured cost and why the 8-bit `vpmaddwd` alternative was not
+    /// taken).
+    pub fn activation_levels(self) -> u8 {
+        match self {
+            Int8Path::Avx2 => 127,
+            _ => 255,
+        }
+    }
+
+    /// The kernels and tile shape of the path (which must be available).
+    fn spec(self) -> Spec {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Int8Path::Avx2 => Spec {
+                mr: x86::MR,
+                np: 1,
+                levels: 127,
+                kernel: x86::kernel,
+                simd: true,
+            },
+            #[cfg(all(target_arch = "x86_64", bert_vnni))]
+            Int8Path::Vnni512 => Spec {
+                mr: vnni::MR512,
+                np: vnni::NP512,
+                levels: 255,
+                kernel: vnni::kernel512,
+                simd: true,
+            },
+            #[cfg(all(target_arch = "x86_64", bert_vnni))]
+            Int8Path::AvxVnni => Spec {
+                mr: vnni::MR256,
+                np: 1,
+                levels: 255,
+                kernel: vnni::kernel256,
+                simd: true,
+            },
+            _ => Spec::portable(255),
+        }
     }
 }
 
-/// `acc[i][j] = Σ_{k < 4·groups} a[i][k] · b[k][j]` for an `MR x 16` tile: `a` is one packed
-/// A panel (per group, `MR` rows of 4 u8), `b` the start of a weight panel's K range.
+/// One code path: tile shape, activation levels, kernel, and whether the AVX2 helpers
+/// (quantization, epilogue) may run.
+#[derive(Clone, Copy)]
+pub(crate) struct Spec {
+    /// Rows per tile; activations are packed in panels of `mr` rows.
+    mr: usize,
+    /// Weight panels (16 columns each) per tile.
+    np: usize,
+    /// Largest activation level (127 or 255).
+    levels: u8,
+    kernel: KernelFn,
+    /// Use the AVX2 quantization and epilogue (bit-identical to the portable ones).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    simd: bool,
+}
+
+impl Spec {
+    fn portable(levels: u8) -> Spec {
+        Spec {
+            mr: portable::MR,
+            np: 1,
+            levels,
+            kernel: portable::kernel,
+            simd: false,
+        }
+    }
+}
+
+/// Activation bytes per row block (see `forward_spec`).
+const A_BLOCK_BYTES: usize = 96 << 10;
+
+/// Most rows and columns of a tile any kernel computes.
+const TILE_ROWS: usize = 8;
+const TILE_COLS: usize = 3 * PANEL_COLS;
+/// An i32 tile: `acc[i][j]` for tile row `i`, column `j`.
+type Tile = [[i32; TILE_COLS]; TILE_ROWS];
+
+/// `acc[i][16·p + j] = Σ_{g < groups} Σ_{t < 4} a[g][i][t] · b_p[g][j][t]` for rows
+/// `i < rows` and panels `p < panels`, where `a` is one packed A panel (per group, `mr` rows
+/// of 4 u8) and panel `p` starts at `b + p · stride` (per group, 16 columns of 4 i8).
 ///
 /// # Safety
-/// `a` holds `groups · MR · 4` bytes, `b` holds `groups · 64`, and the CPU has the path's
+/// `1 <= rows <= mr` and `1 <= panels <= np` of the kernel's [`Spec`]; `a` holds
+/// `groups · mr · 4` bytes; each panel holds `groups · 64` bytes; the CPU has the path's
 /// instructions.
-type KernelFn = unsafe fn(groups: usize, a: *const u8, b: *const i8, acc: &mut [[i32; 16]; 8]);
+type KernelFn = unsafe fn(
+    groups: usize,
+    a: *const u8,
+    b: *const u8,
+    stride: usize,
+    rows: usize,
+    panels: usize,
+    acc: &mut Tile,
+);
 
 /// The int8 kernel of one dense layer: packed weights, per-column scales, column sums.
 #[derive(Clone, Debug)]
@@ -163,8 +261,8 @@ pub(crate) struct Int8Weights {
     pub out_dim: usize,
     pub packed: WeightBytes,
     pub scales: Vec<f32>,
-    /// `Σ_i q[i][o]` per padded column, computed on first use (so opening a mapped file
-    /// reads no weight).
+    /// `Σ_i q[i][o]` per column, computed on first use (so opening a mapped file reads no
+    /// weight).
     colsums: OnceLock<Vec<i32>>,
     pub path: Int8Path,
 }
@@ -193,7 +291,9 @@ impl Int8Weights {
         path: Int8Path,
     ) -> Result<Int8Weights> {
         let want = in_dim
-            .checked_mul(out_dim)
+            .checked_add(K_GROUP)
+            .zip(out_dim.checked_add(PANEL_COLS))
+            .and_then(|(k, n)| k.checked_mul(n))
             .map(|_| packed_len(in_dim, out_dim))
             .ok_or_else(|| Error::Shape(format!("int8 kernel [{in_dim}, {out_dim}] too large")))?;
         if packed.len() != want {
@@ -224,7 +324,7 @@ impl Int8Weights {
             .get_or_init(|| pack::column_sums(self.packed.as_bytes(), self.in_dim, self.out_dim))
     }
 
-    /// x: `[rows, in]` -> out: `[rows, out]` = `act(x @ kernel + bias)`.
+    /// x: `[rows, in]` -> out: `[rows, out]` = `act(x @ kernel + bias)` on the layer's path.
     ///
     /// Callers check `x`, `out` and `bias` lengths.
     pub fn forward(
@@ -236,76 +336,115 @@ impl Int8Weights {
         act: Activation,
         pool: &Pool,
     ) {
+        self.forward_spec(self.path.spec(), x, rows, out, bias, act, pool)
+    }
+
+    /// [`Int8Weights::forward`] with explicit kernels (tests run the portable kernel at the
+    /// AVX2 path's activation levels).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward_spec(
+        &self,
+        spec: Spec,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        bias: &[f32],
+        act: Activation,
+        pool: &Pool,
+    ) {
         let (k, n) = (self.in_dim, self.out_dim);
         if rows == 0 || n == 0 {
             return;
         }
-        let (mr, kernel) = self.path.kernel();
         let groups = k.div_ceil(K_GROUP);
         let panels = n.div_ceil(PANEL_COLS);
+        let tiles = panels.div_ceil(spec.np);
         let colsums = self.colsums();
         let bytes = self.packed.as_bytes();
+        // Below ~2M multiply-adds a wake-up costs more than the split saves.
+        let threads = if rows * n * k.max(1) < (1 << 21) {
+            1
+        } else {
+            pool.threads().min(tiles)
+        };
+        // Rows per block: the block's activations (`mc · K` bytes) stay in L2 next to the
+        // weight panels streaming through it; past ~96 KiB the AVX2 kernel measured at 55-60%
+        // of its in-cache rate on Zen 3 (K = 3072: 32 rows per block, 97% of it).
+        let mc = ((A_BLOCK_BYTES / (groups * K_GROUP).max(1)) / spec.mr).max(1) * spec.mr;
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let qa = &mut *s;
-            pack::quantize_rows(x, rows, k, mr, qa);
+            pack::quantize_rows(x, rows, k, spec, qa, pool, threads);
             let qa = &*qa;
             let out_ptr = OutPtr(out.as_mut_ptr());
-            let threads = if rows * n * k < (1 << 20) {
-                1
-            } else {
-                pool.threads().min(panels)
-            };
             let task = |t: usize| {
                 let out_ptr: OutPtr = out_ptr;
-                let (p0, p1) = (t * panels / threads, (t + 1) * panels / threads);
-                for p in p0..p1 {
-                    let j0 = p * PANEL_COLS;
-                    let ncur = PANEL_COLS.min(n - j0);
-                    let panel = &bytes[p * groups * 64..][..groups * 64];
-                    for r0 in (0..rows).step_by(mr) {
-                        let mcur = mr.min(rows - r0);
-                        let apanel = &qa.data[r0 / mr * groups * mr * 4..][..groups * mr * 4];
-                        let mut g0 = 0;
-                        while g0 < groups {
-                            let gc = (K_CHUNK / K_GROUP).min(groups - g0);
-                            let mut acc = [[0i32; 16]; 8];
-                            // SAFETY: `apanel` holds `groups · mr · 4` bytes and `panel`
-                            // `groups · 64`, so the chunk `g0..g0+gc` of each is in bounds;
-                            // the path was checked available when the weights were made.
-                            unsafe {
-                                kernel(
-                                    gc,
-                                    apanel[g0 * mr * 4..].as_ptr(),
-                                    panel[g0 * 64..].as_ptr() as *const i8,
-                                    &mut acc,
-                                )
-                            };
-                            let ep = Epilogue {
-                                first: g0 == 0,
-                                last: g0 + gc == groups,
-                                act,
-                            };
-                            for (i, acc_row) in acc.iter().enumerate().take(mcur) {
-                                let r = r0 + i;
-                                // SAFETY: row `r < rows`, columns `j0..j0+ncur < n`: inside
-                                // `out` (`rows · n` floats, checked by the caller); this task
-                                // alone writes the columns of panel `p`.
-                                let y = unsafe {
-                                    std::slice::from_raw_parts_mut(out_ptr.0.add(r * n + j0), ncur)
+                let (t0, t1) = (t * tiles / threads, (t + 1) * tiles / threads);
+                let mut acc: Tile = [[0; TILE_COLS]; TILE_ROWS];
+                for rb in (0..rows).step_by(mc) {
+                    for tile in t0..t1 {
+                        let p0 = tile * spec.np;
+                        let np = spec.np.min(panels - p0);
+                        let j0 = p0 * PANEL_COLS;
+                        let ncur = (np * PANEL_COLS).min(n - j0);
+                        let b0 = p0 * groups * 64;
+                        for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
+                            let mcur = spec.mr.min(rows - r0);
+                            let a0 = r0 / spec.mr * groups * spec.mr * 4;
+                            // At least one chunk, so that K = 0 still writes `act(bias)`.
+                            let mut g0 = 0;
+                            loop {
+                                let gc = (K_CHUNK / K_GROUP).min(groups - g0);
+                                // SAFETY: the A panel at `a0` holds `groups · mr · 4` bytes
+                                // (`quantize_rows`) and panels `p0..p0+np` hold `groups · 64`
+                                // bytes each at stride `groups · 64` inside `bytes` (length
+                                // checked against `packed_len`), so the chunk `g0..g0+gc` is in
+                                // bounds; `mcur <= mr`, `np <= spec.np`; the path was checked
+                                // available when the layer was built.
+                                unsafe {
+                                    (spec.kernel)(
+                                        gc,
+                                        qa.data.as_ptr().add(a0 + g0 * spec.mr * 4),
+                                        bytes.as_ptr().add(b0 + g0 * 64),
+                                        groups * 64,
+                                        mcur,
+                                        np,
+                                        &mut acc,
+                                    )
                                 };
-                                epilogue(
-                                    &acc_row[..ncur],
-                                    qa.scale[r],
-                                    qa.zero[r],
-                                    &self.scales[j0..j0 + ncur],
-                                    &colsums[j0..j0 + ncur],
-                                    &bias[j0..j0 + ncur],
-                                    y,
-                                    ep,
-                                );
+                                let cols = j0..j0 + ncur;
+                                let e = TileEpilogue {
+                                    acc: &acc,
+                                    rows: mcur,
+                                    t: &qa.scale[r0..r0 + mcur],
+                                    z: &qa.zero[r0..r0 + mcur],
+                                    s: &self.scales[cols.clone()],
+                                    colsum: &colsums[cols.clone()],
+                                    bias: &bias[cols],
+                                    // SAFETY (of the writes through it): rows `r0..r0+mcur <=
+                                    // rows`, columns `j0..j0+ncur <= n` lie inside `out` (`rows ·
+                                    // n` floats, checked by the caller); this task alone writes
+                                    // the columns of its tiles.
+                                    y: out_ptr.0.wrapping_add(r0 * n + j0),
+                                    ldy: n,
+                                    first: g0 == 0,
+                                };
+                                // SAFETY: as stated where `e.y` is made.
+                                unsafe { epilogue(spec, &e) };
+                                if g0 + gc == groups && act != Activation::Identity {
+                                    for i in 0..mcur {
+                                        // SAFETY: as stated where `e.y` is made.
+                                        let y = unsafe {
+                                            std::slice::from_raw_parts_mut(e.y.add(i * n), ncur)
+                                        };
+                                        act.apply(y);
+                                    }
+                                }
+                                g0 += gc;
+                                if g0 >= groups {
+                                    break;
+                                }
                             }
-                            g0 += gc;
                         }
                     }
                 }
@@ -319,7 +458,7 @@ impl Int8Weights {
     }
 }
 
-/// The output pointer shared by tasks that write disjoint column panels.
+/// The output pointer shared by tasks that write disjoint column ranges.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
 // SAFETY: tasks write disjoint columns and the caller keeps `out` mutably borrowed for the
@@ -328,42 +467,68 @@ unsafe impl Send for OutPtr {}
 // SAFETY: as above.
 unsafe impl Sync for OutPtr {}
 
-#[derive(Clone, Copy)]
-struct Epilogue {
-    /// First K chunk: `y = …` (else `y += …`).
+/// What a tile's epilogue needs: the i32 tile and the rows' and columns' parameters.
+pub(crate) struct TileEpilogue<'a> {
+    acc: &'a Tile,
+    rows: usize,
+    /// `[rows]`: activation step and zero point of each row.
+    t: &'a [f32],
+    z: &'a [i32],
+    /// `[cols]`: weight scales, column sums and bias of the tile's columns.
+    s: &'a [f32],
+    colsum: &'a [i32],
+    bias: &'a [f32],
+    /// Row `i` of the output tile starts at `y + i · ldy` (columns contiguous).
+    y: *mut f32,
+    ldy: usize,
+    /// First K chunk: `y = … + bias` (else `y += …`).
     first: bool,
-    /// Last K chunk: apply the activation.
-    last: bool,
-    act: Activation,
 }
 
-/// `y[j] (+)= t · s[j] · (acc[j] − z · colsum[j]) (+ bias[j])`, then the activation.
-#[allow(clippy::too_many_arguments)]
-fn epilogue(
-    acc: &[i32],
-    t: f32,
-    z: i32,
-    s: &[f32],
-    colsum: &[i32],
-    bias: &[f32],
-    y: &mut [f32],
-    ep: Epilogue,
-) {
-    for j in 0..y.len() {
+/// `y[i][j] (+)= (acc[i][j] − z[i] · colsum[j]) as f32 · (t[i] · s[j]) (+ bias[j])`. The
+/// AVX2 version does the same operations in the same order (no FMA), so both give the same
+/// bits.
+///
+/// # Safety
+/// `e.y + i · e.ldy + j` is valid for reads and writes for `i < e.rows`, `j < e.s.len()`,
+/// and no other live reference covers it; `spec` is an available path's.
+unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    if spec.simd {
+        // SAFETY: `spec.simd` is set only for paths that need AVX2, which were checked
+        // available when the layer was built; the rest is the caller's contract.
+        unsafe { x86::epilogue(e) };
+        return;
+    }
+    let _ = spec;
+    for i in 0..e.rows {
+        // SAFETY: the caller's contract.
+        unsafe { epilogue_row(e, i, 0) };
+    }
+}
+
+/// The epilogue's arithmetic for row `i`, columns `from..` of the tile.
+///
+/// # Safety
+/// As [`epilogue`], with `i < e.rows`.
+unsafe fn epilogue_row(e: &TileEpilogue<'_>, i: usize, from: usize) {
+    let (t, z) = (e.t[i], e.z[i]);
+    for j in from..e.s.len() {
         // Exact in i32 by the K_CHUNK bound (wrapping ops: the true result fits).
-        let d = acc[j].wrapping_sub(z.wrapping_mul(colsum[j]));
-        let v = d as f32 * (t * s[j]);
-        y[j] = if ep.first { v + bias[j] } else { y[j] + v };
-    }
-    if ep.last {
-        ep.act.apply(y);
+        let d = e.acc[i][j].wrapping_sub(z.wrapping_mul(e.colsum[j]));
+        let v = d as f32 * (t * e.s[j]);
+        // SAFETY: the caller's contract.
+        unsafe {
+            let y = e.y.add(i * e.ldy + j);
+            *y = if e.first { v + e.bias[j] } else { *y + v };
+        }
     }
 }
 
-/// Activations of one call, quantized and packed into `MR`-row panels.
+/// Activations of one call, quantized and packed into `mr`-row panels.
 #[derive(Default)]
 pub(crate) struct QuantizedRows {
-    /// Panels of `MR` rows: per K group, `MR` rows of 4 u8 (rows past the end are zero).
+    /// Panels of `mr` rows: per K group, `mr` rows of 4 u8 (rows past the end are zero).
     pub data: Vec<u8>,
     /// `[rows]`: `t`, the step of each row.
     pub scale: Vec<f32>,

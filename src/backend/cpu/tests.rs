@@ -520,3 +520,31 @@ fn f16_dense_equals_f32_dense_of_the_rounded_weights() {
     let bad = Dense::new_f16(3, 2, WeightBytes::Owned(vec![0; 12]), vec![0.0; 3]);
     assert!(matches!(bad, Err(crate::Error::Shape(_))));
 }
+
+#[test]
+fn f16_conversion_is_exact_for_every_bit_pattern() {
+    // The `half` conversion (portable) and, where present, F16C agree on all 65536 values.
+    let bytes: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let mut portable = vec![0.0f32; 1 << 16];
+    f16::convert_portable(&bytes, &mut portable);
+    for (h, &v) in portable.iter().enumerate() {
+        let want = half::f16::from_bits(h as u16).to_f64();
+        assert!(
+            v as f64 == want || (v.is_nan() && want.is_nan()),
+            "{h:#06x}"
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("f16c") {
+        // One panel of width 8 over a [8192, 8] matrix holding every pattern.
+        let mut simd = vec![0.0f32; 1 << 16];
+        // SAFETY: F16C (and so AVX) detected; 8192 rows of 8 columns, one 8-wide panel.
+        unsafe { f16::x86::pack_b(&mut simd, &bytes, 8, 0, 8192, 0, 1, 8) };
+        for (h, (&a, &b)) in simd.iter().zip(&portable).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{h:#06x}"
+            );
+        }
+    }
+}

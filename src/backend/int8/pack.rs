@@ -1,26 +1,25 @@
 //! Packing: weights into the layout of `int8.rs` (once), activations into u8 row panels (per
 //! call).
 
-use super::{QuantizedKernel, QuantizedRows, K_GROUP, PANEL_COLS};
+use super::{QuantizedKernel, QuantizedRows, Spec, K_GROUP, PANEL_COLS};
+use crate::backend::Pool;
 
 /// Packs `q.values` (`[in, out]`) into the version-1 layout (see the module docs).
 pub(super) fn pack_weights(q: &QuantizedKernel) -> Vec<u8> {
     let (k, n) = (q.in_dim, q.out_dim);
     let groups = k.div_ceil(K_GROUP);
-    let panels = n.div_ceil(PANEL_COLS);
     let mut out = vec![0u8; super::packed_len(k, n)];
-    for p in 0..panels {
-        for g in 0..groups {
-            let base = (p * groups + g) * PANEL_COLS * K_GROUP;
-            for c in 0..PANEL_COLS {
-                let col = p * PANEL_COLS + c;
-                if col >= n {
-                    break;
-                }
-                for t in 0..K_GROUP {
-                    let row = g * K_GROUP + t;
-                    if row < k {
-                        out[base + c * K_GROUP + t] = q.values[row * n + col] as u8;
+    if groups == 0 {
+        return out;
+    }
+    for (p, panel) in out.chunks_exact_mut(groups * 64).enumerate() {
+        for (g, group) in panel.chunks_exact_mut(64).enumerate() {
+            for (c, col) in group.chunks_exact_mut(K_GROUP).enumerate() {
+                let j = p * PANEL_COLS + c;
+                for (t, byte) in col.iter_mut().enumerate() {
+                    let i = g * K_GROUP + t;
+                    if i < k && j < n {
+                        *byte = q.values[i * n + j] as u8;
                     }
                 }
             }
@@ -34,10 +33,12 @@ pub(super) fn column_sums(packed: &[u8], in_dim: usize, out_dim: usize) -> Vec<i
     let groups = in_dim.div_ceil(K_GROUP);
     let panels = out_dim.div_ceil(PANEL_COLS);
     let mut sums = vec![0i32; panels * PANEL_COLS];
-    for (p, panel) in packed.chunks_exact(groups * 64).enumerate().take(panels) {
-        for group in panel.chunks_exact(64) {
-            for (c, col) in group.chunks_exact(K_GROUP).enumerate() {
-                sums[p * PANEL_COLS + c] += col.iter().map(|&b| b as i8 as i32).sum::<i32>();
+    if groups > 0 {
+        for (p, panel) in packed.chunks_exact(groups * 64).enumerate().take(panels) {
+            for group in panel.chunks_exact(64) {
+                for (c, col) in group.chunks_exact(K_GROUP).enumerate() {
+                    sums[p * PANEL_COLS + c] += col.iter().map(|&b| b as i8 as i32).sum::<i32>();
+                }
             }
         }
     }
@@ -45,35 +46,142 @@ pub(super) fn column_sums(packed: &[u8], in_dim: usize, out_dim: usize) -> Vec<i
     sums
 }
 
-/// Quantizes `x: [rows, k]` per row to asymmetric u8 (range widened to include 0; see the
-/// module docs) and packs it into `mr`-row panels: per K group, `mr` rows of 4 bytes. Padding
-/// (K past `k`, rows past `rows`) is 0, which meets only zero weights or is never stored.
-pub(super) fn quantize_rows(x: &[f32], rows: usize, k: usize, mr: usize, q: &mut QuantizedRows) {
+/// Step, its inverse and the zero point that map a row with values in `[lo, hi]` onto
+/// `0..=levels` (the range is widened to include 0, so 0 maps to the integer `z` exactly).
+/// A row of zeros (or too narrow a range to invert) gets step 0: every value becomes `z = 0`.
+pub(super) fn row_params(lo: f32, hi: f32, levels: u8) -> (f32, f32, i32) {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let step = (hi - lo) / levels as f32;
+    let inv = 1.0 / step;
+    if !(step > 0.0 && inv.is_finite()) {
+        return (0.0, 0.0, 0);
+    }
+    let z = (-lo * inv).round_ties_even().clamp(0.0, levels as f32) as i32;
+    (step, inv, z)
+}
+
+/// The level of `v`: `clamp(round_half_even(v · inv + z), 0, levels)` (NaN -> 0). The AVX2
+/// version computes exactly this (same operations, no FMA).
+#[inline]
+pub(super) fn level(v: f32, inv: f32, zf: f32, levels: f32) -> u8 {
+    (v * inv + zf).round_ties_even().clamp(0.0, levels) as u8
+}
+
+/// Quantizes `x: [rows, k]` row by row onto `0..=spec.levels` and packs it into `spec.mr`-row
+/// panels: per K group, `mr` rows of 4 bytes. Bytes past `k` in the last group and rows past
+/// `rows` in the last panel keep whatever they held: they meet only zero weights, or give
+/// tile rows that are never stored. Rows are split across `threads` of `pool` when large.
+pub(super) fn quantize_rows(
+    x: &[f32],
+    rows: usize,
+    k: usize,
+    spec: Spec,
+    q: &mut QuantizedRows,
+    pool: &Pool,
+    threads: usize,
+) {
+    let mr = spec.mr;
     let groups = k.div_ceil(K_GROUP);
-    let len = rows.div_ceil(mr) * mr * groups * K_GROUP;
-    q.data.clear();
-    q.data.resize(len, 0);
-    q.scale.clear();
-    q.zero.clear();
-    for r in 0..rows {
-        let row = &x[r * k..(r + 1) * k];
+    let rpanels = rows.div_ceil(mr);
+    let panel_len = groups * mr * K_GROUP;
+    let len = rpanels * panel_len;
+    if q.data.len() < len {
+        q.data.resize(len, 0);
+    }
+    q.scale.resize(rows, 0.0);
+    q.zero.resize(rows, 0);
+    if groups == 0 {
+        q.scale.fill(0.0);
+        q.zero.fill(0);
+        return;
+    }
+    let parts = if rows * k >= 1 << 15 {
+        threads.min(rpanels)
+    } else {
+        1
+    };
+    let dst = Dst {
+        data: q.data.as_mut_ptr(),
+        scale: q.scale.as_mut_ptr(),
+        zero: q.zero.as_mut_ptr(),
+    };
+    let task = |t: usize| {
+        let dst: Dst = dst;
+        for p in t * rpanels / parts..(t + 1) * rpanels / parts {
+            // SAFETY: panel `p < rpanels` lies inside `data` (resized to `rpanels ·
+            // panel_len` above); each task owns whole panels, and the rows and their
+            // scale/zero entries inside them, so no two tasks write the same byte; `q` stays
+            // mutably borrowed until `pool.run` returns.
+            let panel =
+                unsafe { std::slice::from_raw_parts_mut(dst.data.add(p * panel_len), panel_len) };
+            let r0 = p * mr;
+            let nrows = mr.min(rows - r0);
+            // SAFETY: rows `r0..r0+nrows` of `scale` and `zero` (length `rows`) belong to
+            // this task's panel.
+            let (scale, zero) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(dst.scale.add(r0), nrows),
+                    std::slice::from_raw_parts_mut(dst.zero.add(r0), nrows),
+                )
+            };
+            quantize_panel(
+                spec,
+                &x[r0 * k..(r0 + nrows) * k],
+                nrows,
+                k,
+                panel,
+                scale,
+                zero,
+            );
+        }
+    };
+    if parts <= 1 {
+        task(0);
+    } else {
+        pool.run(parts, &task);
+    }
+}
+
+/// Quantizes the `rows <= spec.mr` rows of one panel (`x: [rows, k]`); writes their steps
+/// and zero points.
+fn quantize_panel(
+    spec: Spec,
+    x: &[f32],
+    rows: usize,
+    k: usize,
+    panel: &mut [u8],
+    scale: &mut [f32],
+    zero: &mut [i32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if spec.simd && spec.mr % 4 == 0 {
+        // SAFETY: `spec.simd` is set only for paths that need AVX2, which were checked
+        // available when the layer was built; the slices have the documented lengths.
+        unsafe { super::x86::quantize_panel(x, rows, k, spec.mr, spec.levels, panel, scale, zero) };
+        return;
+    }
+    let mr = spec.mr;
+    for (i, row) in x.chunks_exact(k).enumerate().take(rows) {
         let (lo, hi) = row
             .iter()
             .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let step = (hi - lo) / 255.0;
-        let (inv, zero) = if step > 0.0 {
-            // `-lo / step ∈ [0, 255]`; `as` saturates anything odd (NaN -> 0).
-            (1.0 / step, (-lo / step).round() as u8 as i32)
-        } else {
-            (0.0, 0)
-        };
-        q.scale.push(step);
-        q.zero.push(zero);
-        let panel = &mut q.data[r / mr * mr * groups * K_GROUP..];
-        let i = r % mr;
+        let (step, inv, z) = row_params(lo, hi, spec.levels);
+        let (zf, levels) = (z as f32, spec.levels as f32);
         for (kk, &v) in row.iter().enumerate() {
-            let a = ((v * inv).round() + zero as f32).clamp(0.0, 255.0) as u8;
-            panel[(kk / K_GROUP * mr + i) * K_GROUP + kk % K_GROUP] = a;
+            panel[(kk / K_GROUP * mr + i) * K_GROUP + kk % K_GROUP] = level(v, inv, zf, levels);
         }
+        (scale[i], zero[i]) = (step, z);
     }
 }
+
+/// Where `quantize_rows` tasks write (disjoint parts of the three buffers).
+#[derive(Clone, Copy)]
+struct Dst {
+    data: *mut u8,
+    scale: *mut f32,
+    zero: *mut i32,
+}
+// SAFETY: tasks write disjoint panels and rows, and the buffers outlive `pool.run`.
+unsafe impl Send for Dst {}
+// SAFETY: as above.
+unsafe impl Sync for Dst {}
