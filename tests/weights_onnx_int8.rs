@@ -407,3 +407,43 @@ fn l3_quantize_dynamic_matches_onnx_runtime_and_f32() {
         check_agreement(&name, vs_ort, vs_f32, Some(ort));
     }
 }
+
+#[test]
+fn damaged_int8_files_are_errors_not_panics() {
+    let dir = std::env::temp_dir().join(format!("libbert-onnx-int8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rejected = 0;
+    let mut total = 0;
+    for file in ["onnx_tiny_int8_pc.onnx", "onnx_tiny_weight_only.onnx"] {
+        let bytes = std::fs::read(data(file)).unwrap();
+        // Flipped bytes at spread positions (xorshift, seeded), a few at a time; and cuts.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..60 {
+            let mut b = bytes.clone();
+            if round % 10 == 9 {
+                b.truncate(bytes.len() * (round / 10 + 1) / 7);
+            } else {
+                for _ in 0..1 + round % 3 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let i = (state % b.len() as u64) as usize;
+                    b[i] ^= (state >> 32) as u8 | 1;
+                }
+            }
+            let path = dir.join(format!("{round}-{file}"));
+            std::fs::write(&path, &b).unwrap();
+            total += 1;
+            // A flip may land in a weight's value and still load; it must never panic.
+            if let Err(e) = BertModel::load(&path) {
+                rejected += 1;
+                assert!(
+                    matches!(e, Error::Format { .. } | Error::Config(_) | Error::Shape(_)),
+                    "{file} round {round}: {e}"
+                );
+            }
+        }
+    }
+    println!("{rejected} of {total} damaged int8 files rejected");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -605,12 +605,8 @@ fn cast_and_scale<'a>(g: &Graph<'a>, cast: usize, rw: &mut Rewrite<'a>) -> Resul
         return Ok(());
     };
     // Which axis the scale runs along, by how it broadcasts against q.
-    let sdims: Vec<usize> = g
-        .constants
-        .get(scale)
-        .map(|t| t.dims.iter().map(|&d| d as usize).collect())
-        .unwrap_or_default();
-    let n: usize = sdims.iter().product();
+    let scale_t = g.const_f32(scale)?;
+    let (n, sdims) = (scale_t.data.len(), scale_t.shape);
     let axis = match (&shape[..], &sdims[..]) {
         _ if n == 1 => None,
         (&[_, c], &[sc]) | (&[_, c], &[1, sc]) if sc == c => Some(1),
