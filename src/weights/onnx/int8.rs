@@ -623,3 +623,161 @@ fn cast_and_scale<'a>(g: &Graph<'a>, cast: usize, rw: &mut Rewrite<'a>) -> Resul
     rw.removed.extend([cast, mul]);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2 x 3 constant (`[in, out]` unless a test says otherwise).
+    fn q(
+        values: &[i32],
+        signed: bool,
+        axis: Option<usize>,
+        scale: &[f32],
+        zp: &[i32],
+    ) -> QuantConst<'static> {
+        QuantConst {
+            source: "w".into(),
+            shape: vec![2, 3],
+            values: Cow::Owned(values.iter().map(|&v| v as u8).collect()),
+            signed,
+            axis,
+            scale: scale.to_vec(),
+            zero_point: zp.to_vec(),
+        }
+    }
+
+    #[test]
+    fn int8_per_column_is_taken_as_it_is() {
+        let c = q(
+            &[1, -2, 127, -127, 5, 0],
+            true,
+            Some(1),
+            &[0.5, 0.25, 2.0],
+            &[0, 0, 0],
+        );
+        let k = c.kernel(false).unwrap();
+        assert_eq!(k.conversion, Conversion::AsIs);
+        assert!(k.per_channel);
+        assert_eq!(k.kernel.values, [1, -2, 127, -127, 5, 0]);
+        assert_eq!(k.kernel.scales, [0.5, 0.25, 2.0]);
+        assert_eq!(k.kernel.dequantize(), c.dequantize().unwrap().data);
+    }
+
+    #[test]
+    fn one_scale_per_tensor_is_repeated_per_column() {
+        let c = q(&[1, 2, 3, 4, 5, 6], true, None, &[0.1], &[0]);
+        let k = c.kernel(false).unwrap();
+        assert_eq!((k.conversion, k.per_channel), (Conversion::AsIs, false));
+        assert_eq!(k.kernel.scales, [0.1, 0.1, 0.1]);
+    }
+
+    #[test]
+    fn uint8_whose_zero_points_fit_shifts_exactly() {
+        // q - zp: [-127, 0, 127], [1, 2, -3]
+        let c = q(
+            &[1, 64, 255, 129, 66, 125],
+            false,
+            Some(1),
+            &[0.5, 0.25, 2.0],
+            &[128, 64, 128],
+        );
+        let k = c.kernel(false).unwrap();
+        assert_eq!(k.conversion, Conversion::Shifted);
+        assert_eq!(k.kernel.values, [-127, 0, 127, 1, 2, -3]);
+        assert_eq!(k.kernel.dequantize(), c.dequantize().unwrap().data);
+    }
+
+    #[test]
+    fn uint8_reaching_minus_128_is_requantized_per_column() {
+        // Column 0 holds 0 - 128 = -128: outside the symmetric range.
+        let c = q(
+            &[0, 64, 255, 129, 66, 125],
+            false,
+            Some(1),
+            &[0.5, 0.25, 2.0],
+            &[128, 64, 128],
+        );
+        let k = c.kernel(false).unwrap();
+        let Conversion::Requantized {
+            reason,
+            max_abs_change,
+        } = &k.conversion
+        else {
+            panic!("{:?}", k.conversion);
+        };
+        assert!(reason.contains("1 values"), "{reason}");
+        let w = c.dequantize().unwrap().data;
+        let back = k.kernel.dequantize();
+        for (j, (a, b)) in back.iter().zip(&w).enumerate() {
+            // Within half a step of the new per-column scale.
+            assert!(
+                (a - b).abs() <= k.kernel.scales[j % 3] / 2.0 + 1e-6,
+                "{j}: {a} {b}"
+            );
+        }
+        // Column 0: max|w| = 64 -> scale 64/127, and -64 is exact.
+        assert_eq!(back[0], -64.0);
+        assert!(*max_abs_change > 0.0 && *max_abs_change <= 0.26);
+    }
+
+    #[test]
+    fn scales_per_input_row_are_requantized() {
+        let c = q(&[1, 2, 3, 4, 5, 6], true, Some(0), &[1.0, 0.5], &[0, 0]);
+        let k = c.kernel(false).unwrap();
+        assert!(
+            matches!(&k.conversion, Conversion::Requantized { reason, .. } if reason.contains("row"))
+        );
+        assert!(!k.per_channel);
+        // Column 2: 3 and 3 (6 * 0.5): one scale 3/127 represents both exactly.
+        let back = k.kernel.dequantize();
+        assert!((back[2] - 3.0).abs() < 1e-6 && (back[5] - 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_transposed_kernel_reads_rows_as_output_columns() {
+        // Stored [out = 2, in = 3], scales per stored row (axis 0): per output column.
+        let c = q(&[1, 2, 3, 4, 5, 6], true, Some(0), &[1.0, 0.5], &[0, 0]);
+        let k = c.kernel(true).unwrap();
+        assert_eq!((k.kernel.in_dim, k.kernel.out_dim), (3, 2));
+        assert_eq!(
+            (k.conversion.clone(), k.per_channel),
+            (Conversion::AsIs, true)
+        );
+        assert_eq!(k.kernel.values, [1, 4, 2, 5, 3, 6]);
+        assert_eq!(k.kernel.scales, [1.0, 0.5]);
+    }
+
+    #[test]
+    fn a_table_stays_int8_rows_only_when_exact() {
+        let rows = q(&[1, 2, 3, 4, 5, 6], true, Some(0), &[1.0, 0.5], &[0, 0]);
+        let Some(QuantizedTensor::Int8Rows {
+            rows: r,
+            cols,
+            scales,
+            ..
+        }) = rows.table_rows()
+        else {
+            panic!("per-row int8 table not kept");
+        };
+        assert_eq!((r, cols, scales), (2, 3, vec![1.0, 0.5]));
+        // Per-column scales cannot be per-row scales; a zero point pushing past -127 cannot
+        // be symmetric.
+        assert!(q(&[1; 6], true, Some(1), &[1.0; 3], &[0; 3])
+            .table_rows()
+            .is_none());
+        assert!(q(&[0, 1, 2, 3, 4, 5], false, None, &[1.0], &[128])
+            .table_rows()
+            .is_none());
+        assert!(q(&[1, 1, 2, 3, 4, 5], false, None, &[1.0], &[128])
+            .table_rows()
+            .is_some());
+    }
+
+    #[test]
+    fn a_kernel_must_be_two_dimensional() {
+        let mut c = q(&[1, 2, 3, 4, 5, 6], true, None, &[1.0], &[0]);
+        c.shape = vec![6];
+        assert!(c.kernel(false).is_err());
+    }
+}
