@@ -8,6 +8,9 @@
 //!   layout of the best micro-kernel this CPU has (AVX2+FMA 4x24 or portable 4x8; see `cpu/microkernel.rs`); [`Dense::forward`] packs the activations per call into
 //!   reusable per-thread scratch. [`Dense::forward_act`] fuses an [`Activation`] into the
 //!   GEMM's epilogue (e.g. `intermediate/dense` + GELU) so the output is written once.
+//!   [`Dense::new_f16`] keeps an f16 kernel (converted panel by panel as the GEMM runs;
+//!   `cpu/f16.rs`), [`Dense::new_int8`] / [`Dense::from_int8_packed`] an int8 one (the int8
+//!   GEMM of [`super::int8`]); the forward calls are the same.
 //! - [`sgemm`]: `C = alpha·A·B + beta·C` with (row, column) strides for every operand, so
 //!   `Q·Kᵀ` reads K transposed in place. `beta == 0` does not read `C` (BLAS semantics).
 //! - Row kernels, vectorized (AVX2+FMA / portable, picked at run time):
@@ -26,6 +29,7 @@
 
 mod f16;
 mod gemm;
+mod lanes;
 mod math;
 mod microkernel;
 

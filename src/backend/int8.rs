@@ -2,17 +2,28 @@
 //!
 //! # Numerics (the named choices)
 //! - Weights: symmetric, per output channel ([`QuantizedKernel`]): `w[i][o] ≈ q[i][o] · s[o]`,
-//!   `s[o] = max_i |w[i][o]| / 127`, `q ∈ [-127, 127]`.
+//!   `s[o] = max_i |w[i][o]| / 127`, `q ∈ [-127, 127]` (packed bytes from elsewhere may hold
+//!   −128; every path handles it).
 //! - Activations: quantized per row at every call, **asymmetric u8** with a zero point:
-//!   `x[r][i] ≈ (a[r][i] − z[r]) · t[r]`, `a ∈ [0, 255]`, over the row's range widened to
-//!   include 0 (so 0 and the zero padding are exact). Asymmetric u8 is what the x86
-//!   instructions multiply (`vpdpbusd`, `vpmaddubsw`: u8 × i8), and it spends all 256 levels
-//!   on rows that are mostly positive (after GELU) as well as on centred ones.
-//! - Products are summed exactly in i32, then the epilogue computes
-//!   `y = t[r] · s[o] · (Σ_i a·q − z[r] · Σ_i q[i][o]) + bias[o]` in f32 and applies the
-//!   activation. `Σ_i q[i][o]` (column sums) is computed once, on first use.
+//!   `x[r][i] ≈ (a[r][i] − z[r]) · t[r]`, `a ∈ [0, L]`, over the row's range widened to
+//!   include 0 (0 and the zero padding are exact). Asymmetric u8 is what the x86
+//!   instructions multiply (`vpdpbusd`, `vpmaddubsw`: u8 × i8), and it spends every level on
+//!   rows that are mostly positive (after GELU) as well as on centred ones. `L` is 255 on the
+//!   VNNI and portable paths and 127 on AVX2 ([`Int8Path::activation_levels`]: `vpmaddubsw`
+//!   adds pairs of products in saturating i16).
+//! - **Outliers**: the [`OUTLIERS`] (2) largest `|x|` of each row are left out of that range
+//!   (their level is set to `z`, so they add nothing to the integer sum) and multiplied in
+//!   f32 by their int8 weights in the epilogue. BERT's LayerNorm and GELU outputs have a few
+//!   huge dimensions; without them the rest of a row gets 2–4x finer steps (up to 45x). On
+//!   all-MiniLM-L6-v2 this moved the worst sentence-embedding cosine to f32 from 0.9911 to
+//!   0.9985 with 7-bit activations (BENCHMARKS.md, "int8/f16 kernels").
+//! - Products are summed exactly in i32 (`d = Σ a·q − z·Σ q`, column sums `Σ_i q[i][o]`
+//!   computed once, on first use), then the epilogue computes in f32
+//!   `y = fma(u + Σ_outliers x·q, s[o], bias[o])` with `u = d · t[r]`, and applies the
+//!   activation. Results do not depend on the thread count, and every path gives the same
+//!   bits as the portable kernel at the same `L`.
 //! - i32 cannot overflow: each K chunk is at most [`K_CHUNK`] long
-//!   (`65536 · 255 · 127 < 2³¹`); longer K sums chunks in f32.
+//!   (`65536 · 255 · 128 < 2³¹`); longer K sums chunks in f32.
 //!
 //! # Packed weight layout ([`INT8_LAYOUT_VERSION`] 1), read by every code path
 //! K is padded with zeros to a multiple of [`K_GROUP`] (4) and the output columns to a multiple
@@ -45,7 +56,9 @@ pub const INT8_LAYOUT_VERSION: u32 = 1;
 pub const PANEL_COLS: usize = 16;
 /// K values per group (one `vpdpbusd` lane).
 pub const K_GROUP: usize = 4;
-/// Longest K range summed in i32 before the f32 epilogue (`65536 · 255 · 127 < 2³¹`).
+/// Values of each activation row kept out of the int8 range (see the module docs).
+pub const OUTLIERS: usize = 2;
+/// Longest K range summed in i32 before the f32 epilogue (`65536 · 255 · 128 < 2³¹`).
 pub const K_CHUNK: usize = 1 << 16;
 
 /// Length in bytes of the packed int8 kernel of a `[in_dim, out_dim]` dense layer.
@@ -144,7 +157,10 @@ impl Int8Path {
         match self {
             Int8Path::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Int8Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Int8Path::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
             #[cfg(all(target_arch = "x86_64", bert_vnni))]
             Int8Path::Vnni512 => vnni::vnni512_available(),
             #[cfg(all(target_arch = "x86_64", bert_vnni))]
@@ -210,7 +226,7 @@ pub(crate) struct Spec {
     /// Largest activation level (127 or 255).
     levels: u8,
     kernel: KernelFn,
-    /// Use the AVX2 quantization and epilogue (bit-identical to the portable ones).
+    /// Use the AVX2+FMA quantization and epilogue (bit-identical to the portable ones).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     simd: bool,
 }
@@ -391,6 +407,7 @@ impl Int8Weights {
                         for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
                             let mcur = spec.mr.min(rows - r0);
                             let a0 = r0 / spec.mr * groups * spec.mr * 4;
+                            prefetch_tile(out_ptr.0.wrapping_add(r0 * n + j0), n, mcur, ncur);
                             // At least one chunk, so that K = 0 still writes `act(bias)`.
                             let mut g0 = 0;
                             loop {
@@ -421,6 +438,9 @@ impl Int8Weights {
                                     s: &self.scales[cols.clone()],
                                     colsum: &colsums[cols.clone()],
                                     bias: &bias[cols],
+                                    outliers: &qa.outliers[r0..r0 + mcur],
+                                    w: &bytes[b0..b0 + np * groups * 64],
+                                    wstride: groups * 64,
                                     // SAFETY (of the writes through it): rows `r0..r0+mcur <=
                                     // rows`, columns `j0..j0+ncur <= n` lie inside `out` (`rows ·
                                     // n` floats, checked by the caller); this task alone writes
@@ -458,6 +478,23 @@ impl Int8Weights {
     }
 }
 
+/// Asks for the cache lines of an output tile (`rows` rows of `cols` floats, `ld` apart)
+/// while the kernel runs: the epilogue's stores otherwise wait for them (the output is
+/// usually in L2 or L3), which measured as a large share of the epilogue.
+#[inline]
+fn prefetch_tile(y: *const f32, ld: usize, rows: usize, cols: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in 0..rows {
+        for j in (0..cols).step_by(16).chain([cols - 1]) {
+            let p = y.wrapping_add(i * ld + j) as *const i8;
+            // SAFETY: a prefetch never faults, whatever the address.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (y, ld, rows, cols);
+}
+
 /// The output pointer shared by tasks that write disjoint column ranges.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -478,6 +515,11 @@ pub(crate) struct TileEpilogue<'a> {
     s: &'a [f32],
     colsum: &'a [i32],
     bias: &'a [f32],
+    /// `[rows]`: the values each row keeps out of its int8 range.
+    outliers: &'a [Outliers],
+    /// The tile's weight panels (from K group 0), `wstride` bytes apart.
+    w: &'a [u8],
+    wstride: usize,
     /// Row `i` of the output tile starts at `y + i · ldy` (columns contiguous).
     y: *mut f32,
     ldy: usize,
@@ -485,9 +527,9 @@ pub(crate) struct TileEpilogue<'a> {
     first: bool,
 }
 
-/// `y[i][j] (+)= (acc[i][j] − z[i] · colsum[j]) as f32 · (t[i] · s[j]) (+ bias[j])`. The
-/// AVX2 version does the same operations in the same order (no FMA), so both give the same
-/// bits.
+/// `y[i][j] (+)= ((acc[i][j] − z[i] · colsum[j]) · t[i] + Σ outliers · q) · s[j] (+ bias[j])`
+/// (see [`epilogue_row`]). The AVX2 version does the same operations in the same order, so
+/// both give the same bits.
 ///
 /// # Safety
 /// `e.y + i · e.ldy + j` is valid for reads and writes for `i < e.rows`, `j < e.s.len()`,
@@ -495,7 +537,7 @@ pub(crate) struct TileEpilogue<'a> {
 unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
     #[cfg(target_arch = "x86_64")]
     if spec.simd {
-        // SAFETY: `spec.simd` is set only for paths that need AVX2, which were checked
+        // SAFETY: `spec.simd` is set only for paths that check AVX2 and FMA, checked
         // available when the layer was built; the rest is the caller's contract.
         unsafe { x86::epilogue(e) };
         return;
@@ -507,22 +549,51 @@ unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
     }
 }
 
-/// The epilogue's arithmetic for row `i`, columns `from..` of the tile.
+/// The epilogue's arithmetic for row `i`, columns `from..` of the tile: with
+/// `u = (acc − z·colsum) as f32 · t`, the first K chunk writes
+/// `y = fma(fma(x₁, q₁, fma(x₀, q₀, u)), s, bias)` (outliers `x₀, x₁` with their weights
+/// `q₀, q₁` of the column), later chunks `y = fma(u, s, y)`. `f32::mul_add` rounds once,
+/// like the SIMD `vfmadd`, so every path gives the same bits.
 ///
 /// # Safety
 /// As [`epilogue`], with `i < e.rows`.
 unsafe fn epilogue_row(e: &TileEpilogue<'_>, i: usize, from: usize) {
-    let (t, z) = (e.t[i], e.z[i]);
+    let (t, z, o) = (e.t[i], e.z[i], &e.outliers[i]);
+    let slots = if e.wstride == 0 { 0 } else { OUTLIERS };
     for j in from..e.s.len() {
         // Exact in i32 by the K_CHUNK bound (wrapping ops: the true result fits).
         let d = e.acc[i][j].wrapping_sub(z.wrapping_mul(e.colsum[j]));
-        let v = d as f32 * (t * e.s[j]);
+        let mut u = d as f32 * t;
         // SAFETY: the caller's contract.
         unsafe {
             let y = e.y.add(i * e.ldy + j);
-            *y = if e.first { v + e.bias[j] } else { *y + v };
+            *y = if e.first {
+                // Every slot, as the SIMD version does (an unused one, value 0 at index 0,
+                // leaves `u` as it is); none when K = 0 (no weights, no outliers).
+                for (&c, &x) in o.idx.iter().zip(&o.val).take(slots) {
+                    u = x.mul_add(weight(e, c as usize, j) as f32, u);
+                }
+                u.mul_add(e.s[j], e.bias[j])
+            } else {
+                u.mul_add(e.s[j], *y)
+            };
         }
     }
+}
+
+/// The int8 weight `q[c][j]` of the tile's column `j`, read from the packed panels.
+fn weight(e: &TileEpilogue<'_>, c: usize, j: usize) -> i8 {
+    let at = j / PANEL_COLS * e.wstride + c / K_GROUP * 64 + j % PANEL_COLS * K_GROUP + c % K_GROUP;
+    e.w[at] as i8
+}
+
+/// The values a row keeps out of its int8 range: its [`OUTLIERS`] largest magnitudes (ties
+/// to the lower index), multiplied in f32 by the int8 weights in the epilogue. Unused slots
+/// hold value 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Outliers {
+    pub idx: [u32; OUTLIERS],
+    pub val: [f32; OUTLIERS],
 }
 
 /// Activations of one call, quantized and packed into `mr`-row panels.
@@ -534,6 +605,8 @@ pub(crate) struct QuantizedRows {
     pub scale: Vec<f32>,
     /// `[rows]`: `z`, the zero point of each row.
     pub zero: Vec<i32>,
+    /// `[rows]`: the values each row keeps in f32.
+    pub outliers: Vec<Outliers>,
 }
 
 thread_local! {

@@ -28,6 +28,7 @@ fn isas() -> Vec<Isa> {
 }
 
 fn paths() -> Vec<Path> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut all = vec![Path::Portable];
     #[cfg(target_arch = "x86_64")]
     all.push(Path::Avx2);

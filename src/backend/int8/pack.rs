@@ -1,7 +1,7 @@
 //! Packing: weights into the layout of `int8.rs` (once), activations into u8 row panels (per
 //! call).
 
-use super::{QuantizedKernel, QuantizedRows, Spec, K_GROUP, PANEL_COLS};
+use super::{Outliers, QuantizedKernel, QuantizedRows, Spec, K_GROUP, OUTLIERS, PANEL_COLS};
 use crate::backend::Pool;
 
 /// Packs `q.values` (`[in, out]`) into the version-1 layout (see the module docs).
@@ -90,9 +90,11 @@ pub(super) fn quantize_rows(
     }
     q.scale.resize(rows, 0.0);
     q.zero.resize(rows, 0);
+    q.outliers.resize(rows, Outliers::default());
     if groups == 0 {
         q.scale.fill(0.0);
         q.zero.fill(0);
+        q.outliers.fill(Outliers::default());
         return;
     }
     let parts = if rows * k >= 1 << 15 {
@@ -104,6 +106,7 @@ pub(super) fn quantize_rows(
         data: q.data.as_mut_ptr(),
         scale: q.scale.as_mut_ptr(),
         zero: q.zero.as_mut_ptr(),
+        outliers: q.outliers.as_mut_ptr(),
     };
     let task = |t: usize| {
         let dst: Dst = dst;
@@ -116,23 +119,16 @@ pub(super) fn quantize_rows(
                 unsafe { std::slice::from_raw_parts_mut(dst.data.add(p * panel_len), panel_len) };
             let r0 = p * mr;
             let nrows = mr.min(rows - r0);
-            // SAFETY: rows `r0..r0+nrows` of `scale` and `zero` (length `rows`) belong to
-            // this task's panel.
-            let (scale, zero) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut(dst.scale.add(r0), nrows),
-                    std::slice::from_raw_parts_mut(dst.zero.add(r0), nrows),
-                )
+            // SAFETY: rows `r0..r0+nrows` of `scale`, `zero` and `outliers` (length `rows`)
+            // belong to this task's panel.
+            let params = unsafe {
+                RowParams {
+                    scale: std::slice::from_raw_parts_mut(dst.scale.add(r0), nrows),
+                    zero: std::slice::from_raw_parts_mut(dst.zero.add(r0), nrows),
+                    outliers: std::slice::from_raw_parts_mut(dst.outliers.add(r0), nrows),
+                }
             };
-            quantize_panel(
-                spec,
-                &x[r0 * k..(r0 + nrows) * k],
-                nrows,
-                k,
-                panel,
-                scale,
-                zero,
-            );
+            quantize_panel(spec, &x[r0 * k..(r0 + nrows) * k], nrows, k, panel, params);
         }
     };
     if parts <= 1 {
@@ -142,35 +138,90 @@ pub(super) fn quantize_rows(
     }
 }
 
-/// Quantizes the `rows <= spec.mr` rows of one panel (`x: [rows, k]`); writes their steps
-/// and zero points.
+/// Where one panel's rows put their parameters (`[rows]` each).
+pub(super) struct RowParams<'a> {
+    pub scale: &'a mut [f32],
+    pub zero: &'a mut [i32],
+    pub outliers: &'a mut [Outliers],
+}
+
+/// Quantizes the `rows <= spec.mr` rows of one panel (`x: [rows, k]`) and writes their
+/// parameters.
 fn quantize_panel(
     spec: Spec,
     x: &[f32],
     rows: usize,
     k: usize,
     panel: &mut [u8],
-    scale: &mut [f32],
-    zero: &mut [i32],
+    p: RowParams<'_>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if spec.simd && spec.mr % 4 == 0 {
         // SAFETY: `spec.simd` is set only for paths that need AVX2, which were checked
         // available when the layer was built; the slices have the documented lengths.
-        unsafe { super::x86::quantize_panel(x, rows, k, spec.mr, spec.levels, panel, scale, zero) };
+        unsafe { super::x86::quantize_panel(x, rows, k, spec.mr, spec.levels, panel, p) };
         return;
     }
     let mr = spec.mr;
     for (i, row) in x.chunks_exact(k).enumerate().take(rows) {
+        let o = select_outliers(row);
         let (lo, hi) = row
             .iter()
-            .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            .enumerate()
+            .filter(|&(c, _)| !is_outlier(&o, c))
+            .fold((0.0f32, 0.0f32), |(lo, hi), (_, &v)| (lo.min(v), hi.max(v)));
         let (step, inv, z) = row_params(lo, hi, spec.levels);
         let (zf, levels) = (z as f32, spec.levels as f32);
         for (kk, &v) in row.iter().enumerate() {
             panel[(kk / K_GROUP * mr + i) * K_GROUP + kk % K_GROUP] = level(v, inv, zf, levels);
         }
-        (scale[i], zero[i]) = (step, z);
+        set_outliers_to_zero_point(&o, z, panel, mr, i);
+        (p.scale[i], p.zero[i], p.outliers[i]) = (step, z, o);
+    }
+}
+
+/// The [`OUTLIERS`] largest `|x|` of a row, largest first, ties to the lower index (NaN is
+/// never chosen). Slots not filled (rows shorter than that) keep value 0.
+pub(super) fn select_outliers(row: &[f32]) -> Outliers {
+    let mut o = Outliers::default();
+    let mut mag = [-1.0f32; OUTLIERS];
+    for (c, &v) in row.iter().enumerate() {
+        let a = v.abs();
+        if a > mag[OUTLIERS - 1] {
+            let mut p = OUTLIERS - 1;
+            while p > 0 && a > mag[p - 1] {
+                (mag[p], o.idx[p], o.val[p]) = (mag[p - 1], o.idx[p - 1], o.val[p - 1]);
+                p -= 1;
+            }
+            (mag[p], o.idx[p], o.val[p]) = (a, c as u32, v);
+        }
+    }
+    o
+}
+
+/// Whether column `c` is one of the row's outliers. A slot of value 0 counts as none: a zero
+/// is exact in the int8 range anyway, and so an unused slot excludes nothing.
+pub(super) fn is_outlier(o: &Outliers, c: usize) -> bool {
+    o.idx
+        .iter()
+        .zip(&o.val)
+        .any(|(&i, &v)| i as usize == c && v != 0.0)
+}
+
+/// Gives the outliers' bytes the level `z`, so that `a − z = 0`: the int8 sum leaves them to
+/// the f32 correction of the epilogue.
+pub(super) fn set_outliers_to_zero_point(
+    o: &Outliers,
+    z: i32,
+    panel: &mut [u8],
+    mr: usize,
+    i: usize,
+) {
+    for (&c, &v) in o.idx.iter().zip(&o.val) {
+        if v != 0.0 {
+            let c = c as usize;
+            panel[(c / K_GROUP * mr + i) * K_GROUP + c % K_GROUP] = z as u8;
+        }
     }
 }
 
@@ -180,6 +231,7 @@ struct Dst {
     data: *mut u8,
     scale: *mut f32,
     zero: *mut i32,
+    outliers: *mut Outliers,
 }
 // SAFETY: tasks write disjoint panels and rows, and the buffers outlive `pool.run`.
 unsafe impl Send for Dst {}

@@ -45,9 +45,10 @@ fn int8_weights(d: &Dense) -> Int8Weights {
 }
 
 /// Checks one path and shape against an f64 product of the f32 inputs, within the error the
-/// quantization allows: per output, `Σ_k (0.51·t·|ŵ_k| + 0.5·s·|x_k|)` (activation step `t`
-/// of the row at the path's levels, weight step `s` of the column; 0.51 covers the f32
-/// rounding of `x / t`), plus f32 rounding of the epilogue.
+/// quantization allows: per output, `Σ_k (0.51·t·|ŵ_k| + 0.5·s·|x_k|)` over the row's
+/// quantized values (activation step `t` of the row without its [`OUTLIERS`] largest `|x|`,
+/// at the path's levels; weight step `s` of the column; 0.51 covers the f32 rounding of
+/// `x / t`), `Σ 0.5·s·|x_k|` over the outliers (kept in f32), plus f32 rounding.
 #[allow(clippy::too_many_arguments)]
 fn check_f64(path: Int8Path, pool: &Pool, rows: usize, k: usize, n: usize, x: &[f32], w: &[f32]) {
     let bias = values(n, (k + n) as u64);
@@ -60,9 +61,16 @@ fn check_f64(path: Int8Path, pool: &Pool, rows: usize, k: usize, n: usize, x: &[
     let levels = path.activation_levels() as f64;
     for r in 0..rows {
         let row = &x[r * k..(r + 1) * k];
-        let (lo, hi) = row.iter().fold((0.0f64, 0.0f64), |(lo, hi), &v| {
-            (lo.min(v as f64), hi.max(v as f64))
-        });
+        // The outliers, chosen independently of the implementation: the largest |x|, ties
+        // to the lower index.
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()).then(a.cmp(&b)));
+        let outlier = |i: usize| order[..OUTLIERS.min(k)].contains(&i);
+        let (lo, hi) = (0..k)
+            .filter(|&i| !outlier(i))
+            .fold((0.0f64, 0.0f64), |(lo, hi), i| {
+                (lo.min(row[i] as f64), hi.max(row[i] as f64))
+            });
         let t = (hi - lo) / levels;
         for j in 0..n {
             let mut exact = bias[j] as f64;
@@ -70,7 +78,8 @@ fn check_f64(path: Int8Path, pool: &Pool, rows: usize, k: usize, n: usize, x: &[
             for i in 0..k {
                 let (xv, wv) = (row[i] as f64, w[i * n + j] as f64);
                 exact += xv * wv;
-                bound += 0.51 * t * (wq[i * n + j] as f64).abs()
+                let act_err = if outlier(i) { 0.0 } else { 0.51 * t };
+                bound += act_err * (wq[i * n + j] as f64).abs()
                     + 0.5 * q.scales[j] as f64 * xv.abs()
                     + 1e-6 * (xv * wv).abs();
             }
@@ -128,6 +137,62 @@ fn one_sided_and_outlier_rows_match_f64() {
     let w = values(k * n, 4);
     for path in paths() {
         check_f64(path, &pool, rows, k, n, &x, &w);
+    }
+}
+
+#[test]
+fn outliers_are_kept_out_of_the_int8_range() {
+    // One huge value per row would leave the rest of the row a handful of levels; kept in
+    // f32, it costs nothing and the others keep their resolution (the bound of `check_f64`
+    // uses the step without the outliers, 200x finer here).
+    let (rows, k, n) = (5, 300, 24);
+    let mut x = values(rows * k, 41);
+    for r in 0..rows {
+        x[r * k + 7 * r + 3] = if r % 2 == 0 { 400.0 } else { -400.0 };
+        x[r * k + 200] = 150.0;
+    }
+    let w = values(k * n, 42);
+    for path in paths() {
+        check_f64(path, &Pool::single(), rows, k, n, &x, &w);
+    }
+}
+
+#[test]
+fn outlier_selection_takes_the_largest_magnitudes_ties_to_the_lower_index() {
+    let rows: Vec<Vec<f32>> = vec![
+        vec![],
+        vec![-3.0],
+        vec![0.0, 0.0, 0.0],
+        vec![1.0, -2.0, 2.0, -2.0, 0.5],
+        (0..37).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
+        values(1000, 43),
+        vec![f32::NAN, 1.0, f32::NAN, -1.0, 0.25],
+    ];
+    let want = |row: &[f32]| {
+        let mut order: Vec<usize> = (0..row.len()).filter(|&i| !row[i].is_nan()).collect();
+        order.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()).then(a.cmp(&b)));
+        order.truncate(OUTLIERS);
+        order
+    };
+    for row in &rows {
+        let o = pack::select_outliers(row);
+        let n = want(row).len();
+        let got: Vec<usize> = o.idx[..n].iter().map(|&i| i as usize).collect();
+        assert_eq!(got, want(row), "{row:?}");
+        for s in 0..n {
+            assert_eq!(o.val[s].to_bits(), row[o.idx[s] as usize].to_bits());
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 detected.
+            let simd = unsafe { x86::select_outliers(row) };
+            assert_eq!(simd.idx, o.idx, "{row:?}");
+            assert_eq!(
+                simd.val.map(f32::to_bits),
+                o.val.map(f32::to_bits),
+                "{row:?}"
+            );
+        }
     }
 }
 
