@@ -29,7 +29,7 @@ use bert::config::{BertConfig, ConfigFlavor};
 use bert::tokenizer::{Tokenizer, Vocab};
 use bert::train::{AdamWConfig, Params, Rng, Schedule, Trainer};
 use bert::weights::{self, native::NativeModel, safetensors, tf_checkpoint, Weights};
-use bert::Context;
+use bert::{Context, DType};
 
 use crate::extract_features::write_atomically;
 use crate::flags::Flags;
@@ -126,6 +126,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         flags.get(f);
     }
     let start = load_start(&flags)?;
+    // The encoder's dtype for evaluating and predicting (training is always f32).
+    let dtype = crate::model_flags::dtype(&flags)?;
     flags.finish()?;
 
     if !(do_train || do_eval || do_predict) {
@@ -238,18 +240,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
             classifier::save(&model_path, trainer.params(), &tokenizer, &labels).map_err(err)?;
             eprintln!("bert classify: wrote {}", model_path.display());
             let step = trainer.global_step();
+            let w = classifier::params_to_weights(trainer.params()).map_err(err)?;
+            let w = convert(w, &config, dtype).map_err(err)?;
             (
-                Classifier::from_params(trainer.params(), tokenizer, labels.clone())
-                    .map_err(err)?,
+                Classifier::from_weights(config, &w, tokenizer, labels.clone()).map_err(err)?,
                 step,
             )
         }
-        None => (
-            Classifier::from_weights(config, &weights, tokenizer, labels.clone()).map_err(|e| {
-                format!("{e} (evaluating needs a fine-tuned classifier: train with --do_train)")
-            })?,
-            0,
-        ),
+        None => {
+            let weights = convert(weights, &config, dtype).map_err(err)?;
+            (
+                Classifier::from_weights(config, &weights, tokenizer, labels.clone()).map_err(
+                    |e| {
+                        format!(
+                            "{e} (evaluating needs a fine-tuned classifier: train with \
+                             --do_train)"
+                        )
+                    },
+                )?,
+                0,
+            )
+        }
     };
     let mut ctx = Context::new(o.threads);
     if let Some(examples) = dev {
@@ -301,6 +312,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The weights in `dtype` (`None`: unchanged).
+fn convert(w: Weights, config: &BertConfig, dtype: Option<DType>) -> bert::Result<Weights> {
+    match dtype {
+        Some(d) => weights::quantize::convert(w, config, d),
+        None => Ok(w),
+    }
 }
 
 /// `--model PATH` or Google's `--bert_config_file`, `--init_checkpoint`, `--vocab_file`.
