@@ -145,7 +145,12 @@ fn fine_tune_minilm_on_sst2() {
     names.sort();
     assert_eq!(
         names,
-        ["eval_results.txt", "model.bert", "test_results.tsv"]
+        [
+            "eval_results.txt",
+            "model.bert",
+            "test_results.tsv",
+            "training_state.safetensors"
+        ]
     );
 }
 

@@ -37,12 +37,11 @@ impl Classifier {
         let path = path.as_ref();
         let native = NativeModel::open(path)?;
         if native.labels().is_empty() {
-            return Err(Error::format(
-                path,
-                None,
-                "not a fine-tuned classifier (no label list; train one with `bert classify \
-                 --do_train`)",
-            ));
+            return Err(Error::NotAClassifier(format!(
+                "{}: not a fine-tuned classifier (no label list; train one with `bert \
+                 classify --do_train`)",
+                path.display()
+            )));
         }
         let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
         let tokenizer = Tokenizer::new(vocab, native.do_lower_case())?;
@@ -69,6 +68,12 @@ impl Classifier {
             return Err(Error::Shape(
                 "missing tensor bert/pooler/dense/kernel (the classifier reads the pooled \
                  output)"
+                    .into(),
+            ));
+        }
+        if !weights.contains("output_weights") || !weights.contains("output_bias") {
+            return Err(Error::NotAClassifier(
+                "no classifier head (output_weights, output_bias): fine-tune the model first"
                     .into(),
             ));
         }

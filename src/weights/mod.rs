@@ -4,7 +4,7 @@
 //! (`bert/encoder/layer_3/attention/self/query/kernel`), dense kernels in Google's `[in, out]`
 //! layout. The model walks those names, so a missing or misshapen tensor names itself.
 
-mod crc32c;
+pub(crate) mod crc32c;
 pub mod native;
 #[cfg(feature = "onnx")]
 pub mod onnx;
