@@ -23,5 +23,5 @@ pub mod processors;
 pub use evaluate::{evaluate, EvalResults};
 pub use features::{convert_examples, InputFeatures, PaddedBatch};
 pub use finetune::{FineTuneParams, FineTuner, ModelStart, Outcome, Progress};
-pub use model::{params_to_weights, save, softmax_rows, Classifier};
+pub use model::{params_to_weights, save, softmax_rows, Classifier, Head};
 pub use processors::{InputExample, Processor, Split};
