@@ -29,7 +29,9 @@ fn abort_hook_stops_between_layers() {
     // Stop at the second question: layer 0 ran, layer 1 did not.
     let asked = Arc::new(AtomicUsize::new(0));
     let a = asked.clone();
-    ctx.set_abort(Some(Box::new(move || a.fetch_add(1, Ordering::SeqCst) == 1)));
+    ctx.set_abort(Some(Box::new(move || {
+        a.fetch_add(1, Ordering::SeqCst) == 1
+    })));
     let e = model.forward(&mut ctx, &inputs, false).unwrap_err();
     assert!(matches!(e, Error::Cancelled(_)), "{e}");
     assert_eq!(e.code(), 11);

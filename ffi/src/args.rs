@@ -95,7 +95,10 @@ pub(crate) unsafe fn text_array<'a>(
             Some(l) => text(p, l[i], &name)?,
             None => {
                 if p.is_null() {
-                    return Err(Failure::new(BERT_ERROR_NULL_ARGUMENT, format!("{name} is NULL")));
+                    return Err(Failure::new(
+                        BERT_ERROR_NULL_ARGUMENT,
+                        format!("{name} is NULL"),
+                    ));
                 }
                 text(p, CStr::from_ptr(p).to_bytes().len(), &name)?
             }

@@ -159,7 +159,9 @@ pub unsafe extern "C" fn bert_classify(
         if needed > capacity {
             return Err(Failure::new(
                 BERT_ERROR_BUFFER_TOO_SMALL,
-                format!("{n_texts} rows of {n} labels need {needed} floats, capacity is {capacity}"),
+                format!(
+                    "{n_texts} rows of {n} labels need {needed} floats, capacity is {capacity}"
+                ),
             ));
         }
         if n_texts == 0 {
@@ -191,7 +193,11 @@ pub unsafe extern "C" fn bert_classify(
             max_seq_length: Some(c.max_seq_length),
             padding: Padding::Longest,
         };
-        let encodings = clf.model.tokenizer.tokenizer.encode_batch(&pairs, &opts, 1)?;
+        let encodings = clf
+            .model
+            .tokenizer
+            .tokenizer
+            .encode_batch(&pairs, &opts, 1)?;
         let seq = encodings[0].len();
         c.set_inputs(&encodings);
         let inputs = Inputs {
@@ -203,7 +209,9 @@ pub unsafe extern "C" fn bert_classify(
         };
         let out = clf.model.model.forward(&mut c.ctx, &inputs, false)?;
         let pooled = out.pooled_output().ok_or_else(|| {
-            Failure::from(bert::Error::NotAClassifier("the model has no pooler".into()))
+            Failure::from(bert::Error::NotAClassifier(
+                "the model has no pooler".into(),
+            ))
         })?;
         let mut row_logits = clf.head.logits(pooled, n_texts);
         if !logits.is_null() {

@@ -22,8 +22,9 @@ pub const BERT_LOG_ERROR: bert_log_level = 3;
 /// Receives one log line: `message` is NUL-terminated UTF-8 without a trailing newline,
 /// valid only during the call. Called on the thread of the libbert call that logs, possibly
 /// from several threads at once; it must not call back into libbert.
-pub type bert_log_callback =
-    Option<unsafe extern "C" fn(level: bert_log_level, message: *const c_char, user_data: *mut c_void)>;
+pub type bert_log_callback = Option<
+    unsafe extern "C" fn(level: bert_log_level, message: *const c_char, user_data: *mut c_void),
+>;
 
 struct Sink {
     callback: bert_log_callback,

@@ -353,11 +353,10 @@ pub unsafe extern "C" fn bert_trainer_add_example_label(
             if t.labels().contains(&name) {
                 Ok(name)
             } else {
-                Err(bert::Error::Label(format!(
-                    "label {name:?} is not one of {:?}",
-                    t.labels()
-                ))
-                .into())
+                Err(
+                    bert::Error::Label(format!("label {name:?} is not one of {:?}", t.labels()))
+                        .into(),
+                )
             }
         })
     })
@@ -381,8 +380,7 @@ pub unsafe extern "C" fn bert_trainer_add_tsv(
         let p = args::params(params, bert_tsv_default_params(), "bert_tsv_params")?;
         let processor = if p.task_name.is_null() {
             let col = |v: i32, what: &str| {
-                usize::try_from(v)
-                    .map_err(|_| Failure::invalid(format!("{what} {v} is negative")))
+                usize::try_from(v).map_err(|_| Failure::invalid(format!("{what} {v} is negative")))
             };
             let b = match p.text_b_column {
                 -1 => None,

@@ -86,7 +86,11 @@ impl Abort {
 
 impl std::fmt::Debug for Abort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Some(hook)" } else { "None" })
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
     }
 }
 
