@@ -70,8 +70,10 @@ impl TrainingState {
     }
 }
 
-fn f32_bytes(v: &[f32]) -> impl Iterator<Item = u8> + '_ {
-    v.iter().flat_map(|x| x.to_le_bytes())
+/// `v` as little-endian bytes into `buf` (replacing its contents).
+fn le_bytes(v: &[f32], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend(v.iter().flat_map(|x| x.to_le_bytes()));
 }
 
 /// Writes `state` to `path` atomically: temporary file beside it, fsync, rename (and fsync
@@ -100,23 +102,22 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
         state.order.len() as u64 * 4,
     );
     // The CRC is computed in a first pass so the header can carry it; the data is then
-    // streamed from memory a second time (no copy of the tensors).
-    let mut crc = 0u32;
-    let mut buf = Vec::new();
-    let mut chunk = |crc: &mut u32, it: &mut dyn Iterator<Item = u8>| {
-        buf.clear();
-        buf.extend(it);
-        *crc = crc32c_extend(*crc, &buf);
+    // converted a second time while writing (no copy of the whole state in memory).
+    let tensors = || {
+        p.iter()
+            .zip(&state.slots)
+            .flat_map(|((_, _, values), (m, v))| [values, m.as_slice(), v.as_slice()])
     };
-    for ((_, _, values), (m, v)) in p.iter().zip(&state.slots) {
-        for t in [values, m.as_slice(), v.as_slice()] {
-            chunk(&mut crc, &mut f32_bytes(t));
+    let mut buf = Vec::new();
+    let mut crc = 0u32;
+    for t in tensors() {
+        for chunk in t.chunks(1 << 16) {
+            le_bytes(chunk, &mut buf);
+            crc = crc32c_extend(crc, &buf);
         }
     }
-    chunk(
-        &mut crc,
-        &mut state.order.iter().flat_map(|x| x.to_le_bytes()),
-    );
+    let order_bytes: Vec<u8> = state.order.iter().flat_map(|x| x.to_le_bytes()).collect();
+    crc = crc32c_extend(crc, &order_bytes);
     let mut meta: BTreeMap<String, String> = state.settings.clone();
     meta.insert("format".into(), FORMAT.into());
     meta.insert("version".into(), VERSION.to_string());
@@ -143,17 +144,13 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
     write_atomically(path, |out| {
         out.write_all(&(text.len() as u64).to_le_bytes())?;
         out.write_all(&text)?;
-        for ((_, _, values), (m, v)) in p.iter().zip(&state.slots) {
-            for t in [values, m.as_slice(), v.as_slice()] {
-                for x in t {
-                    out.write_all(&x.to_le_bytes())?;
-                }
+        for t in tensors() {
+            for chunk in t.chunks(1 << 16) {
+                le_bytes(chunk, &mut buf);
+                out.write_all(&buf)?;
             }
         }
-        for x in &state.order {
-            out.write_all(&x.to_le_bytes())?;
-        }
-        Ok(())
+        out.write_all(&order_bytes)
     })
 }
 

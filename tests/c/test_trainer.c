@@ -1,7 +1,8 @@
 /* Fine-tuning and classifying through the C ABI: a tiny fine-tune of the real
  * all-MiniLM-L6-v2 on SST-2 rows (2 updates of 4 examples, seq 32), a cancelled and a resumed
  * run, evaluation, save, the saved classifier reloaded and cross-checked against the
- * trainer's evaluation; the abort and log callbacks; and every status the classifier and
+ * trainer's evaluation; checkpoint and resume (on Google's tiny fixture, for a small state
+ * file) giving the straight run's result; the abort and log callbacks; and every status the classifier and
  * trainer calls document. Run under valgrind by scripts/test_bindings.sh.
  *
  *   test_trainer MODEL_DIR MODEL_BERT_FILE SST2_DIR TINY_MODEL_DIR WORK_DIR
@@ -177,7 +178,6 @@ int main(int argc, char **argv) {
     CHECK(isfinite(seen.last_loss) && seen.last_loss > 0 && seen.last_rate > 0);
     CHECK(bert_trainer_global_step(trainer) == 1);
     CHECK_STATUS(bert_trainer_add_example(trainer, BERT_SPLIT_TRAIN, t, strlen(t), NULL, 0, 1), BERT_ERROR_INVALID_ARGUMENT);
-    CHECK_STATUS(bert_trainer_save_checkpoint(trainer, state), BERT_OK);
     seen.stop_at = 0;
     CHECK_STATUS(bert_trainer_train(trainer, 0, on_progress, &seen), BERT_OK);
     CHECK(seen.calls == 2 && seen.last_step == 2 && bert_trainer_global_step(trainer) == 2);
@@ -192,14 +192,47 @@ int main(int argc, char **argv) {
     CHECK_STATUS(bert_trainer_save(trainer, clf_path), BERT_OK);
     CHECK_STATUS(bert_trainer_save(trainer, "/nonexistent/dir/x.bert"), BERT_ERROR_IO);
 
-    /* --- resume: a new trainer continues from the checkpoint at update 1 ------------------- */
-    bert_trainer *again = NULL;
-    CHECK_STATUS(bert_trainer_new(model_dir, &tp, &again), BERT_OK);
-    CHECK_STATUS(bert_trainer_add_tsv(again, BERT_SPLIT_TRAIN, train_tsv, &tsv), BERT_OK);
-    CHECK_STATUS(bert_trainer_resume(again, dev_tsv), BERT_ERROR_FORMAT); /* not a state */
-    CHECK_STATUS(bert_trainer_resume(again, state), BERT_OK);
-    CHECK(bert_trainer_global_step(again) == 1);
-    bert_trainer_free(again);
+    /* --- checkpoint and resume, on the tiny model (a small state file) --------------------
+     * Two runs of 2 updates: one straight, one stopped after update 1, checkpointed and
+     * resumed by a new trainer; both end with bit-identical evaluations. */
+    const char *names[2] = {"neg", "pos"};
+    bert_trainer_params rp = bert_trainer_default_params();
+    rp.labels = names;
+    rp.n_labels = 2;
+    rp.train_batch_size = 2;
+    rp.num_train_epochs = 1;
+    rp.max_seq_length = 16;
+    rp.learning_rate = 1e-3f;
+    rp.n_threads = 1;
+    bert_trainer *runs[3] = {NULL, NULL, NULL};
+    for (int r = 0; r < 3; r++) {
+        CHECK_STATUS(bert_trainer_new(tiny, &rp, &runs[r]), BERT_OK);
+        if (!runs[r]) return 1;
+        for (int i = 0; i < 4; i++)
+            CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_TRAIN, t, strlen(t) - (size_t)i, NULL, 0, i % 2), BERT_OK);
+        CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_EVAL, "fine", 4, "film", 4, 1), BERT_OK);
+    }
+    CHECK_STATUS(bert_trainer_train(runs[0], 0, NULL, NULL), BERT_OK);            /* straight */
+    CHECK_STATUS(bert_trainer_train(runs[1], 1, NULL, NULL), BERT_OK);            /* 1 update */
+    CHECK(bert_trainer_global_step(runs[1]) == 1);
+    CHECK_STATUS(bert_trainer_save_checkpoint(runs[1], state), BERT_OK);
+    CHECK_STATUS(bert_trainer_resume(runs[2], dev_tsv), BERT_ERROR_FORMAT);      /* not a state */
+    CHECK_STATUS(bert_trainer_resume(runs[2], state), BERT_OK);
+    CHECK(bert_trainer_global_step(runs[2]) == 1);
+    CHECK_STATUS(bert_trainer_train(runs[2], 0, NULL, NULL), BERT_OK);
+    bert_eval_result e0, e2;
+    CHECK_STATUS(bert_trainer_evaluate(runs[0], &e0), BERT_OK);
+    CHECK_STATUS(bert_trainer_evaluate(runs[2], &e2), BERT_OK);
+    CHECK(e0.global_step == 2 && e2.global_step == 2 && e0.loss == e2.loss);
+    rp.seed = 99; /* other settings: refused, naming the difference */
+    bert_trainer *other_seed = NULL;
+    CHECK_STATUS(bert_trainer_new(tiny, &rp, &other_seed), BERT_OK);
+    for (int i = 0; i < 4; i++)
+        CHECK_STATUS(bert_trainer_add_example(other_seed, BERT_SPLIT_TRAIN, t, strlen(t) - (size_t)i, NULL, 0, i % 2), BERT_OK);
+    CHECK_STATUS(bert_trainer_resume(other_seed, state), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(bert_last_error(), "seed") != NULL);
+    bert_trainer_free(other_seed);
+    for (int r = 0; r < 3; r++) bert_trainer_free(runs[r]);
 
     /* --- the saved classifier, cross-checked against the trainer's evaluation ------------- */
     bert_classifier *clf = NULL;
@@ -298,7 +331,6 @@ int main(int argc, char **argv) {
     bert_trainer_params bad = bert_trainer_default_params();
     CHECK_STATUS(bert_trainer_new(tiny, &bad, &tt), BERT_ERROR_LABEL); /* no labels anywhere */
     CHECK(tt == NULL);
-    const char *names[2] = {"neg", "pos"};
     bad.labels = names;
     bad.n_labels = 2;
     bad.train_batch_size = 3;
