@@ -1,10 +1,11 @@
 //! What the C ABI costs on top of the Rust API: one 16-position input (batch 1, seq 16:
 //! `[CLS]` + 14 tokens + `[SEP]`) embedded through `bert_embed` (pointer checks, UTF-8 check,
 //! `catch_unwind`, copies into and out of the context) and through `Pipeline::embed`, same
-//! model, same thread count, same process, interleaved in rounds so that machine load hits
-//! both alike. Prints the median time of each and their ratio (target: ≤ 1.02).
+//! model, same thread count, same process, alternating call by call so that machine load hits
+//! both alike. Prints the median time of each, the median of the paired ratios (target:
+//! ≤ 1.02) and the boundary's fixed cost alone.
 //!
-//!   cargo run --release -p bert-ffi --example abi_overhead -- MODEL_DIR [ROUNDS] [REPS]
+//!   cargo run --release -p bert-ffi --example abi_overhead -- MODEL_DIR [PAIRS]
 
 use std::ffi::CString;
 use std::time::Instant;
@@ -21,11 +22,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let dir = args
-        .get(1)
-        .expect("usage: abi_overhead MODEL_DIR [ROUNDS] [REPS]");
-    let rounds: usize = args.get(2).map_or(30, |s| s.parse().expect("ROUNDS"));
-    let reps: usize = args.get(3).map_or(50, |s| s.parse().expect("REPS"));
+    let dir = args.get(1).expect("usage: abi_overhead MODEL_DIR [PAIRS]");
+    let pairs: usize = args.get(2).map_or(400, |s| s.parse().expect("PAIRS"));
+    let reps = 20; // warm-up calls of each
 
     // Rust API
     let pipeline = Pipeline::load(dir, None).expect("load (Rust)");
@@ -87,31 +86,61 @@ fn main() {
         c_embed();
         rust_embed();
     }
-    let (mut rust, mut cabi) = (Vec::new(), Vec::new());
+    // Pairs of single calls, the order alternating: machine load hits both sides of a pair
+    // alike, and the medians ignore the calls a busy machine descheduled.
+    let (mut rust, mut cabi, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     let mut sink = 0f32;
-    for round in 0..rounds {
-        // Alternate which goes first, so neither always runs on a warmer cache.
-        for which in [round % 2, 1 - round % 2] {
+    for pair in 0..pairs {
+        let mut time = |which: usize| {
             let t = Instant::now();
-            for _ in 0..reps {
-                sink += if which == 0 { rust_embed() } else { c_embed() };
-            }
-            let per = t.elapsed().as_secs_f64() / reps as f64;
-            if which == 0 {
-                rust.push(per)
-            } else {
-                cabi.push(per)
-            }
-        }
+            sink += if which == 0 { rust_embed() } else { c_embed() };
+            t.elapsed().as_secs_f64()
+        };
+        let (r, a) = if pair % 2 == 0 {
+            let r = time(0);
+            (r, time(1))
+        } else {
+            let a = time(1);
+            (time(0), a)
+        };
+        rust.push(r);
+        cabi.push(a);
+        ratio.push(a / r);
     }
-    let (r, a) = (median(&mut rust), median(&mut cabi));
+    let (r, a, q) = (median(&mut rust), median(&mut cabi), median(&mut ratio));
+    // The boundary's fixed cost alone: a size query returns before any model work, after the
+    // pointer checks, the guard (catch_unwind) and the error message.
+    let t = Instant::now();
+    for _ in 0..10_000 {
+        // SAFETY: a size query: no text is read, nothing is written but `needed`.
+        let s = unsafe {
+            let mut needed = 0usize;
+            bert_embed(
+                c,
+                std::ptr::null(),
+                std::ptr::null(),
+                1,
+                BERT_POOLING_MEAN,
+                true,
+                std::ptr::null_mut(),
+                0,
+                &mut needed,
+            )
+        };
+        assert_eq!(s, BERT_ERROR_BUFFER_TOO_SMALL);
+    }
+    let boundary = t.elapsed().as_secs_f64() / 10_000.0;
     println!(
-        "embed (1, 16), 1 thread, {rounds} rounds x {reps}: Rust API {:.1} us, C ABI {:.1} us, \
-         ratio C/Rust {:.4} ({:+.2}%){}",
+        "embed (1, 16), 1 thread, {pairs} pairs: Rust API median {:.1} us, C ABI median {:.1} \
+         us, ratio of medians {:.4}, median of paired ratios {:.4} ({:+.2}%); boundary alone \
+         (size query) {:.2} us = {:.4}% of a call{}",
         r * 1e6,
         a * 1e6,
         a / r,
-        (a / r - 1.0) * 100.0,
+        q,
+        (q - 1.0) * 100.0,
+        boundary * 1e6,
+        boundary / r * 100.0,
         if sink.is_nan() { " nan" } else { "" }
     );
     // SAFETY: handles made above, freed once, context before model.
