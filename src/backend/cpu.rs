@@ -25,6 +25,7 @@
 //!   [-20, 20]; [`tanh`]: ≤ 1e-6 absolute and relative.
 
 mod gemm;
+mod lanes;
 mod math;
 mod microkernel;
 

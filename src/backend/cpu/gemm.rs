@@ -26,8 +26,20 @@ pub enum Isa {
     Avx2,
 }
 
-type KernelFn =
-    unsafe fn(usize, *const f32, *const f32, *mut f32, isize, isize, usize, usize, &Epilogue);
+/// `(kc, a, a_row_stride, a_k_stride, b_panel, c, c_rs, c_cs, mr, nr, epilogue)`.
+type KernelFn = unsafe fn(
+    usize,
+    *const f32,
+    isize,
+    isize,
+    *const f32,
+    *mut f32,
+    isize,
+    isize,
+    usize,
+    usize,
+    &Epilogue,
+);
 
 impl Isa {
     /// The best kernel this CPU runs.
@@ -356,13 +368,18 @@ pub(crate) unsafe fn gemm(
             let mut p0 = 0;
             while p0 < k {
                 let kc = kcb.min(k - p0);
+                let last = p0 + kc == k;
+                // With contiguous rows the activation runs once per row of this thread's
+                // columns after the M block is done (long rows: vector loops without per-call
+                // overhead), not per 24-float tile row inside the micro-kernel.
+                let act_after = last && c.cs == 1 && act != Activation::Identity;
                 let ep_base = Epilogue {
                     alpha,
                     beta,
                     first: p0 == 0,
-                    last: p0 + kc == k,
+                    last,
                     bias: std::ptr::null(),
-                    act,
+                    act: if act_after { Activation::Identity } else { act },
                 };
                 // Panels of this K block, and the index of panel `pn0` in it.
                 let (bpanels, pfirst): (&[f32], usize) = match b {
@@ -378,8 +395,11 @@ pub(crate) unsafe fn gemm(
                 while i0 < r1 {
                     let mc = mcb.min(r1 - i0);
                     let apanels = mc.div_ceil(mr);
-                    let apack = abuf.get(apanels * mr * kc);
-                    pack_a(apack, a, i0, mc, p0, kc, mr);
+                    // Full panels of a row-major A are read in place; the rest is packed
+                    // (a ragged last panel needs its zero rows, a strided A its copy).
+                    let direct = if a.cs == 1 { mc / mr } else { 0 };
+                    let apack = abuf.get((apanels - direct) * mr * kc);
+                    pack_a(apack, a, i0 + direct * mr, mc - direct * mr, p0, kc, mr);
                     for jp in pn0..pn1 {
                         let j = jp * nr;
                         let ncur = nr.min(n - j);
@@ -391,15 +411,25 @@ pub(crate) unsafe fn gemm(
                         for ip in 0..apanels {
                             let i = i0 + ip * mr;
                             let mcur = mr.min(r1 - i);
-                            let ap = &apack[ip * kc * mr..][..kc * mr];
-                            // SAFETY: `ap`/`bp` hold `kc*MR` / `kc*NR` floats of the layout
+                            let (ap, ars, aks) = if ip < direct {
+                                // Rows `i..i+MR` (all `< m`), columns `p0..p0+kc`.
+                                (a.data[i * a.rs + p0..].as_ptr(), a.rs as isize, 1)
+                            } else {
+                                let panel = &apack[(ip - direct) * kc * mr..][..kc * mr];
+                                (panel.as_ptr(), 1, mr as isize)
+                            };
+                            // SAFETY: `ap + r*ars + p*aks` (r < MR, p < kc) is inside A's
+                            // data (in-place rows exist, `MatRef` covers `[m, k]`) or inside
+                            // the packed panel; `bp` holds `kc*NR` floats of the layout
                             // `kernel` expects; the tile `i..i+mcur, j..j+ncur` lies inside
                             // `C` (caller's contract) and belongs to this task alone; `isa`
                             // is available (checked where the packing or call began).
                             unsafe {
                                 kernel(
                                     kc,
-                                    ap.as_ptr(),
+                                    ap,
+                                    ars,
+                                    aks,
                                     bp.as_ptr(),
                                     c.ptr.offset(i as isize * c.rs + j as isize * c.cs),
                                     c.rs,
@@ -409,6 +439,21 @@ pub(crate) unsafe fn gemm(
                                     &ep,
                                 )
                             };
+                        }
+                    }
+                    if act_after {
+                        let (j0, j1) = (pn0 * nr, (pn1 * nr).min(n));
+                        for i in i0..i0 + mc {
+                            // SAFETY: row `i`, columns `j0..j1` of `C` belong to this task
+                            // (caller's contract; `c.cs == 1` so they are contiguous) and no
+                            // other reference to them is live.
+                            let row = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    c.ptr.offset(i as isize * c.rs + j0 as isize),
+                                    j1 - j0,
+                                )
+                            };
+                            act.apply(row);
                         }
                     }
                     i0 += mc;
@@ -500,7 +545,13 @@ pub(crate) unsafe fn attention_head(
         let mut i0 = 0;
         while i0 < seq {
             let mcur = mr.min(seq - i0);
-            pack_a(&mut ap[..mr * d], q, i0, mcur, 0, d, mr);
+            // A full block of query rows is read in place (q has unit column stride).
+            let (qa, qrs, qks) = if mcur == mr {
+                (q.data[i0 * q.rs..].as_ptr(), q.rs as isize, 1)
+            } else {
+                pack_a(&mut ap[..mr * d], q, i0, mcur, 0, d, mr);
+                (ap.as_ptr(), 1, mr as isize)
+            };
             for jp in 0..kv_pad / nr {
                 let ep = Epilogue {
                     alpha: scale,
@@ -510,13 +561,16 @@ pub(crate) unsafe fn attention_head(
                     bias: bp[jp * nr..].as_ptr(),
                     act: Activation::Identity,
                 };
-                // SAFETY: one A panel of `d x MR` and one B panel of `d x NR` floats; the
-                // full `MR x NR` tile lies in `scores` (`MR` rows of `kv_pad`), with `NR`
-                // bias values; the ISA is available (caller's contract).
+                // SAFETY: `MR` query rows of `d` floats (in place, rows `< seq`, or the
+                // packed panel) and one B panel of `d x NR` floats; the full `MR x NR` tile
+                // lies in `scores` (`MR` rows of `kv_pad`), with `NR` bias values; the ISA is
+                // available (caller's contract).
                 unsafe {
                     kernel(
                         d,
-                        ap.as_ptr(),
+                        qa,
+                        qrs,
+                        qks,
                         kp[jp * d * nr..].as_ptr(),
                         scores.as_mut_ptr().add(jp * nr),
                         kv_pad as isize,
@@ -553,6 +607,8 @@ pub(crate) unsafe fn attention_head(
                     kernel(
                         kv,
                         ap.as_ptr(),
+                        1,
+                        mr as isize,
                         vp[jp * kv * nr..].as_ptr(),
                         out.ptr.offset(i0 as isize * out.rs + j as isize),
                         out.rs,

@@ -11,6 +11,8 @@
 //! of large positive ones, where infinity is the right limit). GELU (both forms)
 //! and tanh stay within 1e-6 absolute of the f64 formula over [-20, 20] (measured: see tests).
 
+use super::lanes::{self, Scalar};
+
 const LANES: usize = 16;
 
 #[inline(always)]
@@ -22,94 +24,27 @@ fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// e^x for x ≤ 88 (Cephes `expf`: x = n ln2 + r, |r| ≤ ln2/2, degree-6 polynomial in r,
-/// then scaled by 2^n built in the exponent bits).
+/// e^x for x ≤ 88 (see `lanes::exp`).
 #[inline(always)]
 pub(crate) fn exp<const FMA: bool>(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 * 2^23: adding it rounds to an integer that then sits in the low mantissa bits.
-    const MAGIC: f32 = 12_582_912.0;
-    let xc = x.clamp(-87.3, 88.0);
-    let t = fmadd::<FMA>(xc, LOG2E, MAGIC);
-    let n = t - MAGIC;
-    let r = fmadd::<FMA>(n, -LN2_HI, xc);
-    let r = fmadd::<FMA>(n, -LN2_LO, r);
-    let mut p = 1.987_569_1e-4;
-    p = fmadd::<FMA>(p, r, 1.398_199_9e-3);
-    p = fmadd::<FMA>(p, r, 8.333_452e-3);
-    p = fmadd::<FMA>(p, r, 4.166_579_6e-2);
-    p = fmadd::<FMA>(p, r, 1.666_666_5e-1);
-    p = fmadd::<FMA>(p, r, 0.5);
-    let y = fmadd::<FMA>(p, r * r, r) + 1.0;
-    // n in [-126, 127]: a normal power of two.
-    let scale = f32::from_bits(t.to_bits().wrapping_sub(MAGIC.to_bits()).wrapping_add(127) << 23);
-    if x < -87.3 {
-        0.0
-    } else if x > 88.8 {
-        f32::INFINITY
-    } else {
-        y * scale
-    }
+    lanes::exp(Scalar::<FMA>(x)).0
 }
 
-#[inline(always)]
-fn tanh_one<const FMA: bool>(x: f32) -> f32 {
-    let ax = x.abs();
-    // Near 0, (1 - e)/(1 + e) loses relative precision; the Taylor series to x^15 is exact to
-    // 1e-10 relative there.
-    let x2 = ax * ax;
-    let mut p = -929_569.0 / 638_512_875.0;
-    p = fmadd::<FMA>(p, x2, 21_844.0 / 6_081_075.0);
-    p = fmadd::<FMA>(p, x2, -1_382.0 / 155_925.0);
-    p = fmadd::<FMA>(p, x2, 62.0 / 2_835.0);
-    p = fmadd::<FMA>(p, x2, -17.0 / 315.0);
-    p = fmadd::<FMA>(p, x2, 2.0 / 15.0);
-    p = fmadd::<FMA>(p, x2, -1.0 / 3.0);
-    let small = fmadd::<FMA>(p * x2, ax, ax);
-    let e = exp::<FMA>(-2.0 * ax);
-    let large = (1.0 - e) / (1.0 + e);
-    let t = if ax < 0.4 { small } else { large };
-    // NaN stays NaN through `large`; copysign keeps the sign of -0.0.
-    t.copysign(x)
-}
-
-#[inline(always)]
-fn gelu_tanh_one<const FMA: bool>(x: f32) -> f32 {
-    // 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
-    const TWO_C: f32 = 2.0 * 0.797_884_6;
-    let inner = fmadd::<FMA>(0.044_715 * x * x, x, x);
-    x / (1.0 + exp::<FMA>(-TWO_C * inner))
-}
-
-#[inline(always)]
-fn gelu_erf_one<const FMA: bool>(x: f32) -> f32 {
-    // x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2, with erfc from Numerical Recipes' `erfcc`
-    // (Chebyshev fit, relative error < 1.2e-7 for every z >= 0). Computing the small tail
-    // (0.5 erfc(|z|)) and subtracting from 1 only for x > 0 keeps the negative side accurate.
-    let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
-    let t = 1.0 / fmadd::<FMA>(0.5, z, 1.0);
-    let mut p = 0.170_872_77;
-    p = fmadd::<FMA>(p, t, -0.822_152_23);
-    p = fmadd::<FMA>(p, t, 1.488_515_9);
-    p = fmadd::<FMA>(p, t, -1.135_204);
-    p = fmadd::<FMA>(p, t, 0.278_868_07);
-    p = fmadd::<FMA>(p, t, -0.186_288_06);
-    p = fmadd::<FMA>(p, t, 0.096_784_18);
-    p = fmadd::<FMA>(p, t, 0.374_091_96);
-    p = fmadd::<FMA>(p, t, 1.000_023_7);
-    p = fmadd::<FMA>(p, t, -1.265_512_2);
-    let half_erfc = 0.5 * t * exp::<FMA>(fmadd::<FMA>(-z, z, p));
-    let phi = if x > 0.0 { 1.0 - half_erfc } else { half_erfc };
-    x * phi
-}
-
-#[inline(always)]
-fn map<const FMA: bool>(x: &mut [f32], f: impl Fn(f32) -> f32) {
-    for v in x.iter_mut() {
-        *v = f(*v);
-    }
+/// Applies an element-wise function of `lanes.rs` to `x`: eight floats per AVX2 register
+/// on the AVX2 path (`FMA` is only true there on x86_64), one at a time otherwise.
+macro_rules! map_lanes {
+    ($FMA:ident, $x:expr, $f:path) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $FMA {
+            // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
+            // dispatcher below, which checked the CPU.
+            unsafe { lanes::avx2::map($x, $f, |v| $f(Scalar::<true>(v)).0) };
+            return;
+        }
+        for v in $x.iter_mut() {
+            *v = $f(Scalar::<$FMA>(*v)).0;
+        }
+    }};
 }
 
 #[inline(always)]
@@ -280,22 +215,22 @@ fn add_assign_body<const FMA: bool>(x: &mut [f32], y: &[f32]) {
 #[cfg(test)]
 #[inline(always)]
 fn exp_body<const FMA: bool>(x: &mut [f32]) {
-    map::<FMA>(x, exp::<FMA>)
+    map_lanes!(FMA, x, lanes::exp)
 }
 
 #[inline(always)]
 fn tanh_body<const FMA: bool>(x: &mut [f32]) {
-    map::<FMA>(x, tanh_one::<FMA>)
+    map_lanes!(FMA, x, lanes::tanh)
 }
 
 #[inline(always)]
 fn gelu_tanh_body<const FMA: bool>(x: &mut [f32]) {
-    map::<FMA>(x, gelu_tanh_one::<FMA>)
+    map_lanes!(FMA, x, lanes::gelu_tanh)
 }
 
 #[inline(always)]
 fn gelu_erf_body<const FMA: bool>(x: &mut [f32]) {
-    map::<FMA>(x, gelu_erf_one::<FMA>)
+    map_lanes!(FMA, x, lanes::gelu_erf)
 }
 
 /// Which code path the row kernels take; `Auto` picks the best one this CPU has.
