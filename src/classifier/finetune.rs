@@ -329,7 +329,8 @@ impl FineTuner {
         let head_fits = weights
             .tensor("output_bias")
             .is_some_and(|t| t.shape == [labels.len()]);
-        if !head_fits {
+        let has_head = weights.contains("output_weights") || weights.contains("output_bias");
+        if has_head && !head_fits {
             // A head for other labels is not a starting point: draw a new one.
             let mut w = Weights::new();
             for (name, t) in weights.iter() {

@@ -283,8 +283,8 @@ int main(int argc, char **argv) {
     CHECK(need == 4 && fabsf(probs[0] + probs[1] - 1.0f) < 1e-6f);
 
     /* errors of bert_classify */
-    bert_model *other = NULL;
-    CHECK_STATUS(bert_model_load_file(plain_bert, NULL, &other), BERT_OK);
+    bert_model *other = NULL; /* the tiny model: cheap to load under valgrind */
+    CHECK_STATUS(bert_model_load_file(tiny, NULL, &other), BERT_OK);
     bert_context *other_ctx = NULL;
     CHECK_STATUS(bert_context_new(other, NULL, &other_ctx), BERT_OK);
     CHECK_STATUS(bert_classify(other_ctx, clf, ptrs, NULL, NULL, NULL, 1, NULL, probs, 16, NULL), BERT_ERROR_INVALID_ARGUMENT);
@@ -306,13 +306,13 @@ int main(int argc, char **argv) {
     CHECK_STATUS(bert_embed(actx, &t, &tl, 1, BERT_POOLING_MEAN, true, emb, 384, NULL), BERT_ERROR_CANCELLED);
     CHECK(ab.asked == 1 && emb[0] == 42.0f);
     ab.asked = 0;
-    ab.stop_at = 4; /* stops before layer 3 of 6 */
+    ab.stop_at = 2; /* stops before layer 1 of 2 */
     CHECK_STATUS(bert_embed(actx, &t, &tl, 1, BERT_POOLING_MEAN, true, emb, 384, NULL), BERT_ERROR_CANCELLED);
-    CHECK(ab.asked == 4 && emb[0] == 42.0f);
+    CHECK(ab.asked == 2 && emb[0] == 42.0f);
     ab.asked = 0;
     ab.stop_at = 100; /* never: asked once per layer */
     CHECK_STATUS(bert_embed(actx, &t, &tl, 1, BERT_POOLING_MEAN, true, emb, 384, NULL), BERT_OK);
-    CHECK(ab.asked == 6 && emb[0] != 42.0f);
+    CHECK(ab.asked == 2 && emb[0] != 42.0f);
     bert_context_free(actx);
     bert_context_free(other_ctx);
     bert_model_free(other);
