@@ -1,5 +1,5 @@
 /* Fine-tuning and classifying through the C ABI: a tiny fine-tune of the real
- * all-MiniLM-L6-v2 on SST-2 rows (2 updates of 4 examples, seq 32), a cancelled and a resumed
+ * all-MiniLM-L6-v2 on SST-2 rows (2 updates of 2 examples, seq 32), a cancelled and a resumed
  * run, evaluation, save, the saved classifier reloaded and cross-checked against the
  * trainer's evaluation; checkpoint and resume (on Google's tiny fixture, for a small state
  * file) giving the straight run's result; the abort and log callbacks; and every status the classifier and
@@ -127,11 +127,11 @@ int main(int argc, char **argv) {
     bert_trainer_params tp = bert_trainer_default_params();
     CHECK(tp.size == sizeof tp && tp.train_batch_size == 32 && fabsf(tp.learning_rate - 5e-5f) < 1e-12f);
     tp.n_labels = 2; /* labels "0" and "1", SST-2's */
-    tp.train_batch_size = 4;
-    tp.num_train_epochs = 1.0;
+    tp.train_batch_size = 2;
+    tp.num_train_epochs = 0.5; /* 8 rows / 2 * 0.5 = 2 updates (kept small for valgrind) */
     tp.max_seq_length = 32;
     tp.learning_rate = 1e-4f;
-    tp.n_threads = 2;
+    tp.n_threads = 1; /* one thread: no spinning pool workers under valgrind */
     tp.seed = 1;
     bert_trainer *trainer = NULL;
     CHECK_STATUS(bert_trainer_new(model_dir, &tp, &trainer), BERT_OK);
@@ -193,8 +193,9 @@ int main(int argc, char **argv) {
     CHECK_STATUS(bert_trainer_save(trainer, "/nonexistent/dir/x.bert"), BERT_ERROR_IO);
 
     /* --- checkpoint and resume, on the tiny model (a small state file) --------------------
-     * Two runs of 2 updates: one straight, one stopped after update 1, checkpointed and
-     * resumed by a new trainer; both end with bit-identical evaluations. */
+     * Run 0 makes 2 updates straight. Run 1 makes 1, saves a checkpoint, makes the 2nd, then
+     * resumes from the checkpoint (back to update 1) and makes the 2nd again: both times it
+     * ends bit-identical to run 0. */
     const char *names[2] = {"neg", "pos"};
     bert_trainer_params rp = bert_trainer_default_params();
     rp.labels = names;
@@ -204,35 +205,31 @@ int main(int argc, char **argv) {
     rp.max_seq_length = 16;
     rp.learning_rate = 1e-3f;
     rp.n_threads = 1;
-    bert_trainer *runs[3] = {NULL, NULL, NULL};
-    for (int r = 0; r < 3; r++) {
+    bert_trainer *runs[2] = {NULL, NULL};
+    for (int r = 0; r < 2; r++) {
         CHECK_STATUS(bert_trainer_new(tiny, &rp, &runs[r]), BERT_OK);
         if (!runs[r]) return 1;
         for (int i = 0; i < 4; i++)
             CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_TRAIN, t, strlen(t) - (size_t)i, NULL, 0, i % 2), BERT_OK);
         CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_EVAL, "fine", 4, "film", 4, 1), BERT_OK);
     }
+    bert_eval_result e0, e1;
     CHECK_STATUS(bert_trainer_train(runs[0], 0, NULL, NULL), BERT_OK);            /* straight */
+    CHECK_STATUS(bert_trainer_evaluate(runs[0], &e0), BERT_OK);
     CHECK_STATUS(bert_trainer_train(runs[1], 1, NULL, NULL), BERT_OK);            /* 1 update */
     CHECK(bert_trainer_global_step(runs[1]) == 1);
     CHECK_STATUS(bert_trainer_save_checkpoint(runs[1], state), BERT_OK);
-    CHECK_STATUS(bert_trainer_resume(runs[2], dev_tsv), BERT_ERROR_FORMAT);      /* not a state */
-    CHECK_STATUS(bert_trainer_resume(runs[2], state), BERT_OK);
-    CHECK(bert_trainer_global_step(runs[2]) == 1);
-    CHECK_STATUS(bert_trainer_train(runs[2], 0, NULL, NULL), BERT_OK);
-    bert_eval_result e0, e2;
-    CHECK_STATUS(bert_trainer_evaluate(runs[0], &e0), BERT_OK);
-    CHECK_STATUS(bert_trainer_evaluate(runs[2], &e2), BERT_OK);
-    CHECK(e0.global_step == 2 && e2.global_step == 2 && e0.loss == e2.loss);
-    rp.seed = 99; /* other settings: refused, naming the difference */
-    bert_trainer *other_seed = NULL;
-    CHECK_STATUS(bert_trainer_new(tiny, &rp, &other_seed), BERT_OK);
-    for (int i = 0; i < 4; i++)
-        CHECK_STATUS(bert_trainer_add_example(other_seed, BERT_SPLIT_TRAIN, t, strlen(t) - (size_t)i, NULL, 0, i % 2), BERT_OK);
-    CHECK_STATUS(bert_trainer_resume(other_seed, state), BERT_ERROR_INVALID_ARGUMENT);
-    CHECK(strstr(bert_last_error(), "seed") != NULL);
-    bert_trainer_free(other_seed);
-    for (int r = 0; r < 3; r++) bert_trainer_free(runs[r]);
+    CHECK_STATUS(bert_trainer_train(runs[1], 0, NULL, NULL), BERT_OK);
+    CHECK_STATUS(bert_trainer_evaluate(runs[1], &e1), BERT_OK);
+    CHECK(e0.global_step == 2 && e1.global_step == 2 && e0.loss == e1.loss);
+    CHECK_STATUS(bert_trainer_resume(runs[1], dev_tsv), BERT_ERROR_FORMAT);      /* not a state */
+    CHECK_STATUS(bert_trainer_resume(runs[1], state), BERT_OK);
+    CHECK(bert_trainer_global_step(runs[1]) == 1);
+    CHECK_STATUS(bert_trainer_train(runs[1], 0, NULL, NULL), BERT_OK);
+    memset(&e1, 0, sizeof e1);
+    CHECK_STATUS(bert_trainer_evaluate(runs[1], &e1), BERT_OK);
+    CHECK(e1.global_step == 2 && e0.loss == e1.loss);
+    for (int r = 0; r < 2; r++) bert_trainer_free(runs[r]);
 
     /* --- the saved classifier, cross-checked against the trainer's evaluation ------------- */
     bert_classifier *clf = NULL;
@@ -243,7 +240,7 @@ int main(int argc, char **argv) {
     CHECK(bert_classifier_label(clf, 2) == NULL && bert_classifier_label(NULL, 0) == NULL);
     bert_context_params cp = bert_context_default_params();
     cp.max_seq_length = 32;
-    cp.n_threads = 2;
+    cp.n_threads = 1;
     bert_context *ctx = NULL;
     CHECK_STATUS(bert_context_new(bert_classifier_model(clf), &cp, &ctx), BERT_OK);
 
@@ -296,6 +293,7 @@ int main(int argc, char **argv) {
     /* --- the abort callback: checked before each layer; the call writes nothing ----------- */
     struct abort_state ab = {0, 1};
     bert_context_params acp = bert_context_default_params();
+    acp.n_threads = 1;
     acp.abort_callback = on_abort;
     acp.abort_user_data = &ab;
     bert_context *actx = NULL;
