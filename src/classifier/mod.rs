@@ -19,6 +19,7 @@ pub mod finetune;
 pub mod metrics;
 mod model;
 pub mod processors;
+mod start;
 
 pub use evaluate::{evaluate, EvalResults};
 pub use features::{convert_examples, InputFeatures, PaddedBatch};
