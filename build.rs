@@ -11,6 +11,29 @@ fn main() {
         "cargo:rustc-env=BERT_VERSION_NUMBER={}",
         major * 10000 + minor * 100 + patch
     );
+    // AVX-512 and AVX-VNNI intrinsics and `target_feature`s are stable from Rust 1.89; the
+    // crate's MSRV is older, so the int8 VNNI kernels are compiled only where the compiler
+    // has them (older compilers fall back to the AVX2 kernel at run time).
+    println!("cargo:rustc-check-cfg=cfg(bert_vnni)");
+    if rustc_minor().is_some_and(|m| m >= 89) {
+        println!("cargo:rustc-cfg=bert_vnni");
+    }
+}
+
+/// The minor version of the compiler building us (`rustc 1.89.0 (…)` -> 89).
+fn rustc_minor() -> Option<u32> {
+    let rustc = std::env::var_os("RUSTC")?;
+    let out = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let version = text.split_whitespace().nth(1)?;
+    let mut parts = version.split('.');
+    if parts.next()? != "1" {
+        return None;
+    }
+    parts.next()?.parse().ok()
 }
 
 fn env(key: &str) -> u32 {

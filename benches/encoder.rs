@@ -4,8 +4,13 @@
 //! ```text
 //! cargo bench --bench encoder -- --model /tmp/peers/models/minilm-l6 --label minilm-l6 \
 //!     --threads 1 [--shapes 1x16,1x128,8x128,32x128,1x384] [--budget-s 3] [--min-runs 5]
-//!     [--max-runs 200] [--warmup 1]
+//!     [--max-runs 200] [--warmup 1] [--dtype f32|f16|int8]
 //! ```
+//!
+//! `--dtype` converts the model on load (`ModelOptions::dtype`; the default keeps what the
+//! model file stores, e.g. an int8 `.bert` file) and is reported in the `variant` field
+//! (`""` for f32, `"int8"`, `"f16"`), so `scripts/bench_encoder.sh` can put the variants side
+//! by side.
 //!
 //! Inputs are the peer's: the same LCG token ids (`[CLS] … [SEP]`), mask all 1, segment 0.
 //! A run is one `BertModel::forward` without the all-layers copy. Each shape: `--warmup`
@@ -19,8 +24,10 @@
 //! residual LayerNorms) on the model's widths with random values, and each dense's GFLOP/s.
 
 use bert::backend::cpu::{self, Activation, Dense};
+use bert::backend::int8::QuantizedKernel;
 use bert::backend::Pool;
-use bert::{BertConfig, BertModel, Context, Inputs};
+use bert::backend::WeightBytes;
+use bert::{BertConfig, BertModel, Context, DType, Inputs, ModelOptions};
 use std::time::Instant;
 
 /// `bench_ort.py: make_ids`: same LCG, `[CLS] x … x [SEP]`.
@@ -112,10 +119,23 @@ fn cpu_ms(f: &mut dyn FnMut()) -> f64 {
 }
 
 /// Per-stage CPU time of one encoder layer with `c`'s widths.
-fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool) {
+fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool, dtype: DType) {
     let (h, i, heads) = (c.hidden_size, c.intermediate_size, c.num_attention_heads);
     let rows = batch * seq;
-    let dense = |k, n, seed| Dense::new(k, n, values(k * n, seed), values(n, seed + 1));
+    let dense = |k, n, seed| {
+        let (w, b) = (values(k * n, seed), values(n, seed + 1));
+        match dtype {
+            DType::F32 => Dense::new(k, n, w, b),
+            DType::F16 => {
+                let bytes = w
+                    .iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect();
+                Dense::new_f16(k, n, WeightBytes::Owned(bytes), b).expect("f16 dense")
+            }
+            DType::Int8 => Dense::new_int8(&QuantizedKernel::quantize(&w, k, n), b),
+        }
+    };
     let (qkv, ao, up, down) = (
         dense(h, 3 * h, 1),
         dense(h, h, 3),
@@ -156,7 +176,7 @@ fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool) {
     let total = t_qkv + t_att + t_ao + t_up + t_down + 2.0 * t_ln;
     let att_flop = 4.0 * (batch * seq * seq * h) as f64;
     println!(
-        "{label} ({batch},{seq}) threads {}: layer {total:.3} ms CPU | qkv {t_qkv:.3} ({:.0} GF/s) | attention {t_att:.3} ({:.0} GF/s; its softmax alone {t_sm:.3}) | attn-out {t_ao:.3} ({:.0} GF/s) | ffn-up+gelu {t_up:.3} (no act {t_up0:.3}, {:.0} GF/s) | ffn-down {t_down:.3} ({:.0} GF/s) | 2x residual LN {:.3}",
+        "{label} {dtype} ({batch},{seq}) threads {}: layer {total:.3} ms CPU | qkv {t_qkv:.3} ({:.0} GF/s) | attention {t_att:.3} ({:.0} GF/s; its softmax alone {t_sm:.3}) | attn-out {t_ao:.3} ({:.0} GF/s) | ffn-up+gelu {t_up:.3} (no act {t_up0:.3}, {:.0} GF/s) | ffn-down {t_down:.3} ({:.0} GF/s) | 2x residual LN {:.3}",
         pool.threads(),
         gf(h, 3 * h, t_qkv),
         att_flop / t_att * 1e-6,
@@ -175,6 +195,7 @@ fn main() {
     let (mut min_runs, mut max_runs, mut warmup) = (5usize, 200usize, 1usize);
     let mut budget_s = 3.0f64;
     let mut stage_mode = false;
+    let mut dtype: Option<DType> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -188,6 +209,7 @@ fn main() {
             "--budget-s" => budget_s = val().parse().expect("--budget-s"),
             "--warmup" => warmup = val().parse().expect("--warmup"),
             "--stages" => stage_mode = true,
+            "--dtype" => dtype = Some(val().parse().expect("--dtype f32|f16|int8")),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -197,8 +219,18 @@ fn main() {
         return;
     };
     let t0 = Instant::now();
-    let model = BertModel::load(&model_dir).expect("load model");
+    let opts = ModelOptions {
+        dtype,
+        ..ModelOptions::default()
+    };
+    let model = BertModel::load_with(&model_dir, &opts).expect("load model");
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    // What the model holds: the requested dtype, else what the file stores.
+    let dtype = model.dtype();
+    let variant = match dtype {
+        DType::F32 => "",
+        d => d.name(),
+    };
     let mut ctx = Context::new(threads);
     if stage_mode {
         let pool = Pool::new(threads);
@@ -210,6 +242,7 @@ fn main() {
                 b.parse().unwrap(),
                 s.parse().unwrap(),
                 &pool,
+                dtype,
             );
         }
         return;
@@ -250,7 +283,7 @@ fn main() {
                 .join(", ")
         };
         println!(
-            "{{\"peer\": \"libbert\", \"model\": \"{label}\", \"variant\": \"\", \"batch\": {batch}, \"seq\": {seq}, \"threads\": {}, \"median_ms\": {}, \"median_cpu_ms\": {}, \"load1\": [{:.2}, {:.2}], \"runs\": {}, \"load_ms\": {:.1}, \"runs_ms\": [{}], \"cpu_ms\": [{}]}}",
+            "{{\"peer\": \"libbert\", \"model\": \"{label}\", \"variant\": \"{variant}\", \"batch\": {batch}, \"seq\": {seq}, \"threads\": {}, \"median_ms\": {}, \"median_cpu_ms\": {}, \"load1\": [{:.2}, {:.2}], \"runs\": {}, \"load_ms\": {:.1}, \"runs_ms\": [{}], \"cpu_ms\": [{}]}}",
             ctx.threads(),
             r4(median(&wall)),
             r4(median(&cpu)),

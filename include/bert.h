@@ -175,8 +175,14 @@ typedef int32_t bert_log_level;
 // from several threads at once; it must not call back into libbert.
 typedef void (*bert_log_callback)(bert_log_level level, const char *message, void *user_data);
 
+// Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
+// renumbered.
+typedef int32_t bert_dtype;
+
 // Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
 // `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
+// Fields are only ever appended: a struct from an older header (a smaller `size`) is
+// accepted and its missing fields take their defaults.
 typedef struct bert_model_params {
   // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
   size_t size;
@@ -195,6 +201,9 @@ typedef struct bert_model_params {
   // (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
   const char *vocab_text;
   size_t vocab_text_len;
+  // Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
+  // `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
+  bert_dtype dtype;
 } bert_model_params;
 
 // Options of `bert_trainer_new`, with `run_classifier.py`'s defaults from
@@ -297,7 +306,8 @@ typedef struct bert_eval_result {
 // The f32 CPU reference back end (always available).
 #define BERT_BACKEND_CPU 0
 
-// Reserved: int8 CPU back end (not available yet).
+// Reserved. int8 inference runs on `BERT_BACKEND_CPU`: set `bert_model_params.dtype` to
+// `BERT_DTYPE_INT8` (or load an int8 `.bert` file).
 #define BERT_BACKEND_CPU_INT8 1
 
 // Reserved: Vulkan compute back end (not available yet).
@@ -332,6 +342,22 @@ typedef struct bert_eval_result {
 
 // A call failed (the same message `bert_last_error()` returns).
 #define BERT_LOG_ERROR 3
+
+// As the model file stores it: f32 checkpoints stay f32, an f16/int8 `.bert` file (written
+// by `bert convert --dtype`) stays f16/int8.
+#define BERT_DTYPE_AUTO 0
+
+// f32 weights (the reference). An int8 `.bert` file cannot be loaded as f32
+// (`BERT_ERROR_UNSUPPORTED`): load the f32 original.
+#define BERT_DTYPE_F32 1
+
+// f16 encoder kernels and word embeddings (converted on load from an f32 model).
+#define BERT_DTYPE_F16 2
+
+// int8 encoder kernels (per-output-channel scales, activations quantized per row) and int8
+// word embeddings (per-row scales); converted on load from an f32 model. LayerNorm, softmax,
+// GELU and the pooler stay f32.
+#define BERT_DTYPE_INT8 3
 
 // Success.
 #define BERT_OK 0

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Encoder forward pass, ours vs ONNX Runtime (f32, CPU EP), same models, same ids, same run.
+# Encoder forward pass, ours vs ONNX Runtime (CPU EP), same models, same ids, same run.
 #   scripts/bench_encoder.sh            # all-MiniLM-L6-v2 and BERT-base shape, 1 and 2 threads
+#   VARIANTS="f32 int8" THREADS=1 SHAPES=1x128,8x128 scripts/bench_encoder.sh   # int8 too
 # Env: PEERS_DIR (default /tmp/peers), VENV_DIR (default /tmp/venv-peers), MODELS="minilm-l6
-# bert-base-random", THREADS="1 2", SHAPES=1x16,1x128,8x128,32x128,1x384, BUDGET_S=3, MIN_RUNS=5.
+# bert-base-random", THREADS="1 2", SHAPES=1x16,1x128,8x128,32x128,1x384, BUDGET_S=3, MIN_RUNS=5,
+# VARIANTS="f32" (and/or int8), ORT_INT8=-int8 (the quantize_dynamic file: -int8 one scale per
+# tensor, ONNX Runtime's default; -int8-pc one per column).
+# int8: ONNX Runtime runs its own dynamically quantized model ($model$ORT_INT8.onnx, written by
+# scripts/make_ort_int8.py from $model.onnx when missing), ours the same f32 weights with
+# `--dtype int8` (quantized per output column at load).
 # If the peer models are missing it rebuilds them from shared/bench (copied to a writable place):
 # pip install -r requirements.txt into the venv, fetch_models.sh, make_onnx.py minilm / bert-base.
 # For every (model, threads, shape) it runs ORT and then ours back to back (one process each), so
@@ -20,6 +26,8 @@ THREADS=${THREADS:-"1 2"}
 SHAPES=${SHAPES:-1x16,1x128,8x128,32x128,1x384}
 BUDGET_S=${BUDGET_S:-3}
 MIN_RUNS=${MIN_RUNS:-5}
+VARIANTS=${VARIANTS:-f32}
+ORT_INT8=${ORT_INT8:--int8}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 if [ ! -f "$PEERS/models/minilm-l6.onnx" ] || [ ! -f "$PEERS/models/bert-base-random.onnx" ] \
@@ -37,6 +45,13 @@ fi
 "$VENV/bin/python" -c "import onnxruntime" 2>/dev/null \
   || "$VENV/bin/pip" install -q -r "$PEERS/requirements.txt"
 
+if [[ " $VARIANTS " == *" int8 "* ]]; then
+  for model in $MODELS; do
+    [ -f "$PEERS/models/$model$ORT_INT8.onnx" ] \
+      || "$VENV/bin/python" scripts/make_ort_int8.py "$PEERS/models/$model.onnx" >&2
+  done
+fi
+
 cargo bench --bench encoder --no-run -q 2>/dev/null
 OURS=$(cargo bench --bench encoder --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
 [ -x "$OURS" ] || { echo "could not find the encoder bench binary" >&2; exit 1; }
@@ -47,9 +62,18 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 for model in $MODELS; do
   for t in $THREADS; do
     for shape in ${SHAPES//,/ }; do
-      common=(--label "$model" --threads "$t" --shapes "$shape" --budget-s "$BUDGET_S" --min-runs "$MIN_RUNS")
-      "$VENV/bin/python" "$PEERS/bench_ort.py" --onnx "$PEERS/models/$model.onnx" "${common[@]}" | tee -a "$OUT" | cut -c1-160 >&2
-      "$OURS" --model "$PEERS/models/$model" "${common[@]}" | tee -a "$OUT" | cut -c1-160 >&2
+      for variant in $VARIANTS; do
+        common=(--label "$model" --threads "$t" --shapes "$shape" --budget-s "$BUDGET_S" --min-runs "$MIN_RUNS")
+        case $variant in
+          f32) ort_file=$PEERS/models/$model.onnx; ours_flags=() ;;
+          int8) ort_file=$PEERS/models/$model$ORT_INT8.onnx; ours_flags=(--dtype int8) ;;
+          *) echo "unknown variant $variant (f32, int8)" >&2; exit 1 ;;
+        esac
+        # Each line is tagged with its variant, whatever the peer itself writes there.
+        tag="s/\"variant\": \"[^\"]*\"/\"variant\": \"$variant\"/"
+        "$VENV/bin/python" "$PEERS/bench_ort.py" --onnx "$ort_file" --variant "$variant" "${common[@]}" | sed "$tag" | tee -a "$OUT" | cut -c1-160 >&2
+        "$OURS" --model "$PEERS/models/$model" "${ours_flags[@]}" "${common[@]}" | sed "$tag" | tee -a "$OUT" | cut -c1-160 >&2
+      done
     done
   done
 done
@@ -60,17 +84,29 @@ import json, sys
 rows = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    key = (r["model"], r["threads"], r["batch"], r["seq"])
+    key = (r["model"], r.get("variant") or "f32", r["threads"], r["batch"], r["seq"])
     rows.setdefault(key, {})[r["peer"]] = r
-print("| model | (batch, seq) | threads | ORT ms | ours ms | ratio ORT/ours | load1 |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for (model, t, b, s), v in rows.items():
+ms = lambda r: r["median_cpu_ms"] if r["threads"] == 1 else r["median_ms"]
+print("| model | variant | (batch, seq) | threads | ORT ms | ours ms | ratio ORT/ours | load1 |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+for (model, variant, t, b, s), v in rows.items():
     if "onnxruntime" not in v or "libbert" not in v:
         continue
-    field = "median_cpu_ms" if t == 1 else "median_ms"
-    o, u = v["onnxruntime"][field], v["libbert"][field]
+    o, u = ms(v["onnxruntime"]), ms(v["libbert"])
     ratio = o / u
     flag = "" if ratio >= 1.0 else " (below 1.0)"
     load = v["onnxruntime"]["load1"] + v["libbert"]["load1"]
-    print(f"| {model} | ({b},{s}) | {t} | {o:.2f} | {u:.2f} | {ratio:.2f}{flag} | {min(load):.1f}-{max(load):.1f} |")
+    print(f"| {model} | {variant} | ({b},{s}) | {t} | {o:.2f} | {u:.2f} | {ratio:.2f}{flag} | {min(load):.1f}-{max(load):.1f} |")
+# int8 against f32 (the issue's targets: ours int8 >= 2x ours f32, >= 1.3x ORT int8).
+pairs = [(k, v, rows.get((k[0], "f32") + k[2:], {})) for k, v in rows.items() if k[1] == "int8"]
+if any("libbert" in v and "libbert" in f for _, v, f in pairs):
+    print()
+    print("| model | (batch, seq) | threads | ours f32/int8 (>= 2) | ORT f32/int8 | ORT int8 / ours int8 (>= 1.3) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (model, _, t, b, s), v, f in pairs:
+        cell = lambda a, x, y: f"{ms(a[x]) / ms(y[x]):.2f}" if x in a and x in y else "-"
+        ours = cell(f, "libbert", v)
+        ort = cell(f, "onnxruntime", v)
+        peer = f"{ms(v['onnxruntime']) / ms(v['libbert']):.2f}" if len(v) == 2 else "-"
+        print(f"| {model} | ({b},{s}) | {t} | {ours} | {ort} | {peer} |")
 PY

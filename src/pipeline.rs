@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::{BertModel, Context, Inputs, Pooling};
+use crate::model::{BertModel, Context, Inputs, ModelOptions, Pooling};
 use crate::tokenizer::{EncodeOptions, Encoding, Padding, Tokenizer, Vocab};
 use crate::weights::native::{self, NativeModel};
 use crate::{Error, Result};
@@ -76,8 +76,18 @@ impl Pipeline {
     /// `do_lower_case`: `None` takes the `.bert` header's flag, else `do_lower_case` from a
     /// Hugging Face `tokenizer_config.json` beside the model, else `true` (Google's default).
     pub fn load(path: impl AsRef<Path>, do_lower_case: Option<bool>) -> Result<Pipeline> {
+        Pipeline::load_with(path, do_lower_case, &ModelOptions::default())
+    }
+
+    /// [`Pipeline::load`] with model options (e.g. `dtype: Some(DType::Int8)` to quantize an
+    /// f32 model while loading it).
+    pub fn load_with(
+        path: impl AsRef<Path>,
+        do_lower_case: Option<bool>,
+        opts: &ModelOptions,
+    ) -> Result<Pipeline> {
         let path = path.as_ref();
-        let model = BertModel::load(path)?;
+        let model = BertModel::load_with(path, opts)?;
         let dir = model_dir(path);
         let tokenizer = if native::is_native_file(path) {
             let native = NativeModel::open(path)?;

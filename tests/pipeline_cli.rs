@@ -272,3 +272,60 @@ fn converted_model_embeds_identically() {
         "the .bert file stores the same weights and vocabulary"
     );
 }
+
+/// `bert embed` output for `input` with extra flags.
+fn embed_lines(model: &std::path::Path, extra: &[&str], input: &str) -> std::process::Output {
+    let mut child = bert()
+        .args(["embed", "--normalize", "--model"])
+        .arg(model)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn convert_dtype_int8_file_embeds_like_dtype_int8_on_load() {
+    let dir = common::minilm_dir();
+    let file =
+        std::env::temp_dir().join(format!("libbert-minilm-int8-{}.bert", std::process::id()));
+    let out = bert()
+        .args(["convert", "--dtype", "int8", "--model"])
+        .arg(&dir)
+        .arg("--output")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let input = "A man is playing a guitar.\nCafé au lait, crème brûlée.\n";
+    let from_file = embed_lines(&file, &[], input);
+    let on_load = embed_lines(&dir, &["--dtype", "int8"], input);
+    let f32 = embed_lines(&dir, &[], input);
+    let bad = embed_lines(&file, &["--dtype", "f32"], input);
+    let unknown = embed_lines(&dir, &["--dtype", "int4"], input);
+    std::fs::remove_file(&file).ok();
+    assert!(from_file.status.success() && on_load.status.success() && f32.status.success());
+    assert_eq!(
+        from_file.stdout, on_load.stdout,
+        "file and on-load int8 differ"
+    );
+    assert_ne!(from_file.stdout, f32.stdout, "--dtype int8 changed nothing");
+    // A packed int8 file cannot be widened back to f32; an unknown dtype is named.
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("f32 original"));
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("int4"));
+}

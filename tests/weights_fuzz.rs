@@ -422,3 +422,67 @@ fn wrong_shapes_and_missing_tensors_name_the_tensor() {
     let err = BertModel::load(std::env::temp_dir()).unwrap_err();
     assert!(err.to_string().contains("not a model directory"), "{err}");
 }
+
+/// A small int8 `.bert` image (tf_bert_tiny cut to 64 tokens and 16 positions, no vocabulary):
+/// every header byte and 1,500 seeded data bytes flipped, and truncations. Opening, reading
+/// the weights, building the model and running it must give `Err` or results, never a panic
+/// (a flipped int8 value is not detected until `verify`: it only changes results).
+#[test]
+fn int8_bert_file_flipped_or_truncated_never_panics() {
+    use bert::weights::{native, quantize, DType, Tensor};
+    use bert::{Context, Inputs};
+    let mut config = BertConfig::from_file(tf_fixture().join("bert_config.json")).unwrap();
+    let mut w = tf_checkpoint::load(tf_fixture()).unwrap();
+    let h = config.hidden_size;
+    for (name, rows) in [
+        ("bert/embeddings/word_embeddings", 64),
+        ("bert/embeddings/position_embeddings", 16),
+    ] {
+        let t = w.tensor(name).unwrap().data[..rows * h].to_vec();
+        w.insert(name, Tensor::new(vec![rows, h], t).unwrap());
+    }
+    config.vocab_size = 64;
+    config.max_position_embeddings = 16;
+    let q = quantize::convert(w, &config, DType::Int8).unwrap();
+    let path = scratch_dir("int8-fuzz").join("tiny-int8.bert");
+    native::save(&path, &config, &q, &[], true).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header_end = 20 + u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+    let try_image = |image: Vec<u8>| {
+        let Ok(m) = native::NativeModel::from_bytes(image, "fuzz.bert") else {
+            return;
+        };
+        let Ok(w) = m.weights() else { return };
+        let Ok(model) = BertModel::from_weights(m.config().clone(), &w) else {
+            return;
+        };
+        let ids = [1u32, 5, 9, 2];
+        let inputs = Inputs {
+            input_ids: &ids,
+            segment_ids: &[],
+            input_mask: &[],
+            batch: 1,
+            seq: 4,
+        };
+        let _ = model.forward(&mut Context::new(1), &inputs, false);
+    };
+    try_image(bytes.clone());
+    for at in 8..header_end {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut b = bytes.clone();
+            b[at] ^= flip;
+            try_image(b);
+        }
+    }
+    let mut rng = Rng(7);
+    for _ in 0..1500 {
+        let mut b = bytes.clone();
+        let at = header_end + rng.below(bytes.len() - header_end);
+        b[at] ^= 1 << rng.below(8);
+        try_image(b);
+    }
+    for _ in 0..50 {
+        try_image(bytes[..rng.below(bytes.len())].to_vec());
+    }
+    let _ = std::fs::remove_file(&path);
+}

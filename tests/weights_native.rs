@@ -111,3 +111,114 @@ fn minilm_converted_gives_identical_results() {
     assert_eq!(a, b);
     let _ = std::fs::remove_file(&path);
 }
+
+/// Absolute file offset of a tensor that a `.bert` model borrows from its memory map.
+fn mapped_offset(w: &bert::weights::Weights, name: &str) -> usize {
+    use bert::backend::WeightBytes;
+    use bert::weights::QuantizedTensor;
+    let bytes = match w.quantized(name) {
+        Some(QuantizedTensor::F16 { bytes, .. }) => bytes,
+        Some(QuantizedTensor::Int8Packed { packed, .. }) => packed,
+        Some(QuantizedTensor::Int8Rows { values, .. }) => values,
+        other => panic!("{name}: {other:?}"),
+    };
+    match bytes {
+        WeightBytes::Mapped { offset, .. } => *offset,
+        WeightBytes::Owned(_) => panic!("{name} was copied, not mapped"),
+    }
+}
+
+#[test]
+fn f16_and_int8_files_round_trip_and_verify_checksums_lazily() {
+    use bert::weights::{quantize, DType};
+    use bert::ModelOptions;
+    let dir = tf_fixture();
+    let config = BertConfig::from_file(dir.join("bert_config.json")).unwrap();
+    let weights = tf_checkpoint::load(&dir).unwrap();
+    let kernel = "bert/encoder/layer_1/intermediate/dense/kernel";
+    for dtype in [DType::Int8, DType::F16] {
+        let q = quantize::convert(weights.clone(), &config, dtype).unwrap();
+        assert_eq!(q.dtype(kernel), Some(dtype));
+        assert_eq!(
+            q.dtype("bert/encoder/layer_0/attention/self/qkv/kernel"),
+            Some(dtype)
+        );
+        assert!(!q.contains("bert/encoder/layer_0/attention/self/query/kernel"));
+        assert_eq!(q.dtype("bert/pooler/dense/kernel"), Some(DType::F32));
+        assert_eq!(
+            q.dtype("bert/embeddings/word_embeddings"),
+            Some(quantize::embeddings_dtype(dtype))
+        );
+        let path = tmp(&format!("tiny-{dtype}.bert"));
+        native::save(&path, &config, &q, &vocab(&dir), true).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);
+        let opened = native::NativeModel::open(&path).unwrap();
+        assert!(opened.is_quantized());
+        assert_eq!(opened.vocab()[101], "[CLS]");
+        let back = opened.weights().unwrap();
+        assert_eq!(back.len(), q.len());
+        for (name, t) in q.iter() {
+            assert_eq!(back.tensor(name), Some(t), "{name}");
+        }
+        // The model read from the file computes exactly what the converted weights compute.
+        let expected = run(&BertModel::from_weights(config.clone(), &q).unwrap());
+        assert_eq!(run(&BertModel::load(&path).unwrap()), expected, "{dtype}");
+        // Saving what was read (packed int8, mapped bytes) writes the same file.
+        let again = tmp(&format!("tiny-{dtype}-again.bert"));
+        native::save(&again, &config, &back, &vocab(&dir), true).unwrap();
+        assert!(
+            std::fs::read(&again).unwrap() == bytes,
+            "{dtype}: re-save differs"
+        );
+        let _ = std::fs::remove_file(&again);
+
+        // A flipped byte inside a mapped f16/int8 block is not read when loading (the model
+        // still loads), but `verify` and `verify_checksums` find it.
+        let at = mapped_offset(&back, kernel);
+        let bad_path = tmp(&format!("tiny-{dtype}-bad.bert"));
+        let mut bad = bytes.clone();
+        bad[at + 5] ^= 0x40;
+        std::fs::write(&bad_path, &bad).unwrap();
+        BertModel::load(&bad_path).unwrap();
+        let e = native::NativeModel::open(&bad_path)
+            .unwrap()
+            .verify()
+            .unwrap_err();
+        assert!(e.to_string().contains("CRC32C mismatch"), "{e}");
+        assert!(e.to_string().contains(kernel), "{e}");
+        let checked = ModelOptions {
+            verify_checksums: true,
+            ..ModelOptions::default()
+        };
+        assert!(BertModel::load_with(&bad_path, &checked).is_err());
+        BertModel::load_with(&path, &checked).unwrap();
+        // f32 tensors of a version 3 file are still verified on every load.
+        let pooler_bias: Vec<u8> = q
+            .tensor("bert/pooler/dense/bias")
+            .unwrap()
+            .data
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let at = bytes
+            .windows(pooler_bias.len())
+            .position(|w| w == pooler_bias)
+            .unwrap();
+        let mut bad = bytes.clone();
+        bad[at + 1] ^= 0x40;
+        std::fs::write(&bad_path, &bad).unwrap();
+        let e = BertModel::load(&bad_path).unwrap_err();
+        assert!(e.to_string().contains("CRC32C mismatch"), "{e}");
+        // Truncation anywhere is an error when opening.
+        for cut in [20, 100, bytes.len() / 2, bytes.len() - 1] {
+            std::fs::write(&bad_path, &bytes[..cut]).unwrap();
+            assert!(
+                native::NativeModel::open(&bad_path).is_err(),
+                "{dtype}: cut at {cut}"
+            );
+        }
+        let _ = std::fs::remove_file(&bad_path);
+        let _ = std::fs::remove_file(&path);
+    }
+}

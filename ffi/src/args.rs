@@ -67,6 +67,29 @@ pub(crate) unsafe fn params<T: Copy>(p: *const T, default: T, what: &str) -> Ffi
     Ok(*p)
 }
 
+/// [`params`] that also accepts the `size` of an older layout of `T` (`older`): fields were
+/// only ever appended, so the caller's bytes are a prefix of `T` and the appended fields keep
+/// their defaults.
+pub(crate) unsafe fn params_versioned<T: Copy>(
+    p: *const T,
+    default: T,
+    what: &str,
+    older: &[usize],
+) -> FfiResult<T> {
+    if p.is_null() {
+        return Ok(default);
+    }
+    let size = *p.cast::<usize>();
+    if size < std::mem::size_of::<T>() && older.contains(&size) {
+        let mut out = default;
+        // SAFETY: the caller's struct is an older layout of `T` with `size` bytes (its `size`
+        // field says so), `size` is smaller than `T`, and both are plain C data.
+        std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&mut out as *mut T).cast::<u8>(), size);
+        return Ok(out);
+    }
+    params(p, default, what)
+}
+
 /// Writes through an out-parameter that must not be NULL.
 pub(crate) unsafe fn out<'a, T>(p: *mut T, what: &str) -> FfiResult<&'a mut T> {
     p.as_mut().ok_or_else(|| Failure::null(what))

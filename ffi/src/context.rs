@@ -32,6 +32,15 @@ pub struct bert_context_params {
     pub abort_user_data: *mut c_void,
 }
 
+/// `bert_context_params` before the abort callback was appended (its size is still accepted).
+#[repr(C)]
+#[allow(dead_code)]
+struct bert_context_params_v1 {
+    size: usize,
+    n_threads: u32,
+    max_seq_length: u32,
+}
+
 /// See `bert_context_params.abort_callback`: return true to stop.
 pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> bool>;
 
@@ -200,7 +209,12 @@ pub unsafe extern "C" fn bert_context_new(
         let out = args::out(out_context, "out_context")?;
         *out = std::ptr::null_mut();
         let m = args::handle(model, "model")?;
-        let p = args::params(params, bert_context_default_params(), "bert_context_params")?;
+        let p = args::params_versioned(
+            params,
+            bert_context_default_params(),
+            "bert_context_params",
+            &[std::mem::size_of::<bert_context_params_v1>()],
+        )?;
         let max = m.model.config().max_position_embeddings;
         let max_seq_length = match p.max_seq_length as usize {
             0 => max,
@@ -221,7 +235,7 @@ pub unsafe extern "C" fn bert_context_new(
         }
         crate::log::log(crate::log::BERT_LOG_INFO, || {
             format!(
-                "context: back end cpu-f32, {:?} GEMM kernels, {} threads, max_seq_length {}{}",
+                "context: back end cpu, {:?} GEMM kernels, {} threads, max_seq_length {}{}",
                 bert::backend::cpu::Isa::detect(),
                 ctx.threads(),
                 max_seq_length,

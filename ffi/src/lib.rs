@@ -41,7 +41,8 @@ pub extern "C" fn bert_version_number() -> u32 {
 pub type bert_backend = i32;
 /// The f32 CPU reference back end (always available).
 pub const BERT_BACKEND_CPU: bert_backend = 0;
-/// Reserved: int8 CPU back end (not available yet).
+/// Reserved. int8 inference runs on `BERT_BACKEND_CPU`: set `bert_model_params.dtype` to
+/// `BERT_DTYPE_INT8` (or load an int8 `.bert` file).
 pub const BERT_BACKEND_CPU_INT8: bert_backend = 1;
 /// Reserved: Vulkan compute back end (not available yet).
 pub const BERT_BACKEND_VULKAN: bert_backend = 2;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use bert::config::{BertConfig, ConfigFlavor};
 use bert::tokenizer::{Tokenizer, Vocab};
 use bert::weights::{native, safetensors};
-use bert::BertModel;
+use bert::{BertModel, DType, ModelOptions};
 
 use crate::args;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_FORMAT};
@@ -17,8 +17,26 @@ use crate::{bert_backend, BERT_BACKEND_CPU};
 /// beside the model, else true (Google's default).
 pub const BERT_LOWER_CASE_AUTO: i32 = -1;
 
+/// Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
+/// renumbered.
+pub type bert_dtype = i32;
+/// As the model file stores it: f32 checkpoints stay f32, an f16/int8 `.bert` file (written
+/// by `bert convert --dtype`) stays f16/int8.
+pub const BERT_DTYPE_AUTO: bert_dtype = 0;
+/// f32 weights (the reference). An int8 `.bert` file cannot be loaded as f32
+/// (`BERT_ERROR_UNSUPPORTED`): load the f32 original.
+pub const BERT_DTYPE_F32: bert_dtype = 1;
+/// f16 encoder kernels and word embeddings (converted on load from an f32 model).
+pub const BERT_DTYPE_F16: bert_dtype = 2;
+/// int8 encoder kernels (per-output-channel scales, activations quantized per row) and int8
+/// word embeddings (per-row scales); converted on load from an f32 model. LayerNorm, softmax,
+/// GELU and the pooler stay f32.
+pub const BERT_DTYPE_INT8: bert_dtype = 3;
+
 /// Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
 /// `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
+/// Fields are only ever appended: a struct from an older header (a smaller `size`) is
+/// accepted and its missing fields take their defaults.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_model_params {
@@ -39,6 +57,23 @@ pub struct bert_model_params {
     /// (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
     pub vocab_text: *const c_char,
     pub vocab_text_len: usize,
+    /// Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
+    /// `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
+    pub dtype: bert_dtype,
+}
+
+/// `bert_model_params` before `dtype` was appended (its size is still accepted).
+#[repr(C)]
+#[allow(dead_code)]
+struct bert_model_params_v1 {
+    size: usize,
+    backend: bert_backend,
+    do_lower_case: i32,
+    vocab_path: *const c_char,
+    config_json: *const c_char,
+    config_json_len: usize,
+    vocab_text: *const c_char,
+    vocab_text_len: usize,
 }
 
 /// A loaded model and its tokenizer. Immutable: share one between any number of threads (each
@@ -61,6 +96,30 @@ pub extern "C" fn bert_model_default_params() -> bert_model_params {
         config_json_len: 0,
         vocab_text: std::ptr::null(),
         vocab_text_len: 0,
+        dtype: BERT_DTYPE_AUTO,
+    }
+}
+
+/// Reads the caller's params: this layout or an older, shorter one.
+unsafe fn read_params(params: *const bert_model_params) -> FfiResult<bert_model_params> {
+    args::params_versioned(
+        params,
+        bert_model_default_params(),
+        "bert_model_params",
+        &[std::mem::size_of::<bert_model_params_v1>()],
+    )
+}
+
+fn dtype(p: &bert_model_params) -> FfiResult<Option<DType>> {
+    match p.dtype {
+        BERT_DTYPE_AUTO => Ok(None),
+        BERT_DTYPE_F32 => Ok(Some(DType::F32)),
+        BERT_DTYPE_F16 => Ok(Some(DType::F16)),
+        BERT_DTYPE_INT8 => Ok(Some(DType::Int8)),
+        v => Err(Failure::invalid(format!(
+            "dtype is {v}: use BERT_DTYPE_AUTO, BERT_DTYPE_F32, BERT_DTYPE_F16 or \
+             BERT_DTYPE_INT8"
+        ))),
     }
 }
 
@@ -102,6 +161,10 @@ fn tokenizer_from_lines(lines: &[String], lower: bool) -> FfiResult<Tokenizer> {
 
 unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> {
     check_backend(p)?;
+    let opts = ModelOptions {
+        dtype: dtype(p)?,
+        ..ModelOptions::default()
+    };
     let path = Path::new(path);
     if !path.exists() {
         return Err(bert::Error::io(
@@ -132,7 +195,7 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
     }
     // The pipeline finds the vocabulary (stored in a .bert file, else vocab.txt beside the
     // model) and the casing (.bert header, tokenizer_config.json, else true).
-    let mut pipeline = bert::Pipeline::load(path, explicit_lower)?;
+    let mut pipeline = bert::Pipeline::load_with(path, explicit_lower, &opts)?;
     if let Some(v) = vocab_override(p)? {
         let lower = explicit_lower.unwrap_or(pipeline.tokenizer().do_lower_case());
         pipeline = pipeline.with_tokenizer(Tokenizer::from_vocab_file(v, lower)?)?;
@@ -146,6 +209,7 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
 
 unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_model> {
     check_backend(p)?;
+    let dtype = dtype(p)?;
     let vocab_path = vocab_override(p)?;
     let name = Path::new("<buffer>");
     let config_text = args::text(p.config_json, p.config_json_len, "params.config_json")?;
@@ -161,7 +225,7 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
     };
     if bytes.starts_with(native::MAGIC) {
         let m = native::NativeModel::from_bytes(bytes.to_vec(), name)?;
-        let model = BertModel::from_weights(m.config().clone(), &m.weights()?)?;
+        let model = BertModel::from_weights_as(m.config().clone(), m.weights()?, dtype)?;
         let lower = lower_case(p, || m.do_lower_case())?;
         let tokenizer = match vocab_given(lower)? {
             Some(t) => t,
@@ -197,7 +261,7 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
     }
     let config = BertConfig::from_json(config_text, Some(ConfigFlavor::HuggingFace))?;
     let weights = safetensors::parse(bytes, name)?;
-    let model = BertModel::from_weights(config, &weights)?;
+    let model = BertModel::from_weights_as(config, weights, dtype)?;
     let lower = lower_case(p, || true)?;
     let tokenizer = vocab_given(lower)?.ok_or_else(|| {
         Failure::from(bert::Error::Vocab(
@@ -216,12 +280,13 @@ fn log_loaded(what: &str, m: &bert_model) {
         let c = m.model.config();
         format!(
             "model {what}: {} layers, hidden {}, {} heads, vocabulary {}, do_lower_case {}, \
-             back end cpu-f32",
+             back end cpu, weights {:?}",
             c.num_hidden_layers,
             c.hidden_size,
             c.num_attention_heads,
             m.tokenizer.tokenizer.vocab().len(),
-            m.tokenizer.tokenizer.do_lower_case()
+            m.tokenizer.tokenizer.do_lower_case(),
+            m.model.dtype()
         )
     });
 }
@@ -243,7 +308,7 @@ pub unsafe extern "C" fn bert_model_load_file(
         let out = args::out(out_model, "out_model")?;
         *out = std::ptr::null_mut();
         let path = args::c_str(path, "path")?;
-        let p = args::params(params, bert_model_default_params(), "bert_model_params")?;
+        let p = read_params(params)?;
         let m = load_file(path, &p)?;
         log_loaded(path, &m);
         *out = Box::into_raw(Box::new(m));
@@ -267,7 +332,7 @@ pub unsafe extern "C" fn bert_model_load_buffer(
         let out = args::out(out_model, "out_model")?;
         *out = std::ptr::null_mut();
         let bytes = args::bytes(data.cast(), len, "data")?;
-        let p = args::params(params, bert_model_default_params(), "bert_model_params")?;
+        let p = read_params(params)?;
         let m = load_buffer(bytes, &p)?;
         log_loaded("<buffer>", &m);
         *out = Box::into_raw(Box::new(m));

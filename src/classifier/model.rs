@@ -11,11 +11,11 @@ use std::path::Path;
 use super::features::{InputFeatures, PaddedBatch};
 use crate::backend::{cpu, Pool};
 use crate::config::BertConfig;
-use crate::model::{BertModel, Context, Inputs};
+use crate::model::{BertModel, Context, Inputs, ModelOptions};
 use crate::tokenizer::{EncodeOptions, Padding, Tokenizer, Vocab};
 use crate::train::Params;
 use crate::weights::native::{self, NativeModel};
-use crate::weights::{Tensor, Weights};
+use crate::weights::{quantize, Tensor, Weights};
 use crate::{Error, Result};
 
 /// A fine-tuned sentence (pair) classifier: encoder, head, tokenizer and labels. Immutable
@@ -72,8 +72,17 @@ impl Head {
 impl Classifier {
     /// Loads a classifier written by [`save`] (a `.bert` file with labels and a head).
     pub fn load(path: impl AsRef<Path>) -> Result<Classifier> {
+        Classifier::load_with(path, &ModelOptions::default())
+    }
+
+    /// [`Classifier::load`] with model options (e.g. the encoder quantized to int8 on load;
+    /// the head stays f32).
+    pub fn load_with(path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Classifier> {
         let path = path.as_ref();
         let native = NativeModel::open(path)?;
+        if opts.verify_checksums {
+            native.verify()?;
+        }
         if native.labels().is_empty() {
             return Err(Error::NotAClassifier(format!(
                 "{}: not a fine-tuned classifier (no label list; train one with `bert \
@@ -83,12 +92,12 @@ impl Classifier {
         }
         let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
         let tokenizer = Tokenizer::new(vocab, native.do_lower_case())?;
-        Classifier::from_weights(
-            native.config().clone(),
-            &native.weights()?,
-            tokenizer,
-            native.labels().to_vec(),
-        )
+        let config = native.config().clone();
+        let weights = match opts.dtype {
+            Some(d) => quantize::convert(native.weights()?, &config, d)?,
+            None => native.weights()?,
+        };
+        Classifier::from_weights(config, &weights, tokenizer, native.labels().to_vec())
     }
 
     /// Builds a classifier from Google-named weights that include the head.

@@ -95,7 +95,7 @@ impl PreTrainingHeads {
             1.0,
             &transform,
             (h as isize, 1),
-            embeddings,
+            &embeddings,
             (1, h as isize),
             1.0,
             &mut logits,

@@ -9,7 +9,7 @@ use super::norm::{load_dense, LayerNorm};
 use super::Scratch;
 use crate::backend::{cpu, Pool};
 use crate::config::BertConfig;
-use crate::weights::Weights;
+use crate::weights::{quantize, Weights};
 use crate::Result;
 
 /// Google's additive attention mask for padded keys.
@@ -27,23 +27,19 @@ pub struct SelfAttention {
 }
 
 impl SelfAttention {
+    /// Loads Google's `query`, `key`, `value` kernels, or the fused `qkv` kernel of an f16 or
+    /// int8 model (see [`crate::weights::quantize`]), on their own storage.
     pub fn load(w: &Weights, c: &BertConfig, scope: &str) -> Result<Self> {
         let h = c.hidden_size;
-        let mut kernels = Vec::with_capacity(3);
-        let mut bias = Vec::with_capacity(3 * h);
-        for name in ["query", "key", "value"] {
-            let s = format!("{scope}/{name}");
-            kernels.push(w.get_vec(&format!("{s}/kernel"), &[h, h])?);
-            bias.extend(w.get_vec(&format!("{s}/bias"), &[h])?);
-        }
-        let mut kernel = Vec::with_capacity(3 * h * h);
-        for i in 0..h {
-            for k in &kernels {
-                kernel.extend_from_slice(&k[i * h..][..h]);
-            }
-        }
+        let fused = format!("{scope}/{}", quantize::QKV);
+        let qkv = if w.contains(&format!("{fused}/kernel")) {
+            load_dense(w, &fused, h, 3 * h)?
+        } else {
+            let (parts, bias) = quantize::qkv_parts(w, scope, h)?;
+            quantize::fuse_qkv(parts, h)?.into_dense(h, 3 * h, bias)?
+        };
         Ok(SelfAttention {
-            qkv: cpu::Dense::new(h, 3 * h, kernel, bias),
+            qkv,
             num_heads: c.num_attention_heads,
             head_size: c.head_size(),
         })

@@ -3,9 +3,9 @@
 
 use super::norm::load_dense;
 use super::ops;
-use crate::backend::{cpu, Pool};
+use crate::backend::{cpu, Pool, WeightDType};
 use crate::config::{Activation, BertConfig};
-use crate::weights::Weights;
+use crate::weights::{DType, Weights};
 use crate::Result;
 
 /// `bert/encoder/layer_N/intermediate/dense`: `[hidden, intermediate]` + `[intermediate]`.
@@ -26,6 +26,15 @@ impl Intermediate {
             )?,
             activation: c.hidden_act,
         })
+    }
+
+    /// How the dense kernel is stored.
+    pub(crate) fn weight_dtype(&self) -> DType {
+        match self.dense.dtype() {
+            WeightDType::F32 => DType::F32,
+            WeightDType::F16 => DType::F16,
+            WeightDType::Int8 => DType::Int8,
+        }
     }
 
     /// x: `[rows, hidden]` -> out: `[rows, intermediate]`.

@@ -6,7 +6,7 @@ use super::output::Output;
 use super::Scratch;
 use crate::backend::Pool;
 use crate::config::BertConfig;
-use crate::weights::Weights;
+use crate::weights::{DType, Weights};
 use crate::Result;
 
 /// `bert/encoder/layer_N`.
@@ -27,6 +27,11 @@ impl Layer {
             intermediate: Intermediate::load(w, c, &format!("{scope}/intermediate"))?,
             output: Output::load(w, c, &format!("{scope}/output"))?,
         })
+    }
+
+    /// How the layer's dense kernels are stored (that of the intermediate dense layer).
+    pub(crate) fn weight_dtype(&self) -> DType {
+        self.intermediate.weight_dtype()
     }
 
     /// x: `[batch, seq, hidden]` -> out: `[batch, seq, hidden]`; `s.mask_bias` holds the

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use crate::backend::Pool;
 use crate::config::BertConfig;
-use crate::weights::{self, Weights};
+use crate::weights::{self, native, quantize, DType, Weights};
 use crate::{Error, Result};
 
 pub use attention::{AttentionOutput, SelfAttention, MASK_ADDER};
@@ -211,6 +211,21 @@ impl<'a> Outputs<'a> {
     }
 }
 
+/// How [`BertModel::load_with`] (and `Pipeline::load_with`) build a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// Storage of the encoder's dense kernels and word embeddings. `None` keeps what the file
+    /// holds (an f32 checkpoint stays f32, an int8 `.bert` file stays int8); `Some(d)`
+    /// converts while loading, exactly as `bert convert --dtype d` would write it
+    /// ([`weights::quantize::convert`]). An int8 `.bert` file cannot be loaded as f32 or f16
+    /// (its kernels are packed): load the f32 original instead.
+    pub dtype: Option<DType>,
+    /// Verify the checksums of a `.bert` file's f16 and int8 blocks while loading. Off by
+    /// default: it reads the whole file, while otherwise those weights stay untouched in the
+    /// memory map until a layer first uses them (f32 tensors are always verified).
+    pub verify_checksums: bool,
+}
+
 /// Google's `BertModel`: embeddings, encoder and (when the checkpoint has one) pooler.
 #[derive(Debug, Clone)]
 pub struct BertModel {
@@ -226,7 +241,35 @@ impl BertModel {
     /// `config.json` + `model.safetensors` (Hugging Face), or a path to one of those
     /// checkpoint files (the config is read from beside it), or a libbert `.bert` file.
     pub fn load(path: impl AsRef<Path>) -> Result<BertModel> {
-        let (config, w) = weights::load_model_files(path.as_ref())?;
+        BertModel::load_with(path, &ModelOptions::default())
+    }
+
+    /// [`BertModel::load`] with options: the weights' dtype (f32, f16, int8), checksums.
+    pub fn load_with(path: impl AsRef<Path>, opts: &ModelOptions) -> Result<BertModel> {
+        let path = path.as_ref();
+        let (config, w) = if native::is_native_file(path) {
+            let m = native::NativeModel::open(path)?;
+            if opts.verify_checksums {
+                m.verify()?;
+            }
+            (m.config().clone(), m.weights()?)
+        } else {
+            weights::load_model_files(path)?
+        };
+        BertModel::from_weights_as(config, w, opts.dtype)
+    }
+
+    /// [`BertModel::from_weights`] after converting the weights to `dtype` (`None`: as they
+    /// are stored); see [`ModelOptions::dtype`].
+    pub fn from_weights_as(
+        config: BertConfig,
+        w: Weights,
+        dtype: Option<DType>,
+    ) -> Result<BertModel> {
+        let w = match dtype {
+            Some(d) => quantize::convert(w, &config, d)?,
+            None => w,
+        };
         BertModel::from_weights(config, &w)
     }
 
@@ -248,6 +291,14 @@ impl BertModel {
 
     pub fn config(&self) -> &BertConfig {
         &self.config
+    }
+
+    /// How the encoder's dense kernels are stored (f32, f16 or int8; see [`ModelOptions`]).
+    pub fn dtype(&self) -> DType {
+        self.encoder
+            .layers
+            .first()
+            .map_or(DType::F32, Layer::weight_dtype)
     }
 
     /// Whether the checkpoint has the pooler (`bert/pooler/dense`).

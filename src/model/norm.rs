@@ -3,7 +3,7 @@
 
 use crate::backend::cpu;
 use crate::weights::Weights;
-use crate::Result;
+use crate::{Error, Result};
 
 /// `{scope}/LayerNorm/gamma` and `/beta`, both `[hidden]`.
 #[derive(Debug, Clone)]
@@ -43,9 +43,24 @@ impl LayerNorm {
 }
 
 /// Loads a dense layer `{scope}/kernel` `[in, out]` (Google's layout) and `{scope}/bias`
-/// `[out]`.
+/// `[out]`, on the kernel's storage: f32, f16 or int8 ([`crate::weights::QuantizedTensor`]).
 pub fn load_dense(w: &Weights, scope: &str, in_dim: usize, out_dim: usize) -> Result<cpu::Dense> {
-    let kernel = w.get_vec(&format!("{scope}/kernel"), &[in_dim, out_dim])?;
-    let bias = w.get_vec(&format!("{scope}/bias"), &[out_dim])?;
+    let name = format!("{scope}/kernel");
+    let bias_name = format!("{scope}/bias");
+    if let Some(q) = w.quantized(&name) {
+        if q.shape() != [in_dim, out_dim] {
+            return Err(Error::Shape(format!(
+                "tensor {name} has shape {:?}, the config needs {:?}",
+                q.shape(),
+                [in_dim, out_dim]
+            )));
+        }
+        let bias = w.get_vec(&bias_name, &[out_dim])?;
+        return q
+            .dense(in_dim, out_dim, bias)
+            .map_err(|e| Error::Shape(format!("tensor {name}: {e}")));
+    }
+    let kernel = w.get_vec(&name, &[in_dim, out_dim])?;
+    let bias = w.get_vec(&bias_name, &[out_dim])?;
     Ok(cpu::Dense::new(in_dim, out_dim, kernel, bias))
 }

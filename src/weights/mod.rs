@@ -3,12 +3,17 @@
 //! Every loader produces [`Weights`]: named f32 tensors under Google's variable names
 //! (`bert/encoder/layer_3/attention/self/query/kernel`), dense kernels in Google's `[in, out]`
 //! layout. The model walks those names, so a missing or misshapen tensor names itself.
+//!
+//! A quantized model (f16 or int8, see [`quantize`]) holds its large tensors as
+//! [`QuantizedTensor`]s beside the f32 ones; [`Weights::get`] stays f32-only.
 
 pub(crate) mod crc32c;
 pub mod native;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 mod proto;
+pub mod quantize;
+mod quantized;
 pub mod safetensors;
 pub mod tf_checkpoint;
 
@@ -17,6 +22,7 @@ use std::collections::BTreeMap;
 use crate::{Error, Result};
 
 pub use crc32c::{crc32c, mask_crc32c};
+pub use quantized::{DType, QuantizedTensor};
 
 /// One f32 tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,10 +51,12 @@ pub(crate) fn num_elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
-/// Named f32 tensors under Google's variable names.
+/// Named tensors under Google's variable names: f32 ones, and (in a quantized model) f16 or
+/// int8 ones kept apart, so that [`Weights::get`] keeps returning f32.
 #[derive(Debug, Clone, Default)]
 pub struct Weights {
     tensors: BTreeMap<String, Tensor>,
+    quantized: BTreeMap<String, QuantizedTensor>,
     /// Tensors present in the file but not loadable as f32 (name -> reason, e.g. the dtype);
     /// asking for one gives an `Unsupported` error naming it.
     unsupported: BTreeMap<String, String>,
@@ -62,7 +70,68 @@ impl Weights {
 
     /// Adds (or replaces) a tensor.
     pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) {
-        self.tensors.insert(name.into(), tensor);
+        let name = name.into();
+        self.quantized.remove(&name);
+        self.tensors.insert(name, tensor);
+    }
+
+    /// Adds (or replaces) an f16 or int8 tensor, after checking its lengths.
+    pub fn insert_quantized(
+        &mut self,
+        name: impl Into<String>,
+        tensor: QuantizedTensor,
+    ) -> Result<()> {
+        let name = name.into();
+        tensor
+            .check()
+            .map_err(|e| Error::Shape(format!("tensor {name}: {e}")))?;
+        self.tensors.remove(&name);
+        self.quantized.insert(name, tensor);
+        Ok(())
+    }
+
+    /// Adds an int8 dense kernel: `values` `[in, out]` row-major (Google's kernel layout) and
+    /// one scale per output column, `w[i][o] ≈ values[i * out + o] · scales[o]` (repeat a
+    /// per-tensor scale `out` times).
+    pub fn insert_int8(
+        &mut self,
+        name: impl Into<String>,
+        in_dim: usize,
+        out_dim: usize,
+        values: Vec<i8>,
+        scales: Vec<f32>,
+    ) -> Result<()> {
+        let t = QuantizedTensor::Int8 {
+            in_dim,
+            out_dim,
+            values,
+            scales,
+        };
+        self.insert_quantized(name, t)
+    }
+
+    /// The f16 or int8 tensor `name`, if it is stored so.
+    pub fn quantized(&self, name: &str) -> Option<&QuantizedTensor> {
+        self.quantized.get(name)
+    }
+
+    /// Name and tensor pairs of the f16 and int8 tensors, in sorted name order.
+    pub fn iter_quantized(&self) -> impl Iterator<Item = (&str, &QuantizedTensor)> {
+        self.quantized.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// How `name` is stored, if present.
+    pub fn dtype(&self, name: &str) -> Option<DType> {
+        if self.tensors.contains_key(name) {
+            return Some(DType::F32);
+        }
+        self.quantized.get(name).map(QuantizedTensor::dtype)
+    }
+
+    /// Removes `name` (f32 or quantized).
+    pub fn remove(&mut self, name: &str) {
+        self.tensors.remove(name);
+        self.quantized.remove(name);
     }
 
     /// Records a tensor that exists but cannot be loaded (e.g. a non-f32 dtype).
@@ -75,10 +144,17 @@ impl Weights {
         let t = match self.tensors.get(name) {
             Some(t) => t,
             None => {
-                return Err(match self.unsupported.get(name) {
-                    Some(why) => Error::Unsupported(format!("tensor {name}: {why}")),
-                    None => Error::Shape(format!("missing tensor {name}")),
-                })
+                return Err(
+                    match (self.quantized.get(name), self.unsupported.get(name)) {
+                        (Some(q), _) => Error::Unsupported(format!(
+                            "tensor {name} is stored as {}; this use needs f32 (load the model \
+                         with dtype f32 from the f32 original)",
+                            q.dtype()
+                        )),
+                        (None, Some(why)) => Error::Unsupported(format!("tensor {name}: {why}")),
+                        (None, None) => Error::Shape(format!("missing tensor {name}")),
+                    },
+                )
             }
         };
         if t.shape != expected_shape {
@@ -95,34 +171,34 @@ impl Weights {
         self.get(name, expected_shape).map(<[f32]>::to_vec)
     }
 
-    /// The tensor `name`, whatever its shape.
+    /// The f32 tensor `name`, whatever its shape.
     pub fn tensor(&self, name: &str) -> Option<&Tensor> {
         self.tensors.get(name)
     }
 
-    /// Whether `name` is present.
+    /// Whether `name` is present (f32 or quantized).
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+        self.tensors.contains_key(name) || self.quantized.contains_key(name)
     }
 
-    /// Names in sorted order.
+    /// Names of the f32 tensors in sorted order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)
     }
 
-    /// Name and tensor pairs in sorted name order.
+    /// Name and tensor pairs of the f32 tensors in sorted name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
         self.tensors.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Number of tensors.
+    /// Number of tensors (f32 and quantized).
     pub fn len(&self) -> usize {
-        self.tensors.len()
+        self.tensors.len() + self.quantized.len()
     }
 
     /// Whether there are no tensors.
     pub fn is_empty(&self) -> bool {
-        self.tensors.is_empty()
+        self.tensors.is_empty() && self.quantized.is_empty()
     }
 }
 

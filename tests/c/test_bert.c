@@ -7,6 +7,7 @@
  * the same model saved as a .bert file by that example.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,25 @@ static void check_embedding(bert_model *model, const float *ref, size_t n_ref, c
     float d = max_abs_diff(out, ref, h);
     printf("%s: max abs diff vs Rust API %.3g\n", what, d);
     CHECK(d <= 1e-6f);
+    free(out);
+    bert_context_free(ctx);
+}
+
+/* Embeds SENTENCE with a quantized `model`: cosine to the f32 reference >= min_cos. */
+static void check_embedding_cosine(bert_model *model, const float *ref, size_t n_ref, const char *what,
+                                   double min_cos) {
+    bert_context *ctx = NULL;
+    CHECK(bert_context_new(model, NULL, &ctx) == BERT_OK);
+    if (!ctx) return;
+    size_t h = bert_model_hidden_size(model), len = strlen(SENTENCE), n = 0;
+    float *out = calloc(h, sizeof *out);
+    const char *text = SENTENCE;
+    CHECK(bert_embed(ctx, &text, &len, 1, BERT_POOLING_MEAN, true, out, h, &n) == BERT_OK);
+    CHECK(n == h && h == n_ref);
+    double dot = 0;
+    for (size_t i = 0; i < h && i < n_ref; i++) dot += (double)out[i] * ref[i];
+    printf("%s: cosine to the f32 reference %.6f\n", what, dot);
+    CHECK(dot >= min_cos);
     free(out);
     bert_context_free(ctx);
 }
@@ -231,8 +251,19 @@ int main(int argc, char **argv) {
 
     /* --- other loaders: .bert file, .bert image, safetensors bytes ------------------------ */
     bert_model *m2 = NULL;
-    CHECK(bert_model_load_file(bert_file, NULL, &m2) == BERT_OK);
-    if (m2) check_embedding(m2, ref, n_ref, "load_file(.bert)");
+    /* params from an older header (before `dtype` was appended) are still accepted */
+    bert_model_params old = bert_model_default_params();
+    old.size = offsetof(bert_model_params, dtype);
+    CHECK(bert_model_load_file(bert_file, &old, &m2) == BERT_OK);
+    if (m2) check_embedding(m2, ref, n_ref, "load_file(.bert, old params)");
+    bert_model_free(m2);
+
+    /* int8 on load (issue 6: cosine >= 0.99 to f32) */
+    bert_model_params q = bert_model_default_params();
+    q.dtype = BERT_DTYPE_INT8;
+    m2 = NULL;
+    CHECK(bert_model_load_file(bert_file, &q, &m2) == BERT_OK);
+    if (m2) check_embedding_cosine(m2, ref, n_ref, "load_file(.bert, int8)", 0.99);
     bert_model_free(m2);
 
     size_t image_len = 0;
@@ -281,6 +312,9 @@ int main(int argc, char **argv) {
     wrong = bert_model_default_params();
     wrong.backend = BERT_BACKEND_VULKAN;
     CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_UNSUPPORTED);
+    wrong = bert_model_default_params();
+    wrong.dtype = 9;
+    CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
     wrong = bert_model_default_params();
     wrong.do_lower_case = 7;
     CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);

@@ -132,6 +132,8 @@ impl Clone for AlignedVec {
 struct Scratch {
     a: AlignedVec,
     b: AlignedVec,
+    /// One B panel converted from f16 (`KC x NR` floats, L1-sized).
+    f16: AlignedVec,
 }
 
 thread_local! {
@@ -264,6 +266,8 @@ impl PackedB {
 pub(crate) enum BSrc<'a> {
     Packed(&'a PackedB),
     Strided(MatRef<'a>),
+    /// `[k, n]` row-major IEEE half (little-endian bytes), converted while packing.
+    F16(&'a [u8]),
 }
 
 /// `C`'s base pointer and strides, shared by threads that write disjoint tiles.
@@ -364,7 +368,11 @@ pub(crate) unsafe fn gemm(
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let Scratch { a: abuf, b: bbuf } = &mut *s;
+            let Scratch {
+                a: abuf,
+                b: bbuf,
+                f16: hbuf,
+            } = &mut *s;
             let mut p0 = 0;
             while p0 < k {
                 let kc = kcb.min(k - p0);
@@ -390,6 +398,9 @@ pub(crate) unsafe fn gemm(
                         pack_b(buf, bm, n, p0, kc, pn0 * nr, ncols, nr);
                         (&*buf, 0)
                     }
+                    // Converted panel by panel just before use (below), so the f32 copy
+                    // stays in L1 instead of making a K block round trip through L3.
+                    BSrc::F16(_) => (&[], 0),
                 };
                 let mut i0 = r0;
                 while i0 < r1 {
@@ -403,7 +414,14 @@ pub(crate) unsafe fn gemm(
                     for jp in pn0..pn1 {
                         let j = jp * nr;
                         let ncur = nr.min(n - j);
-                        let bp = &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr];
+                        let bp: &[f32] = match b {
+                            BSrc::F16(bytes) => {
+                                let buf = hbuf.get(kc * nr);
+                                super::f16::pack_b(buf, bytes, n, p0, kc, j, ncur, nr);
+                                buf
+                            }
+                            _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
+                        };
                         let ep = Epilogue {
                             bias: bias.map_or(std::ptr::null(), |bias| bias[j..].as_ptr()),
                             ..ep_base

@@ -235,6 +235,8 @@ fn gelu_erf_body<const FMA: bool>(x: &mut [f32]) {
 
 /// Which code path the row kernels take; `Auto` picks the best one this CPU has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Off x86_64 only `Auto` is used outside tests (it is the portable path there).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Path {
     Auto,
     Portable,
@@ -242,6 +244,7 @@ pub(crate) enum Path {
     Avx2,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl Path {
     fn resolve(self) -> Path {
         #[cfg(target_arch = "x86_64")]

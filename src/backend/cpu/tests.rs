@@ -28,6 +28,7 @@ fn isas() -> Vec<Isa> {
 }
 
 fn paths() -> Vec<Path> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut all = vec![Path::Portable];
     #[cfg(target_arch = "x86_64")]
     all.push(Path::Avx2);
@@ -462,5 +463,89 @@ fn erf_matches_known_values() {
     ];
     for (x, want) in cases {
         assert!((erf(x) - want).abs() < 1e-13, "erf({x}) = {}", erf(x));
+    }
+}
+
+#[test]
+fn f16_dense_equals_f32_dense_of_the_rounded_weights() {
+    use crate::backend::{WeightBytes, WeightDType};
+    let pools = [Pool::single(), Pool::new(2)];
+    for isa in isas() {
+        for &(rows, i, o) in &[(1, 4, 5), (3, 37, 25), (16, 300, 96), (40, 768, 300)] {
+            let x = values(rows * i, 7);
+            // Up to ±4 so that rounding to f16 changes the values.
+            let kernel: Vec<f32> = values(i * o, 8).iter().map(|w| 4.0 * w).collect();
+            let bias = values(o, 9);
+            let bytes: Vec<u8> = kernel
+                .iter()
+                .flat_map(|&w| half::f16::from_f32(w).to_le_bytes())
+                .collect();
+            let rounded: Vec<f32> = kernel
+                .iter()
+                .map(|&w| half::f16::from_f32(w).to_f32())
+                .collect();
+            let d16 = Dense::new_f16_with_isa(isa, i, o, WeightBytes::Owned(bytes), bias.clone())
+                .unwrap();
+            assert_eq!(d16.dtype(), WeightDType::F16);
+            let d32 = Dense::with_isa(isa, i, o, rounded, bias.clone());
+            for pool in &pools {
+                let mut y16 = vec![f32::NAN; rows * o];
+                let mut y32 = vec![f32::NAN; rows * o];
+                d16.forward_act(&x, rows, &mut y16, Activation::GeluErf, pool);
+                d32.forward_act(&x, rows, &mut y32, Activation::GeluErf, pool);
+                // Same packed panels, same summation order: bit-identical.
+                assert_eq!(y16, y32, "{isa:?} rows={rows} {i}->{o}");
+                d16.forward(&x, rows, &mut y16, pool);
+                for r in 0..rows {
+                    for c in 0..o {
+                        let (mut want, mut mag) = (bias[c] as f64, bias[c].abs() as f64);
+                        for t in 0..i {
+                            let v = x[r * i + t] as f64 * kernel[t * o + c] as f64;
+                            want += v;
+                            mag += v.abs();
+                        }
+                        // f16 keeps 11 significant bits: each weight is off by ≤ 2⁻¹¹
+                        // relative; plus the f32 GEMM bound of `dense_matches_f64_…`.
+                        let got = y16[r * o + c] as f64;
+                        assert!(
+                            (got - want).abs() <= (2f64.powi(-11) + 4e-6) * mag + 2e-6,
+                            "{isa:?} rows={rows} {i}->{o}: [{r},{c}] = {got}, want {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let bad = Dense::new_f16(3, 2, WeightBytes::Owned(vec![0; 11]), vec![0.0; 2]);
+    assert!(matches!(bad, Err(crate::Error::Shape(_))));
+    let bad = Dense::new_f16(3, 2, WeightBytes::Owned(vec![0; 12]), vec![0.0; 3]);
+    assert!(matches!(bad, Err(crate::Error::Shape(_))));
+}
+
+#[test]
+fn f16_conversion_is_exact_for_every_bit_pattern() {
+    // The `half` conversion (portable) and, where present, F16C agree on all 65536 values.
+    let bytes: Vec<u8> = (0..=u16::MAX).flat_map(|h| h.to_le_bytes()).collect();
+    let mut portable = vec![0.0f32; 1 << 16];
+    f16::convert_portable(&bytes, &mut portable);
+    for (h, &v) in portable.iter().enumerate() {
+        let want = half::f16::from_bits(h as u16).to_f64();
+        assert!(
+            v as f64 == want || (v.is_nan() && want.is_nan()),
+            "{h:#06x}"
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("f16c") {
+        // One panel of width 8 over a [8192, 8] matrix holding every pattern.
+        let mut simd = vec![0.0f32; 1 << 16];
+        // SAFETY: F16C (and so AVX) detected; 8192 rows of 8 columns, one 8-wide panel.
+        unsafe { f16::x86::pack_b(&mut simd, &bytes, 8, 0, 8192, 0, 1, 8) };
+        for (h, (&a, &b)) in simd.iter().zip(&portable).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{h:#06x}"
+            );
+        }
     }
 }

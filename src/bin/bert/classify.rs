@@ -36,8 +36,8 @@ use bert::classifier::{
 };
 use bert::config::{BertConfig, ConfigFlavor};
 use bert::tokenizer::Tokenizer;
-use bert::weights::{safetensors, tf_checkpoint, Weights};
-use bert::Context;
+use bert::weights::{self, safetensors, tf_checkpoint, Weights};
+use bert::{Context, DType};
 
 use crate::extract_features::write_atomically;
 use crate::flags::Flags;
@@ -134,6 +134,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         flags.get(f);
     }
     let start = load_start(&flags)?;
+    // The encoder's dtype for evaluating and predicting (training is always f32).
+    let dtype = crate::model_flags::dtype(&flags)?;
     flags.finish()?;
 
     if !(do_train || do_eval || do_predict) {
@@ -245,20 +247,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ft.add_examples(&examples).map_err(err)?;
             drop(examples);
             fine_tune(&mut ft, &o, &output_dir)?;
-            (ft.classifier().map_err(err)?, ft.global_step())
-        }
-        None => (
-            Classifier::from_weights(
-                start.config,
-                &start.weights,
-                start.tokenizer,
-                labels.clone(),
+            let params = ft.params().map_err(err)?;
+            let config = params.config().clone();
+            let w = classifier::params_to_weights(params).map_err(err)?;
+            let w = convert(w, &config, dtype).map_err(err)?;
+            (
+                Classifier::from_weights(config, &w, ft.tokenizer().clone(), labels.clone())
+                    .map_err(err)?,
+                ft.global_step(),
             )
-            .map_err(|e| {
-                format!("{e} (evaluating needs a fine-tuned classifier: train with --do_train)")
-            })?,
-            0,
-        ),
+        }
+        None => {
+            let weights = convert(start.weights, &start.config, dtype).map_err(err)?;
+            (
+                Classifier::from_weights(start.config, &weights, start.tokenizer, labels.clone())
+                    .map_err(|e| {
+                        format!(
+                            "{e} (evaluating needs a fine-tuned classifier: train with \
+                             --do_train)"
+                        )
+                    })?,
+                0,
+            )
+        }
     };
     let mut ctx = Context::new(o.threads);
     if let Some(examples) = dev {
@@ -305,6 +316,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The weights in `dtype` (`None`: unchanged).
+fn convert(w: Weights, config: &BertConfig, dtype: Option<DType>) -> bert::Result<Weights> {
+    match dtype {
+        Some(d) => weights::quantize::convert(w, config, d),
+        None => Ok(w),
+    }
 }
 
 /// `--model PATH` or Google's `--bert_config_file`, `--init_checkpoint`, `--vocab_file`.

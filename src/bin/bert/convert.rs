@@ -1,7 +1,9 @@
-//! `bert convert --model PATH --output FILE.bert`: writes libbert's memory-mapped format
-//! (config, vocabulary, tokenizer flag and weights in one file), atomically.
+//! `bert convert --model PATH --output FILE.bert [--dtype f32|f16|int8]`: writes libbert's
+//! memory-mapped format (config, vocabulary, tokenizer flag and weights in one file),
+//! atomically. `--dtype` stores the encoder's kernels and word embeddings as f16 or int8
+//! (`bert::weights::quantize`); a fine-tuned classifier keeps its labels and f32 head.
 
-use bert::weights::{self, native};
+use bert::weights::{self, native, quantize, DType};
 
 use crate::flags::Flags;
 
@@ -13,24 +15,43 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some(_) => Some(flags.bool("do_lower_case", true)?),
         None => None,
     };
+    let dtype = crate::model_flags::dtype(&flags)?.unwrap_or(DType::F32);
+    // For measuring the choice recorded in BENCHMARKS.md; the default follows `--dtype`.
+    let embeddings = match flags.get("embeddings_dtype") {
+        Some(d) => d
+            .parse::<DType>()
+            .map_err(|e| format!("--embeddings_dtype: {e}"))?,
+        None => quantize::embeddings_dtype(dtype),
+    };
     flags.finish()?;
     let err = |e: bert::Error| e.to_string();
+    let path = std::path::Path::new(&model);
     // The pipeline finds the vocabulary and the casing; the weights are read once more in
     // Google's layout, which is what the file stores.
-    let pipeline = bert::Pipeline::load(&model, lower).map_err(err)?;
-    let (config, w) = weights::load_model_files(std::path::Path::new(&model)).map_err(err)?;
-    let vocab = pipeline.tokenizer().vocab();
+    let (_, tokenizer) = bert::Pipeline::load(path, lower).map_err(err)?.into_parts();
+    let (config, w) = weights::load_model_files(path).map_err(err)?;
+    let labels = if native::is_native_file(path) {
+        native::NativeModel::open(path)
+            .map_err(err)?
+            .labels()
+            .to_vec()
+    } else {
+        Vec::new()
+    };
+    let w = quantize::convert_with(w, &config, dtype, embeddings).map_err(err)?;
+    let vocab = tokenizer.vocab();
     let tokens: Vec<String> = (0..vocab.len() as u32)
         .map(|id| vocab.token(id).unwrap_or_default().to_string())
         .collect();
-    native::save(
+    native::save_with_labels(
         &output,
         &config,
         &w,
         &tokens,
-        pipeline.tokenizer().do_lower_case(),
+        tokenizer.do_lower_case(),
+        &labels,
     )
     .map_err(err)?;
-    eprintln!("bert: wrote {output}");
+    eprintln!("bert: wrote {output} ({dtype})");
     Ok(())
 }

@@ -21,10 +21,11 @@ commands:
   embed             one sentence embedding (JSON array) per stdin line
                     --model PATH [--pooling mean|cls|max|pooler] [--normalize]
                     [--max_seq_length N] [--batch_size N] [--threads N]
+                    [--dtype f32|f16|int8]
   extract-features  Google's extract_features.py: --input_file --output_file
                     (--model PATH | --bert_config_file --init_checkpoint --vocab_file)
                     [--layers=-1,-2,-3,-4] [--max_seq_length=128] [--batch_size=32]
-                    [--do_lower_case=true]
+                    [--do_lower_case=true] [--dtype f32|f16|int8]
   classify          Google's run_classifier.py: fine-tune, evaluate, predict
                     --task_name cola|mnli|mrpc|sst-2|rte|tsv --data_dir DIR --output_dir DIR
                     [--do_train] [--do_eval] [--do_predict]
@@ -34,11 +35,17 @@ commands:
                     [--warmup_proportion=0.1] [--gradient_accumulation_steps=1]
                     [--max_train_examples=N] [--save_checkpoints_steps=N]
                     [--log_every_n_steps=10] [--seed=12345] [--threads=N]
+                    [--dtype f32|f16|int8] (evaluate/predict; training is f32)
                     [--do_lower_case] tsv task: --text_a_column N [--text_b_column N]
                     --label_column N [--skip_header]
                     writes model.bert, eval_results.txt, test_results.tsv
   convert           write libbert's .bert format: --model PATH --output FILE.bert
+                    [--dtype f32|f16|int8] (default f32; int8: encoder kernels and word
+                    embeddings, per-channel/per-row scales)
   version           print the version
+
+--dtype on embed, extract-features and classify converts the weights while loading (default:
+as the model file stores them).
 
 Flags use Google's spelling (--vocab_file) or the dashed one (--vocab-file).
 ";

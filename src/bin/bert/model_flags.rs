@@ -1,10 +1,11 @@
 //! Finding the model from the command line: `--model PATH` (a directory or file in any format
-//! libbert reads), or Google's trio `--bert_config_file`, `--init_checkpoint`, `--vocab_file`.
+//! libbert reads), or Google's trio `--bert_config_file`, `--init_checkpoint`, `--vocab_file`;
+//! `--dtype f32|f16|int8` converts the weights while loading (default: as stored).
 
 use bert::config::BertConfig;
 use bert::tokenizer::Tokenizer;
 use bert::weights::{safetensors, tf_checkpoint};
-use bert::{BertModel, Pipeline};
+use bert::{BertModel, DType, ModelOptions, Pipeline};
 
 use crate::flags::Flags;
 
@@ -21,10 +22,14 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
     let checkpoint = flags.get("init_checkpoint");
     let vocab_file = flags.get("vocab_file");
     let max_len = flags.get("max_seq_length").map(str::to_owned);
+    let opts = ModelOptions {
+        dtype: dtype(flags)?,
+        ..ModelOptions::default()
+    };
 
     let pipeline = match (model_path, config_file, checkpoint) {
         (Some(path), None, None) => {
-            let p = Pipeline::load(path, lower).map_err(err)?;
+            let p = Pipeline::load_with(path, lower, &opts).map_err(err)?;
             match vocab_file {
                 // An explicit vocabulary overrides the one found beside the model.
                 Some(v) => {
@@ -43,7 +48,7 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
             } else {
                 tf_checkpoint::load(ckpt).map_err(err)?
             };
-            let model = BertModel::from_weights(config, &weights).map_err(err)?;
+            let model = BertModel::from_weights_as(config, weights, opts.dtype).map_err(err)?;
             // Google's scripts default to do_lower_case=True.
             let tok = Tokenizer::from_vocab_file(vocab, lower.unwrap_or(true)).map_err(err)?;
             let max = model.config().max_position_embeddings;
@@ -71,4 +76,12 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
         return Err(format!("--max_seq_length {max} is not within 2..={limit}"));
     }
     pipeline.with_max_seq_length(max).map_err(err)
+}
+
+/// `--dtype f32|f16|int8`, if given.
+pub fn dtype(flags: &Flags) -> Result<Option<DType>, String> {
+    flags
+        .get("dtype")
+        .map(|d| d.parse::<DType>().map_err(|e| format!("--dtype: {e}")))
+        .transpose()
 }

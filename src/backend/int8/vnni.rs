@@ -1,0 +1,158 @@
+//! VNNI int8 kernels: `vpdpbusd` multiplies 4 u8 activations by 4 i8 weights and adds the
+//! four products to an i32 lane, exactly (no intermediate saturation), so these paths use
+//! 8-bit activations.
+//!
+//! - AVX-512 VNNI: 8 rows x 32 columns (two weight panels) per tile, 16 zmm accumulators;
+//!   one K group of a panel is exactly one zmm (16 columns x 4 k).
+//! - AVX-VNNI (VEX, ymm): 4 rows x 16 columns, as the AVX2 tile with `vpdpbusd` in place of
+//!   `vpmaddubsw` + `vpmaddwd` + `vpaddd`.
+//!
+//! Compiled only with Rust 1.89+ (`cfg(bert_vnni)` from `build.rs`), where these intrinsics
+//! are stable; chosen at run time only where the CPU reports the features.
+
+use super::{Tile, K_GROUP};
+use std::arch::x86_64::*;
+
+/// Rows and panels per AVX-512 tile.
+pub(super) const MR512: usize = 8;
+pub(super) const NP512: usize = 2;
+/// Rows per AVX-VNNI tile.
+pub(super) const MR256: usize = 4;
+
+pub(super) fn vnni512_available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vnni")
+}
+
+pub(super) fn avx_vnni_available() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("avxvnni")
+}
+
+/// See `KernelFn` in `int8.rs`.
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX-512 VNNI; `1 <= rows <= 8`, `1 <= panels <= 2`; `a` holds
+/// `groups · 32` bytes; each panel `groups · 64` bytes at stride `stride`.
+#[target_feature(enable = "avx512f,avx512vnni")]
+pub(super) unsafe fn kernel512(
+    groups: usize,
+    a: *const u8,
+    b: *const u8,
+    stride: usize,
+    rows: usize,
+    panels: usize,
+    acc: &mut Tile,
+) {
+    macro_rules! dispatch {
+        ($($r:literal)*) => {
+            match (rows, panels) {
+                $(
+                    ($r, 1) => tile512::<$r, 1>(groups, a, b, stride, acc),
+                    ($r, _) => tile512::<$r, 2>(groups, a, b, stride, acc),
+                )*
+                (_, 1) => tile512::<8, 1>(groups, a, b, stride, acc),
+                _ => tile512::<8, 2>(groups, a, b, stride, acc),
+            }
+        };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { dispatch!(1 2 3 4 5 6 7) }
+}
+
+/// `R` rows x `P` panels.
+///
+/// # Safety
+/// As [`kernel512`] with `rows = R`, `panels = P`.
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn tile512<const R: usize, const P: usize>(
+    groups: usize,
+    a: *const u8,
+    b: *const u8,
+    stride: usize,
+    acc: &mut Tile,
+) {
+    let mut c = [[_mm512_setzero_si512(); P]; R];
+    for g in 0..groups {
+        // SAFETY: group `g < groups` of panel `p < P` (64 bytes at `b + p·stride + 64g`) and
+        // of the A panel (`MR512` rows of 4 bytes at `a + 32g`) lie in bounds (caller's
+        // contract); unaligned loads.
+        unsafe {
+            let mut w = [_mm512_setzero_si512(); P];
+            for (p, wp) in w.iter_mut().enumerate() {
+                *wp = _mm512_loadu_si512(b.add(p * stride + 64 * g).cast());
+            }
+            for (r, cr) in c.iter_mut().enumerate() {
+                let x = _mm512_set1_epi32(
+                    (a.add(g * MR512 * K_GROUP + r * K_GROUP) as *const i32).read_unaligned(),
+                );
+                for (cp, &wp) in cr.iter_mut().zip(&w) {
+                    *cp = _mm512_dpbusd_epi32(*cp, x, wp);
+                }
+            }
+        }
+    }
+    for (dst, cr) in acc.iter_mut().zip(&c) {
+        for (p, &cp) in cr.iter().enumerate() {
+            // SAFETY: a tile row holds `TILE_COLS >= 32` i32.
+            unsafe { _mm512_storeu_si512(dst.as_mut_ptr().add(16 * p).cast(), cp) };
+        }
+    }
+}
+
+/// See `KernelFn` in `int8.rs` (one panel per tile).
+///
+/// # Safety
+/// The CPU has AVX2 and AVX-VNNI; `1 <= rows <= 4`; `a` holds `groups · 16` bytes and `b`
+/// `groups · 64`.
+#[target_feature(enable = "avx2,avxvnni")]
+pub(super) unsafe fn kernel256(
+    groups: usize,
+    a: *const u8,
+    b: *const u8,
+    _stride: usize,
+    rows: usize,
+    _panels: usize,
+    acc: &mut Tile,
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        match rows {
+            1 => tile256::<1>(groups, a, b, acc),
+            2 => tile256::<2>(groups, a, b, acc),
+            3 => tile256::<3>(groups, a, b, acc),
+            _ => tile256::<4>(groups, a, b, acc),
+        }
+    }
+}
+
+/// `R` rows x 16 columns.
+///
+/// # Safety
+/// As [`kernel256`] with `rows = R`.
+#[target_feature(enable = "avx2,avxvnni")]
+#[inline]
+unsafe fn tile256<const R: usize>(groups: usize, a: *const u8, b: *const u8, acc: &mut Tile) {
+    let mut c = [[_mm256_setzero_si256(); 2]; R];
+    for g in 0..groups {
+        // SAFETY: as in the AVX2 kernel: group `g < groups` is in bounds.
+        unsafe {
+            let w0 = _mm256_loadu_si256(b.add(64 * g) as *const __m256i);
+            let w1 = _mm256_loadu_si256(b.add(64 * g + 32) as *const __m256i);
+            for (r, cr) in c.iter_mut().enumerate() {
+                let x = _mm256_set1_epi32(
+                    (a.add(g * MR256 * K_GROUP + r * K_GROUP) as *const i32).read_unaligned(),
+                );
+                cr[0] = _mm256_dpbusd_avx_epi32(cr[0], x, w0);
+                cr[1] = _mm256_dpbusd_avx_epi32(cr[1], x, w1);
+            }
+        }
+    }
+    for (dst, cr) in acc.iter_mut().zip(&c) {
+        // SAFETY: a tile row holds `TILE_COLS >= 16` i32.
+        unsafe {
+            _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, cr[0]);
+            _mm256_storeu_si256(dst.as_mut_ptr().add(8) as *mut __m256i, cr[1]);
+        }
+    }
+}
