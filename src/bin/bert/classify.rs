@@ -262,11 +262,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             (
                 Classifier::from_weights(start.config, &weights, start.tokenizer, labels.clone())
                     .map_err(|e| {
-                        format!(
-                            "{e} (evaluating needs a fine-tuned classifier: train with \
+                    format!(
+                        "{e} (evaluating needs a fine-tuned classifier: train with \
                              --do_train)"
-                        )
-                    })?,
+                    )
+                })?,
                 0,
             )
         }
