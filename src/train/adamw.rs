@@ -5,7 +5,12 @@
 //! plus `rate · θ` for variables whose name contains none of `LayerNorm`, `layer_norm`,
 //! `bias`; `θ ← θ − lr · update`. Computed in f32 like the TF ops.
 
+use super::kernels::SharedMut;
 use super::params::{Grads, Params};
+use crate::backend::Pool;
+
+/// Elements per task of [`AdamW::apply_and_zero`].
+const CHUNK: usize = 1 << 15;
 
 /// Optimizer hyper-parameters (Google's defaults via [`Default`]). Python floats in
 /// `optimization.py`, hence f64 here; the update itself runs in f32 like the TF graph.
@@ -109,30 +114,103 @@ impl AdamW {
 
     /// One update with already-clipped gradients at learning rate `lr`.
     pub fn apply(&mut self, params: &mut Params, grads: &Grads, lr: f32) {
-        let c = &self.config;
-        // `1.0 - beta` is computed on Python floats and rounded to f32 once (in f32,
-        // 1 − 0.999 would be 0.00100005, a relative error of 5e-5).
-        let one_minus_b1 = (1.0 - c.beta_1) as f32;
-        let one_minus_b2 = (1.0 - c.beta_2) as f32;
-        let (b1, b2) = (c.beta_1 as f32, c.beta_2 as f32);
-        let (eps, wd) = (c.epsilon as f32, c.weight_decay_rate as f32);
+        let k = Constants::new(&self.config, lr);
         for i in 0..params.data.len() {
             let decay = self.decay[i];
             let (p, g) = (&mut params.data[i], &grads.data[i]);
             let (m, v) = (&mut self.m[i], &mut self.v[i]);
             for j in 0..p.len() {
-                let gj = g[j];
-                let mj = b1 * m[j] + one_minus_b1 * gj;
-                let vj = b2 * v[j] + one_minus_b2 * (gj * gj);
-                m[j] = mj;
-                v[j] = vj;
-                let mut update = mj / (vj.sqrt() + eps);
-                if decay {
-                    update += wd * p[j];
-                }
-                p[j] -= lr * update;
+                k.update(&mut p[j], g[j], &mut m[j], &mut v[j], decay);
             }
         }
+    }
+
+    /// The update of `clip_by_global_norm` (`grads · grad_scale`, when clipping applies)
+    /// followed by [`AdamW::apply`], in one pass over the variables spread over `pool`, leaving
+    /// `grads` zeroed for the next accumulation. Same f32 arithmetic as the two steps, element
+    /// by element, so the result does not depend on the thread count.
+    pub(crate) fn apply_and_zero(
+        &mut self,
+        params: &mut Params,
+        grads: &mut Grads,
+        grad_scale: Option<f32>,
+        lr: f32,
+        pool: &Pool,
+    ) {
+        let k = Constants::new(&self.config, lr);
+        let mut tasks = Vec::new();
+        for (i, t) in params.data.iter().enumerate() {
+            for start in (0..t.len()).step_by(CHUNK) {
+                tasks.push((i, start, (start + CHUNK).min(t.len())));
+            }
+        }
+        fn shared(ts: &mut [Vec<f32>]) -> Vec<SharedMut<'_>> {
+            ts.iter_mut().map(|t| SharedMut::new(t)).collect()
+        }
+        let (ps, gs) = (shared(&mut params.data), shared(&mut grads.data));
+        let (ms, vs) = (shared(&mut self.m), shared(&mut self.v));
+        let decay = &self.decay;
+        pool.run(tasks.len(), &|t| {
+            let (i, a, b) = tasks[t];
+            // SAFETY: tasks cover disjoint ranges of each variable.
+            let (p, g, m, v) = unsafe {
+                (
+                    ps[i].part(a, b - a),
+                    gs[i].part(a, b - a),
+                    ms[i].part(a, b - a),
+                    vs[i].part(a, b - a),
+                )
+            };
+            for j in 0..p.len() {
+                let gj = match grad_scale {
+                    Some(s) => g[j] * s,
+                    None => g[j],
+                };
+                k.update(&mut p[j], gj, &mut m[j], &mut v[j], decay[i]);
+                g[j] = 0.0;
+            }
+        });
+        grads.word_occurrence_sq = 0.0;
+    }
+}
+
+/// The f32 constants of one update.
+struct Constants {
+    b1: f32,
+    b2: f32,
+    one_minus_b1: f32,
+    one_minus_b2: f32,
+    eps: f32,
+    wd: f32,
+    lr: f32,
+}
+
+impl Constants {
+    fn new(c: &AdamWConfig, lr: f32) -> Constants {
+        Constants {
+            b1: c.beta_1 as f32,
+            b2: c.beta_2 as f32,
+            // `1.0 - beta` is computed on Python floats and rounded to f32 once (in f32,
+            // 1 − 0.999 would be 0.00100005, a relative error of 5e-5).
+            one_minus_b1: (1.0 - c.beta_1) as f32,
+            one_minus_b2: (1.0 - c.beta_2) as f32,
+            eps: c.epsilon as f32,
+            wd: c.weight_decay_rate as f32,
+            lr,
+        }
+    }
+
+    #[inline(always)]
+    fn update(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32, decay: bool) {
+        let mj = self.b1 * *m + self.one_minus_b1 * g;
+        let vj = self.b2 * *v + self.one_minus_b2 * (g * g);
+        *m = mj;
+        *v = vj;
+        let mut update = mj / (vj.sqrt() + self.eps);
+        if decay {
+            update += self.wd * *p;
+        }
+        *p -= self.lr * update;
     }
 }
 

@@ -2,106 +2,22 @@
 //! respect to every trainable variable, added (times a scale) into a [`Grads`] set.
 //!
 //! Pieces, in reverse order of the forward pass: softmax cross-entropy, classifier head
-//! (with its dropout), pooler (tanh), per layer the output block (LayerNorm, residual,
-//! dropout, dense), GELU, intermediate dense, attention output block, self-attention
-//! (softmax backward, attention-probability dropout, per-head matmuls), and the embeddings
-//! (LayerNorm, then scatter-add into the word / position / token-type tables).
+//! (with its dropout), pooler (tanh), each layer (`layer.rs`; under gradient checkpointing
+//! the layer is first recomputed from its saved input, with the same dropout masks, so the
+//! gradients are the same), and the embeddings (dropout, LayerNorm, then scatter-add into
+//! the word / position / token-type tables).
 
-use super::forward::{Batch, Cache, LnCache};
+use super::forward::Batch;
+use super::kernels::{ln_backward, Partials};
+use super::layer;
 use super::params::{Grads, Params};
+use super::workspace::{sized, Workspace};
 use crate::backend::{cpu, Pool};
+#[cfg(test)]
 use crate::config::Activation;
 
-/// Gradient of `y = x @ w + b` (`w: [din, dout]`): `dw += xᵀ dy`, `db += Σ_rows dy`, and
-/// `dx = dy wᵀ` (overwritten when `dx_beta == 0`, added when it is 1).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn dense_backward(
-    x: &[f32],
-    dy: &[f32],
-    rows: usize,
-    w: &[f32],
-    (din, dout): (usize, usize),
-    g: &mut Grads,
-    (iw, ib): (usize, usize),
-    dx: Option<(&mut [f32], f32)>,
-    pool: &Pool,
-) {
-    cpu::sgemm(
-        din,
-        rows,
-        dout,
-        1.0,
-        x,
-        (1, din as isize),
-        dy,
-        (dout as isize, 1),
-        1.0,
-        &mut g.data[iw],
-        (dout as isize, 1),
-        pool,
-    );
-    let db = &mut g.data[ib];
-    for r in dy.chunks_exact(dout) {
-        for (a, v) in db.iter_mut().zip(r) {
-            *a += v;
-        }
-    }
-    if let Some((dx, beta)) = dx {
-        cpu::sgemm(
-            rows,
-            dout,
-            din,
-            1.0,
-            dy,
-            (dout as isize, 1),
-            w,
-            (1, dout as isize),
-            beta,
-            dx,
-            (din as isize, 1),
-            pool,
-        );
-    }
-}
-
-/// LayerNorm backward: `dγ += Σ dy·x̂`, `dβ += Σ dy`, and returns
-/// `dx = (1/σ)(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))` with `dx̂ = dy·γ`.
-pub(crate) fn layer_norm_backward(
-    dy: &[f32],
-    ln: &LnCache,
-    gamma: &[f32],
-    g: &mut Grads,
-    (igamma, ibeta): (usize, usize),
-) -> Vec<f32> {
-    let width = gamma.len();
-    let mut dx = vec![0.0f32; dy.len()];
-    for (r, &rs) in ln.rstd.iter().enumerate() {
-        let dyr = &dy[r * width..][..width];
-        let xh = &ln.xhat[r * width..][..width];
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for j in 0..width {
-            let dxh = (dyr[j] * gamma[j]) as f64;
-            s1 += dxh;
-            s2 += dxh * xh[j] as f64;
-        }
-        let (m1, m2) = (s1 / width as f64, s2 / width as f64);
-        for j in 0..width {
-            let dxh = (dyr[j] * gamma[j]) as f64;
-            dx[r * width + j] = (rs as f64 * (dxh - m1 - xh[j] as f64 * m2)) as f32;
-        }
-        let dg = &mut g.data[igamma][..width];
-        for j in 0..width {
-            dg[j] += dyr[j] * xh[j];
-        }
-        let dbt = &mut g.data[ibeta][..width];
-        for j in 0..width {
-            dbt[j] += dyr[j];
-        }
-    }
-    dx
-}
-
-/// Derivative of `hidden_act` at `x`.
+/// Derivative of `hidden_act` at `x`, in f64 (the reference for `kernels.rs`).
+#[cfg(test)]
 pub(crate) fn activation_grad(act: Activation, x: f32) -> f32 {
     match act {
         Activation::GeluTanh => {
@@ -129,33 +45,12 @@ pub(crate) fn activation_grad(act: Activation, x: f32) -> f32 {
     }
 }
 
-/// Softmax backward over rows: `dz = p ⊙ (dp − Σ_j dp_j p_j)`, in place on `dp`.
-pub(crate) fn softmax_backward(p: &[f32], dp: &mut [f32], width: usize) {
-    for (pr, dr) in p.chunks_exact(width).zip(dp.chunks_exact_mut(width)) {
-        let dot: f64 = pr
-            .iter()
-            .zip(dr.iter())
-            .map(|(&a, &b)| a as f64 * b as f64)
-            .sum();
-        for (d, &pv) in dr.iter_mut().zip(pr) {
-            *d = pv * (*d - dot as f32);
-        }
-    }
-}
-
-fn mul_mask(x: &mut [f32], mask: &Option<Vec<f32>>) {
-    if let Some(m) = mask {
-        for (v, f) in x.iter_mut().zip(m) {
-            *v *= f;
-        }
-    }
-}
-
-/// Adds `scale · ∂loss/∂θ` into `g` for every variable.
+/// Adds `scale · ∂loss/∂θ` into `g` for every variable, from the activations the last
+/// [`super::forward::forward`] left in `ws` (same parameters and batch).
 pub(crate) fn backward(
     p: &Params,
     b: &Batch,
-    cache: &Cache,
+    ws: &mut Workspace,
     g: &mut Grads,
     scale: f32,
     pool: &Pool,
@@ -163,15 +58,16 @@ pub(crate) fn backward(
     let c = p.config();
     let lay = &p.layout;
     let d = &p.data;
-    let (h, isz) = (c.hidden_size, c.intermediate_size);
-    let (nh, hd) = (c.num_attention_heads, c.head_size());
-    let (bs, seq) = (b.batch, b.seq);
-    let rows = bs * seq;
-    let nl = p.num_labels();
+    let h = c.hidden_size;
+    let (bs, nl) = (b.batch, p.num_labels());
+    let rows = ws.packed.rows;
+    let num_layers = lay.layers.len();
     let hs = h as isize;
 
     // Mean softmax cross-entropy: dlogits = (softmax − onehot) / batch.
-    let mut dlogits = cache.label_probs.clone();
+    let hd = &mut ws.head;
+    let dlogits = sized(&mut hd.dlogits, bs * nl);
+    dlogits.copy_from_slice(&hd.label_probs[..bs * nl]);
     for bi in 0..bs {
         dlogits[bi * nl + b.labels[bi] as usize] -= 1.0;
     }
@@ -184,9 +80,9 @@ pub(crate) fn backward(
         bs,
         h,
         1.0,
-        &dlogits,
+        dlogits,
         (1, nl as isize),
-        &cache.pooled_d,
+        &hd.pooled_d,
         (hs, 1),
         1.0,
         &mut g.data[lay.head_w],
@@ -198,226 +94,135 @@ pub(crate) fn backward(
             *a += v;
         }
     }
-    let mut dpooled = vec![0.0f32; bs * h];
+    let dpooled = sized(&mut hd.dpooled, bs * h);
     cpu::sgemm(
         bs,
         nl,
         h,
         1.0,
-        &dlogits,
+        &hd.dlogits,
         (nl as isize, 1),
         &d[lay.head_w],
         (hs, 1),
         0.0,
-        &mut dpooled,
+        dpooled,
         (hs, 1),
         pool,
     );
-    mul_mask(&mut dpooled, &cache.head_drop);
-    // Pooler: tanh' = 1 − y².
-    for (dv, &y) in dpooled.iter_mut().zip(&cache.pooled) {
+    if let Some(dr) = hd.drop {
+        dr.apply(dpooled, 0);
+    }
+    // Pooler: pooled = tanh(first Wp + bp), tanh' = 1 − y².
+    for (dv, &y) in dpooled.iter_mut().zip(&hd.pooled) {
         *dv *= 1.0 - y * y;
     }
-    let mut dfirst = vec![0.0f32; bs * h];
-    dense_backward(
-        &cache.first,
-        &dpooled,
+    cpu::sgemm(
+        h,
         bs,
-        &d[lay.pooler_k],
-        (h, h),
-        g,
-        (lay.pooler_k, lay.pooler_b),
-        Some((&mut dfirst, 0.0)),
+        h,
+        1.0,
+        &hd.first,
+        (1, hs),
+        dpooled,
+        (hs, 1),
+        1.0,
+        &mut g.data[lay.pooler_k],
+        (hs, 1),
         pool,
     );
-    let mut dx = vec![0.0f32; rows * h];
-    for bi in 0..bs {
-        dx[bi * seq * h..][..h].copy_from_slice(&dfirst[bi * h..][..h]);
+    for r in dpooled.chunks_exact(h) {
+        for (a, v) in g.data[lay.pooler_b].iter_mut().zip(r) {
+            *a += v;
+        }
+    }
+    // dfirst = dpooled Wpᵀ: the gradient of the last layer's (position-0) output.
+    let dy = sized(&mut ws.dy, rows.max(bs) * h);
+    cpu::sgemm(
+        bs,
+        h,
+        h,
+        1.0,
+        &hd.dpooled,
+        (hs, 1),
+        &d[lay.pooler_k],
+        (1, hs),
+        0.0,
+        dy,
+        (hs, 1),
+        pool,
+    );
+    if num_layers == 0 {
+        // No layer: position 0 of the embedding output is the pooler's input.
+        let dx = sized(&mut ws.dx, rows * h);
+        dx.fill(0.0);
+        for (e, span) in ws.packed.spans.iter().enumerate() {
+            dx[span.off * h..][..h].copy_from_slice(&ws.dy[e * h..][..h]);
+        }
+        std::mem::swap(&mut ws.dx, &mut ws.dy);
     }
 
-    let scale_att = 1.0 / (hd as f32).sqrt();
-    for (li, lc) in lay.layers.iter().zip(&cache.layers).rev() {
-        // Output block: y = LN(dropout(inter W + b) + h1).
-        let dsum = layer_norm_backward(
-            &dx,
-            &lc.out_ln,
-            &d[li.out_ln_gamma],
-            g,
-            (li.out_ln_gamma, li.out_ln_beta),
-        );
-        let mut dh1 = dsum.clone();
-        let mut dout = dsum;
-        mul_mask(&mut dout, &lc.out_drop);
-        let mut dinter = vec![0.0f32; rows * isz];
-        dense_backward(
-            &lc.inter,
-            &dout,
-            rows,
-            &d[li.out_k],
-            (isz, h),
-            g,
-            (li.out_k, li.out_b),
-            Some((&mut dinter, 0.0)),
-            pool,
-        );
-        for (dv, &xv) in dinter.iter_mut().zip(&lc.inter_pre) {
-            *dv *= activation_grad(c.hidden_act, xv);
-        }
-        dense_backward(
-            &lc.h1,
-            &dinter,
-            rows,
-            &d[li.inter_k],
-            (h, isz),
-            g,
-            (li.inter_k, li.inter_b),
-            Some((&mut dh1, 1.0)),
-            pool,
-        );
-        // Attention output block: h1 = LN(dropout(context W + b) + input).
-        let dsum = layer_norm_backward(
-            &dh1,
-            &lc.attn_ln,
-            &d[li.attn_ln_gamma],
-            g,
-            (li.attn_ln_gamma, li.attn_ln_beta),
-        );
-        let mut dinput = dsum.clone();
-        let mut da = dsum;
-        mul_mask(&mut da, &lc.attn_drop);
-        let mut dctx = vec![0.0f32; rows * h];
-        dense_backward(
-            &lc.context,
-            &da,
-            rows,
-            &d[li.attn_out_k],
-            (h, h),
-            g,
-            (li.attn_out_k, li.attn_out_b),
-            Some((&mut dctx, 0.0)),
-            pool,
-        );
-        // Self-attention, per example and head.
-        let mut probs_used = lc.probs.clone();
-        mul_mask(&mut probs_used, &lc.probs_drop);
-        let mut dprobs = vec![0.0f32; lc.probs.len()];
-        let (mut dq, mut dk, mut dv) = (
-            vec![0.0f32; rows * h],
-            vec![0.0f32; rows * h],
-            vec![0.0f32; rows * h],
-        );
-        for bi in 0..bs {
-            for head in 0..nh {
-                let off = bi * seq * h + head * hd;
-                let po = (bi * nh + head) * seq * seq;
-                // dprobs = dctx_h v_hᵀ: [seq, d] x [d, seq]
-                cpu::sgemm(
-                    seq,
-                    hd,
-                    seq,
-                    1.0,
-                    &dctx[off..],
-                    (hs, 1),
-                    &lc.v[off..],
-                    (1, hs),
-                    0.0,
-                    &mut dprobs[po..],
-                    (seq as isize, 1),
-                    pool,
-                );
-                // dv_h = probs_usedᵀ dctx_h: [seq, seq] x [seq, d]
-                cpu::sgemm(
-                    seq,
-                    seq,
-                    hd,
-                    1.0,
-                    &probs_used[po..],
-                    (1, seq as isize),
-                    &dctx[off..],
-                    (hs, 1),
-                    0.0,
-                    &mut dv[off..],
-                    (hs, 1),
-                    pool,
-                );
-            }
-        }
-        mul_mask(&mut dprobs, &lc.probs_drop);
-        softmax_backward(&lc.probs, &mut dprobs, seq);
-        for bi in 0..bs {
-            for head in 0..nh {
-                let off = bi * seq * h + head * hd;
-                let po = (bi * nh + head) * seq * seq;
-                // scores = s q_h k_hᵀ: dq_h = s dS k_h, dk_h = s dSᵀ q_h
-                cpu::sgemm(
-                    seq,
-                    seq,
-                    hd,
-                    scale_att,
-                    &dprobs[po..],
-                    (seq as isize, 1),
-                    &lc.k[off..],
-                    (hs, 1),
-                    0.0,
-                    &mut dq[off..],
-                    (hs, 1),
-                    pool,
-                );
-                cpu::sgemm(
-                    seq,
-                    seq,
-                    hd,
-                    scale_att,
-                    &dprobs[po..],
-                    (1, seq as isize),
-                    &lc.q[off..],
-                    (hs, 1),
-                    0.0,
-                    &mut dk[off..],
-                    (hs, 1),
-                    pool,
-                );
-            }
-        }
-        for (dy, iw, ib) in [
-            (&dq, li.query_k, li.query_b),
-            (&dk, li.key_k, li.key_b),
-            (&dv, li.value_k, li.value_b),
-        ] {
-            dense_backward(
-                &lc.input,
-                dy,
-                rows,
-                &d[iw],
-                (h, h),
-                g,
-                (iw, ib),
-                Some((&mut dinput, 1.0)),
+    for (l, li) in lay.layers.iter().enumerate().rev() {
+        let first_only = l + 1 == num_layers;
+        if ws.checkpointing && !first_only {
+            // Recompute the layer's activations from its input (same masks); its output,
+            // already known, goes to `dx`, which the backward below overwrites.
+            layer::forward(
+                p,
+                li,
+                &ws.packed,
+                &ws.inputs[l],
+                false,
+                &mut ws.layers[0],
+                &ws.drops[l],
+                &mut ws.scratch,
+                sized(&mut ws.dx, rows * h),
                 pool,
             );
         }
-        dx = dinput;
+        let acts = &ws.layers[ws.acts_index(l)];
+        layer::backward(
+            p,
+            li,
+            &ws.packed,
+            &ws.inputs[l],
+            first_only,
+            acts,
+            &ws.drops[l],
+            &ws.dy,
+            g,
+            &mut ws.scratch,
+            sized(&mut ws.dx, rows * h),
+            pool,
+        );
+        std::mem::swap(&mut ws.dx, &mut ws.dy);
     }
 
     // Embeddings: dropout, LayerNorm, then scatter-add into the three tables.
-    mul_mask(&mut dx, &cache.emb_drop);
-    let demb = layer_norm_backward(
-        &dx,
-        &cache.emb_ln,
-        &d[lay.emb_ln_gamma],
-        g,
-        (lay.emb_ln_gamma, lay.emb_ln_beta),
+    let parts = Partials::new(&mut ws.scratch.partials, rows, h, 2);
+    ln_backward(
+        pool,
+        rows,
+        &ws.dy,
+        (&ws.emb_xhat, &ws.emb_rstd, &d[lay.emb_ln_gamma]),
+        ws.emb_drop,
+        None,
+        sized(&mut ws.dx, rows * h),
+        None,
+        &parts,
     );
-    for r in 0..rows {
-        let src = &demb[r * h..][..h];
-        g.word_occurrence_sq += src.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+    parts.add_into(0, &mut g.data[lay.emb_ln_gamma]);
+    parts.add_into(1, &mut g.data[lay.emb_ln_beta]);
+    let demb = &ws.dx;
+    for (r, &src) in ws.packed.src.iter().enumerate() {
+        let row = &demb[r * h..][..h];
+        g.word_occurrence_sq += row.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
         let targets = [
-            (lay.word, b.input_ids[r] as usize),
-            (lay.token_type, b.segment_ids[r] as usize),
-            (lay.position, r % seq),
+            (lay.word, b.input_ids[src] as usize),
+            (lay.token_type, b.segment_ids[src] as usize),
+            (lay.position, src % b.seq),
         ];
-        for (t, row) in targets {
-            for (a, v) in g.data[t][row * h..][..h].iter_mut().zip(src) {
+        for (t, i) in targets {
+            for (a, v) in g.data[t][i * h..][..h].iter_mut().zip(row) {
                 *a += v;
             }
         }
@@ -427,6 +232,7 @@ pub(crate) fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::kernels::softmax_backward;
 
     /// Central differences in f64 (step 1e-4, error O(1e-8)); the derivatives are computed in
     /// f64 and rounded to f32, so 1e-6 absolute is tight.

@@ -5,12 +5,17 @@
 //! scaled by `1/sqrt(head_size)`, LayerNorm ε from the config, GELU form from
 //! `hidden_act`. Differences: LayerNorm is computed here (it must keep `x̂` and `1/σ`), and
 //! dropout is applied when an RNG is given (hidden and attention-probability dropout from
-//! the config; the head's hard-wired 0.1 dropout on the pooled output).
+//! the config; the head's hard-wired 0.1 dropout on the pooled output). Activations live in
+//! a [`Workspace`] reused across steps; see `workspace.rs` for the packed token layout and
+//! `layer.rs` for one layer.
 
+use super::dropout::Dropout;
+use super::kernels::{for_chunks, ln_row, SharedMut};
+use super::layer;
 use super::params::Params;
 use super::rng::Rng;
+use super::workspace::{sized, Workspace};
 use crate::backend::{cpu, Pool};
-use crate::config::Activation;
 use crate::{Error, Result};
 
 /// Google's additive attention mask for padded keys (`modeling.py`: `-10000.0`).
@@ -38,125 +43,6 @@ pub struct Forward {
     pub loss: f32,
     /// `[batch, num_labels]`
     pub logits: Vec<f32>,
-}
-
-/// LayerNorm activations: `x̂ = (x − μ)/σ` per row and `1/σ`.
-pub(crate) struct LnCache {
-    pub xhat: Vec<f32>,
-    pub rstd: Vec<f32>,
-}
-
-pub(crate) struct LayerCache {
-    pub input: Vec<f32>,
-    pub q: Vec<f32>,
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
-    /// softmax output `[batch, heads, seq, seq]` before dropout.
-    pub probs: Vec<f32>,
-    pub probs_drop: Option<Vec<f32>>,
-    pub context: Vec<f32>,
-    pub attn_drop: Option<Vec<f32>>,
-    pub attn_ln: LnCache,
-    /// attention block output `[rows, hidden]`.
-    pub h1: Vec<f32>,
-    pub inter_pre: Vec<f32>,
-    pub inter: Vec<f32>,
-    pub out_drop: Option<Vec<f32>>,
-    pub out_ln: LnCache,
-}
-
-pub(crate) struct Cache {
-    pub emb_ln: LnCache,
-    pub emb_drop: Option<Vec<f32>>,
-    pub layers: Vec<LayerCache>,
-    /// `[batch, hidden]` first-token hidden states of the last layer.
-    pub first: Vec<f32>,
-    /// `[batch, hidden]` tanh output of the pooler.
-    pub pooled: Vec<f32>,
-    pub head_drop: Option<Vec<f32>>,
-    /// `[batch, hidden]` pooled output after the head's dropout.
-    pub pooled_d: Vec<f32>,
-    /// `[batch, num_labels]` softmax of the logits.
-    pub label_probs: Vec<f32>,
-}
-
-/// `y[rows, out] = x[rows, in] @ w[in, out] + b` (TF kernels are `[in, out]`).
-pub(crate) fn dense(
-    x: &[f32],
-    rows: usize,
-    w: &[f32],
-    b: &[f32],
-    (din, dout): (usize, usize),
-    pool: &Pool,
-) -> Vec<f32> {
-    let mut y = vec![0.0; rows * dout];
-    for r in y.chunks_exact_mut(dout) {
-        r.copy_from_slice(b);
-    }
-    cpu::sgemm(
-        rows,
-        din,
-        dout,
-        1.0,
-        x,
-        (din as isize, 1),
-        w,
-        (dout as isize, 1),
-        1.0,
-        &mut y,
-        (dout as isize, 1),
-        pool,
-    );
-    y
-}
-
-/// LayerNorm over rows of `width` (`tf.contrib.layers.layer_norm`: biased variance, ε
-/// inside the square root); returns the output and the cache. Moments in f64.
-pub(crate) fn layer_norm(
-    x: &[f32],
-    width: usize,
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-) -> (Vec<f32>, LnCache) {
-    let rows = x.len() / width;
-    let mut y = vec![0.0; x.len()];
-    let mut xhat = vec![0.0; x.len()];
-    let mut rstd = vec![0.0; rows];
-    for r in 0..rows {
-        let row = &x[r * width..][..width];
-        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / width as f64;
-        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / width as f64;
-        let rs = 1.0 / (var + eps as f64).sqrt();
-        rstd[r] = rs as f32;
-        for j in 0..width {
-            let xh = ((row[j] as f64 - mean) * rs) as f32;
-            xhat[r * width + j] = xh;
-            y[r * width + j] = xh * gamma[j] + beta[j];
-        }
-    }
-    (y, LnCache { xhat, rstd })
-}
-
-/// Applies `hidden_act` in place (the same kernels as inference).
-pub(crate) fn activate(act: Activation, x: &mut [f32]) {
-    match act {
-        Activation::GeluTanh => cpu::gelu_tanh(x),
-        Activation::GeluErf => cpu::gelu_erf(x),
-        Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-    }
-}
-
-fn dropout(x: &mut [f32], rate: f32, rng: &mut Option<&mut Rng>) -> Option<Vec<f32>> {
-    let rng = rng.as_deref_mut()?;
-    if rate <= 0.0 {
-        return None;
-    }
-    let mask = rng.dropout_mask(x.len(), rate);
-    for (v, m) in x.iter_mut().zip(&mask) {
-        *v *= m;
-    }
-    Some(mask)
 }
 
 pub(crate) fn check_batch(p: &Params, b: &Batch) -> Result<()> {
@@ -201,159 +87,91 @@ pub(crate) fn check_batch(p: &Params, b: &Batch) -> Result<()> {
     Ok(())
 }
 
-/// Forward pass; `dropout: None` is evaluation mode (no dropout anywhere).
+/// Forward pass into `ws`; `dropout: None` is evaluation mode (no dropout anywhere). Masks
+/// are drawn from the RNG in a fixed order (embeddings; per layer attention probabilities,
+/// attention output, output; head) so a run is reproducible for a seed, whatever the thread
+/// count.
 pub(crate) fn forward(
     p: &Params,
     b: &Batch,
     mut rng: Option<&mut Rng>,
+    ws: &mut Workspace,
     pool: &Pool,
-) -> Result<(Forward, Cache)> {
+) -> Result<Forward> {
     check_batch(p, b)?;
-    let c = p.config().clone();
+    let c = p.config();
     let lay = &p.layout;
     let d = &p.data;
-    let (h, inter_size) = (c.hidden_size, c.intermediate_size);
-    let (nh, hd) = (c.num_attention_heads, c.head_size());
-    let (bs, seq) = (b.batch, b.seq);
-    let rows = bs * seq;
-    let eps = c.layer_norm_eps;
+    let (h, nl, bs) = (c.hidden_size, p.num_labels(), b.batch);
+    let num_layers = lay.layers.len();
+    ws.prepare(num_layers);
+    ws.packed.build(b, c.num_attention_heads);
+    let rows = ws.packed.rows;
 
-    // Embeddings: word + token type + position, LayerNorm, dropout.
-    let mut emb = vec![0.0f32; rows * h];
-    for r in 0..rows {
-        let (id, tt, pos) = (b.input_ids[r] as usize, b.segment_ids[r] as usize, r % seq);
-        let w = &d[lay.word][id * h..][..h];
-        let t = &d[lay.token_type][tt * h..][..h];
-        let ps = &d[lay.position][pos * h..][..h];
-        for j in 0..h {
-            emb[r * h + j] = w[j] + t[j] + ps[j];
-        }
+    ws.emb_drop = Dropout::draw(&mut rng, c.hidden_dropout_prob);
+    for dr in &mut ws.drops {
+        dr.probs = Dropout::draw(&mut rng, c.attention_probs_dropout_prob);
+        dr.attn = Dropout::draw(&mut rng, c.hidden_dropout_prob);
+        dr.out = Dropout::draw(&mut rng, c.hidden_dropout_prob);
     }
-    let (mut x, emb_ln) = layer_norm(&emb, h, &d[lay.emb_ln_gamma], &d[lay.emb_ln_beta], eps);
-    let emb_drop = dropout(&mut x, c.hidden_dropout_prob, &mut rng);
+    ws.head.drop = Dropout::draw(&mut rng, HEAD_DROPOUT);
 
-    let mask_bias: Vec<f32> = b
-        .input_mask
-        .iter()
-        .map(|&m| if m != 0 { 0.0 } else { MASK_ADDER })
-        .collect();
-    let scale = 1.0 / (hd as f32).sqrt();
-    let hs = h as isize;
-    let mut layers = Vec::with_capacity(lay.layers.len());
-    for li in &lay.layers {
-        let q = dense(&x, rows, &d[li.query_k], &d[li.query_b], (h, h), pool);
-        let k = dense(&x, rows, &d[li.key_k], &d[li.key_b], (h, h), pool);
-        let v = dense(&x, rows, &d[li.value_k], &d[li.value_b], (h, h), pool);
-        let mut probs = vec![0.0f32; bs * nh * seq * seq];
-        for bi in 0..bs {
-            let bias = &mask_bias[bi * seq..][..seq];
-            for head in 0..nh {
-                let off = bi * seq * h + head * hd;
-                let sc = &mut probs[(bi * nh + head) * seq * seq..][..seq * seq];
-                for row in sc.chunks_exact_mut(seq) {
-                    row.copy_from_slice(bias);
-                }
-                // scores = q_h k_hᵀ / sqrt(d) + mask adder
-                cpu::sgemm(
-                    seq,
-                    hd,
-                    seq,
-                    scale,
-                    &q[off..],
-                    (hs, 1),
-                    &k[off..],
-                    (1, hs),
-                    1.0,
-                    sc,
-                    (seq as isize, 1),
-                    pool,
-                );
-                cpu::softmax_rows(sc, seq);
-            }
-        }
-        let mut probs_used = probs.clone();
-        let probs_drop = dropout(&mut probs_used, c.attention_probs_dropout_prob, &mut rng);
-        let mut context = vec![0.0f32; rows * h];
-        for bi in 0..bs {
-            for head in 0..nh {
-                let off = bi * seq * h + head * hd;
-                cpu::sgemm(
-                    seq,
-                    seq,
-                    hd,
-                    1.0,
-                    &probs_used[(bi * nh + head) * seq * seq..],
-                    (seq as isize, 1),
-                    &v[off..],
-                    (hs, 1),
-                    0.0,
-                    &mut context[off..],
-                    (hs, 1),
-                    pool,
-                );
-            }
-        }
-        let mut a = dense(
-            &context,
-            rows,
-            &d[li.attn_out_k],
-            &d[li.attn_out_b],
-            (h, h),
+    embeddings(p, b, ws, pool);
+    for (l, li) in lay.layers.iter().enumerate() {
+        let (done, rest) = ws.inputs.split_at_mut(l + 1);
+        let first_only = l + 1 == num_layers;
+        let out_rows = if first_only { bs } else { rows };
+        let acts = &mut ws.layers[if ws.checkpointing { 0 } else { l }];
+        layer::forward(
+            p,
+            li,
+            &ws.packed,
+            &done[l],
+            first_only,
+            acts,
+            &ws.drops[l],
+            &mut ws.scratch,
+            sized(&mut rest[0], out_rows * h),
             pool,
         );
-        let attn_drop = dropout(&mut a, c.hidden_dropout_prob, &mut rng);
-        cpu::add_assign(&mut a, &x);
-        let (h1, attn_ln) = layer_norm(&a, h, &d[li.attn_ln_gamma], &d[li.attn_ln_beta], eps);
-        let inter_pre = dense(
-            &h1,
-            rows,
-            &d[li.inter_k],
-            &d[li.inter_b],
-            (h, inter_size),
-            pool,
-        );
-        let mut inter = inter_pre.clone();
-        activate(c.hidden_act, &mut inter);
-        let mut o = dense(
-            &inter,
-            rows,
-            &d[li.out_k],
-            &d[li.out_b],
-            (inter_size, h),
-            pool,
-        );
-        let out_drop = dropout(&mut o, c.hidden_dropout_prob, &mut rng);
-        cpu::add_assign(&mut o, &h1);
-        let (y, out_ln) = layer_norm(&o, h, &d[li.out_ln_gamma], &d[li.out_ln_beta], eps);
-        layers.push(LayerCache {
-            input: std::mem::replace(&mut x, y),
-            q,
-            k,
-            v,
-            probs,
-            probs_drop,
-            context,
-            attn_drop,
-            attn_ln,
-            h1,
-            inter_pre,
-            inter,
-            out_drop,
-            out_ln,
-        });
     }
 
     // Pooler: tanh(dense(first token)).
-    let mut first = vec![0.0f32; bs * h];
-    for bi in 0..bs {
-        first[bi * h..][..h].copy_from_slice(&x[bi * seq * h..][..h]);
+    let hd = &mut ws.head;
+    let first = sized(&mut hd.first, bs * h);
+    if num_layers > 0 {
+        first.copy_from_slice(&ws.inputs[num_layers][..bs * h]);
+    } else {
+        for (e, span) in ws.packed.spans.iter().enumerate() {
+            first[e * h..][..h].copy_from_slice(&ws.inputs[0][span.off * h..][..h]);
+        }
     }
-    let mut pooled = dense(&first, bs, &d[lay.pooler_k], &d[lay.pooler_b], (h, h), pool);
-    cpu::tanh(&mut pooled);
+    let pooled = sized(&mut hd.pooled, bs * h);
+    for r in pooled.chunks_exact_mut(h) {
+        r.copy_from_slice(&d[lay.pooler_b]);
+    }
+    let hs = h as isize;
+    cpu::sgemm(
+        bs,
+        h,
+        h,
+        1.0,
+        &hd.first,
+        (hs, 1),
+        &d[lay.pooler_k],
+        (hs, 1),
+        1.0,
+        pooled,
+        (hs, 1),
+        pool,
+    );
+    cpu::tanh(pooled);
     // Classifier head: dropout 0.1 (training), logits = pooled @ Wᵀ + b.
-    let mut pooled_d = pooled.clone();
-    let head_drop = dropout(&mut pooled_d, HEAD_DROPOUT, &mut rng);
-    let nl = p.num_labels();
+    let pooled_d = sized(&mut hd.pooled_d, bs * h);
+    pooled_d.copy_from_slice(&hd.pooled[..bs * h]);
+    if let Some(dr) = hd.drop {
+        dr.apply(pooled_d, 0);
+    }
     let mut logits = vec![0.0f32; bs * nl];
     for r in logits.chunks_exact_mut(nl) {
         r.copy_from_slice(&d[lay.head_b]);
@@ -363,7 +181,7 @@ pub(crate) fn forward(
         h,
         nl,
         1.0,
-        &pooled_d,
+        &hd.pooled_d,
         (hs, 1),
         &d[lay.head_w],
         (1, hs),
@@ -373,7 +191,7 @@ pub(crate) fn forward(
         pool,
     );
     // Mean softmax cross-entropy, in f64.
-    let mut label_probs = vec![0.0f32; bs * nl];
+    let label_probs = sized(&mut hd.label_probs, bs * nl);
     let mut loss = 0.0f64;
     for bi in 0..bs {
         let row = &logits[bi * nl..][..nl];
@@ -385,20 +203,57 @@ pub(crate) fn forward(
         loss -= row[b.labels[bi] as usize] as f64 - mx - z.ln();
     }
     loss /= bs as f64;
-    Ok((
-        Forward {
-            loss: loss as f32,
-            logits,
-        },
-        Cache {
-            emb_ln,
-            emb_drop,
-            layers,
-            first,
-            pooled,
-            head_drop,
-            pooled_d,
-            label_probs,
-        },
-    ))
+    Ok(Forward {
+        loss: loss as f32,
+        logits,
+    })
+}
+
+/// `modeling.py: embedding_lookup` + `embedding_postprocessor`: word + token type +
+/// position embeddings, LayerNorm, dropout; into `ws.inputs[0]`, keeping `x̂` and `1/σ`.
+fn embeddings(p: &Params, b: &Batch, ws: &mut Workspace, pool: &Pool) {
+    let c = p.config();
+    let lay = &p.layout;
+    let d = &p.data;
+    let h = c.hidden_size;
+    let pk = &ws.packed;
+    let rows = pk.rows;
+    let drop = ws.emb_drop;
+    let (ys, xs, rs) = (
+        SharedMut::new(sized(&mut ws.inputs[0], rows * h)),
+        SharedMut::new(sized(&mut ws.emb_xhat, rows * h)),
+        SharedMut::new(sized(&mut ws.emb_rstd, rows)),
+    );
+    let (gamma, beta) = (&d[lay.emb_ln_gamma], &d[lay.emb_ln_beta]);
+    for_chunks(pool, rows, &|_, r0, r1| {
+        // SAFETY: chunks are disjoint row ranges.
+        let (y, xh, rstd) = unsafe { (ys.rows(r0, r1, h), xs.rows(r0, r1, h), rs.rows(r0, r1, 1)) };
+        let mut sum = vec![0.0f32; h];
+        for (i, r) in (r0..r1).enumerate() {
+            let src = pk.src[r];
+            let (id, tt, pos) = (
+                b.input_ids[src] as usize,
+                b.segment_ids[src] as usize,
+                src % b.seq,
+            );
+            let w = &d[lay.word][id * h..][..h];
+            let t = &d[lay.token_type][tt * h..][..h];
+            let ps = &d[lay.position][pos * h..][..h];
+            for j in 0..h {
+                sum[j] = w[j] + t[j] + ps[j];
+            }
+            let yr = &mut y[i * h..][..h];
+            rstd[i] = ln_row(
+                &sum,
+                gamma,
+                beta,
+                c.layer_norm_eps,
+                yr,
+                &mut xh[i * h..][..h],
+            );
+            if let Some(dr) = drop {
+                dr.apply(yr, (r * h) as u64);
+            }
+        }
+    });
 }

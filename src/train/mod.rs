@@ -11,14 +11,23 @@
 //!   [`Trainer::accumulate`] micro-batches then [`Trainer::apply`].
 //!
 //! The f32 training path is self-contained (it does not reuse `src/model` internals); it calls
-//! the [`crate::backend::cpu`] kernels for matmuls and activations.
+//! the [`crate::backend::cpu`] kernels for matmuls and activations, and spreads every other
+//! pass over the context's [`Pool`] (`kernels.rs`). A [`Trainer`] keeps its activation
+//! buffers between steps; with [`Trainer::set_checkpointing`] it keeps only each layer's
+//! input and recomputes the layer in the backward pass (same gradients, less memory).
 
 mod adamw;
+mod attention;
 mod backward;
+mod dropout;
 mod forward;
+mod kernels;
+mod layer;
 mod params;
 mod rng;
 mod schedule;
+mod update;
+mod workspace;
 
 pub use adamw::{clip_by_global_norm, AdamW, AdamWConfig};
 pub use forward::{Batch, Forward, HEAD_DROPOUT, MASK_ADDER};
@@ -28,10 +37,12 @@ pub use schedule::Schedule;
 
 use crate::backend::Pool;
 use crate::{Error, Result};
+use workspace::Workspace;
 
 /// Loss and logits in evaluation mode (no dropout).
 pub fn evaluate(params: &Params, batch: &Batch, pool: &Pool) -> Result<Forward> {
-    Ok(forward::forward(params, batch, None, pool)?.0)
+    // Nothing is kept for a backward pass: one layer's activations at a time.
+    forward::forward(params, batch, None, &mut Workspace::new(true), pool)
 }
 
 /// Forward and backward pass: adds `scale · ∂loss/∂θ` into `grads` (the loss is the batch
@@ -46,8 +57,9 @@ pub fn loss_and_grads(
     scale: f32,
     pool: &Pool,
 ) -> Result<Forward> {
-    let (out, cache) = forward::forward(params, batch, dropout, pool)?;
-    backward::backward(params, batch, &cache, grads, scale, pool);
+    let mut ws = Workspace::new(false);
+    let out = forward::forward(params, batch, dropout, &mut ws, pool)?;
+    backward::backward(params, batch, &mut ws, grads, scale, pool);
     Ok(out)
 }
 
@@ -77,6 +89,7 @@ pub struct Trainer {
     examples: usize,
     loss_sum: f64,
     pool: Pool,
+    workspace: Workspace,
 }
 
 impl Trainer {
@@ -100,6 +113,7 @@ impl Trainer {
             examples: 0,
             loss_sum: 0.0,
             pool,
+            workspace: Workspace::new(false),
         }
     }
 
@@ -125,6 +139,7 @@ impl Trainer {
             examples: 0,
             loss_sum: 0.0,
             pool,
+            workspace: Workspace::new(false),
         }
     }
 
@@ -141,6 +156,22 @@ impl Trainer {
     /// The thread pool the passes run on.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Gradient checkpointing on or off (default off) for the following training passes:
+    /// when on, only each layer's input is kept from the forward pass and the layer's
+    /// activations are recomputed in the backward pass. Same gradients (the recomputation
+    /// repeats the same operations with the same dropout masks); activation memory drops
+    /// from every layer's to one layer's, for about one more forward pass of compute.
+    pub fn set_checkpointing(&mut self, on: bool) {
+        if on != self.workspace.checkpointing {
+            self.workspace = Workspace::new(on);
+        }
+    }
+
+    /// Whether gradient checkpointing is on.
+    pub fn checkpointing(&self) -> bool {
+        self.workspace.checkpointing
     }
 
     /// Turns dropout on (default) or off for the following training passes.
@@ -182,14 +213,10 @@ impl Trainer {
         } else {
             None
         };
-        let out = loss_and_grads(
-            &self.params,
-            batch,
-            rng,
-            &mut self.grads,
-            batch.batch as f32,
-            &self.pool,
-        )?;
+        let ws = &mut self.workspace;
+        let out = forward::forward(&self.params, batch, rng, ws, &self.pool)?;
+        let scale = batch.batch as f32;
+        backward::backward(&self.params, batch, ws, &mut self.grads, scale, &self.pool);
         self.examples += batch.batch;
         self.loss_sum += out.loss as f64 * batch.batch as f64;
         Ok(out)
@@ -204,17 +231,24 @@ impl Trainer {
                 "apply: no accumulated gradients".into(),
             ));
         }
-        self.grads.scale(1.0 / self.examples as f32);
-        let grad_norm = match self.optimizer.config.clip_norm {
-            Some(c) => clip_by_global_norm(&mut self.grads, c),
-            None => self.grads.tf_global_norm(),
+        // Mean over the examples, global norm, clipping and AdamW: two parallel passes with
+        // the arithmetic of `Grads::scale`, `clip_by_global_norm` and `AdamW::apply`.
+        let inv = 1.0 / self.examples as f32;
+        let grad_norm = update::scale_and_tf_norm(&mut self.grads, inv, &self.pool);
+        let clip = match self.optimizer.config.clip_norm {
+            Some(c) if grad_norm > c as f64 => Some((c as f64 / grad_norm) as f32),
+            _ => None,
         };
         let learning_rate = self.schedule.learning_rate(self.global_step);
-        self.optimizer
-            .apply(&mut self.params, &self.grads, learning_rate);
+        self.optimizer.apply_and_zero(
+            &mut self.params,
+            &mut self.grads,
+            clip,
+            learning_rate,
+            &self.pool,
+        );
         self.global_step += 1;
         let loss = (self.loss_sum / self.examples as f64) as f32;
-        self.grads.fill_zero();
         self.examples = 0;
         self.loss_sum = 0.0;
         Ok(StepReport {

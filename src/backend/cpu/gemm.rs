@@ -152,6 +152,20 @@ pub(crate) struct MatRef<'a> {
 /// Packs rows `i0..i0+mc`, K range `p0..p0+kc` of A into `MR`-row panels, zero-padding the
 /// last panel.
 fn pack_a(dst: &mut [f32], a: MatRef<'_>, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize) {
+    if a.rs == 1 && a.cs != 1 {
+        // Transposed A (`xᵀ` of a weight gradient `xᵀ·dy`): a panel's `MR` values at each
+        // `p` are contiguous, so copy them as a run instead of gathering element by element.
+        for (ip, panel) in dst.chunks_exact_mut(kc * mr).enumerate() {
+            let i = ip * mr;
+            let w = mr.min(mc.saturating_sub(i));
+            for (p, run) in panel.chunks_exact_mut(mr).enumerate() {
+                let base = i0 + i + (p0 + p) * a.cs;
+                run[..w].copy_from_slice(&a.data[base..base + w]);
+                run[w..].fill(0.0);
+            }
+        }
+        return;
+    }
     for (ip, panel) in dst.chunks_exact_mut(kc * mr).enumerate() {
         for ii in 0..mr {
             let i = ip * mr + ii;
