@@ -29,11 +29,18 @@
  *     from one thread at a time (it may move between threads). One context per thread runs a
  *     shared model in parallel; results do not depend on the thread count.
  *   - bert_tokenizer: immutable and thread-safe; call it from any number of threads at once.
- *   - bert_last_error() is per thread; everything else has no global state. The library
- *     never reads environment variables and starts threads only inside a call (joined before
- *     it returns).
- *   - Reserved for the classifier / fine-tuning issue: the handle name bert_trainer and the
- *     status codes after BERT_ERROR_INTERNAL.
+ *   - bert_classifier: immutable, like bert_model; its encoder is the borrowed model
+ *     bert_classifier_model() returns, from which the contexts for bert_classify are made.
+ *     It must outlive them.
+ *   - bert_trainer: one thread at a time (it may move between threads). Its progress
+ *     callback runs on the thread of bert_trainer_train and must not call into that trainer.
+ *   - Callbacks (abort, progress, log) are plain function pointers with a void *user_data
+ *     the library passes back untouched; they run on the thread of the libbert call that
+ *     invokes them.
+ *   - bert_last_error() is per thread; the log callback set by bert_log_set() is the one
+ *     process-wide setting (silent until set); nothing else is global. The library never
+ *     reads environment variables and starts threads only inside a call (joined before it
+ *     returns).
  *
  * Version check at run time:  bert_version_number() == BERT_VERSION_NUMBER
  */
@@ -59,6 +66,11 @@
 // beside the model, else true (Google's default).
 #define BERT_LOWER_CASE_AUTO -1
 
+// A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
+// `bert_classifier_model`), a classification head and its labels. Immutable: share it
+// between threads, each with its own `bert_context` made from `bert_classifier_model()`.
+typedef struct bert_classifier bert_classifier;
+
 // Per-thread state for running a model: thread budget, scratch and output buffers. Use one
 // context from one thread at a time (it may move between threads); create one per thread to
 // run a shared model in parallel. The model must outlive the context.
@@ -73,8 +85,20 @@ typedef struct bert_model bert_model;
 // threads may call `bert_tokenize` on one tokenizer at the same time.
 typedef struct bert_tokenizer bert_tokenizer;
 
+// A fine-tuning run: model, hyper-parameters, labels, training and evaluation examples,
+// optimizer state. Use from one thread at a time (it may move between threads).
+typedef struct bert_trainer bert_trainer;
+
 // Compute back ends. Values are never renumbered.
 typedef int32_t bert_backend;
+
+// Result of every fallible function: `BERT_OK` (0) or one of the `BERT_ERROR_*` codes.
+// Values are never renumbered; new ones are appended. Codes 1 to 8, 11 and 13 to 16 are the
+// Rust crate's `bert::Error::code()`; 9, 10 and 12 exist only at the C boundary.
+typedef int32_t bert_status;
+
+// See `bert_context_params.abort_callback`: return true to stop.
+typedef bool (*bert_abort_callback)(void *user_data);
 
 // Options of `bert_context_new`. Get them from `bert_context_default_params()`. NULL means
 // the defaults.
@@ -87,6 +111,13 @@ typedef struct bert_context_params {
   // `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
   // otherwise; 0 (default): the model's `max_position_embeddings`.
   uint32_t max_seq_length;
+  // Asked before each encoder layer of every call that runs the model (`bert_embed`,
+  // `bert_hidden_states`, `bert_classify`) whether to stop; returning true ends the call
+  // with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
+  // NULL (default): never stop.
+  bert_abort_callback abort_callback;
+  // Passed to `abort_callback`; must stay valid as long as the context.
+  void *abort_user_data;
 } bert_context_params;
 
 // Padding of `bert_encode`. Values never renumbered.
@@ -103,11 +134,6 @@ typedef struct bert_encode_params {
   // `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
   bert_padding padding;
 } bert_encode_params;
-
-// Result of every fallible function: `BERT_OK` (0) or one of the `BERT_ERROR_*` codes.
-// Values are never renumbered; new ones are appended. Codes 1 to 8 are the Rust crate's
-// `bert::Error::code()`; 9 and up exist only at the C boundary.
-typedef int32_t bert_status;
 
 // The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
 // context and valid until the next call on that context or its `bert_context_free`.
@@ -141,6 +167,14 @@ typedef struct bert_hidden_states_view {
   const float *data;
 } bert_hidden_states_view;
 
+// Severity of a log line. Values never renumbered.
+typedef int32_t bert_log_level;
+
+// Receives one log line: `message` is NUL-terminated UTF-8 without a trailing newline,
+// valid only during the call. Called on the thread of the libbert call that logs, possibly
+// from several threads at once; it must not call back into libbert.
+typedef void (*bert_log_callback)(bert_log_level level, const char *message, void *user_data);
+
 // Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
 // renumbered.
 typedef int32_t bert_dtype;
@@ -172,6 +206,103 @@ typedef struct bert_model_params {
   bert_dtype dtype;
 } bert_model_params;
 
+// Options of `bert_trainer_new`, with `run_classifier.py`'s defaults from
+// `bert_trainer_default_params()`. NULL means the defaults (then the model must be a
+// fine-tuned `.bert` that brings its labels).
+typedef struct bert_trainer_params {
+  // `sizeof(bert_trainer_params)`, set by `bert_trainer_default_params()`; checked.
+  size_t size;
+  // Peak learning rate (default 5e-5), reached after the warm-up, then decayed linearly
+  // to 0.
+  float learning_rate;
+  // Fraction of the updates spent warming up (default 0.1).
+  float warmup_proportion;
+  // Passes over the training examples (default 3.0); the run makes
+  // `int(examples / train_batch_size * num_train_epochs)` updates.
+  double num_train_epochs;
+  // Examples per update (default 32).
+  uint32_t train_batch_size;
+  // Micro-batches per update, dividing `train_batch_size` (default 1): same update, less
+  // memory.
+  uint32_t gradient_accumulation_steps;
+  // Examples are truncated to this many positions, `[CLS]` and `[SEP]` included (default
+  // 128).
+  uint32_t max_seq_length;
+  // Threads of the passes, the calling thread included; 0 (default): all cores.
+  uint32_t n_threads;
+  // Seeds the head's initialisation, dropout and shuffling (default 12345). A run is
+  // deterministic for a seed and thread count.
+  uint64_t seed;
+  // `n_labels` label names (NUL-terminated UTF-8, copied during the call); label id `i` is
+  // `labels[i]`. NULL with `n_labels > 0`: the names "0", "1", .... NULL with 0 (default):
+  // the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none).
+  const char *const *labels;
+  size_t n_labels;
+  // `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
+  int32_t do_lower_case;
+} bert_trainer_params;
+
+// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`.
+typedef struct bert_tsv_params {
+  // `sizeof(bert_tsv_params)`, set by `bert_tsv_default_params()`; checked.
+  size_t size;
+  // A GLUE task whose file layout to use ("cola", "mnli", "mrpc", "sst-2", "rte"; the
+  // train layout for `BERT_SPLIT_TRAIN`, the dev layout for `BERT_SPLIT_EVAL`), or NULL
+  // (default) for the columns below.
+  const char *task_name;
+  // 0-based columns of text A, text B (-1: none) and the label. Defaults 0, -1, 1.
+  int32_t text_a_column;
+  int32_t text_b_column;
+  int32_t label_column;
+  // The first line is a header (default true).
+  bool skip_header;
+} bert_tsv_params;
+
+// Which example set an example goes to. Values never renumbered.
+typedef int32_t bert_split;
+
+// What `bert_trainer_train`'s progress callback sees after each update.
+typedef struct bert_progress {
+  // `sizeof(bert_progress)`: fields are only appended.
+  size_t size;
+  // Updates done, this one included.
+  uint64_t step;
+  // Updates of the whole run.
+  uint64_t total_steps;
+  // Mean training loss of this update's examples.
+  float loss;
+  // Learning rate of this update.
+  float learning_rate;
+  // Global gradient norm before clipping (at 1.0).
+  double grad_norm;
+  // Training examples per second since this `bert_trainer_train` call began.
+  double examples_per_second;
+  // Seconds since this `bert_trainer_train` call began.
+  double elapsed_seconds;
+} bert_progress;
+
+// Called after each update with its progress (valid during the call) and the `user_data`
+// given to `bert_trainer_train`, on the calling thread. Return 0 to go on, nonzero to stop:
+// `bert_trainer_train` then returns `BERT_ERROR_CANCELLED` with the update kept. Must not
+// call into the same trainer.
+typedef int32_t (*bert_progress_callback)(const struct bert_progress *progress, void *user_data);
+
+// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics).
+typedef struct bert_eval_result {
+  // Evaluation examples scored.
+  size_t n_examples;
+  // Updates done when evaluated.
+  uint64_t global_step;
+  // Fraction of examples whose arg-max class is the label.
+  double accuracy;
+  // Mean cross-entropy per example (`eval_loss`).
+  double loss;
+  // F1 and Matthews correlation of label 1 (MRPC's and CoLA's metrics); NaN unless there
+  // are exactly two labels.
+  double f1;
+  double mcc;
+} bert_eval_result;
+
 // The f32 CPU reference back end (always available).
 #define BERT_BACKEND_CPU 0
 
@@ -199,6 +330,18 @@ typedef struct bert_model_params {
 
 // Pad with `[PAD]` (attention 0) to exactly `max_seq_length` positions (Google's inputs).
 #define BERT_PADDING_FIXED 1
+
+// Details useful when debugging libbert itself.
+#define BERT_LOG_DEBUG 0
+
+// What the library decided: model loaded, back end chosen, training started.
+#define BERT_LOG_INFO 1
+
+// Something the caller may want to change.
+#define BERT_LOG_WARN 2
+
+// A call failed (the same message `bert_last_error()` returns).
+#define BERT_LOG_ERROR 3
 
 // As the model file stores it: f32 checkpoints stay f32, an f16/int8 `.bert` file (written
 // by `bert convert --dtype`) stays f16/int8.
@@ -249,11 +392,34 @@ typedef struct bert_model_params {
 // A caller buffer is too small; the size it needs was written to the size out-parameter.
 #define BERT_ERROR_BUFFER_TOO_SMALL 10
 
-// Reserved: the abort callback asked to stop (checked between layers; not yet wired).
+// The caller asked to stop: the context's abort callback (checked before each encoder
+// layer; the call's outputs are not written) or `bert_trainer_train`'s progress callback
+// (after a complete update, which is kept: training can go on with another call).
 #define BERT_ERROR_CANCELLED 11
 
 // A bug in libbert (an internal panic was caught at the boundary). Please report it.
 #define BERT_ERROR_INTERNAL 12
+
+// A label id is not below the number of labels, a label name is not in the label list, or
+// no label list was given.
+#define BERT_ERROR_LABEL 13
+
+// Training diverged: the loss or the gradient norm is not finite (learning rate too high?).
+// The trainer is unusable afterwards (only `bert_trainer_free`).
+#define BERT_ERROR_DIVERGED 14
+
+// The model is not a fine-tuned classifier: it has no label list or no classification head.
+#define BERT_ERROR_NOT_A_CLASSIFIER 15
+
+// There is nothing to work on: no training examples to train on, or no evaluation examples
+// to evaluate.
+#define BERT_ERROR_EMPTY_DATA 16
+
+// Training examples (added before the first `bert_trainer_train`).
+#define BERT_SPLIT_TRAIN 0
+
+// Evaluation examples for `bert_trainer_evaluate` (may be added at any time).
+#define BERT_SPLIT_EVAL 1
 
 #ifdef __cplusplus
 extern "C" {
@@ -270,6 +436,53 @@ bool bert_backend_available(bert_backend backend);
 // One line describing the build and machine, e.g. "libbert 0.1.0; backends: cpu-f32;
 // cores: 8". Static, never NULL, safe to call from any thread.
 const char *bert_system_info(void);
+
+// Loads a classifier fine-tuned by `bert_trainer_save` or `bert classify --do_train`: a
+// `.bert` file with a label list and a head (`output_weights`, `output_bias`). On failure
+// `*out_classifier` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model),
+// `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained one).
+bert_status bert_classifier_load_file(const char *path, struct bert_classifier **out_classifier);
+
+// Frees a classifier. NULL is a no-op. No context made from its model may be used afterwards.
+void bert_classifier_free(struct bert_classifier *classifier);
+
+// The classifier's encoder and tokenizer as a model, borrowed: valid as long as the
+// classifier, never freed by the caller. Make the contexts for `bert_classify` from it (they
+// also embed, tokenize and encode with it). NULL if `classifier` is NULL.
+const struct bert_model *bert_classifier_model(const struct bert_classifier *classifier);
+
+// Number of labels (classes); 0 if `classifier` is NULL.
+size_t bert_classifier_num_labels(const struct bert_classifier *classifier);
+
+// Name of label `index` (NUL-terminated UTF-8, owned by the classifier, valid as long as
+// it); NULL if `classifier` is NULL or `index` is not below `bert_classifier_num_labels`.
+const char *bert_classifier_label(const struct bert_classifier *classifier, size_t index);
+
+// Classifies `n_texts` texts or text pairs: row `i` is `[CLS] A [SEP]` with A = `lens_a[i]`
+// bytes of UTF-8 at `texts_a[i]`, or `[CLS] A [SEP] B [SEP]` when `texts_b` is not NULL and
+// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes). A NULL `lens_a` / `lens_b` means the
+// texts are NUL-terminated. Inputs are truncated to the context's `max_seq_length` (set it
+// to the fine-tuning `max_seq_length`, e.g. 128) as Google's `_truncate_seq_pair` does.
+//
+// `context` must have been made from `bert_classifier_model(classifier)`
+// (`BERT_ERROR_INVALID_ARGUMENT` otherwise). Writes `n_texts * num_labels` floats,
+// `[n_texts][num_labels]`, to `logits` and to `probabilities` (softmax of the logits); either
+// may be NULL to skip it. Each holds `capacity` floats; `*out_len` (may be NULL) receives
+// `n_texts * num_labels`. If `capacity` is smaller, nothing runs and
+// `BERT_ERROR_BUFFER_TOO_SMALL` is returned (both NULL with capacity 0 is a size query). A
+// row does not depend on the others in the batch. The abort callback of the context can stop
+// the call (`BERT_ERROR_CANCELLED`).
+bert_status bert_classify(struct bert_context *context,
+                          const struct bert_classifier *classifier,
+                          const char *const *texts_a,
+                          const size_t *lens_a,
+                          const char *const *texts_b,
+                          const size_t *lens_b,
+                          size_t n_texts,
+                          float *logits,
+                          float *probabilities,
+                          size_t capacity,
+                          size_t *out_len);
 
 // Default context params: all cores, the model's maximum sequence length.
 struct bert_context_params bert_context_default_params(void);
@@ -329,6 +542,11 @@ bert_status bert_hidden_states(struct bert_context *context,
                                const char *text,
                                size_t len,
                                struct bert_hidden_states_view *out);
+
+// Sends the library's log lines to `callback` with `user_data` (NULL: silence, the
+// default). Process-wide; may be called at any time from any thread. `user_data` must stay
+// valid until the callback is replaced.
+void bert_log_set(bert_log_callback callback, void *user_data);
 
 // Default model params: CPU back end, automatic `do_lower_case`, vocabulary beside the model.
 struct bert_model_params bert_model_default_params(void);
@@ -403,6 +621,102 @@ bert_status bert_tokenize(const struct bert_tokenizer *tokenizer,
                           uint64_t *offsets,
                           size_t capacity,
                           size_t *n_tokens);
+
+// Default trainer params: run_classifier.py's (lr 5e-5, 3 epochs, batch 32, warm-up 0.1,
+// max_seq_length 128, seed 12345), all cores, labels from the model.
+struct bert_trainer_params bert_trainer_default_params(void);
+
+// Default TSV params: text in column 0, label in column 1, a header line.
+struct bert_tsv_params bert_tsv_default_params(void);
+
+// Creates a trainer from a model (`path` as for `bert_model_load_file`: a directory, a
+// `.safetensors`, a TF checkpoint or a `.bert` file, whose head is reused when it has as
+// many labels) and `params` (may be NULL). On failure `*out_trainer` is NULL:
+// `BERT_ERROR_LABEL` (no or empty label list), `BERT_ERROR_INVALID_ARGUMENT` (bad
+// hyper-parameter), and the loading statuses.
+bert_status bert_trainer_new(const char *model_path,
+                             const struct bert_trainer_params *params,
+                             struct bert_trainer **out_trainer);
+
+// Frees a trainer. NULL is a no-op.
+void bert_trainer_free(struct bert_trainer *trainer);
+
+// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL: a single
+// sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
+// the training (`BERT_SPLIT_TRAIN`) or evaluation (`BERT_SPLIT_EVAL`) set. Training examples
+// can only be added before the first `bert_trainer_train` (`BERT_ERROR_INVALID_ARGUMENT`
+// after).
+bert_status bert_trainer_add_example(struct bert_trainer *trainer,
+                                     bert_split split,
+                                     const char *text_a,
+                                     size_t len_a,
+                                     const char *text_b,
+                                     size_t len_b,
+                                     int32_t label_id);
+
+// `bert_trainer_add_example` with the label given by name (`label_len` bytes of UTF-8; a
+// name not in the label list is `BERT_ERROR_LABEL`).
+bert_status bert_trainer_add_example_label(struct bert_trainer *trainer,
+                                           bert_split split,
+                                           const char *text_a,
+                                           size_t len_a,
+                                           const char *text_b,
+                                           size_t len_b,
+                                           const char *label,
+                                           size_t label_len);
+
+// Adds every row of a tab-separated file (NUL-terminated UTF-8 path) to a set, read as
+// `params` says (NULL: defaults). All or nothing: a malformed row is `BERT_ERROR_FORMAT`, a
+// label not in the list `BERT_ERROR_LABEL`, both naming the file and line; then nothing is
+// added.
+bert_status bert_trainer_add_tsv(struct bert_trainer *trainer,
+                                 bert_split split,
+                                 const char *path,
+                                 const struct bert_tsv_params *params);
+
+// Number of examples in a set; 0 if `trainer` is NULL or `split` unknown.
+size_t bert_trainer_num_examples(const struct bert_trainer *trainer, bert_split split);
+
+// Updates the run makes with the training examples added so far; 0 if `trainer` is NULL.
+uint64_t bert_trainer_num_train_steps(const struct bert_trainer *trainer);
+
+// Updates done so far; 0 if `trainer` is NULL.
+uint64_t bert_trainer_global_step(const struct bert_trainer *trainer);
+
+// Trains: runs updates until the run's `bert_trainer_num_train_steps` are done, or
+// `max_steps` updates were made by this call (0: no limit), or `callback` (may be NULL)
+// returns nonzero. Returns `BERT_OK` when the run finished or `max_steps` was reached (call
+// again to go on), `BERT_ERROR_CANCELLED` when the callback stopped it (the update it saw is
+// kept; call again to go on), `BERT_ERROR_EMPTY_DATA` without training examples,
+// `BERT_ERROR_DIVERGED` if the loss stops being finite (the trainer is then unusable). The
+// first call fixes the training set.
+bert_status bert_trainer_train(struct bert_trainer *trainer,
+                               uint64_t max_steps,
+                               bert_progress_callback callback,
+                               void *user_data);
+
+// Evaluates the current parameters on the evaluation set (dropout off): accuracy, loss, and
+// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure).
+// `BERT_ERROR_EMPTY_DATA` if the evaluation set is empty.
+bert_status bert_trainer_evaluate(const struct bert_trainer *trainer, struct bert_eval_result *out);
+
+// Saves the fine-tuned classifier as a `.bert` file (`path`, NUL-terminated UTF-8) for
+// `bert_classifier_load_file` and `bert classify --do_predict`: written to a temporary file
+// beside it, synced and renamed, so `path` is never half-written.
+bert_status bert_trainer_save(const struct bert_trainer *trainer, const char *path);
+
+// Saves the whole training state (parameters, optimizer slots, step, generators, data
+// position: a safetensors file, written atomically) so that `bert_trainer_resume` can
+// continue the run later, bit for bit. Fixes the training set like `bert_trainer_train`.
+bert_status bert_trainer_save_checkpoint(struct bert_trainer *trainer, const char *path);
+
+// Continues the run saved by `bert_trainer_save_checkpoint`. The trainer must have been
+// created with the same model, params and labels and given the same training examples
+// (`BERT_ERROR_INVALID_ARGUMENT` naming what differs); a damaged file is `BERT_ERROR_FORMAT`.
+bert_status bert_trainer_resume(struct bert_trainer *trainer, const char *path);
+
+// Number of labels; 0 if `trainer` is NULL.
+size_t bert_trainer_num_labels(const struct bert_trainer *trainer);
 
 #ifdef __cplusplus
 }  // extern "C"

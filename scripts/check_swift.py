@@ -4,7 +4,9 @@
 - every `bert_*` function declared in include/bert.h is referenced in bindings/swift/Sources,
 - the module map names a header that includes bert.h and links libbert,
 - Package.swift declares the system library with pkg-config `bert`,
-- every Swift class is `final` and every class holding a handle frees it in `deinit`.
+- every Swift class is `final` and every class holding a handle frees it in `deinit`
+  (model, context, tokenizer, classifier, trainer),
+- the callback types of bert.h (progress, log) are used, and the classifier/trainer classes exist.
 """
 import pathlib
 import re
@@ -41,9 +43,19 @@ if not re.search(r'\.systemLibrary\(\s*name:\s*"CBert".*pkgConfig:\s*"bert"', pa
 for cls in re.finditer(r"^(.*)\bclass\s+(\w+)", sources, re.M):
     if "final" not in cls.group(1):
         problems.append(f"class {cls.group(2)} is not final")
-for free in ("bert_model_free", "bert_context_free", "bert_tokenizer_free"):
+for free in ("bert_model_free", "bert_context_free", "bert_tokenizer_free", "bert_classifier_free",
+             "bert_trainer_free"):
     if not re.search(r"deinit\s*\{[^}]*" + free, sources):
         problems.append(f"no deinit calls {free}")
+
+for name in ("bert_progress_callback", "bert_log_callback"):
+    if name not in header:
+        problems.append(f"{name} is not declared in bert.h: parser out of date?")
+for cls in ("Classifier", "ClassifierContext", "Trainer"):
+    if not re.search(r"final\s+class\s+" + cls + r"\b", sources):
+        problems.append(f"no final class {cls} in bindings/swift/Sources")
+if "bert_log_callback" not in sources:
+    problems.append("bert_log_callback is not used (Log.set)")
 
 if problems:
     print("check_swift: FAILED", *problems, sep="\n  ")

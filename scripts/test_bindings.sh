@@ -4,15 +4,18 @@
 #
 #   header   regenerating include/bert.h changes nothing; it compiles as C99 and C++17
 #            with -Wall -Wextra -Werror -pedantic
-#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c under
-#            valgrind (no leaks, no invalid accesses), tests/c/test_threads.c (8 threads)
+#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c and
+#            tests/c/test_trainer.c under valgrind (no leaks, no invalid accesses),
+#            tests/c/test_threads.c (8 threads)
 #   C++      bindings/cpp test, g++ -std=c++17 -Wall -Werror
 #   Go       go vet + go test in bindings/go
 #   Kotlin   kotlinc + the test main on the JVM (JNA)
 #   Swift    scripts/check_swift.py (no Swift compiler on these machines)
 #
 # Every binding compares its embedding of one sentence with the Rust API's, written by
-# examples/embed_reference.rs (max abs diff <= 1e-6).
+# examples/embed_reference.rs (max abs diff <= 1e-6), and fine-tunes the model for 2 updates
+# on 4 examples (seq 32) with a progress callback, then classifies with the saved classifier.
+# The C trainer test also covers every status of the classifier and trainer calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -49,6 +52,13 @@ step "reference vector from the Rust API (examples/embed_reference.rs)"
 cargo run --quiet --release --example embed_reference -- "$model" "$work/reference.txt" "$sentence" "$work/minilm.bert" > /dev/null
 echo "$(wc -l < "$work/reference.txt") floats in $work/reference.txt"
 
+step "SST-2 rows for the fine-tuning tests"
+shared="${LIBBERT_SHARED:-$root/../shared}"
+mkdir -p "$work/sst2"
+head -n 9 "$shared/data/glue/SST-2/train.tsv" > "$work/sst2/train.tsv"
+head -n 9 "$shared/data/glue/SST-2/dev.tsv" > "$work/sst2/dev.tsv"
+tiny="$shared/fixtures/tf_bert_tiny"
+
 step "C"
 cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g $(pkg-config --cflags bert))
 gcc "${cflags[@]}" examples/c/embed.c $(pkg-config --libs bert) -o "$work/embed"
@@ -58,17 +68,20 @@ gcc "${cflags[@]}" examples/c/embed.c -Wl,-Bstatic $(pkg-config --libs-only-L be
 echo "examples/c/embed.c: $(wc -l < "$work/embed.txt") floats (shared and static builds agree)"
 gcc "${cflags[@]}" tests/c/test_bert.c $(pkg-config --libs bert) -lm -o "$work/test_bert"
 gcc "${cflags[@]}" tests/c/test_threads.c $(pkg-config --libs bert) -lpthread -o "$work/test_threads"
-valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
-  "$work/test_bert" "$model" "$work/reference.txt" "$work/minilm.bert"
+gcc "${cflags[@]}" tests/c/test_trainer.c $(pkg-config --libs bert) -lm -o "$work/test_trainer"
+vg=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible)
+"${vg[@]}" "$work/test_bert" "$model" "$work/reference.txt" "$work/minilm.bert"
+# About 8 CPU-minutes under valgrind (MiniLM fine-tune, save, reload); ~2 s natively.
+"${vg[@]}" "$work/test_trainer" "$model" "$work/minilm.bert" "$work/sst2" "$tiny" "$work"
 "$work/test_threads" "$model"
 
 step "C++"
 g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Ibindings/cpp $(pkg-config --cflags bert) \
   bindings/cpp/test_bert.cpp $(pkg-config --libs bert) -o "$work/test_cpp"
-"$work/test_cpp" "$model" "$work/reference.txt"
+"$work/test_cpp" "$model" "$work/reference.txt" "$work/sst2" "$work"
 
 step "Go"
-(cd bindings/go && go vet ./... && LIBBERT_MODEL="$model" LIBBERT_REFERENCE="$work/reference.txt" go test -count=1 -v ./... | grep -E '^(---|ok|FAIL|PASS)|max abs diff')
+(cd bindings/go && go vet ./... && LIBBERT_MODEL="$model" LIBBERT_REFERENCE="$work/reference.txt" LIBBERT_SST2="$work/sst2" go test -count=1 -v ./... | grep -E '^(---|ok|FAIL|PASS)|max abs diff')
 
 step "Kotlin (JNA)"
 jar="$work/kotlin/test.jar"
@@ -77,7 +90,7 @@ if [ ! -f "$jar" ] || [ -n "$(find bindings/kotlin -name '*.kt' -newer "$jar")" 
   "$kotlinc" bindings/kotlin/src bindings/kotlin/test -cp "$jna" -include-runtime -d "$jar" 2>&1 \
     | { grep -v '^warning: unable to find kotlin-stdlib' || true; }
 fi
-java -Djna.library.path="$prefix/lib" -cp "$jar:$jna" libbert.BertTestKt "$model" "$work/reference.txt"
+java -Djna.library.path="$prefix/lib" -cp "$jar:$jna" libbert.BertTestKt "$model" "$work/reference.txt" "$work/sst2" "$work"
 
 step "Swift (static check)"
 python3 scripts/check_swift.py

@@ -35,6 +35,17 @@ pub enum Error {
     InvalidArgument(String),
     /// A feature that exists in the API but is not compiled in or not available here.
     Unsupported(String),
+    /// The caller asked to stop (an abort hook between layers, a progress callback between
+    /// training steps). Whatever was finished before stays valid.
+    Cancelled(String),
+    /// A label id outside `0..num_labels`, or a label name not in the label list.
+    Label(String),
+    /// Training produced a loss or gradient that is not finite (learning rate too high?).
+    Diverged(String),
+    /// A model has no classifier head or no label list (not a fine-tuned classifier).
+    NotAClassifier(String),
+    /// There is nothing to work on: no training or evaluation examples.
+    EmptyData(String),
 }
 
 impl Error {
@@ -49,6 +60,13 @@ impl Error {
             Error::Shape(_) => 6,
             Error::InvalidArgument(_) => 7,
             Error::Unsupported(_) => 8,
+            // 9, 10 and 12 exist only at the C boundary (NULL argument, buffer too small,
+            // internal error).
+            Error::Cancelled(_) => 11,
+            Error::Label(_) => 13,
+            Error::Diverged(_) => 14,
+            Error::NotAClassifier(_) => 15,
+            Error::EmptyData(_) => 16,
         }
     }
 
@@ -94,6 +112,11 @@ impl fmt::Display for Error {
             Error::Shape(m) => write!(f, "shape: {m}"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Error::Cancelled(m) => write!(f, "cancelled: {m}"),
+            Error::Label(m) => write!(f, "label: {m}"),
+            Error::Diverged(m) => write!(f, "diverged: {m}"),
+            Error::NotAClassifier(m) => write!(f, "not a classifier: {m}"),
+            Error::EmptyData(m) => write!(f, "no data: {m}"),
         }
     }
 }

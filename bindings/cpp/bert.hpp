@@ -6,11 +6,20 @@
 //   bert::Model model("all-MiniLM-L6-v2");
 //   bert::Context ctx(model);
 //   std::vector<float> v = ctx.embed({"The quick brown fox."});
+//
+//   bert::Trainer trainer("all-MiniLM-L6-v2", params);     // params.n_labels = 2, ...
+//   trainer.add_example("a fine film", 1);
+//   trainer.train(0, [](const bert_progress &p) { return true; });  // false: stop
+//   trainer.save("sst2.bert");
+//   bert::Classifier clf("sst2.bert");
+//   bert::Context cctx(clf);
+//   bert::Classification c = cctx.classify(clf, {"a fine film"});
 #ifndef BERT_HPP
 #define BERT_HPP
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -49,6 +58,12 @@ struct ContextFree {
 };
 struct TokenizerFree {
     void operator()(bert_tokenizer *t) const noexcept { bert_tokenizer_free(t); }
+};
+struct ClassifierFree {
+    void operator()(bert_classifier *c) const noexcept { bert_classifier_free(c); }
+};
+struct TrainerFree {
+    void operator()(bert_trainer *t) const noexcept { bert_trainer_free(t); }
 };
 }  // namespace detail
 
@@ -133,14 +148,74 @@ struct HiddenStates {
     std::vector<float> data;
 };
 
+// A fine-tuned classifier (immutable; share it between threads). Make its contexts with
+// Context(classifier). Must outlive them.
+class Classifier {
+public:
+    explicit Classifier(const std::string &path) {
+        bert_classifier *c = nullptr;
+        detail::check(bert_classifier_load_file(path.c_str(), &c));
+        handle_.reset(c);
+    }
+    size_t num_labels() const noexcept { return bert_classifier_num_labels(get()); }
+    std::vector<std::string> labels() const {
+        std::vector<std::string> out;
+        for (size_t i = 0; i < num_labels(); i++) out.emplace_back(bert_classifier_label(get(), i));
+        return out;
+    }
+    // The encoder and tokenizer, borrowed (valid as long as the classifier).
+    const bert_model *model() const noexcept { return bert_classifier_model(get()); }
+    const bert_classifier *get() const noexcept { return handle_.get(); }
+
+private:
+    std::unique_ptr<bert_classifier, detail::ClassifierFree> handle_;
+};
+
+// Logits and probabilities, [n * num_labels] row-major.
+struct Classification {
+    size_t num_labels;
+    std::vector<float> logits, probabilities;
+};
+
 // Per-thread state. Use from one thread at a time.
 class Context {
 public:
     explicit Context(const Model &model, const bert_context_params &params = bert_context_default_params())
-        : hidden_(model.hidden_size()) {
+        : Context(model.get(), params) {}
+    // A context for classify() with `classifier` (it also embeds with its encoder).
+    explicit Context(const Classifier &classifier,
+                     const bert_context_params &params = bert_context_default_params())
+        : Context(classifier.model(), params) {}
+    explicit Context(const bert_model *model, const bert_context_params &params)
+        : hidden_(bert_model_hidden_size(model)) {
         bert_context *c = nullptr;
-        detail::check(bert_context_new(model.get(), &params, &c));
+        detail::check(bert_context_new(model, &params, &c));
         handle_.reset(c);
+    }
+    // Classifies texts (or pairs, when texts_b is not empty: one B per A) with a classifier
+    // whose model this context was made from.
+    Classification classify(const Classifier &classifier, const std::vector<std::string_view> &texts_a,
+                            const std::vector<std::string_view> &texts_b = {}) {
+        if (!texts_b.empty() && texts_b.size() != texts_a.size())
+            throw Error(BERT_ERROR_INVALID_ARGUMENT, "texts_b must be empty or as long as texts_a");
+        std::vector<const char *> pa, pb;
+        std::vector<size_t> la, lb;
+        for (auto t : texts_a) {
+            pa.push_back(t.data());
+            la.push_back(t.size());
+        }
+        for (auto t : texts_b) {
+            pb.push_back(t.data());
+            lb.push_back(t.size());
+        }
+        Classification out{classifier.num_labels(), {}, {}};
+        size_t n = texts_a.size() * out.num_labels;
+        out.logits.resize(n);
+        out.probabilities.resize(n);
+        detail::check(bert_classify(get(), classifier.get(), pa.data(), la.data(), pb.empty() ? nullptr : pb.data(),
+                                    lb.empty() ? nullptr : lb.data(), texts_a.size(), out.logits.data(),
+                                    out.probabilities.data(), n, &n));
+        return out;
     }
     // Embeddings of texts, [texts.size() * hidden_size] row-major.
     std::vector<float> embed(const std::vector<std::string_view> &texts, Pooling pooling = Pooling::Mean,
@@ -183,6 +258,75 @@ private:
     size_t hidden_;
     std::unique_ptr<bert_context, detail::ContextFree> handle_;
 };
+
+enum class Split : bert_split { Train = BERT_SPLIT_TRAIN, Eval = BERT_SPLIT_EVAL };
+
+// Fine-tunes a classifier. Use from one thread at a time.
+class Trainer {
+public:
+    // Return true to go on, false to stop training after this update.
+    using Progress = std::function<bool(const bert_progress &)>;
+
+    explicit Trainer(const std::string &model_path,
+                     const bert_trainer_params &params = bert_trainer_default_params()) {
+        bert_trainer *t = nullptr;
+        detail::check(bert_trainer_new(model_path.c_str(), &params, &t));
+        handle_.reset(t);
+    }
+    void add_example(std::string_view a, int32_t label_id, Split split = Split::Train,
+                     const std::string_view *b = nullptr) {
+        detail::check(bert_trainer_add_example(get(), static_cast<bert_split>(split), a.data(), a.size(),
+                                               b ? b->data() : nullptr, b ? b->size() : 0, label_id));
+    }
+    void add_example(std::string_view a, std::string_view label, Split split = Split::Train,
+                     const std::string_view *b = nullptr) {
+        detail::check(bert_trainer_add_example_label(get(), static_cast<bert_split>(split), a.data(), a.size(),
+                                                     b ? b->data() : nullptr, b ? b->size() : 0, label.data(),
+                                                     label.size()));
+    }
+    void add_tsv(const std::string &path, Split split = Split::Train,
+                 const bert_tsv_params &params = bert_tsv_default_params()) {
+        detail::check(bert_trainer_add_tsv(get(), static_cast<bert_split>(split), path.c_str(), &params));
+    }
+    // Runs up to max_steps updates (0: to the end). Returns false when `progress` stopped it
+    // (BERT_ERROR_CANCELLED), true otherwise; other failures throw.
+    bool train(uint64_t max_steps = 0, Progress progress = {}) {
+        bert_status s = bert_trainer_train(get(), max_steps, progress ? &trampoline : nullptr,
+                                           progress ? &progress : nullptr);
+        if (s == BERT_ERROR_CANCELLED) return false;
+        detail::check(s);
+        return true;
+    }
+    bert_eval_result evaluate() const {
+        bert_eval_result r{};
+        detail::check(bert_trainer_evaluate(get(), &r));
+        return r;
+    }
+    void save(const std::string &path) const { detail::check(bert_trainer_save(get(), path.c_str())); }
+    void save_checkpoint(const std::string &path) { detail::check(bert_trainer_save_checkpoint(get(), path.c_str())); }
+    void resume(const std::string &path) { detail::check(bert_trainer_resume(get(), path.c_str())); }
+    uint64_t global_step() const noexcept { return bert_trainer_global_step(get()); }
+    uint64_t num_train_steps() const noexcept { return bert_trainer_num_train_steps(get()); }
+    size_t num_examples(Split split = Split::Train) const noexcept {
+        return bert_trainer_num_examples(get(), static_cast<bert_split>(split));
+    }
+    bert_trainer *get() const noexcept { return handle_.get(); }
+
+private:
+    // No exception crosses the C boundary: one thrown by the callback stops training.
+    static int32_t trampoline(const bert_progress *p, void *user) noexcept {
+        try {
+            return (*static_cast<Progress *>(user))(*p) ? 0 : 1;
+        } catch (...) {
+            return 1;
+        }
+    }
+    std::unique_ptr<bert_trainer, detail::TrainerFree> handle_;
+};
+
+// Sends libbert's log lines to `callback` (nullptr: silence). The function must outlive its
+// use; plain functions and captureless lambdas fit.
+inline void log_set(bert_log_callback callback, void *user_data = nullptr) { bert_log_set(callback, user_data); }
 
 }  // namespace bert
 

@@ -1,6 +1,8 @@
 // C++ bindings against the real all-MiniLM-L6-v2: embedding equals the Rust API's
 // (max abs diff <= 1e-6), RAII/move semantics, errors as exceptions with status + message.
-//   test_bert MODEL_DIR REFERENCE_TXT
+// With SST2_DIR and WORK_DIR: a 2-update fine-tune (4 examples, seq 32) with a progress
+// callback that stops it once, then the saved classifier classifies.
+//   test_bert MODEL_DIR REFERENCE_TXT [SST2_DIR WORK_DIR]
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -68,6 +70,59 @@ int main(int argc, char **argv) {
         CHECK(false);
     } catch (const bert::Error &err) {
         CHECK(err.status() == BERT_ERROR_IO);
+    }
+    if (argc >= 5) {
+        bert_trainer_params p = bert_trainer_default_params();
+        p.n_labels = 2;
+        p.train_batch_size = 2;
+        p.num_train_epochs = 1;
+        p.max_seq_length = 32;
+        p.n_threads = 2;
+        bert::Trainer trainer(argv[1], p);
+        bert_tsv_params tsv = bert_tsv_default_params();
+        tsv.task_name = "sst-2";
+        trainer.add_example("a gorgeous , witty , seductive movie .", 1);
+        trainer.add_example("the plot is nothing but boilerplate clichés", 0);
+        trainer.add_example("an absolute joy from start to finish", "1");
+        trainer.add_example("dull and lifeless", "0");
+        trainer.add_tsv(std::string(argv[3]) + "/dev.tsv", bert::Split::Eval, tsv);
+        CHECK(trainer.num_train_steps() == 2 && trainer.num_examples(bert::Split::Eval) == 8);
+        std::vector<uint64_t> steps;
+        auto record = [&](const bert_progress &pr) {
+            steps.push_back(pr.step);
+            return pr.step != 1;  // stop after the first update
+        };
+        CHECK(!trainer.train(0, record));
+        CHECK(trainer.global_step() == 1);
+        CHECK(trainer.train(0, record));
+        CHECK(trainer.global_step() == 2 && steps == std::vector<uint64_t>({1, 2}));
+        bert_eval_result r = trainer.evaluate();
+        CHECK(r.n_examples == 8 && r.global_step == 2 && std::isfinite(r.loss));
+        std::string path = std::string(argv[4]) + "/cpp_classifier.bert";
+        trainer.save(path);
+        try {
+            trainer.add_example("too late", 7);
+            CHECK(false);
+        } catch (const bert::Error &err) {
+            CHECK(err.status() == BERT_ERROR_LABEL);
+        }
+
+        bert::Classifier clf(path);
+        CHECK(clf.labels() == std::vector<std::string>({"0", "1"}));
+        bert_context_params cp = bert_context_default_params();
+        cp.max_seq_length = 32;
+        bert::Context cctx(clf, cp);
+        bert::Classification c = cctx.classify(clf, {"a fine film", "A man plays."}, {"", "Music."});
+        CHECK(c.num_labels == 2 && c.probabilities.size() == 4);
+        CHECK(std::fabs(c.probabilities[0] + c.probabilities[1] - 1) < 1e-6f);
+        std::cout << "C++: trained 2 updates (eval accuracy " << r.accuracy << "), P(1 | a fine film) = "
+                  << c.probabilities[1] << "\n";
+        try {
+            bert::Classifier not_one(argv[1]);
+            CHECK(false);
+        } catch (const bert::Error &err) {
+            CHECK(err.status() == BERT_ERROR_NOT_A_CLASSIFIER);
+        }
     }
     std::cout << "C++: " << checks << " checks, " << failures << " failed\n";
     return failures == 0 ? 0 : 1;

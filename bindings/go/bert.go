@@ -37,6 +37,12 @@ const (
 	ErrUnsupported    Status = C.BERT_ERROR_UNSUPPORTED
 	ErrNullArgument   Status = C.BERT_ERROR_NULL_ARGUMENT
 	ErrBufferTooSmall Status = C.BERT_ERROR_BUFFER_TOO_SMALL
+	ErrCancelled      Status = C.BERT_ERROR_CANCELLED
+	ErrInternal       Status = C.BERT_ERROR_INTERNAL
+	ErrLabel          Status = C.BERT_ERROR_LABEL
+	ErrDiverged       Status = C.BERT_ERROR_DIVERGED
+	ErrNotAClassifier Status = C.BERT_ERROR_NOT_A_CLASSIFIER
+	ErrEmptyData      Status = C.BERT_ERROR_EMPTY_DATA
 )
 
 // Pooling chooses how Embed reduces the last layer.

@@ -171,3 +171,84 @@ func TestGoroutinesShareModel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A 2-update fine-tune of the real model (4 examples, batch 2, seq 32) with a progress
+// callback that stops it once, evaluation on SST-2 dev rows, then the saved classifier
+// classifies (LIBBERT_SST2: a directory with dev.tsv, from scripts/test_bindings.sh).
+func TestTrainAndClassify(t *testing.T) {
+	dir, _ := setup(t)
+	sst2 := os.Getenv("LIBBERT_SST2")
+	if sst2 == "" {
+		t.Fatal("set LIBBERT_SST2 (scripts/test_bindings.sh does)")
+	}
+	p := DefaultTrainerParams()
+	p.Labels = []string{"0", "1"}
+	p.TrainBatchSize, p.NumTrainEpochs, p.MaxSeqLength, p.Threads = 2, 1, 32, 2
+	tr, err := NewTrainer(dir, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for i, s := range []string{"a gorgeous , witty , seductive movie .", "dull and lifeless",
+		"an absolute joy from start to finish", "the plot is nothing but boilerplate"} {
+		if err := tr.AddExample(SplitTrain, 1-i%2, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var e *Error
+	if err := tr.AddExample(SplitTrain, 2, "bad label"); !errors.As(err, &e) || e.Status != ErrLabel {
+		t.Fatalf("label 2 of 2: %v", err)
+	}
+	if err := tr.AddTSV(SplitEval, filepath.Join(sst2, "dev.tsv"), "sst-2"); err != nil {
+		t.Fatal(err)
+	}
+	if tr.NumTrainSteps() != 2 {
+		t.Fatalf("%d steps", tr.NumTrainSteps())
+	}
+	var seen []uint64
+	progress := func(p Progress) bool {
+		seen = append(seen, p.Step)
+		return p.Step != 1
+	}
+	if err := tr.Train(0, progress); !errors.As(err, &e) || e.Status != ErrCancelled {
+		t.Fatalf("a callback returning false must cancel: %v", err)
+	}
+	if err := tr.Train(0, progress); err != nil {
+		t.Fatal(err)
+	}
+	if tr.GlobalStep() != 2 || len(seen) != 2 || seen[1] != 2 {
+		t.Fatalf("steps %v, global step %d", seen, tr.GlobalStep())
+	}
+	r, err := tr.Evaluate()
+	if err != nil || r.Examples != 8 || math.IsNaN(r.Loss) {
+		t.Fatalf("evaluate: %+v %v", r, err)
+	}
+	path := filepath.Join(t.TempDir(), "go_classifier.bert")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	clf, err := LoadClassifier(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clf.Close()
+	if l := clf.Labels(); len(l) != 2 || l[0] != "0" || l[1] != "1" {
+		t.Fatalf("labels %v", l)
+	}
+	cc, err := clf.NewContext(2, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	probs, logits, err := cc.Classify([]string{"a fine film", "A man plays."}, []string{"", "Music."})
+	if err != nil || len(probs) != 2 || len(logits[1]) != 2 {
+		t.Fatalf("classify: %v %v", probs, err)
+	}
+	if d := math.Abs(float64(probs[0][0]+probs[0][1]) - 1); d > 1e-6 {
+		t.Fatalf("probabilities sum to 1 + %g", d)
+	}
+	t.Logf("trained 2 updates (eval accuracy %.3f); P(1 | a fine film) = %.4f", r.Accuracy, probs[0][1])
+	if _, err := LoadClassifier(dir); !errors.As(err, &e) || e.Status != ErrNotAClassifier {
+		t.Fatalf("a pre-trained model is not a classifier: %v", err)
+	}
+}

@@ -2,6 +2,8 @@
 
 use std::ffi::{c_char, CStr};
 
+use crate::status::BERT_ERROR_NULL_ARGUMENT;
+
 use crate::status::{Failure, FfiResult, BERT_ERROR_INVALID_UTF8};
 
 /// A handle that must not be NULL.
@@ -91,4 +93,39 @@ pub(crate) unsafe fn params_versioned<T: Copy>(
 /// Writes through an out-parameter that must not be NULL.
 pub(crate) unsafe fn out<'a, T>(p: *mut T, what: &str) -> FfiResult<&'a mut T> {
     p.as_mut().ok_or_else(|| Failure::null(what))
+}
+
+/// `n` texts: text `i` is `lens[i]` bytes at `texts[i]`, or NUL-terminated when `lens` is
+/// NULL. `texts` may be NULL only when `n` is 0.
+pub(crate) unsafe fn text_array<'a>(
+    texts: *const *const c_char,
+    lens: *const usize,
+    n: usize,
+    what: &str,
+) -> FfiResult<Vec<&'a str>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if texts.is_null() {
+        return Err(Failure::null(what));
+    }
+    let ptrs = std::slice::from_raw_parts(texts, n);
+    let lens = (!lens.is_null()).then(|| std::slice::from_raw_parts(lens, n));
+    let mut out = Vec::with_capacity(n);
+    for (i, &p) in ptrs.iter().enumerate() {
+        let name = format!("{what}[{i}]");
+        out.push(match lens {
+            Some(l) => text(p, l[i], &name)?,
+            None => {
+                if p.is_null() {
+                    return Err(Failure::new(
+                        BERT_ERROR_NULL_ARGUMENT,
+                        format!("{name} is NULL"),
+                    ));
+                }
+                text(p, CStr::from_ptr(p).to_bytes().len(), &name)?
+            }
+        });
+    }
+    Ok(out)
 }

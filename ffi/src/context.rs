@@ -1,7 +1,7 @@
 //! `bert_context`: per-thread state (thread budget, scratch, output buffers) and the calls
 //! that run the model: `bert_encode`, `bert_embed`, `bert_hidden_states`.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_void};
 
 use bert::tokenizer::{EncodeOptions, Encoding, Padding};
 use bert::{Context, Inputs, Pooling};
@@ -23,6 +23,42 @@ pub struct bert_context_params {
     /// `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
     /// otherwise; 0 (default): the model's `max_position_embeddings`.
     pub max_seq_length: u32,
+    /// Asked before each encoder layer of every call that runs the model (`bert_embed`,
+    /// `bert_hidden_states`, `bert_classify`) whether to stop; returning true ends the call
+    /// with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
+    /// NULL (default): never stop.
+    pub abort_callback: bert_abort_callback,
+    /// Passed to `abort_callback`; must stay valid as long as the context.
+    pub abort_user_data: *mut c_void,
+}
+
+/// `bert_context_params` before the abort callback was appended (its size is still accepted).
+#[repr(C)]
+#[allow(dead_code)]
+struct bert_context_params_v1 {
+    size: usize,
+    n_threads: u32,
+    max_seq_length: u32,
+}
+
+/// See `bert_context_params.abort_callback`: return true to stop.
+pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> bool>;
+
+/// The application's abort callback and its data, as the core's abort hook.
+struct AbortCallback {
+    callback: unsafe extern "C" fn(*mut c_void) -> bool,
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header makes the application responsible for the callback and its data being
+// usable from whichever thread uses the context (one thread at a time).
+unsafe impl Send for AbortCallback {}
+
+impl AbortCallback {
+    fn ask(&self) -> bool {
+        // SAFETY: a function pointer the application gave for this call shape.
+        unsafe { (self.callback)(self.user_data) }
+    }
 }
 
 /// How `bert_embed` reduces the last layer to one vector per text. Values never renumbered.
@@ -94,12 +130,12 @@ pub struct bert_hidden_states_view {
 /// context from one thread at a time (it may move between threads); create one per thread to
 /// run a shared model in parallel. The model must outlive the context.
 pub struct bert_context {
-    model: *const bert_model,
-    ctx: Context,
-    max_seq_length: usize,
-    ids: Vec<u32>,
-    type_ids: Vec<u32>,
-    mask: Vec<u32>,
+    pub(crate) model: *const bert_model,
+    pub(crate) ctx: Context,
+    pub(crate) max_seq_length: usize,
+    pub(crate) ids: Vec<u32>,
+    pub(crate) type_ids: Vec<u32>,
+    pub(crate) mask: Vec<u32>,
     special: Vec<u32>,
     offsets: Vec<u64>,
     hidden: Vec<f32>,
@@ -108,14 +144,14 @@ pub struct bert_context {
 impl bert_context {
     /// The model, borrowed independently of `self` (so the context's buffers can be borrowed
     /// mutably next to it).
-    fn model<'m>(&self) -> &'m bert_model {
+    pub(crate) fn model<'m>(&self) -> &'m bert_model {
         // SAFETY: `bert_context_new` checked it non-NULL; the caller keeps the model alive
         // for the context's lifetime (documented rule), and it is never mutated.
         unsafe { &*self.model }
     }
 
     /// Flattens encodings (all of the same length) into the context's input buffers.
-    fn set_inputs(&mut self, encodings: &[Encoding]) {
+    pub(crate) fn set_inputs(&mut self, encodings: &[Encoding]) {
         for v in [
             &mut self.ids,
             &mut self.type_ids,
@@ -146,6 +182,8 @@ pub extern "C" fn bert_context_default_params() -> bert_context_params {
         size: std::mem::size_of::<bert_context_params>(),
         n_threads: 0,
         max_seq_length: 0,
+        abort_callback: None,
+        abort_user_data: std::ptr::null_mut(),
     }
 }
 
@@ -171,7 +209,12 @@ pub unsafe extern "C" fn bert_context_new(
         let out = args::out(out_context, "out_context")?;
         *out = std::ptr::null_mut();
         let m = args::handle(model, "model")?;
-        let p = args::params(params, bert_context_default_params(), "bert_context_params")?;
+        let p = args::params_versioned(
+            params,
+            bert_context_default_params(),
+            "bert_context_params",
+            &[std::mem::size_of::<bert_context_params_v1>()],
+        )?;
         let max = m.model.config().max_position_embeddings;
         let max_seq_length = match p.max_seq_length as usize {
             0 => max,
@@ -182,9 +225,30 @@ pub unsafe extern "C" fn bert_context_new(
             }
             n => n,
         };
+        let mut ctx = Context::new(p.n_threads as usize);
+        if let Some(callback) = p.abort_callback {
+            let a = AbortCallback {
+                callback,
+                user_data: p.abort_user_data,
+            };
+            ctx.set_abort(Some(Box::new(move || a.ask())));
+        }
+        crate::log::log(crate::log::BERT_LOG_INFO, || {
+            format!(
+                "context: back end cpu, {:?} GEMM kernels, {} threads, max_seq_length {}{}",
+                bert::backend::cpu::Isa::detect(),
+                ctx.threads(),
+                max_seq_length,
+                if p.abort_callback.is_some() {
+                    ", abort callback set"
+                } else {
+                    ""
+                }
+            )
+        });
         *out = Box::into_raw(Box::new(bert_context {
             model,
-            ctx: Context::new(p.n_threads as usize),
+            ctx,
             max_seq_length,
             ids: Vec::new(),
             type_ids: Vec::new(),
@@ -343,27 +407,10 @@ pub unsafe extern "C" fn bert_embed(
         if texts.is_null() {
             return Err(Failure::null("texts"));
         }
-        let ptrs = std::slice::from_raw_parts(texts, n_texts);
-        let lens = if lens.is_null() {
-            None
-        } else {
-            Some(std::slice::from_raw_parts(lens, n_texts))
-        };
-        let mut strs = Vec::with_capacity(n_texts);
-        for (i, &p) in ptrs.iter().enumerate() {
-            let what = format!("texts[{i}]");
-            let s = match lens {
-                Some(l) => args::text(p, l[i], &what)?,
-                None => {
-                    if p.is_null() {
-                        return Err(Failure::null(&what));
-                    }
-                    let b = CStr::from_ptr(p).to_bytes();
-                    args::text(p, b.len(), &what)?
-                }
-            };
-            strs.push((s, None));
-        }
+        let strs: Vec<(&str, Option<&str>)> = args::text_array(texts, lens, n_texts, "texts")?
+            .into_iter()
+            .map(|s| (s, None))
+            .collect();
         let opts = EncodeOptions {
             max_seq_length: Some(c.max_seq_length),
             padding: Padding::Longest,

@@ -10,15 +10,21 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod args;
+mod classifier;
 mod context;
+mod log;
 mod model;
 mod status;
 mod tokenizer;
+mod trainer;
 
+pub use classifier::*;
 pub use context::*;
+pub use log::*;
 pub use model::*;
 pub use status::*;
 pub use tokenizer::*;
+pub use trainer::*;
 
 use std::ffi::{c_char, CString};
 use std::sync::OnceLock;

@@ -274,6 +274,23 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
     })
 }
 
+/// Reports a loaded model to the log callback.
+fn log_loaded(what: &str, m: &bert_model) {
+    crate::log::log(crate::log::BERT_LOG_INFO, || {
+        let c = m.model.config();
+        format!(
+            "model {what}: {} layers, hidden {}, {} heads, vocabulary {}, do_lower_case {}, \
+             back end cpu, weights {:?}",
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            m.tokenizer.tokenizer.vocab().len(),
+            m.tokenizer.tokenizer.do_lower_case(),
+            m.model.dtype()
+        )
+    });
+}
+
 /// Loads a model from `path` (NUL-terminated UTF-8): a directory (Hugging Face `config.json` +
 /// `model.safetensors`, or Google `bert_config.json` + `bert_model.ckpt.*`), a `.safetensors`
 /// file or TF checkpoint (config read from beside it), or a libbert `.bert` file. The
@@ -292,7 +309,9 @@ pub unsafe extern "C" fn bert_model_load_file(
         *out = std::ptr::null_mut();
         let path = args::c_str(path, "path")?;
         let p = read_params(params)?;
-        *out = Box::into_raw(Box::new(load_file(path, &p)?));
+        let m = load_file(path, &p)?;
+        log_loaded(path, &m);
+        *out = Box::into_raw(Box::new(m));
         Ok(())
     })
 }
@@ -314,7 +333,9 @@ pub unsafe extern "C" fn bert_model_load_buffer(
         *out = std::ptr::null_mut();
         let bytes = args::bytes(data.cast(), len, "data")?;
         let p = read_params(params)?;
-        *out = Box::into_raw(Box::new(load_buffer(bytes, &p)?));
+        let m = load_buffer(bytes, &p)?;
+        log_loaded("<buffer>", &m);
+        *out = Box::into_raw(Box::new(m));
         Ok(())
     })
 }

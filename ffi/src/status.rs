@@ -5,8 +5,8 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Result of every fallible function: `BERT_OK` (0) or one of the `BERT_ERROR_*` codes.
-/// Values are never renumbered; new ones are appended. Codes 1 to 8 are the Rust crate's
-/// `bert::Error::code()`; 9 and up exist only at the C boundary.
+/// Values are never renumbered; new ones are appended. Codes 1 to 8, 11 and 13 to 16 are the
+/// Rust crate's `bert::Error::code()`; 9, 10 and 12 exist only at the C boundary.
 pub type bert_status = i32;
 
 /// Success.
@@ -31,13 +31,23 @@ pub const BERT_ERROR_UNSUPPORTED: bert_status = 8;
 pub const BERT_ERROR_NULL_ARGUMENT: bert_status = 9;
 /// A caller buffer is too small; the size it needs was written to the size out-parameter.
 pub const BERT_ERROR_BUFFER_TOO_SMALL: bert_status = 10;
-/// Reserved: the abort callback asked to stop (checked between layers; not yet wired).
+/// The caller asked to stop: the context's abort callback (checked before each encoder
+/// layer; the call's outputs are not written) or `bert_trainer_train`'s progress callback
+/// (after a complete update, which is kept: training can go on with another call).
 pub const BERT_ERROR_CANCELLED: bert_status = 11;
 /// A bug in libbert (an internal panic was caught at the boundary). Please report it.
 pub const BERT_ERROR_INTERNAL: bert_status = 12;
-// Reserved for the classifier / fine-tuning issue (handle `bert_trainer`): status codes for a
-// label out of range, a diverged loss and a missing classifier head are to be appended here,
-// after BERT_ERROR_INTERNAL, with the values 13 and up.
+/// A label id is not below the number of labels, a label name is not in the label list, or
+/// no label list was given.
+pub const BERT_ERROR_LABEL: bert_status = 13;
+/// Training diverged: the loss or the gradient norm is not finite (learning rate too high?).
+/// The trainer is unusable afterwards (only `bert_trainer_free`).
+pub const BERT_ERROR_DIVERGED: bert_status = 14;
+/// The model is not a fine-tuned classifier: it has no label list or no classification head.
+pub const BERT_ERROR_NOT_A_CLASSIFIER: bert_status = 15;
+/// There is nothing to work on: no training examples to train on, or no evaluation examples
+/// to evaluate.
+pub const BERT_ERROR_EMPTY_DATA: bert_status = 16;
 
 /// Static English text for a status (for unknown values: "unknown status"). Never NULL.
 #[no_mangle]
@@ -56,6 +66,10 @@ pub extern "C" fn bert_status_string(status: bert_status) -> *const c_char {
         BERT_ERROR_BUFFER_TOO_SMALL => c"buffer too small",
         BERT_ERROR_CANCELLED => c"cancelled",
         BERT_ERROR_INTERNAL => c"internal error",
+        BERT_ERROR_LABEL => c"bad label",
+        BERT_ERROR_DIVERGED => c"training diverged",
+        BERT_ERROR_NOT_A_CLASSIFIER => c"not a fine-tuned classifier",
+        BERT_ERROR_EMPTY_DATA => c"no data",
         _ => c"unknown status",
     };
     s.as_ptr()
@@ -125,6 +139,7 @@ pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> bert_status {
     match outcome {
         Ok(()) => BERT_OK,
         Err(f) => {
+            crate::log::log(crate::log::BERT_LOG_ERROR, || f.message.clone());
             set_last_error(&f.message);
             f.status
         }

@@ -46,7 +46,7 @@ pub fn convert_examples(
             let label_id = match &e.label {
                 None => 0,
                 Some(l) => labels.iter().position(|x| x == l).ok_or_else(|| {
-                    Error::InvalidArgument(format!(
+                    Error::Label(format!(
                         "example {} (line {}): label {l:?} is not one of {labels:?}",
                         e.guid, e.line
                     ))

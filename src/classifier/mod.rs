@@ -7,13 +7,22 @@
 //! - [`Classifier`]: a fine-tuned model for inference (encoder, pooled output, head,
 //!   softmax), saved to and loaded from one `.bert` file with its labels ([`save`]).
 //!
-//! Training itself is [`crate::train`]'s; `bert classify` drives it.
+//! - [`FineTuner`] ([`finetune`]): the training loop of `run_classifier.py` over
+//!   [`crate::train`]'s engine, with progress callback, cancellation, evaluation
+//!   ([`evaluate()`]) and resumable checkpoints ([`checkpoint`]). `bert classify` and the C
+//!   ABI's `bert_trainer` are thin layers over it.
 
+pub mod checkpoint;
+mod evaluate;
 pub mod features;
+pub mod finetune;
 pub mod metrics;
 mod model;
 pub mod processors;
+mod start;
 
+pub use evaluate::{evaluate, EvalResults};
 pub use features::{convert_examples, InputFeatures, PaddedBatch};
-pub use model::{params_to_weights, save, softmax_rows, Classifier};
+pub use finetune::{FineTuneParams, FineTuner, ModelStart, Outcome, Progress};
+pub use model::{params_to_weights, save, softmax_rows, Classifier, Head};
 pub use processors::{InputExample, Processor, Split};

@@ -25,10 +25,48 @@ pub struct Classifier {
     model: BertModel,
     tokenizer: Tokenizer,
     labels: Vec<String>,
+    head: Head,
+}
+
+/// The classification head of `create_model`: `logits = pooled @ output_weightsᵀ + output_bias`.
+#[derive(Debug, Clone)]
+pub struct Head {
     /// `[num_labels, hidden]`
     output_weights: Vec<f32>,
     /// `[num_labels]`
     output_bias: Vec<f32>,
+}
+
+impl Head {
+    pub fn num_labels(&self) -> usize {
+        self.output_bias.len()
+    }
+
+    /// Logits `[batch, num_labels]` of pooled outputs `[batch, hidden]`.
+    pub fn logits(&self, pooled: &[f32], batch: usize) -> Vec<f32> {
+        let n = self.num_labels();
+        let h = self.output_weights.len() / n.max(1);
+        let mut logits = vec![0.0; batch * n];
+        for row in logits.chunks_exact_mut(n) {
+            row.copy_from_slice(&self.output_bias);
+        }
+        // pooled [batch, hidden] @ output_weightsᵀ: [num_labels, hidden] read as [hidden, n].
+        cpu::sgemm(
+            batch,
+            h,
+            n,
+            1.0,
+            pooled,
+            (h as isize, 1),
+            &self.output_weights,
+            (1, h as isize),
+            1.0,
+            &mut logits,
+            (n as isize, 1),
+            &Pool::single(),
+        );
+        logits
+    }
 }
 
 impl Classifier {
@@ -46,12 +84,11 @@ impl Classifier {
             native.verify()?;
         }
         if native.labels().is_empty() {
-            return Err(Error::format(
-                path,
-                None,
-                "not a fine-tuned classifier (no label list; train one with `bert classify \
-                 --do_train`)",
-            ));
+            return Err(Error::NotAClassifier(format!(
+                "{}: not a fine-tuned classifier (no label list; train one with `bert \
+                 classify --do_train`)",
+                path.display()
+            )));
         }
         let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
         let tokenizer = Tokenizer::new(vocab, native.do_lower_case())?;
@@ -81,6 +118,12 @@ impl Classifier {
                     .into(),
             ));
         }
+        if !weights.contains("output_weights") || !weights.contains("output_bias") {
+            return Err(Error::NotAClassifier(
+                "no classifier head (output_weights, output_bias): fine-tune the model first"
+                    .into(),
+            ));
+        }
         let output_weights = weights.get_vec("output_weights", &[n, h])?;
         let output_bias = weights.get_vec("output_bias", &[n])?;
         let model = BertModel::from_weights(config, weights)?;
@@ -95,8 +138,10 @@ impl Classifier {
             model,
             tokenizer,
             labels,
-            output_weights,
-            output_bias,
+            head: Head {
+                output_weights,
+                output_bias,
+            },
         })
     }
 
@@ -136,32 +181,17 @@ impl Classifier {
 
     /// Logits `[batch, num_labels]` of encoded inputs.
     pub fn logits(&self, ctx: &mut Context, inputs: &Inputs) -> Result<Vec<f32>> {
-        let n = self.labels.len();
         let out = self.model.forward(ctx, inputs, false)?;
         let pooled = out
             .pooled_output()
-            .ok_or_else(|| Error::Shape("the model has no pooler".into()))?;
-        let h = out.hidden_size();
-        let mut logits = vec![0.0; inputs.batch * n];
-        for row in logits.chunks_exact_mut(n) {
-            row.copy_from_slice(&self.output_bias);
-        }
-        // pooled [batch, hidden] @ output_weightsᵀ: [num_labels, hidden] read as [hidden, n].
-        cpu::sgemm(
-            inputs.batch,
-            h,
-            n,
-            1.0,
-            pooled,
-            (h as isize, 1),
-            &self.output_weights,
-            (1, h as isize),
-            1.0,
-            &mut logits,
-            (n as isize, 1),
-            &Pool::single(),
-        );
-        Ok(logits)
+            .ok_or_else(|| Error::NotAClassifier("the model has no pooler".into()))?;
+        Ok(self.head.logits(pooled, inputs.batch))
+    }
+
+    /// The parts, for callers that run the encoder themselves (the C ABI shares the encoder
+    /// with its embedding calls).
+    pub fn into_parts(self) -> (BertModel, Tokenizer, Vec<String>, Head) {
+        (self.model, self.tokenizer, self.labels, self.head)
     }
 
     /// Class probabilities `[batch, num_labels]` of padded features.

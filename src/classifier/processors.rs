@@ -250,13 +250,11 @@ impl Processor {
             let label = layout.label.map(|c| get(c, "the label")).transpose()?;
             if let Some(l) = &label {
                 if !self.labels.is_empty() && !self.labels.contains(l) {
-                    return Err(err(
-                        number,
-                        format!(
-                            "label {l:?} is not one of the task's labels {:?}",
-                            self.labels
-                        ),
-                    ));
+                    return Err(Error::Label(format!(
+                        "{}: line {number}: label {l:?} is not one of the task's labels {:?}",
+                        path.display(),
+                        self.labels
+                    )));
                 }
             }
             out.push(InputExample {

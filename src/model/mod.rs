@@ -69,12 +69,38 @@ pub(crate) struct Scratch {
     pub(crate) intermediate: Vec<f32>,
 }
 
+/// Asked between encoder layers whether to stop: returning true ends the pass with
+/// [`crate::Error::Cancelled`] (see [`Context::set_abort`]).
+pub type AbortHook = Box<dyn FnMut() -> bool + Send>;
+
+/// The optional hook, with a `Debug` that does not try to print a closure.
+#[derive(Default)]
+struct Abort(Option<AbortHook>);
+
+impl Abort {
+    /// Whether the hook asks to stop now.
+    fn asks_to_stop(&mut self) -> bool {
+        self.0.as_mut().is_some_and(|hook| hook())
+    }
+}
+
+impl std::fmt::Debug for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(hook)"
+        } else {
+            "None"
+        })
+    }
+}
+
 /// Per-thread state: the thread budget and all scratch buffers. One context serves one call
 /// at a time; create one per thread. Outputs of a call are views into the context, valid until
 /// its next call.
 #[derive(Debug)]
 pub struct Context {
     pool: Pool,
+    abort: Abort,
     scratch: Scratch,
     /// Hidden states: `[embedding, layer_0, …]` when all layers are kept, else two buffers
     /// used alternately.
@@ -91,6 +117,7 @@ impl Context {
     pub fn new(threads: usize) -> Context {
         Context {
             pool: Pool::new(threads),
+            abort: Abort::default(),
             scratch: Scratch::default(),
             hidden: Vec::new(),
             first_tokens: Vec::new(),
@@ -103,6 +130,12 @@ impl Context {
     /// Number of threads the context's kernels use.
     pub fn threads(&self) -> usize {
         self.pool.threads()
+    }
+
+    /// Sets (or with `None` removes) the hook [`BertModel::forward`] asks before each encoder
+    /// layer whether to stop: a long batch can be abandoned within one layer's time.
+    pub fn set_abort(&mut self, hook: Option<AbortHook>) {
+        self.abort = Abort(hook);
     }
 }
 
@@ -381,6 +414,11 @@ impl BertModel {
             &mut ctx.hidden[0],
         );
         for (l, layer) in self.encoder.layers.iter().enumerate() {
+            if ctx.abort.asks_to_stop() {
+                return Err(crate::Error::Cancelled(format!(
+                    "the abort hook stopped the forward pass before layer {l}"
+                )));
+            }
             let (src, dst) = if all_layers {
                 (l, l + 1)
             } else {

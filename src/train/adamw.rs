@@ -96,6 +96,22 @@ impl AdamW {
         &self.v[i]
     }
 
+    /// Restores the slots of the variable at position `i` (resuming from a checkpoint); the
+    /// lengths must be the variable's.
+    pub fn set_slots(&mut self, i: usize, m: &[f32], v: &[f32]) -> crate::Result<()> {
+        let len = self.m.get(i).map(Vec::len);
+        if len != Some(m.len()) || len != Some(v.len()) {
+            return Err(crate::Error::Shape(format!(
+                "optimizer slots of variable {i}: {} and {} values for {len:?}",
+                m.len(),
+                v.len()
+            )));
+        }
+        self.m[i].copy_from_slice(m);
+        self.v[i].copy_from_slice(v);
+        Ok(())
+    }
+
     /// One update with already-clipped gradients at learning rate `lr`.
     pub fn apply(&mut self, params: &mut Params, grads: &Grads, lr: f32) {
         let k = Constants::new(&self.config, lr);

@@ -117,6 +117,47 @@ impl Trainer {
         }
     }
 
+    /// A trainer resumed from a checkpoint: `optimizer` holds the saved slots, `global_step`
+    /// the updates already done and `rng_state` the dropout generator's [`Rng::state`], so
+    /// that the following updates are those the uninterrupted run would have made.
+    pub fn resume(
+        params: Params,
+        schedule: Schedule,
+        optimizer: AdamW,
+        global_step: u64,
+        rng_state: u64,
+        pool: Pool,
+    ) -> Trainer {
+        Trainer {
+            grads: params.zeros_like(),
+            optimizer,
+            params,
+            schedule,
+            global_step,
+            rng: Rng::from_state(rng_state),
+            dropout: true,
+            examples: 0,
+            loss_sum: 0.0,
+            pool,
+            workspace: Workspace::new(false),
+        }
+    }
+
+    /// State of the dropout generator (for checkpoints; see [`Trainer::resume`]).
+    pub fn rng_state(&self) -> u64 {
+        self.rng.state()
+    }
+
+    /// The learning-rate schedule.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The thread pool the passes run on.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Gradient checkpointing on or off (default off) for the following training passes:
     /// when on, only each layer's input is kept from the forward pass and the layer's
     /// activations are recomputed in the backward pass. Same gradients (the recomputation

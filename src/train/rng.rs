@@ -22,6 +22,16 @@ impl Rng {
         r
     }
 
+    /// The whole state, to checkpoint a training run ([`Rng::from_state`] resumes the stream).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    /// A generator continuing the stream whose [`Rng::state`] was `state`.
+    pub fn from_state(state: u64) -> Rng {
+        Rng { state }
+    }
+
     /// Next 32 uniformly distributed bits.
     pub fn next_u32(&mut self) -> u32 {
         let old = self.state;

@@ -7,7 +7,7 @@
 //! A quantized model (f16 or int8, see [`quantize`]) holds its large tensors as
 //! [`QuantizedTensor`]s beside the f32 ones; [`Weights::get`] stays f32-only.
 
-mod crc32c;
+pub(crate) mod crc32c;
 pub mod native;
 #[cfg(feature = "onnx")]
 pub mod onnx;

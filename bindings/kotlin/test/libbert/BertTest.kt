@@ -1,6 +1,7 @@
 // Kotlin bindings against the real all-MiniLM-L6-v2: the embedding equals the Rust API's
 // (max abs diff <= 1e-6), tokenizer, errors as BertException. Exits non-zero on a failure.
-//   java ... libbert.BertTestKt MODEL_DIR REFERENCE_TXT
+// With SST2_DIR and WORK_DIR: a 2-update fine-tune with a progress callback, then classify.
+//   java ... libbert.BertTestKt MODEL_DIR REFERENCE_TXT [SST2_DIR WORK_DIR]
 package libbert
 
 import java.io.File
@@ -82,6 +83,38 @@ fun main(args: Array<String>) {
                 expect(t == LibBert.ERROR_INVALID_UTF8, "invalid UTF-8 gives $t")
             }
         }
+    }
+    if (args.size >= 4) test("fine-tune 2 updates, then classify") {
+        val params = TrainerParams.defaults().copy(
+            trainBatchSize = 2, numTrainEpochs = 1.0, maxSeqLength = 32, threads = 2, labels = listOf("0", "1"),
+        )
+        val path = "${args[3]}/kotlin_classifier.bert"
+        Trainer(dir, params).use { t ->
+            t.addExample("a gorgeous , witty , seductive movie .", 1)
+            t.addExample("dull and lifeless", "0")
+            t.addExample("an absolute joy from start to finish", 1)
+            t.addExample("the plot is nothing but boilerplate", 0)
+            t.addTsv("${args[2]}/dev.tsv", "sst-2", Split.EVAL)
+            expect(t.numTrainSteps == 2L && t.numExamples(Split.EVAL) == 8L, "steps ${t.numTrainSteps}")
+            expectStatus(LibBertTrain.ERROR_LABEL) { t.addExample("bad", 2) }
+            val steps = mutableListOf<Long>()
+            expect(!t.train { p -> steps.add(p.step); p.step != 1L }, "a callback returning false cancels")
+            expect(t.train { p -> steps.add(p.step); p.loss.isFinite() }, "then training goes on")
+            expect(steps == listOf(1L, 2L) && t.globalStep == 2L, "steps $steps")
+            val r = t.evaluate()
+            expect(r.examples == 8L && r.globalStep == 2L && !r.loss.isNaN(), "eval $r")
+            t.save(path)
+            println("Kotlin: trained 2 updates, eval accuracy ${r.accuracy}")
+        }
+        Classifier(path).use { c ->
+            expect(c.labels == listOf("0", "1"), "labels ${c.labels}")
+            c.newContext(threads = 2, maxSeqLength = 32).use { ctx ->
+                val p = ctx.classify(listOf("a fine film", "A man plays."), listOf("", "Music."))
+                expect(p.size == 2 && abs(p[0][0] + p[0][1] - 1f) < 1e-6f, "probabilities ${p.map { it.toList() }}")
+                println("Kotlin: P(1 | a fine film) = ${p[0][1]}")
+            }
+        }
+        expectStatus(LibBertTrain.ERROR_NOT_A_CLASSIFIER) { Classifier(dir) }
     }
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)
