@@ -38,6 +38,7 @@ fn hp() -> FineTuneParams {
         seed: 7,
         max_seq_length: 32,
         threads: 2,
+        gradient_checkpointing: false,
     }
 }
 
@@ -135,6 +136,22 @@ fn stop_resume_equals_straight_run() {
     assert!(cancelled.add_examples(&examples()).is_err());
     assert_eq!(cancelled.train(None, go_on).unwrap(), Outcome::Finished);
     assert_same(&params_of(&cancelled), &want, "cancelled at step 3");
+
+    // Gradient checkpointing changes memory, not numbers; resuming may switch it on.
+    let mut ckpt = tuner(FineTuneParams {
+        gradient_checkpointing: true,
+        ..hp()
+    });
+    assert_eq!(ckpt.train(Some(7), go_on).unwrap(), Outcome::Paused);
+    ckpt.save_checkpoint(&state).unwrap();
+    let mut ckpt = tuner(hp());
+    ckpt.resume(&state).unwrap();
+    assert_eq!(ckpt.train(None, go_on).unwrap(), Outcome::Finished);
+    assert_same(
+        &params_of(&ckpt),
+        &want,
+        "gradient checkpointing, resumed without it",
+    );
 
     // A finished run resumes to no further update.
     let mut done = tuner(hp());

@@ -223,6 +223,7 @@ pub unsafe extern "C" fn bert_trainer_new(
             seed: p.seed,
             max_seq_length: p.max_seq_length as usize,
             threads: p.n_threads as usize,
+            gradient_checkpointing: false,
         };
         if !path.exists() {
             return Err(bert::Error::io(

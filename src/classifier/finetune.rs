@@ -50,6 +50,9 @@ pub struct FineTuneParams {
     pub max_seq_length: usize,
     /// Threads of the passes, the caller's included; 0: all cores.
     pub threads: usize,
+    /// Recompute each layer's activations in the backward pass instead of keeping them
+    /// (less memory, about one more forward pass of compute; the same numbers).
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for FineTuneParams {
@@ -63,6 +66,7 @@ impl Default for FineTuneParams {
             seed: 12345,
             max_seq_length: 128,
             threads: 0,
+            gradient_checkpointing: false,
         }
     }
 }
@@ -442,13 +446,14 @@ impl FineTuner {
             .initial
             .take()
             .ok_or_else(|| Error::InvalidArgument("no parameters".into()))?;
-        let trainer = Trainer::new(
+        let mut trainer = Trainer::new(
             params,
             self.schedule(),
             AdamWConfig::default(),
             self.hp.seed,
             Pool::new(self.hp.threads),
         );
+        trainer.set_checkpointing(self.hp.gradient_checkpointing);
         self.run = Some(Run {
             trainer,
             order: Order::new(self.features.len(), self.hp.seed),
@@ -625,7 +630,7 @@ impl FineTuner {
             return Err(refuse("its example order does not fit the data".into()));
         }
         let optimizer = state.optimizer(AdamWConfig::default())?;
-        let trainer = Trainer::resume(
+        let mut trainer = Trainer::resume(
             state.params,
             self.schedule(),
             optimizer,
@@ -633,6 +638,7 @@ impl FineTuner {
             state.dropout_rng,
             Pool::new(self.hp.threads),
         );
+        trainer.set_checkpointing(self.hp.gradient_checkpointing);
         self.initial = None;
         self.run = Some(Run {
             trainer,

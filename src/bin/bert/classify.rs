@@ -5,8 +5,10 @@
 //! for `num_train_steps = int(examples / train_batch_size * num_train_epochs)` updates with
 //! Google's AdamW, warm-up + linear decay and global-norm clipping; dropout is on (the
 //! config's rates, 0.1 on the pooled output). `--gradient_accumulation_steps k` splits each
-//! batch of `train_batch_size` into k micro-batches (same update, less memory). Google
-//! shuffles with a 100-example buffer; a full shuffle per epoch is the named difference.
+//! batch of `train_batch_size` into k micro-batches (same update, less memory);
+//! `--gradient_checkpointing` recomputes each layer's activations in the backward pass (same
+//! numbers, less memory). Google shuffles with a 100-example buffer; a full shuffle per epoch
+//! is the named difference.
 //!
 //! Outputs in `--output_dir`, each written to a temporary file, synced and renamed, so an
 //! error never leaves a half-written file: `model.bert` (the fine-tuned classifier, at the
@@ -54,6 +56,7 @@ struct Options {
     seed: u64,
     threads: usize,
     max_train_examples: usize,
+    gradient_checkpointing: bool,
     save_checkpoints_steps: u64,
     log_every_n_steps: u64,
 }
@@ -77,6 +80,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "do_lower_case",
             "skip_header",
             "use_tpu",
+            "gradient_checkpointing",
         ],
     )?;
     let task_name = flags.required("task_name")?.to_string();
@@ -97,6 +101,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         seed: flags.parsed("seed", 12345u64)?,
         threads: flags.parsed("threads", 0usize)?,
         max_train_examples: flags.parsed("max_train_examples", 0usize)?,
+        gradient_checkpointing: flags.bool("gradient_checkpointing", false)?,
         save_checkpoints_steps: flags.parsed("save_checkpoints_steps", 0u64)?,
         log_every_n_steps: flags.parsed("log_every_n_steps", 10u64)?.max(1),
     };
@@ -234,6 +239,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         seed: o.seed,
         max_seq_length: o.max_seq_length,
         threads: o.threads,
+        gradient_checkpointing: o.gradient_checkpointing,
     };
     let (classifier, global_step) = match train {
         Some(examples) => {
