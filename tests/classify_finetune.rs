@@ -39,6 +39,7 @@ fn hp() -> FineTuneParams {
         max_seq_length: 32,
         threads: 2,
         gradient_checkpointing: false,
+        max_grad_norm: 1.0,
     }
 }
 

@@ -168,6 +168,11 @@ type TrainerParams struct {
 	// empty: the labels of a fine-tuned .bert model.
 	Labels    []string
 	NumLabels int
+	// GradientCheckpointing recomputes activations in the backward pass: less memory, the
+	// same numbers.
+	GradientCheckpointing bool
+	// MaxGradNorm is the global-norm clipping threshold (Google's 1.0); 0 disables it.
+	MaxGradNorm float32
 }
 
 // DefaultTrainerParams: lr 5e-5, 3 epochs, batch 32, warm-up 0.1, seq 128, seed 12345.
@@ -182,6 +187,8 @@ func DefaultTrainerParams() TrainerParams {
 		MaxSeqLength:              int(d.max_seq_length),
 		Threads:                   int(d.n_threads),
 		Seed:                      uint64(d.seed),
+		GradientCheckpointing:     bool(d.gradient_checkpointing),
+		MaxGradNorm:               float32(d.max_grad_norm),
 	}
 }
 
@@ -220,6 +227,8 @@ func NewTrainer(modelPath string, tp TrainerParams) (*Trainer, error) {
 	params.n_threads = C.uint32_t(tp.Threads)
 	params.seed = C.uint64_t(tp.Seed)
 	params.n_labels = C.size_t(tp.NumLabels)
+	params.gradient_checkpointing = C.bool(tp.GradientCheckpointing)
+	params.max_grad_norm = C.float(tp.MaxGradNorm)
 	if len(tp.Labels) > 0 {
 		names, _, free := cStrings(tp.Labels)
 		defer free()

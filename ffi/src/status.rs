@@ -125,16 +125,22 @@ pub(crate) type FfiResult<T> = Result<T, Failure>;
 /// outcome into a status (setting the message on failure).
 pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> bert_status {
     set_last_error("");
-    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        #[cfg(test)]
+        tests::fault_point();
+        body()
+    }))
+    .unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(Failure::new(
-            BERT_ERROR_INTERNAL,
-            format!("internal error (caught panic): {what}"),
-        ))
+        let message = match what.as_str() {
+            "" => "internal error (caught panic)".to_string(),
+            _ => format!("internal error (caught panic): {what}"),
+        };
+        Err(Failure::new(BERT_ERROR_INTERNAL, message))
     });
     match outcome {
         Ok(()) => BERT_OK,
@@ -143,5 +149,82 @@ pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> bert_status {
             set_last_error(&f.message);
             f.status
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! `BERT_ERROR_INTERNAL` cannot be provoked through a correct libbert (it means a bug), so
+    //! these tests inject a panic into real entry points, inside the guard, where a bug would
+    //! panic.
+    use super::*;
+    use std::cell::Cell;
+    use std::ffi::CStr;
+
+    thread_local! {
+        static PANIC_NEXT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Panics once when armed by [`panic_in_next_call`]; run first inside every guard.
+    pub(crate) fn fault_point() {
+        if PANIC_NEXT.with(|p| p.replace(false)) {
+            panic!("injected fault");
+        }
+    }
+
+    fn panic_in_next_call() {
+        PANIC_NEXT.with(|p| p.set(true));
+    }
+
+    fn last_error() -> String {
+        // SAFETY: bert_last_error never returns NULL and the text lives until the next call.
+        unsafe { CStr::from_ptr(bert_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_inside_an_entry_point_is_internal_error_not_an_unwind() {
+        let vocab = c"/nonexistent/vocab.txt";
+        let mut tok = std::ptr::null_mut();
+        panic_in_next_call();
+        // SAFETY: valid NUL-terminated path and out-pointer.
+        let s = unsafe {
+            crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), true, &mut tok)
+        };
+        assert_eq!(s, BERT_ERROR_INTERNAL);
+        assert!(tok.is_null());
+        assert_eq!(
+            last_error(),
+            "internal error (caught panic): injected fault"
+        );
+        // SAFETY: static string.
+        let text = unsafe { CStr::from_ptr(bert_status_string(s)) };
+        assert_eq!(text.to_str().unwrap(), "internal error");
+
+        // The next call is unaffected: it fails for its own reason and replaces the message.
+        // SAFETY: as above.
+        let s = unsafe {
+            crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), true, &mut tok)
+        };
+        assert_eq!(s, BERT_ERROR_IO);
+        assert!(
+            last_error().contains("/nonexistent/vocab.txt"),
+            "{}",
+            last_error()
+        );
+    }
+
+    #[test]
+    fn panics_with_any_payload_become_internal_error() {
+        assert_eq!(
+            guard(|| panic!("{}", String::from("owned"))),
+            BERT_ERROR_INTERNAL
+        );
+        assert!(last_error().ends_with("owned"));
+        assert_eq!(guard(|| std::panic::panic_any(7u32)), BERT_ERROR_INTERNAL);
+        assert_eq!(last_error(), "internal error (caught panic)");
+        assert_eq!(guard(|| Ok(())), BERT_OK);
+        assert_eq!(last_error(), "");
     }
 }

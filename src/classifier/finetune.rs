@@ -53,6 +53,9 @@ pub struct FineTuneParams {
     /// Recompute each layer's activations in the backward pass instead of keeping them
     /// (less memory, about one more forward pass of compute; the same numbers).
     pub gradient_checkpointing: bool,
+    /// `tf.clip_by_global_norm` threshold of the gradients (Google's 1.0); 0 disables
+    /// clipping.
+    pub max_grad_norm: f32,
 }
 
 impl Default for FineTuneParams {
@@ -67,6 +70,7 @@ impl Default for FineTuneParams {
             max_seq_length: 128,
             threads: 0,
             gradient_checkpointing: false,
+            max_grad_norm: 1.0,
         }
     }
 }
@@ -92,6 +96,12 @@ impl FineTuneParams {
             return bad(format!(
                 "learning_rate {} is not a finite number >= 0",
                 self.learning_rate
+            ));
+        }
+        if !(self.max_grad_norm.is_finite() && self.max_grad_norm >= 0.0) {
+            return bad(format!(
+                "max_grad_norm {} is not a finite number >= 0 (0: no clipping)",
+                self.max_grad_norm
             ));
         }
         if !(self.num_train_epochs.is_finite() && self.num_train_epochs > 0.0) {
@@ -413,6 +423,14 @@ impl FineTuner {
         .collect()
     }
 
+    /// Google's AdamW with this run's clipping threshold.
+    fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            clip_norm: (self.hp.max_grad_norm > 0.0).then_some(self.hp.max_grad_norm),
+            ..AdamWConfig::default()
+        }
+    }
+
     fn schedule(&self) -> Schedule {
         Schedule {
             init_lr: self.hp.learning_rate,
@@ -449,7 +467,7 @@ impl FineTuner {
         let mut trainer = Trainer::new(
             params,
             self.schedule(),
-            AdamWConfig::default(),
+            self.adamw(),
             self.hp.seed,
             Pool::new(self.hp.threads),
         );
@@ -629,7 +647,7 @@ impl FineTuner {
         {
             return Err(refuse("its example order does not fit the data".into()));
         }
-        let optimizer = state.optimizer(AdamWConfig::default())?;
+        let optimizer = state.optimizer(self.adamw())?;
         let mut trainer = Trainer::resume(
             state.params,
             self.schedule(),

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "bert.h"
@@ -195,7 +196,8 @@ int main(int argc, char **argv) {
     /* --- checkpoint and resume, on the tiny model (a small state file) --------------------
      * Run 0 makes 2 updates straight. Run 1 makes 1, saves a checkpoint, makes the 2nd, then
      * resumes from the checkpoint (back to update 1) and makes the 2nd again: both times it
-     * ends bit-identical to run 0. */
+     * ends bit-identical to run 0. Run 1 also uses gradient checkpointing, which changes
+     * memory, not numbers. */
     const char *names[2] = {"neg", "pos"};
     bert_trainer_params rp = bert_trainer_default_params();
     rp.labels = names;
@@ -206,7 +208,9 @@ int main(int argc, char **argv) {
     rp.learning_rate = 1e-3f;
     rp.n_threads = 1;
     bert_trainer *runs[2] = {NULL, NULL};
+    CHECK(!rp.gradient_checkpointing && rp.max_grad_norm == 1.0f);
     for (int r = 0; r < 2; r++) {
+        rp.gradient_checkpointing = r == 1;
         CHECK_STATUS(bert_trainer_new(tiny, &rp, &runs[r]), BERT_OK);
         if (!runs[r]) return 1;
         for (int i = 0; i < 4; i++)
@@ -335,6 +339,17 @@ int main(int argc, char **argv) {
     bad.gradient_accumulation_steps = 2;
     CHECK_STATUS(bert_trainer_new(tiny, &bad, &tt), BERT_ERROR_INVALID_ARGUMENT);
     bad = bert_trainer_default_params();
+    bad.labels = names;
+    bad.n_labels = 2;
+    bad.max_grad_norm = -1.0f;
+    CHECK_STATUS(bert_trainer_new(tiny, &bad, &tt), BERT_ERROR_INVALID_ARGUMENT);
+    bad.max_grad_norm = 1.0f;
+    /* A struct from the header before gradient_checkpointing was appended (8-byte aligned
+     * end of do_lower_case) is accepted; the new fields take their defaults. */
+    bad.size = (offsetof(bert_trainer_params, do_lower_case) + sizeof(int32_t) + 7) / 8 * 8;
+    CHECK_STATUS(bert_trainer_new(tiny, &bad, &tt), BERT_OK);
+    bert_trainer_free(tt);
+    tt = NULL;
     bad.size = 3;
     CHECK_STATUS(bert_trainer_new(tiny, &bad, &tt), BERT_ERROR_INVALID_ARGUMENT);
     CHECK_STATUS(bert_trainer_new("/nonexistent", NULL, &tt), BERT_ERROR_IO);

@@ -240,6 +240,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         max_seq_length: o.max_seq_length,
         threads: o.threads,
         gradient_checkpointing: o.gradient_checkpointing,
+        ..FineTuneParams::default()
     };
     let (classifier, global_step) = match train {
         Some(examples) => {

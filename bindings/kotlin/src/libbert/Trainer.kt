@@ -16,7 +16,7 @@ import com.sun.jna.ptr.PointerByReference
 @Structure.FieldOrder(
     "size", "learning_rate", "warmup_proportion", "num_train_epochs", "train_batch_size",
     "gradient_accumulation_steps", "max_seq_length", "n_threads", "seed", "labels", "n_labels",
-    "do_lower_case",
+    "do_lower_case", "gradient_checkpointing", "max_grad_norm",
 )
 open class TrainerParamsStruct : Structure() {
     @JvmField var size: Long = 0
@@ -31,6 +31,8 @@ open class TrainerParamsStruct : Structure() {
     @JvmField var labels: Pointer? = null
     @JvmField var n_labels: Long = 0
     @JvmField var do_lower_case: Int = 0
+    @JvmField var gradient_checkpointing: Byte = 0
+    @JvmField var max_grad_norm: Float = 0f
 
     class ByValue : TrainerParamsStruct(), Structure.ByValue
 }
@@ -155,6 +157,10 @@ data class TrainerParams(
     /** Label names (id = index); empty with numLabels > 0: "0", "1", ...; both empty: the model's. */
     val labels: List<String> = emptyList(),
     val numLabels: Int = 0,
+    /** Recompute activations in the backward pass: less memory, same numbers. */
+    val gradientCheckpointing: Boolean = false,
+    /** Global-norm clipping threshold; 0 disables clipping. */
+    val maxGradNorm: Float = 1.0f,
 ) {
     companion object {
         fun defaults(): TrainerParams {
@@ -162,6 +168,8 @@ data class TrainerParams(
             return TrainerParams(
                 d.learning_rate, d.warmup_proportion, d.num_train_epochs, d.train_batch_size,
                 d.gradient_accumulation_steps, d.max_seq_length, d.n_threads, d.seed,
+                gradientCheckpointing = d.gradient_checkpointing.toInt() != 0,
+                maxGradNorm = d.max_grad_norm,
             )
         }
     }
@@ -197,6 +205,8 @@ class Trainer(modelPath: String, params: TrainerParams = TrainerParams.defaults(
         s.n_threads = params.threads
         s.seed = params.seed
         s.do_lower_case = p.do_lower_case
+        s.gradient_checkpointing = if (params.gradientCheckpointing) 1 else 0
+        s.max_grad_norm = params.maxGradNorm
         val names = if (params.labels.isEmpty()) null else StringArray(params.labels.toTypedArray(), "UTF-8")
         s.labels = names
         s.n_labels = if (params.labels.isEmpty()) params.numLabels.toLong() else params.labels.size.toLong()
