@@ -351,6 +351,7 @@ pub(crate) unsafe fn gemm(
         return;
     }
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
+    let act_group = (ACT_COLS / nr).max(1);
     // Below ~2M multiply-adds (one attention head at seq 128) a wake-up and a split cost
     // more than they save; callers parallelize such work across heads instead.
     let threads = if m * n * k < (1 << 21) {
@@ -391,9 +392,12 @@ pub(crate) unsafe fn gemm(
             while p0 < k {
                 let kc = kcb.min(k - p0);
                 let last = p0 + kc == k;
-                // With contiguous rows the activation runs once per row of this thread's
-                // columns after the M block is done (long rows: vector loops without per-call
-                // overhead), not per 24-float tile row inside the micro-kernel.
+                // With contiguous rows the activation runs on row segments of `ACT_COLS`
+                // columns once their panels are done for this M block (long vector loops
+                // without per-call overhead, on values still in L2), not per 24-float tile
+                // row inside the micro-kernel. After the whole M block (`MC x n`) was too
+                // late: for an FFN up-projection that block outgrows L2, and the GELU pass
+                // then ran from L3 at a third of its in-cache speed.
                 let act_after = last && c.cs == 1 && act != Activation::Identity;
                 let ep_base = Epilogue {
                     alpha,
@@ -428,6 +432,11 @@ pub(crate) unsafe fn gemm(
                     for jp in pn0..pn1 {
                         let j = jp * nr;
                         let ncur = nr.min(n - j);
+                        // Activation over the previous group of panels of this M block
+                        // while its `mc x ACT_COLS` block is still in L2 (see `act_after`).
+                        if act_after && jp > pn0 && (jp - pn0) % act_group == 0 {
+                            apply_act(act, c, i0, mc, j - act_group * nr, j);
+                        }
                         let bp: &[f32] = match b {
                             BSrc::F16(bytes) => {
                                 let buf = hbuf.get(kc * nr);
@@ -474,19 +483,10 @@ pub(crate) unsafe fn gemm(
                         }
                     }
                     if act_after {
-                        let (j0, j1) = (pn0 * nr, (pn1 * nr).min(n));
-                        for i in i0..i0 + mc {
-                            // SAFETY: row `i`, columns `j0..j1` of `C` belong to this task
-                            // (caller's contract; `c.cs == 1` so they are contiguous) and no
-                            // other reference to them is live.
-                            let row = unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    c.ptr.offset(i as isize * c.rs + j0 as isize),
-                                    j1 - j0,
-                                )
-                            };
-                            act.apply(row);
-                        }
+                        // The last (possibly partial) group.
+                        let done = (pn1 - pn0 - 1) / act_group * act_group;
+                        let j0 = (pn0 + done) * nr;
+                        apply_act(act, c, i0, mc, j0, (pn1 * nr).min(n));
                     }
                     i0 += mc;
                 }
@@ -504,13 +504,31 @@ pub(crate) unsafe fn gemm(
     }
 }
 
+/// Columns per activation pass of `gemm` (an `MC x ACT_COLS` block: 96 KiB, in L2).
+const ACT_COLS: usize = 192;
+
+/// Applies `act` to rows `i0..i0+rows`, columns `j0..j1` of a `C` with unit column stride.
+///
+/// # Safety
+/// Those elements of `C` are valid for reads and writes and belong to the calling task
+/// alone (`gemm`'s contract).
+unsafe fn apply_act(act: Activation, c: CMut, i0: usize, rows: usize, j0: usize, j1: usize) {
+    for i in i0..i0 + rows {
+        // SAFETY: by the contract above (`c.cs == 1`, so the columns are contiguous).
+        let row = unsafe {
+            std::slice::from_raw_parts_mut(c.ptr.offset(i as isize * c.rs + j0 as isize), j1 - j0)
+        };
+        act.apply(row);
+    }
+}
+
 #[derive(Default)]
 struct AttnScratch {
     /// Kᵀ as B panels `[kv_pad / NR][d][NR]`.
     k: AlignedVec,
     /// V as B panels `[d_pad / NR][kv][NR]`.
     v: AlignedVec,
-    /// One A panel: `MR` query rows (`[d][MR]`) or `MR` rows of probabilities (`[kv][MR]`).
+    /// One A panel of `MR` query rows (`[d][MR]`), for a ragged last block of queries.
     a: AlignedVec,
     /// `MR` rows of scores, row stride `kv_pad`.
     scores: AlignedVec,
@@ -528,8 +546,8 @@ thread_local! {
 ///
 /// Kᵀ and V are packed once into the micro-kernel's B panels; then, `MR` query rows at a
 /// time, the scores go to an `MR x kv` tile that stays in L1 (scale and mask bias applied in
-/// the kernel's epilogue), are soft-maxed there, repacked as one A panel and multiplied by V
-/// straight into `out`. The full `[seq, kv]` probability matrix never exists.
+/// the kernel's epilogue), are soft-maxed there in place and multiplied by V straight into
+/// `out`, the kernel reading the probabilities in place as its A rows. The full `[seq, kv]` probability matrix never exists.
 ///
 /// # Safety
 /// `q` spans `[seq, d]`, `k` and `v` span `[kv, d]` (their `cs` is 1); every
@@ -572,7 +590,7 @@ pub(crate) unsafe fn attention_head(
         bp[..kv].copy_from_slice(&bias[..kv]);
         bp[kv..].fill(0.0);
         let scores = sbuf.get(mr * kv_pad);
-        let ap = abuf.get(mr * kv.max(d));
+        let ap = abuf.get(mr * d);
         let (kp, vp, bp) = (&*kp, &*vp, &*bp);
         let mut i0 = 0;
         while i0 < seq {
@@ -613,15 +631,11 @@ pub(crate) unsafe fn attention_head(
                     )
                 };
             }
-            // Soft-max each row and write it straight into the A panel layout.
-            super::math::softmax_pack(
-                super::math::Path::Auto,
-                scores,
-                kv_pad,
-                kv,
-                mr,
-                &mut ap[..mr * kv],
-            );
+            // Soft-max each row in place; P·V then reads the `MR` rows of probabilities
+            // where they are (row stride `kv_pad`), like a row-major A block: no repacking.
+            // Rows past `mcur` of a ragged last block hold stale values whose products are
+            // never stored.
+            super::math::softmax_strided(super::math::Path::Auto, scores, kv_pad, kv, mcur);
             let ep = Epilogue {
                 alpha: 1.0,
                 beta: 0.0,
@@ -632,15 +646,15 @@ pub(crate) unsafe fn attention_head(
             };
             for jp in 0..d_pad / nr {
                 let j = jp * nr;
-                // SAFETY: A panel `kv x MR`, B panel `kv x NR`; the tile rows
-                // `i0..i0+mcur`, columns `j..j+min(NR, d-j)` lie in `out` (caller's
-                // contract).
+                // SAFETY: A is `MR` rows of `kv` floats in `scores` (row stride `kv_pad`),
+                // B a panel of `kv x NR`; the tile rows `i0..i0+mcur`, columns
+                // `j..j+min(NR, d-j)` lie in `out` (caller's contract).
                 unsafe {
                     kernel(
                         kv,
-                        ap.as_ptr(),
+                        scores.as_ptr(),
+                        kv_pad as isize,
                         1,
-                        mr as isize,
                         vp[jp * kv * nr..].as_ptr(),
                         out.ptr.offset(i0 as isize * out.rs + j as isize),
                         out.rs,

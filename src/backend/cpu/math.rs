@@ -38,7 +38,7 @@ macro_rules! map_lanes {
         if $FMA {
             // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
             // dispatcher below, which checked the CPU.
-            unsafe { lanes::avx2::map($x, $f, |v| $f(Scalar::<true>(v)).0) };
+            unsafe { lanes::avx2::map($x, $f, $f, |v| $f(Scalar::<true>(v)).0) };
             return;
         }
         for v in $x.iter_mut() {
@@ -111,40 +111,12 @@ fn softmax_body<const FMA: bool>(x: &mut [f32], width: usize) {
     }
 }
 
-/// Softmax of `rows` rows (`width` values each, row stride `stride`) of `x`, written
-/// transposed into `packed[p * rows + i]` (a GEMM A panel of `rows` rows); `x` is left holding
-/// the unnormalised exponentials. Same arithmetic as [`softmax_body`].
+/// Softmax, in place, of `rows` rows of `width` values at row stride `stride` in `x` (the
+/// attention's score tile, which the P·V product then reads in place as its A operand).
 #[inline(always)]
-fn softmax_pack_body<const FMA: bool>(
-    x: &mut [f32],
-    stride: usize,
-    width: usize,
-    rows: usize,
-    packed: &mut [f32],
-) {
+fn softmax_strided_body<const FMA: bool>(x: &mut [f32], stride: usize, width: usize, rows: usize) {
     for i in 0..rows {
-        let row = &mut x[i * stride..][..width];
-        let max = max_lanes(row);
-        let mut acc = [0.0f32; LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                c[l] = exp::<FMA>(c[l] - max);
-                acc[l] += c[l];
-            }
-        }
-        let mut sum = 0.0;
-        for v in chunks.into_remainder() {
-            *v = exp::<FMA>(*v - max);
-            sum += *v;
-        }
-        for a in acc {
-            sum += a;
-        }
-        let inv = 1.0 / sum;
-        for (p, v) in row.iter().enumerate() {
-            packed[p * rows + i] = v * inv;
-        }
+        softmax_body::<FMA>(&mut x[i * stride..][..width], width);
     }
 }
 
@@ -309,9 +281,9 @@ dispatch!(gelu_tanh, gelu_tanh_body, (x: &mut [f32]));
 dispatch!(gelu_erf, gelu_erf_body, (x: &mut [f32]));
 dispatch!(softmax_rows, softmax_body, (x: &mut [f32], width: usize));
 dispatch!(
-    softmax_pack,
-    softmax_pack_body,
-    (x: &mut [f32], stride: usize, width: usize, rows: usize, packed: &mut [f32])
+    softmax_strided,
+    softmax_strided_body,
+    (x: &mut [f32], stride: usize, width: usize, rows: usize)
 );
 dispatch!(add_assign, add_assign_body, (x: &mut [f32], y: &[f32]));
 dispatch!(

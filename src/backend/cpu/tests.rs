@@ -241,6 +241,7 @@ fn dense_matches_f64_for_every_kernel_and_activation() {
             (40, 768, 300), // large enough to be split across threads
             (37, 64, 200),
             (9, 1, 7),
+            (5, 32, 600), // activation groups of `ACT_COLS`: 3 whole and a partial one
         ] {
             let x = values(rows * i, 1);
             let kernel = values(i * o, 2);
