@@ -65,6 +65,24 @@ impl Isa {
         }
     }
 
+    /// (MR, NR, kernel) of `attention_head`, whose products are short (K = head size or
+    /// sequence length) and narrow (N = head size): AVX2 uses a 6 x 16 tile there, which
+    /// heads of 32 or 64 and sequences of multiples of 16 fill without padding.
+    fn attention_params(self) -> (usize, usize, KernelFn) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => (
+                microkernel::x86::AVX2_ATTN_MR,
+                microkernel::x86::AVX2_ATTN_NR,
+                microkernel::x86::avx2_6x16,
+            ),
+            _ => {
+                let (mr, nr, _, _, kernel) = self.params();
+                (mr, nr, kernel)
+            }
+        }
+    }
+
     /// (MR, NR, KC, MC, kernel). Panics on a kernel this build does not contain.
     fn params(self) -> (usize, usize, usize, usize, KernelFn) {
         match self {
@@ -566,7 +584,7 @@ pub(crate) unsafe fn attention_head(
     bias: &[f32],
     out: CMut,
 ) {
-    let (mr, nr, _, _, kernel) = isa.params();
+    let (mr, nr, kernel) = isa.attention_params();
     let (kv_pad, d_pad) = (kv.div_ceil(nr) * nr, d.div_ceil(nr) * nr);
     ATTN.with(|s| {
         let mut s = s.borrow_mut();

@@ -388,4 +388,92 @@ pub(crate) mod avx2 {
             *v = tail(*v);
         }
     }
+
+    /// Horizontal sum / max of a ymm register.
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+        _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)))
+    }
+
+    #[inline(always)]
+    unsafe fn hmax(v: __m256) -> f32 {
+        let t = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+        _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)))
+    }
+
+    /// Softmax of one row in place, 32 values per step (`V8x4`): the max, e^(x - max) with
+    /// its sum, then the scaling. The scalar body's arithmetic, in a different summation
+    /// order; NaN inputs are skipped by the max as there.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA.
+    #[inline(always)]
+    pub(crate) unsafe fn softmax_row(x: &mut [f32]) {
+        let n = x.len();
+        let p = x.as_mut_ptr();
+        let mut i = 0;
+        // SAFETY (all loads and stores below): `i + 8 * k + 8 <= n` where they happen.
+        unsafe {
+            // max(v, acc) returns `acc` when `v` is NaN.
+            let mut m4 = [_mm256_set1_ps(f32::NEG_INFINITY); 4];
+            while i + 32 <= n {
+                for (k, m) in m4.iter_mut().enumerate() {
+                    *m = _mm256_max_ps(_mm256_loadu_ps(p.add(i + 8 * k)), *m);
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                m4[0] = _mm256_max_ps(_mm256_loadu_ps(p.add(i)), m4[0]);
+                i += 8;
+            }
+            let mut max = hmax(_mm256_max_ps(
+                _mm256_max_ps(m4[0], m4[1]),
+                _mm256_max_ps(m4[2], m4[3]),
+            ));
+            for &v in &x[i..] {
+                max = if v > max { v } else { max };
+            }
+            let mv = _mm256_set1_ps(max);
+            let mut s4 = [_mm256_setzero_ps(); 4];
+            i = 0;
+            while i + 32 <= n {
+                let v = V8x4(std::array::from_fn(|k| {
+                    _mm256_sub_ps(_mm256_loadu_ps(p.add(i + 8 * k)), mv)
+                }));
+                let e = super::exp(v);
+                for (k, s) in s4.iter_mut().enumerate() {
+                    _mm256_storeu_ps(p.add(i + 8 * k), e.0[k]);
+                    *s = _mm256_add_ps(*s, e.0[k]);
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                let e = super::exp(V8(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), mv)));
+                _mm256_storeu_ps(p.add(i), e.0);
+                s4[0] = _mm256_add_ps(s4[0], e.0);
+                i += 8;
+            }
+            let mut sum = hsum(_mm256_add_ps(
+                _mm256_add_ps(s4[0], s4[1]),
+                _mm256_add_ps(s4[2], s4[3]),
+            ));
+            for v in &mut x[i..] {
+                *v = super::exp(super::Scalar::<true>(*v - max)).0;
+                sum += *v;
+            }
+            let inv = 1.0 / sum;
+            let iv = _mm256_set1_ps(inv);
+            i = 0;
+            while i + 8 <= n {
+                _mm256_storeu_ps(p.add(i), _mm256_mul_ps(_mm256_loadu_ps(p.add(i)), iv));
+                i += 8;
+            }
+            for v in &mut x[i..] {
+                *v *= inv;
+            }
+        }
+    }
 }

@@ -116,7 +116,15 @@ fn softmax_body<const FMA: bool>(x: &mut [f32], width: usize) {
 #[inline(always)]
 fn softmax_strided_body<const FMA: bool>(x: &mut [f32], stride: usize, width: usize, rows: usize) {
     for i in 0..rows {
-        softmax_body::<FMA>(&mut x[i * stride..][..width], width);
+        let row = &mut x[i * stride..][..width];
+        #[cfg(target_arch = "x86_64")]
+        if FMA {
+            // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
+            // dispatcher, which checked the CPU.
+            unsafe { lanes::avx2::softmax_row(row) };
+            continue;
+        }
+        softmax_body::<FMA>(row, width);
     }
 }
 

@@ -39,6 +39,14 @@ pub(crate) struct Epilogue {
     pub act: Activation,
 }
 
+impl Epilogue {
+    /// Whether the tile gets an activation (last K block, not identity).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn last_act(&self) -> bool {
+        self.last && self.act != Activation::Identity
+    }
+}
+
 /// The portable epilogue: `acc` is an `mr x nr` tile with row stride `ldacc`.
 ///
 /// # Safety
@@ -267,6 +275,133 @@ pub(crate) mod x86 {
                     }
                     if ep.last && ep.act != Activation::Identity {
                         ep.act.apply(std::slice::from_raw_parts_mut(cr, NR));
+                    }
+                }
+            }
+            return;
+        }
+        let mut flat = [0.0f32; MR * NR];
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &r) in row.iter().enumerate() {
+                // SAFETY: `flat` has room for `MR * NR` floats.
+                unsafe { _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR + 8 * v), r) };
+            }
+        }
+        // SAFETY: forwarded contract.
+        unsafe { store_tile(&flat, NR, c, rs, cs, mr, nr, ep) }
+    }
+
+    pub(crate) const AVX2_ATTN_MR: usize = 6;
+    pub(crate) const AVX2_ATTN_NR: usize = 16;
+
+    /// 6 x 16 tile, 12 ymm accumulators, for attention: head sizes 32 and 64 and sequence
+    /// lengths that are multiples of 16 fill it exactly, where the 24-column tile pads a head
+    /// of 32 to 48 (P·V a third wasted) and keys 128 to 144.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA; `a + i*ars + p*aks` is readable for `i < 6`, `p < kc`;
+    /// `b` holds `kc * 16` floats; `C` as in [`store_tile`].
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn avx2_6x16(
+        kc: usize,
+        a: *const f32,
+        ars: isize,
+        aks: isize,
+        b: *const f32,
+        c: *mut f32,
+        rs: isize,
+        cs: isize,
+        mr: usize,
+        nr: usize,
+        ep: &Epilogue,
+    ) {
+        const MR: usize = AVX2_ATTN_MR;
+        const NR: usize = AVX2_ATTN_NR;
+        let [mut c00, mut c01, mut c10, mut c11, mut c20, mut c21] = [_mm256_setzero_ps(); 6];
+        let [mut c30, mut c31, mut c40, mut c41, mut c50, mut c51] = [_mm256_setzero_ps(); 6];
+        // As in `avx2`: 12 accumulators + 2 B vectors + 1 broadcast, in assembly so that no
+        // accumulator is spilled. Rows at a + {0, 1, 2, 3, 4, 5}·ars.
+        let (ars_b, aks_b) = (ars * 4, aks * 4);
+        let (ars3_b, ars5_b) = (3 * ars_b, 5 * ars_b);
+        // SAFETY: the loop runs `kc >= 1` times and reads `a + i*ars + p*aks` (i < 6,
+        // p < kc) and `kc * 16` floats from `b`, all readable by the caller's contract. It
+        // writes only the named registers, touches no stack, and the CPU supports AVX2+FMA.
+        unsafe {
+            std::arch::asm!(
+                "2:",
+                "vmovups ymm12, ymmword ptr [{b}]",
+                "vmovups ymm13, ymmword ptr [{b} + 32]",
+                "vbroadcastss ymm14, dword ptr [{a}]",
+                "vfmadd231ps ymm0, ymm14, ymm12",
+                "vfmadd231ps ymm1, ymm14, ymm13",
+                "vbroadcastss ymm15, dword ptr [{a} + {ars}]",
+                "vfmadd231ps ymm2, ymm15, ymm12",
+                "vfmadd231ps ymm3, ymm15, ymm13",
+                "vbroadcastss ymm14, dword ptr [{a} + {ars} * 2]",
+                "vfmadd231ps ymm4, ymm14, ymm12",
+                "vfmadd231ps ymm5, ymm14, ymm13",
+                "vbroadcastss ymm15, dword ptr [{a} + {ars3}]",
+                "vfmadd231ps ymm6, ymm15, ymm12",
+                "vfmadd231ps ymm7, ymm15, ymm13",
+                "vbroadcastss ymm14, dword ptr [{a} + {ars} * 4]",
+                "vfmadd231ps ymm8, ymm14, ymm12",
+                "vfmadd231ps ymm9, ymm14, ymm13",
+                "vbroadcastss ymm15, dword ptr [{a} + {ars5}]",
+                "vfmadd231ps ymm10, ymm15, ymm12",
+                "vfmadd231ps ymm11, ymm15, ymm13",
+                "add {a}, {aks}",
+                "add {b}, 64",
+                "dec {k}",
+                "jnz 2b",
+                a = inout(reg) a => _,
+                b = inout(reg) b => _,
+                k = inout(reg) kc => _,
+                ars = in(reg) ars_b,
+                ars3 = in(reg) ars3_b,
+                ars5 = in(reg) ars5_b,
+                aks = in(reg) aks_b,
+                inout("ymm0") c00,
+                inout("ymm1") c01,
+                inout("ymm2") c10,
+                inout("ymm3") c11,
+                inout("ymm4") c20,
+                inout("ymm5") c21,
+                inout("ymm6") c30,
+                inout("ymm7") c31,
+                inout("ymm8") c40,
+                inout("ymm9") c41,
+                inout("ymm10") c50,
+                inout("ymm11") c51,
+                out("ymm12") _,
+                out("ymm13") _,
+                out("ymm14") _,
+                out("ymm15") _,
+                options(nostack, readonly),
+            );
+        }
+        let acc = [
+            [c00, c01],
+            [c10, c11],
+            [c20, c21],
+            [c30, c31],
+            [c40, c41],
+            [c50, c51],
+        ];
+        let alpha = _mm256_set1_ps(ep.alpha);
+        // The attention's tiles: first and last block, beta 0, no activation.
+        if mr == MR && nr == NR && cs == 1 && ep.first && ep.beta == 0.0 && !ep.last_act() {
+            for (i, row) in acc.iter().enumerate() {
+                // SAFETY: a full tile with unit column stride: `NR` contiguous floats per row
+                // (caller's contract), and `bias` has `NR` floats when not null.
+                unsafe {
+                    let cr = c.offset(i as isize * rs);
+                    for (v, &r) in row.iter().enumerate() {
+                        let mut x = _mm256_mul_ps(alpha, r);
+                        if !ep.bias.is_null() {
+                            x = _mm256_add_ps(x, _mm256_loadu_ps(ep.bias.add(8 * v)));
+                        }
+                        _mm256_storeu_ps(cr.add(8 * v), x);
                     }
                 }
             }

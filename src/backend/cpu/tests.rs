@@ -372,7 +372,7 @@ fn gelu_and_tanh_absolute_error() {
 #[test]
 fn softmax_matches_f64_with_masked_entries() {
     for p in paths() {
-        for width in [1, 7, 16, 33, 128, 384] {
+        for width in [1, 7, 16, 33, 40, 128, 384] {
             let mut x: Vec<f32> = values(3 * width, width as u64)
                 .iter()
                 .map(|v| v * 8.0)
@@ -382,7 +382,24 @@ fn softmax_matches_f64_with_masked_entries() {
                 *v -= 10000.0;
             }
             let orig = x.clone();
+            // The attention's form too: rows at a stride, the gap between them untouched.
+            let stride = width + 5;
+            let mut strided = vec![f32::NAN; 3 * stride];
+            for (r, o) in orig.chunks(width).enumerate() {
+                strided[r * stride..][..width].copy_from_slice(o);
+            }
+            math::softmax_strided(p, &mut strided, stride, width, 3);
             math::softmax_rows(p, &mut x, width);
+            for r in 0..3 {
+                let (got, want) = (&strided[r * stride..][..stride], &x[r * width..][..width]);
+                for (g, w) in got.iter().zip(want) {
+                    assert!(
+                        (g - w).abs() <= 5e-7 * w.abs() + 1e-37,
+                        "{p:?} width={width}: {g} vs {w}"
+                    );
+                }
+                assert!(got[width..].iter().all(|v| v.is_nan()));
+            }
             for (row, o) in x.chunks(width).zip(orig.chunks(width)) {
                 let max = o.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
                 let sum: f64 = o.iter().map(|&v| (v as f64 - max).exp()).sum();
