@@ -139,6 +139,34 @@ pub(crate) mod x86 {
     use super::{store_tile, Activation, Epilogue};
     use std::arch::x86_64::*;
 
+    /// A ragged or strided tile (`R` rows of `V` vectors): through a stack copy and
+    /// [`store_tile`].
+    ///
+    /// # Safety
+    /// As [`store_tile`] for `mr <= R`, `nr <= 8 * V`; AVX is available.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn store_acc<const R: usize, const V: usize>(
+        acc: &[[__m256; V]; R],
+        c: *mut f32,
+        rs: isize,
+        cs: isize,
+        mr: usize,
+        nr: usize,
+        ep: &Epilogue,
+    ) {
+        let mut flat = [[0.0f32; 8]; 64];
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &r) in row.iter().enumerate() {
+                // SAFETY: `flat` holds 64 x 8 floats and `R * V <= 64` (checked below).
+                unsafe { _mm256_storeu_ps(flat[i * V + v].as_mut_ptr(), r) };
+            }
+        }
+        const { assert!(R * V <= 64) };
+        // SAFETY: forwarded contract; `flat` is `R` rows of `8 * V` floats.
+        unsafe { store_tile(flat.as_flattened(), 8 * V, c, rs, cs, mr, nr, ep) }
+    }
+
     pub(crate) const AVX2_MR: usize = 4;
     pub(crate) const AVX2_NR: usize = 24;
 
@@ -280,15 +308,8 @@ pub(crate) mod x86 {
             }
             return;
         }
-        let mut flat = [0.0f32; MR * NR];
-        for (i, row) in acc.iter().enumerate() {
-            for (v, &r) in row.iter().enumerate() {
-                // SAFETY: `flat` has room for `MR * NR` floats.
-                unsafe { _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR + 8 * v), r) };
-            }
-        }
         // SAFETY: forwarded contract.
-        unsafe { store_tile(&flat, NR, c, rs, cs, mr, nr, ep) }
+        unsafe { store_acc(&acc, c, rs, cs, mr, nr, ep) }
     }
 
     pub(crate) const AVX2_ATTN_MR: usize = 6;
@@ -407,14 +428,7 @@ pub(crate) mod x86 {
             }
             return;
         }
-        let mut flat = [0.0f32; MR * NR];
-        for (i, row) in acc.iter().enumerate() {
-            for (v, &r) in row.iter().enumerate() {
-                // SAFETY: `flat` has room for `MR * NR` floats.
-                unsafe { _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR + 8 * v), r) };
-            }
-        }
         // SAFETY: forwarded contract.
-        unsafe { store_tile(&flat, NR, c, rs, cs, mr, nr, ep) }
+        unsafe { store_acc(&acc, c, rs, cs, mr, nr, ep) }
     }
 }
