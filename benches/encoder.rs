@@ -21,7 +21,8 @@
 //!
 //! `--stages` instead prints, per shape, the process-CPU time of each stage of one layer
 //! (fused QKV dense, attention, attention-output dense, FFN up with GELU, FFN down, the two
-//! residual LayerNorms) on the model's widths with random values, and each dense's GFLOP/s.
+//! residual LayerNorms) on the model's widths with random values, and each dense's GFLOP/s,
+//! after the register-only FMA peak of one core measured in the same run.
 
 use bert::backend::cpu::{self, Activation, Dense};
 use bert::backend::int8::QuantizedKernel;
@@ -33,6 +34,8 @@ use std::time::Instant;
 #[path = "common/ids.rs"]
 mod ids;
 use ids::make_ids;
+#[path = "common/peaks.rs"]
+mod peaks;
 
 #[repr(C)]
 struct Timespec {
@@ -216,6 +219,13 @@ fn main() {
     };
     let mut ctx = Context::new(threads);
     if stage_mode {
+        if let Some((f32_peak, _)) = peaks::measured_peaks() {
+            println!(
+                "register-only f32 FMA peak of one core in this run: {f32_peak:.1} GF/s \
+                 (x{threads} threads: {:.1})",
+                f32_peak * threads as f64
+            );
+        }
         let pool = Pool::new(threads);
         for shape in shapes.split(',') {
             let (b, s) = shape.split_once('x').expect("shape BxS");
