@@ -111,10 +111,26 @@ impl Dense {
         kernel: Vec<f32>,
         bias: Vec<f32>,
     ) -> Self {
+        Self::packed_from(isa, in_dim, out_dim, &kernel, bias)
+    }
+
+    /// As [`Dense::new`] from a borrowed kernel (the loaders' tensors): packing copies it
+    /// anyway, so a `Vec` of it would be one more pass over every weight.
+    pub fn from_slice(in_dim: usize, out_dim: usize, kernel: &[f32], bias: Vec<f32>) -> Self {
+        Self::packed_from(Isa::detect(), in_dim, out_dim, kernel, bias)
+    }
+
+    fn packed_from(
+        isa: Isa,
+        in_dim: usize,
+        out_dim: usize,
+        kernel: &[f32],
+        bias: Vec<f32>,
+    ) -> Self {
         assert_eq!(kernel.len(), in_dim * out_dim, "Dense kernel length");
         assert_eq!(bias.len(), out_dim, "Dense bias length");
         let view = MatRef {
-            data: &kernel,
+            data: kernel,
             rs: out_dim,
             cs: 1,
         };

@@ -60,7 +60,7 @@ pub fn load_dense(w: &Weights, scope: &str, in_dim: usize, out_dim: usize) -> Re
             .dense(in_dim, out_dim, bias)
             .map_err(|e| Error::Shape(format!("tensor {name}: {e}")));
     }
-    let kernel = w.get_vec(&name, &[in_dim, out_dim])?;
+    let kernel = w.get(&name, &[in_dim, out_dim])?;
     let bias = w.get_vec(&bias_name, &[out_dim])?;
-    Ok(cpu::Dense::new(in_dim, out_dim, kernel, bias))
+    Ok(cpu::Dense::from_slice(in_dim, out_dim, kernel, bias))
 }

@@ -1,5 +1,7 @@
 //! CRC-32C (Castagnoli), as LevelDB tables and TF tensor bundles use it, and the "mask" both
-//! apply to stored checksums. Slicing-by-8 tables, computed at compile time.
+//! apply to stored checksums. x86_64 with SSE4.2 uses the `crc32` instruction (about 8 bytes
+//! per 3 cycles: a BERT-base checkpoint's 440 MB in ~60 ms instead of ~350 ms); elsewhere
+//! slicing-by-8 tables, computed at compile time.
 
 const POLY: u32 = 0x82f6_3b78; // reversed Castagnoli polynomial
 
@@ -31,6 +33,34 @@ const TABLES: [[u32; 256]; 8] = {
 
 /// Extends `crc` (a previous result, or 0) with `data`.
 pub fn crc32c_extend(crc: u32, data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU supports SSE4.2 (checked just above).
+        return unsafe { extend_sse42(crc, data) };
+    }
+    extend_tables(crc, data)
+}
+
+/// The `crc32` instruction computes exactly CRC-32C (same polynomial, reflected, no final
+/// inversion: the inversions stay ours).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn extend_sse42(crc: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut c = u64::from(!crc);
+    let mut chunks = data.chunks_exact(8);
+    for b in &mut chunks {
+        let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        c = _mm_crc32_u64(c, word);
+    }
+    let mut c = c as u32;
+    for &b in chunks.remainder() {
+        c = _mm_crc32_u8(c, b);
+    }
+    !c
+}
+
+fn extend_tables(crc: u32, data: &[u8]) -> u32 {
     let mut c = !crc;
     let mut chunks = data.chunks_exact(8);
     for b in &mut chunks {
@@ -75,6 +105,25 @@ mod tests {
         assert_eq!(crc32c(b""), 0);
         // Extending equals one pass.
         assert_eq!(crc32c_extend(crc32c(b"12345"), b"6789"), 0xe306_9283);
+    }
+
+    #[test]
+    fn hardware_and_tables_agree() {
+        let data: Vec<u8> = (0..1031u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in [0, 1, 7, 8, 9, 63, 64, 1000, 1031] {
+            for start in [0, 1, 5] {
+                let d = &data[start..start.max(len)];
+                let want = extend_tables(0x1234_5678, d);
+                assert_eq!(
+                    crc32c_extend(0x1234_5678, d),
+                    want,
+                    "len {len} start {start}"
+                );
+            }
+        }
+        assert_eq!(extend_tables(0, b"123456789"), 0xe306_9283);
     }
 
     #[test]

@@ -423,6 +423,19 @@ impl NativeModel {
 }
 
 fn f32s(raw: &[u8]) -> Vec<f32> {
+    let n = raw.len() / 4;
+    if cfg!(target_endian = "little") {
+        // The stored little-endian floats are the in-memory ones: one bulk copy instead of a
+        // per-element decode (16% of opening a BERT-base `.bert` went to that loop).
+        let mut v = Vec::<f32>::with_capacity(n);
+        // SAFETY: `v` has capacity for `n` floats (`4n` bytes, all read from `raw`, which has
+        // at least that many); every bit pattern is a valid f32; the regions are distinct.
+        unsafe {
+            std::ptr::copy_nonoverlapping(raw.as_ptr(), v.as_mut_ptr().cast::<u8>(), 4 * n);
+            v.set_len(n);
+        }
+        return v;
+    }
     raw.chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
