@@ -3,7 +3,7 @@
 //!
 //! Conventions (see `include/bert.h`): `bert_` prefix, opaque handles, `bert_status` return
 //! codes that are never renumbered, no panic ever crosses the boundary: every entry point
-//! checks its pointers and runs its body under [`status::guard`] (`catch_unwind`).
+//! checks its pointers and runs its body under `status::guard` (`catch_unwind`).
 #![allow(non_camel_case_types)]
 // Pointer rules are documented once per function in the header (and at its top), not in a
 // `# Safety` section of each Rust doc comment.

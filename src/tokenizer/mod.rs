@@ -7,7 +7,7 @@
 //!
 //! Unlike Google's `convert_to_unicode`, which drops invalid UTF-8 bytes silently, the byte
 //! entry points ([`Tokenizer::tokenize_bytes`], [`Tokenizer::encode_bytes`]) reject invalid
-//! UTF-8 with [`Error::InvalidUtf8`](crate::Error::InvalidUtf8).
+//! UTF-8 with [`Error::InvalidUtf8`].
 
 mod basic;
 mod encoding;

@@ -219,7 +219,8 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// may name a `.safetensors` file, a TF checkpoint prefix or its `.index` file (the config is
 /// read from the same directory), or a libbert `.bert` file (config inside). With the `onnx`
 /// feature, a `.onnx` file, or a directory that is neither of the above holding exactly one
-/// `.onnx` file, is an ONNX export (config inferred from the graph; see [`onnx`]).
+/// `.onnx` file, is an ONNX export (config inferred from the graph; see the `onnx` module,
+/// which that feature builds).
 pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
     use crate::config::{BertConfig, ConfigFlavor};
     if native::is_native_file(path) {

@@ -12,12 +12,13 @@
 //! | path | tile (MR x NR) | accumulators |
 //! | --- | --- | --- |
 //! | AVX2+FMA | 4 x 24 | 12 ymm of 16 |
+//! | AVX2+FMA, attention (`avx2_6x16`) | 6 x 16 | 12 ymm of 16 |
 //! | portable | 4 x 8 | autovectorized |
 //!
 //! There is no AVX-512 kernel yet: the crate's MSRV (1.80) predates stable AVX-512
-//! intrinsics (1.89), and on Zen 4 (our target) 512-bit FMAs run as two 256-bit halves, so
-//! the 4 x 24 AVX2 tile already reaches the same FLOP peak. An 8 x 48 zmm tile is the
-//! natural next step for Intel cores with two 512-bit FMA units once the MSRV allows it.
+//! intrinsics (1.89), and our machines (Zen 3) have none. On Zen 4, 512-bit FMAs run as two
+//! 256-bit halves, so the AVX2 tile reaches the same FLOP peak there; an 8 x 48 zmm tile is
+//! the natural next step for Intel cores with two 512-bit FMA units.
 //!
 //! A kernel writes a full tile with contiguous columns straight from registers; ragged
 //! edges and strided `C` go through a small stack tile and [`store_tile`].
