@@ -14,49 +14,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{ints, json, max_abs_diff, read_f32, test_data as data};
+use std::path::PathBuf;
 
 use bert::{Activation, BertModel, Context, Error, Inputs};
-use serde_json::Value;
 
 const TOL: f32 = 1e-4;
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn read_f32(name: &str) -> Vec<f32> {
-    std::fs::read(data(name))
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn json(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(data(name)).unwrap()).unwrap()
-}
-
-fn ints(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|x| match x.as_array() {
-            Some(row) => row.iter().map(|y| y.as_u64().unwrap() as u32).collect(),
-            None => vec![x.as_u64().unwrap() as u32],
-        })
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 fn unique_tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("libbert-onnx-{}-{name}", std::process::id()));

@@ -30,7 +30,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{cosine, ints, json, read_f32, test_data as data};
+use std::path::Path;
 
 use bert::weights::onnx::{self, Conversion, QuantReport};
 use bert::{BertModel, Context, Error, Inputs, Pooling};
@@ -54,42 +55,6 @@ fn check_agreement(name: &str, ours_vs_ort: f32, ours_vs_f32: f32, ort_vs_f32: O
         ours_vs_f32 >= bar,
         "{name}: cosine {ours_vs_f32} to the f32 model, below {bar}"
     );
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn read_f32(name: &str) -> Vec<f32> {
-    std::fs::read(data(name))
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn json(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(data(name)).unwrap()).unwrap()
-}
-
-fn ints(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|x| match x.as_array() {
-            Some(row) => row.iter().map(|y| y.as_u64().unwrap() as u32).collect(),
-            None => vec![x.as_u64().unwrap() as u32],
-        })
-        .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum();
-    (dot / (na.sqrt() * nb.sqrt()).max(1e-30)) as f32
 }
 
 /// Mean over `[len, h]` rows.

@@ -39,6 +39,47 @@ pub fn minilm_dir() -> PathBuf {
     dir
 }
 
+/// `tests/data/NAME` (small committed files: ONNX graphs and their references).
+pub fn test_data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A `tests/data` file of little-endian f32 values.
+pub fn read_f32(name: &str) -> Vec<f32> {
+    std::fs::read(test_data(name))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// A `tests/data` JSON file.
+pub fn json(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(test_data(name)).unwrap()).unwrap()
+}
+
+/// The integers of a JSON array, or of an array of arrays (rows flattened).
+pub fn ints(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|x| match x.as_array() {
+            Some(row) => row.iter().map(|y| y.as_u64().unwrap() as u32).collect(),
+            None => vec![x.as_u64().unwrap() as u32],
+        })
+        .collect()
+}
+
+/// Cosine similarity, accumulated in f64.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum();
+    (dot / (na.sqrt() * nb.sqrt()).max(1e-30)) as f32
+}
+
 /// Largest absolute element-wise difference.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
