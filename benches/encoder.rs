@@ -36,6 +36,9 @@ mod ids;
 use ids::make_ids;
 #[path = "common/peaks.rs"]
 mod peaks;
+#[path = "common/timing.rs"]
+mod timing;
+use timing::values;
 
 #[repr(C)]
 struct Timespec {
@@ -77,18 +80,6 @@ fn median(v: &[f64]) -> f64 {
 
 fn r4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
-}
-
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
 }
 
 /// Median process-CPU ms of `f` over at least 5 runs and ~0.3 s.

@@ -1,0 +1,48 @@
+//! Helpers shared by the kernel benchmarks: deterministic inputs and on-CPU timing.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// `len` pseudo-random values in [-0.5, 0.5) (xorshift from `seed`).
+pub fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+/// Nanoseconds the calling thread has spent on a CPU (Linux `schedstat`), so that time the
+/// scheduler gives to other processes on this shared machine does not count.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Seconds per call of `f`: one sample runs `f` for at least `min` and divides. With
+/// `cpu_time`, time is the calling thread's on-CPU time (single-threaded runs), else wall
+/// time.
+pub fn sample(f: &mut dyn FnMut(), min: Duration, cpu_time: bool) -> f64 {
+    let cpu0 = if cpu_time { thread_cpu_ns() } else { None };
+    let start = Instant::now();
+    let mut calls = 0u32;
+    while start.elapsed() < min {
+        f();
+        calls += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) if cpu_time => (b - a) as f64 * 1e-9 / calls as f64,
+        _ => wall / calls as f64,
+    }
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
