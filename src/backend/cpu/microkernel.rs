@@ -231,8 +231,11 @@ pub(crate) mod x86 {
                 // 96 k-steps (9 KiB, ~600 cycles) ahead: half a panel, running into the next
                 // panel of the same K block (panels lie back to back), far enough to hide a
                 // DRAM miss when few rows use each weight panel (batch 1, seq 16: the
-                // weights stream from memory); at 768 bytes (1,16) was 4-6% slower.
+                // weights stream from memory); at 768 bytes (1,16) was 4-6% slower. A step
+                // advances 96 bytes, 1.5 lines, so one prefetch per step skipped every third
+                // line: the second one (48 bytes on) covers it (another 3% at (1,16)).
                 "prefetcht0 [{b} + 9216]",
+                "prefetcht0 [{b} + 9264]",
                 "vbroadcastss ymm15, dword ptr [{a} + {ars} * 2]",
                 "vfmadd231ps ymm6, ymm15, ymm12",
                 "vfmadd231ps ymm7, ymm15, ymm13",
