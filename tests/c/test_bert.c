@@ -327,6 +327,22 @@ int main(int argc, char **argv) {
     CHECK_FAILS(bert_model_load_buffer("garbage bytes, not a model", 26, NULL, &bad), BERT_ERROR_FORMAT);
     CHECK_FAILS(bert_model_load_buffer("", 0, NULL, &bad), BERT_ERROR_FORMAT);
     CHECK_FAILS(bert_model_load_buffer(st, st_len, NULL, &bad), BERT_ERROR_CONFIG); /* no config */
+    /* A config that disagrees with the tensors (intermediate_size 1536 -> 1024). */
+    char *cfg_bad = malloc(cfg_len);
+    CHECK(cfg_bad != NULL);
+    if (cfg_bad) {
+        memcpy(cfg_bad, cfg, cfg_len);
+        char *at = NULL;
+        for (size_t i = 0; i + 25 <= cfg_len && !at; i++)
+            if (memcmp(cfg_bad + i, "\"intermediate_size\": 1536", 25) == 0) at = cfg_bad + i + 21;
+        CHECK(at != NULL);
+        if (at) memcpy(at, "1024", 4);
+        bp.config_json = cfg_bad;
+        CHECK_FAILS(bert_model_load_buffer(st, st_len, &bp, &bad), BERT_ERROR_SHAPE);
+        CHECK(bad == NULL);
+        bp.config_json = cfg;
+        free(cfg_bad);
+    }
     bp.vocab_text = NULL;
     bp.vocab_text_len = 0;
     CHECK_FAILS(bert_model_load_buffer(st, st_len, &bp, &bad), BERT_ERROR_VOCAB);
