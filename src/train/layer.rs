@@ -61,6 +61,51 @@ fn gemm(
     );
 }
 
+/// A dense layer's kernel gradient over `rows` rows: `gw[in, out] += xᵀ dy`, for `x` rows of
+/// `in` values and `dy` rows of `out` values at the given row strides.
+fn weight_grad(
+    (rows, inp, out): (usize, usize, usize),
+    (x, ldx): (&[f32], usize),
+    (dy, ldy): (&[f32], usize),
+    gw: &mut [f32],
+    pool: &Pool,
+) {
+    gemm(
+        (inp, rows, out),
+        x,
+        (ldx, T),
+        dy,
+        (ldy, N),
+        1.0,
+        gw,
+        out,
+        pool,
+    );
+}
+
+/// The input gradient through a `[in, out]` kernel `w`: `dx[rows, in] (beta)= dy wᵀ`, for `dy`
+/// rows of `out` values and `dx` rows at the given row strides.
+fn input_grad(
+    (rows, inp, out): (usize, usize, usize),
+    (dy, ldy): (&[f32], usize),
+    w: &[f32],
+    beta: f32,
+    (dx, ldx): (&mut [f32], usize),
+    pool: &Pool,
+) {
+    gemm(
+        (rows, out, inp),
+        dy,
+        (ldy, N),
+        w,
+        (out, T),
+        beta,
+        dx,
+        ldx,
+        pool,
+    );
+}
+
 const N: bool = false;
 const T: bool = true;
 
@@ -266,27 +311,20 @@ pub(crate) fn backward(
     parts.add_into(2, &mut g.data[li.out_b]);
     let inter = sized(&mut s.inter, rq * isz);
     act_rows(pool, rq, isz, &a.inter_pre, c.hidden_act, inter);
-    gemm(
-        (isz, rq, h),
-        &s.inter,
-        (isz, T),
-        &s.z,
-        (h, N),
-        1.0,
+    weight_grad(
+        (rq, isz, h),
+        (&s.inter, isz),
+        (&s.z, h),
         &mut g.data[li.out_k],
-        h,
         pool,
     );
     let dinter = sized(&mut s.dinter, rq * isz);
-    gemm(
-        (rq, h, isz),
-        &s.z,
-        (h, N),
+    input_grad(
+        (rq, isz, h),
+        (&s.z, h),
         &w[li.out_k],
-        (h, T),
         0.0,
-        dinter,
-        isz,
+        (dinter, isz),
         pool,
     );
 
@@ -294,26 +332,19 @@ pub(crate) fn backward(
     let parts = Partials::new(&mut s.partials, rq, isz, 1);
     act_backward(pool, rq, &a.inter_pre, dinter, c.hidden_act, &parts);
     parts.add_into(0, &mut g.data[li.inter_b]);
-    gemm(
-        (h, rq, isz),
-        &a.h1,
-        (h, T),
-        &s.dinter,
-        (isz, N),
-        1.0,
+    weight_grad(
+        (rq, h, isz),
+        (&a.h1, h),
+        (&s.dinter, isz),
         &mut g.data[li.inter_k],
-        isz,
         pool,
     );
-    gemm(
-        (rq, isz, h),
-        &s.dinter,
-        (isz, N),
+    input_grad(
+        (rq, h, isz),
+        (&s.dinter, isz),
         &w[li.inter_k],
-        (isz, T),
         1.0,
-        &mut s.dh1,
-        h,
+        (&mut s.dh1, h),
         pool,
     );
 
@@ -339,27 +370,20 @@ pub(crate) fn backward(
     parts.add_into(0, &mut g.data[li.attn_ln_gamma]);
     parts.add_into(1, &mut g.data[li.attn_ln_beta]);
     parts.add_into(2, &mut g.data[li.attn_out_b]);
-    gemm(
-        (h, rq, h),
-        &a.context,
-        (h, T),
-        &s.z,
-        (h, N),
-        1.0,
+    weight_grad(
+        (rq, h, h),
+        (&a.context, h),
+        (&s.z, h),
         &mut g.data[li.attn_out_k],
-        h,
         pool,
     );
     let dctx = sized(&mut s.dctx, rq * h);
-    gemm(
+    input_grad(
         (rq, h, h),
-        &s.z,
-        (h, N),
+        (&s.z, h),
         &w[li.attn_out_k],
-        (h, T),
         0.0,
-        dctx,
-        h,
+        (dctx, h),
         pool,
     );
 
@@ -390,72 +414,51 @@ pub(crate) fn backward(
     parts.add_into(0, &mut g.data[li.key_b]);
     parts.add_into(1, &mut g.data[li.value_b]);
     let xq: &[f32] = if first_only { &a.xq } else { x };
-    gemm(
-        (h, rq, h),
-        xq,
-        (h, T),
-        &s.dq,
-        (h, N),
-        1.0,
+    weight_grad(
+        (rq, h, h),
+        (xq, h),
+        (&s.dq, h),
         &mut g.data[li.query_k],
-        h,
         pool,
     );
-    gemm(
-        (h, r, h),
-        x,
-        (h, T),
-        &s.dkv,
-        (2 * h, N),
-        1.0,
+    weight_grad(
+        (r, h, h),
+        (x, h),
+        (&s.dkv, 2 * h),
         &mut g.data[li.key_k],
-        h,
         pool,
     );
-    gemm(
-        (h, r, h),
-        x,
-        (h, T),
-        &s.dkv[h..],
-        (2 * h, N),
-        1.0,
+    weight_grad(
+        (r, h, h),
+        (x, h),
+        (&s.dkv[h..], 2 * h),
         &mut g.data[li.value_k],
-        h,
         pool,
     );
     let beta = if first_only { 0.0 } else { 1.0 };
-    gemm(
+    input_grad(
         (r, h, h),
-        &s.dkv,
-        (2 * h, N),
+        (&s.dkv, 2 * h),
         &w[li.key_k],
-        (h, T),
         beta,
-        dx,
-        h,
+        (dx, h),
         pool,
     );
-    gemm(
+    input_grad(
         (r, h, h),
-        &s.dkv[h..],
-        (2 * h, N),
+        (&s.dkv[h..], 2 * h),
         &w[li.value_k],
-        (h, T),
         1.0,
-        dx,
-        h,
+        (dx, h),
         pool,
     );
     if first_only {
-        gemm(
+        input_grad(
             (rq, h, h),
-            &s.dq,
-            (h, N),
+            (&s.dq, h),
             &w[li.query_k],
-            (h, T),
             1.0,
-            &mut s.dxq,
-            h,
+            (&mut s.dxq, h),
             pool,
         );
         for (e, span) in pk.spans.iter().enumerate() {
@@ -465,16 +468,6 @@ pub(crate) fn backward(
             }
         }
     } else {
-        gemm(
-            (r, h, h),
-            &s.dq,
-            (h, N),
-            &w[li.query_k],
-            (h, T),
-            1.0,
-            dx,
-            h,
-            pool,
-        );
+        input_grad((r, h, h), (&s.dq, h), &w[li.query_k], 1.0, (dx, h), pool);
     }
 }
