@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{ints, json, max_abs_diff, read_f32, test_data as data};
+use common::{ints, json, max_abs_diff, read_f32, test_data as data, TinyBatch};
 use std::path::PathBuf;
 
 use bert::{Activation, BertModel, Context, Error, Inputs};
@@ -134,28 +134,11 @@ fn check_tiny(file: &str, key: &str, act: Activation) {
     assert!(model.has_pooler());
     let meta = json("onnx_tiny_reference.json");
     let values = read_f32("onnx_tiny_reference.bin");
-    let (ids, mask, segments) = (
-        ints(&meta["input_ids"]),
-        ints(&meta["input_mask"]),
-        ints(&meta["segment_ids"]),
-    );
-    let batch = meta["input_ids"].as_array().unwrap().len();
-    let seq = ids.len() / batch;
+    let tb = TinyBatch::from_reference(&meta);
+    let (mask, batch, seq) = (&tb.mask, tb.batch, tb.seq);
     let h = 32;
     let mut ctx = Context::new(2);
-    let out = model
-        .forward(
-            &mut ctx,
-            &Inputs {
-                input_ids: &ids,
-                segment_ids: &segments,
-                input_mask: &mask,
-                batch,
-                seq,
-            },
-            false,
-        )
-        .unwrap();
+    let out = model.forward(&mut ctx, &tb.inputs(), false).unwrap();
     let o = meta[key]["last_hidden_offset"].as_u64().unwrap() as usize;
     let expected = &values[o..o + batch * seq * h];
     let mut worst = 0f32;

@@ -30,7 +30,7 @@
 
 mod common;
 
-use common::{cosine, ints, json, read_f32, test_data as data};
+use common::{cosine, ints, json, read_f32, test_data as data, TinyBatch};
 use std::path::Path;
 
 use bert::weights::onnx::{self, Conversion, QuantReport};
@@ -139,13 +139,8 @@ fn tiny_quantized_graphs_match_onnx_runtime() {
     let meta = json("onnx_tiny_int8_reference.json");
     let values = read_f32("onnx_tiny_int8_reference.bin");
     assert_eq!(values.len() as u64, meta["values"].as_u64().unwrap());
-    let (ids, mask, segments) = (
-        ints(&batch_ref["input_ids"]),
-        ints(&batch_ref["input_mask"]),
-        ints(&batch_ref["segment_ids"]),
-    );
-    let batch = batch_ref["input_ids"].as_array().unwrap().len();
-    let seq = ids.len() / batch;
+    let tb = TinyBatch::from_reference(&batch_ref);
+    let (mask, batch, seq) = (&tb.mask, tb.batch, tb.seq);
     let h = 32;
     let f32_hidden = {
         let o = batch_ref["plain"]["last_hidden_offset"].as_u64().unwrap() as usize;
@@ -164,19 +159,7 @@ fn tiny_quantized_graphs_match_onnx_runtime() {
         check_report(file, &report);
         assert_eq!(model.config().num_hidden_layers, 2);
         assert!(model.has_pooler());
-        let out = model
-            .forward(
-                &mut ctx,
-                &Inputs {
-                    input_ids: &ids,
-                    segment_ids: &segments,
-                    input_mask: &mask,
-                    batch,
-                    seq,
-                },
-                false,
-            )
-            .unwrap();
+        let out = model.forward(&mut ctx, &tb.inputs(), false).unwrap();
         let o = meta[file]["last_hidden_offset"].as_u64().unwrap() as usize;
         let expected = &values[o..o + batch * seq * h];
         let (mut worst_cos, mut worst_diff, mut worst_f32) = (1f32, 0f32, 1f32);

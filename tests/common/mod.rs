@@ -72,6 +72,40 @@ pub fn ints(v: &serde_json::Value) -> Vec<u32> {
         .collect()
 }
 
+/// The ragged batch (token types, padding) the tiny ONNX graphs' references were computed
+/// on: `input_ids`, `input_mask`, `segment_ids` rows of `tests/data/onnx_tiny_reference.json`.
+pub struct TinyBatch {
+    pub ids: Vec<u32>,
+    pub mask: Vec<u32>,
+    pub segments: Vec<u32>,
+    pub batch: usize,
+    pub seq: usize,
+}
+
+impl TinyBatch {
+    pub fn from_reference(meta: &serde_json::Value) -> TinyBatch {
+        let ids = ints(&meta["input_ids"]);
+        let batch = meta["input_ids"].as_array().unwrap().len();
+        TinyBatch {
+            seq: ids.len() / batch,
+            mask: ints(&meta["input_mask"]),
+            segments: ints(&meta["segment_ids"]),
+            ids,
+            batch,
+        }
+    }
+
+    pub fn inputs(&self) -> bert::Inputs<'_> {
+        bert::Inputs {
+            input_ids: &self.ids,
+            segment_ids: &self.segments,
+            input_mask: &self.mask,
+            batch: self.batch,
+            seq: self.seq,
+        }
+    }
+}
+
 /// Cosine similarity, accumulated in f64.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();

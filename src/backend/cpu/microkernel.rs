@@ -42,7 +42,6 @@ pub(crate) struct Epilogue {
 
 impl Epilogue {
     /// Whether the tile gets an activation (last K block, not identity).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn last_act(&self) -> bool {
         self.last && self.act != Activation::Identity
     }
@@ -83,7 +82,7 @@ pub(crate) unsafe fn store_tile(
                 *cp = v;
             }
         }
-        if ep.last && ep.act != Activation::Identity {
+        if ep.last_act() {
             for j in 0..nr {
                 // SAFETY: as above; a one-element slice of `C`, which nothing else borrows.
                 let v = unsafe {
@@ -137,7 +136,7 @@ pub(crate) unsafe fn portable(
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::{store_tile, Activation, Epilogue};
+    use super::{store_tile, Epilogue};
     use std::arch::x86_64::*;
 
     /// A ragged or strided tile (`R` rows of `V` vectors): through a stack copy and
@@ -305,7 +304,7 @@ pub(crate) mod x86 {
                         }
                         _mm256_storeu_ps(cp, x);
                     }
-                    if ep.last && ep.act != Activation::Identity {
+                    if ep.last_act() {
                         ep.act.apply(std::slice::from_raw_parts_mut(cr, NR));
                     }
                 }
