@@ -14,9 +14,12 @@ fn main() {
     // AVX-512 and AVX-VNNI intrinsics and `target_feature`s are stable from Rust 1.89; the
     // crate's MSRV is older, so the int8 VNNI kernels are compiled only where the compiler
     // has them (older compilers fall back to the AVX2 kernel at run time).
+    // The f32 AVX-512 micro-kernels (`bert_avx512`) likewise.
     println!("cargo:rustc-check-cfg=cfg(bert_vnni)");
+    println!("cargo:rustc-check-cfg=cfg(bert_avx512)");
     if rustc_minor().is_some_and(|m| m >= 89) {
         println!("cargo:rustc-cfg=bert_vnni");
+        println!("cargo:rustc-cfg=bert_avx512");
     }
 }
 

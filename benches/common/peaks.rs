@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 /// Register-only peaks of one core in this run, in GOP/s: f32 FMA (12 independent chains of
-/// `vfmadd`) and AVX2 int8 (`vpmaddubsw` + `vpmaddwd` + `vpaddd`, 8 chains, the AVX2 kernel's
+/// `vfmadd`, on zmm registers where the CPU has AVX-512F, else ymm) and AVX2 int8 (`vpmaddubsw` + `vpmaddwd` + `vpaddd`, 8 chains, the AVX2 kernel's
 /// instruction mix). Their ratio is the most int8/f32 speed-up the AVX2 kernel can show.
 pub fn measured_peaks() -> Option<(f64, f64)> {
     #[cfg(target_arch = "x86_64")]
@@ -67,22 +67,49 @@ pub fn measured_peaks() -> Option<(f64, f64)> {
             }
             out[0]
         }
+        #[cfg(bert_avx512)]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn fma512_loop(iters: usize) -> f32 {
+            let mut acc = [_mm512_set1_ps(0.0); 12];
+            let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+            for _ in 0..iters {
+                for v in acc.iter_mut() {
+                    *v = _mm512_fmadd_ps(*v, a, b);
+                }
+            }
+            let mut s = _mm512_setzero_ps();
+            for v in acc {
+                s = _mm512_add_ps(s, v);
+            }
+            _mm512_reduce_add_ps(s)
+        }
+        #[cfg(bert_avx512)]
+        let wide = std::arch::is_x86_feature_detected!("avx512f");
+        #[cfg(not(bert_avx512))]
+        let wide = false;
         let iters = 2_000_000;
         let (mut f, mut q) = (f64::MAX, f64::MAX);
         // The fastest of many short runs: on a loaded machine some are undisturbed.
         for _ in 0..15 {
             let t = Instant::now();
-            // SAFETY: AVX2 and FMA were detected above.
-            black_box(unsafe { fma_loop(black_box(iters)) });
+            if wide {
+                // SAFETY: AVX-512F was detected above.
+                #[cfg(bert_avx512)]
+                black_box(unsafe { fma512_loop(black_box(iters)) });
+            } else {
+                // SAFETY: AVX2 and FMA were detected above.
+                black_box(unsafe { fma_loop(black_box(iters)) });
+            }
             f = f.min(t.elapsed().as_secs_f64());
             let t = Instant::now();
             // SAFETY: AVX2 was detected above.
             black_box(unsafe { int8_loop(black_box(iters), black_box(0x0203_0405)) });
             q = q.min(t.elapsed().as_secs_f64());
         }
-        // 12 x 8 FMAs and 8 x 32 int8 multiply-adds per iteration, 2 operations each.
+        // 12 x 8 (or 16) FMAs and 8 x 32 int8 multiply-adds per iteration, 2 operations each.
+        let lanes = if wide { 16 } else { 8 };
         Some((
-            (iters * 12 * 8 * 2) as f64 / f / 1e9,
+            (iters * 12 * lanes * 2) as f64 / f / 1e9,
             (iters * 8 * 32 * 2) as f64 / q / 1e9,
         ))
     }

@@ -24,6 +24,8 @@ pub enum Isa {
     Portable,
     /// x86_64 AVX2 + FMA, 4 x 24 tile.
     Avx2,
+    /// x86_64 AVX-512F, 8 x 48 tile (builds with Rust 1.89+ only).
+    Avx512,
 }
 
 /// `(kc, a, a_row_stride, a_k_stride, b_panel, c, c_rs, c_cs, mr, nr, epilogue)`.
@@ -44,7 +46,9 @@ type KernelFn = unsafe fn(
 impl Isa {
     /// The best kernel this CPU runs.
     pub fn detect() -> Isa {
-        if Isa::Avx2.available() {
+        if Isa::Avx512.available() {
+            Isa::Avx512
+        } else if Isa::Avx2.available() {
             Isa::Avx2
         } else {
             Isa::Portable
@@ -60,7 +64,9 @@ impl Isa {
                 std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(all(target_arch = "x86_64", bert_avx512))]
+            Isa::Avx512 => microkernel::avx512::available(),
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -75,6 +81,12 @@ impl Isa {
                 microkernel::x86::AVX2_ATTN_MR,
                 microkernel::x86::AVX2_ATTN_NR,
                 microkernel::x86::avx2_6x16,
+            ),
+            #[cfg(all(target_arch = "x86_64", bert_avx512))]
+            Isa::Avx512 => (
+                microkernel::avx512::AVX512_ATTN_MR,
+                microkernel::avx512::AVX512_ATTN_NR,
+                microkernel::avx512::avx512_8x32,
             ),
             _ => {
                 let (mr, nr, _, _, kernel) = self.params();
@@ -101,8 +113,17 @@ impl Isa {
                 128,
                 microkernel::x86::avx2,
             ),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => panic!("{self:?} kernels exist only on x86_64"),
+            // 192 x 48 B panel: 36 KiB of a 48 KiB L1 (Ice Lake and later).
+            #[cfg(all(target_arch = "x86_64", bert_avx512))]
+            Isa::Avx512 => (
+                microkernel::avx512::AVX512_MR,
+                microkernel::avx512::AVX512_NR,
+                192,
+                256,
+                microkernel::avx512::avx512,
+            ),
+            #[allow(unreachable_patterns)]
+            _ => panic!("{self:?} kernels are not in this build"),
         }
     }
 }

@@ -99,6 +99,94 @@ impl<const FMA: bool> Lanes for Scalar<FMA> {
     }
 }
 
+/// `N` vectors of lanes `L`, every operation applied to each: one formula then yields `N`
+/// independent dependency chains for the scheduler to interleave (GELU is one ~35-deep chain
+/// per vector, and the out-of-order window alone overlapped too few of them: latency-bound at
+/// ~40 cycles per vector).
+#[derive(Clone, Copy)]
+pub(crate) struct Multi<L, const N: usize>(pub [L; N]);
+
+// Plain indexed loops, not `std::array::from_fn`: a closure that captures (the clamp bounds)
+// made LLVM outline `from_fn` into a call without the caller's target features, the vectors
+// going through memory around a `vzeroupper` (GELU 2-3x slower).
+impl<L: Lanes, const N: usize> Multi<L, N> {
+    #[inline(always)]
+    fn map1(self, f: impl Fn(L) -> L) -> Self {
+        let mut r = self.0;
+        for v in r.iter_mut() {
+            *v = f(*v);
+        }
+        Multi(r)
+    }
+    #[inline(always)]
+    fn map2(self, o: Self, f: impl Fn(L, L) -> L) -> Self {
+        let mut r = self.0;
+        for (v, &w) in r.iter_mut().zip(&o.0) {
+            *v = f(*v, w);
+        }
+        Multi(r)
+    }
+}
+
+impl<L: Lanes, const N: usize> Lanes for Multi<L, N> {
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Multi([L::splat(v); N])
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self.map2(o, L::add)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self.map2(o, L::sub)
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        self.map2(o, L::mul)
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        self.map2(o, L::div)
+    }
+    #[inline(always)]
+    fn recip(self) -> Self {
+        self.map1(L::recip)
+    }
+    #[inline(always)]
+    fn fmadd(self, b: Self, c: Self) -> Self {
+        let mut r = self.0;
+        for (k, v) in r.iter_mut().enumerate() {
+            *v = v.fmadd(b.0[k], c.0[k]);
+        }
+        Multi(r)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        self.map1(L::abs)
+    }
+    #[inline(always)]
+    fn clamp(self, lo: f32, hi: f32) -> Self {
+        self.map1(|v| v.clamp(lo, hi))
+    }
+    #[inline(always)]
+    fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {
+        let mut r = f.0;
+        for (k, v) in r.iter_mut().enumerate() {
+            *v = L::select_lt(a.0[k], b.0[k], t.0[k], *v);
+        }
+        Multi(r)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        self.map2(sign, L::copysign)
+    }
+    #[inline(always)]
+    fn pow2_from_magic(t: Self, magic: f32) -> Self {
+        t.map1(|v| L::pow2_from_magic(v, magic))
+    }
+}
+
 /// e^x for x ≤ 88 (Cephes `expf`: x = n ln2 + r, |r| ≤ ln2/2, degree-6 polynomial in r,
 /// then scaled by 2^n built in the exponent bits). Below -87.3: 0; above 88.8: infinity.
 #[inline(always)]
@@ -190,10 +278,17 @@ pub(crate) fn gelu_erf<L: Lanes>(x: L) -> L {
     x.mul(phi)
 }
 
+#[cfg(all(target_arch = "x86_64", bert_avx512))]
+#[clippy::msrv = "1.89"]
+pub(crate) mod avx512;
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
-    use super::Lanes;
+    use super::{Lanes, Multi};
     use std::arch::x86_64::*;
+
+    /// Four `V8`s (32 floats) per step of the vector loops.
+    pub(crate) type V8x4 = Multi<V8, 4>;
 
     /// Eight `f32` in a ymm register. Only built inside functions compiled with
     /// `#[target_feature(enable = "avx2,fma")]` on CPUs that have both (the `math.rs`
@@ -275,82 +370,6 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// Four `V8`s: each operation on all four, so one formula yields four independent
-    /// dependency chains for the scheduler to interleave.
-    #[derive(Clone, Copy)]
-    pub(crate) struct V8x4(pub [__m256; 4]);
-
-    impl V8x4 {
-        #[inline(always)]
-        fn map1(self, f: impl Fn(V8) -> V8) -> Self {
-            V8x4([
-                f(V8(self.0[0])).0,
-                f(V8(self.0[1])).0,
-                f(V8(self.0[2])).0,
-                f(V8(self.0[3])).0,
-            ])
-        }
-        #[inline(always)]
-        fn map2(self, o: Self, f: impl Fn(V8, V8) -> V8) -> Self {
-            V8x4(std::array::from_fn(|k| f(V8(self.0[k]), V8(o.0[k])).0))
-        }
-    }
-
-    impl Lanes for V8x4 {
-        #[inline(always)]
-        fn splat(v: f32) -> Self {
-            V8x4([V8::splat(v).0; 4])
-        }
-        #[inline(always)]
-        fn add(self, o: Self) -> Self {
-            self.map2(o, V8::add)
-        }
-        #[inline(always)]
-        fn sub(self, o: Self) -> Self {
-            self.map2(o, V8::sub)
-        }
-        #[inline(always)]
-        fn mul(self, o: Self) -> Self {
-            self.map2(o, V8::mul)
-        }
-        #[inline(always)]
-        fn div(self, o: Self) -> Self {
-            self.map2(o, V8::div)
-        }
-        #[inline(always)]
-        fn recip(self) -> Self {
-            self.map1(V8::recip)
-        }
-        #[inline(always)]
-        fn fmadd(self, b: Self, c: Self) -> Self {
-            V8x4(std::array::from_fn(|k| {
-                V8(self.0[k]).fmadd(V8(b.0[k]), V8(c.0[k])).0
-            }))
-        }
-        #[inline(always)]
-        fn abs(self) -> Self {
-            self.map1(V8::abs)
-        }
-        #[inline(always)]
-        fn clamp(self, lo: f32, hi: f32) -> Self {
-            self.map1(|v| v.clamp(lo, hi))
-        }
-        #[inline(always)]
-        fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {
-            V8x4(std::array::from_fn(|k| {
-                V8::select_lt(V8(a.0[k]), V8(b.0[k]), V8(t.0[k]), V8(f.0[k])).0
-            }))
-        }
-        #[inline(always)]
-        fn copysign(self, sign: Self) -> Self {
-            self.map2(sign, V8::copysign)
-        }
-        #[inline(always)]
-        fn pow2_from_magic(t: Self, magic: f32) -> Self {
-            t.map1(|v| V8::pow2_from_magic(v, magic))
-        }
-    }
-
     /// Applies `f` to every element of `x`, eight at a time, the tail one by one.
     ///
     /// # Safety
@@ -362,17 +381,19 @@ pub(crate) mod avx2 {
         f: impl Fn(V8) -> V8,
         tail: impl Fn(f32) -> f32,
     ) {
-        // Four independent vectors per step (`V8x4`): GELU is one ~35-deep dependency chain
-        // per vector, and the out-of-order window alone overlapped too few of them
-        // (latency-bound at ~40 cycles per vector).
+        // Four independent vectors per step (`V8x4`, see `Multi`).
         let mut quads = x.chunks_exact_mut(32);
         for q in &mut quads {
             // SAFETY: `q` holds 32 floats; unaligned loads/stores; AVX2 by the contract.
             unsafe {
                 let p = q.as_mut_ptr();
-                let v = f4(V8x4(std::array::from_fn(|k| _mm256_loadu_ps(p.add(8 * k)))));
+                let mut v = [V8(_mm256_setzero_ps()); 4];
+                for (k, x) in v.iter_mut().enumerate() {
+                    *x = V8(_mm256_loadu_ps(p.add(8 * k)));
+                }
+                let v = f4(Multi(v));
                 for (k, r) in v.0.iter().enumerate() {
-                    _mm256_storeu_ps(p.add(8 * k), *r);
+                    _mm256_storeu_ps(p.add(8 * k), r.0);
                 }
             }
         }
@@ -440,13 +461,14 @@ pub(crate) mod avx2 {
             let mut s4 = [_mm256_setzero_ps(); 4];
             i = 0;
             while i + 32 <= n {
-                let v = V8x4(std::array::from_fn(|k| {
-                    _mm256_sub_ps(_mm256_loadu_ps(p.add(i + 8 * k)), mv)
-                }));
-                let e = super::exp(v);
+                let mut v = [V8(mv); 4];
+                for (k, x) in v.iter_mut().enumerate() {
+                    *x = V8(_mm256_sub_ps(_mm256_loadu_ps(p.add(i + 8 * k)), mv));
+                }
+                let e = super::exp(Multi(v));
                 for (k, s) in s4.iter_mut().enumerate() {
-                    _mm256_storeu_ps(p.add(i + 8 * k), e.0[k]);
-                    *s = _mm256_add_ps(*s, e.0[k]);
+                    _mm256_storeu_ps(p.add(i + 8 * k), e.0[k].0);
+                    *s = _mm256_add_ps(*s, e.0[k].0);
                 }
                 i += 32;
             }

@@ -30,10 +30,18 @@ pub(crate) fn exp<const FMA: bool>(x: f32) -> f32 {
     lanes::exp(Scalar::<FMA>(x)).0
 }
 
-/// Applies an element-wise function of `lanes.rs` to `x`: eight floats per AVX2 register
-/// on the AVX2 path (`FMA` is only true there on x86_64), one at a time otherwise.
+/// Applies an element-wise function of `lanes.rs` to `x`: sixteen floats per zmm register on
+/// the AVX-512 path (`W512`), eight per ymm on the AVX2 path (`FMA` is only true there on
+/// x86_64), one at a time otherwise.
 macro_rules! map_lanes {
-    ($FMA:ident, $x:expr, $f:path) => {{
+    ($FMA:ident, $W512:ident, $x:expr, $f:path) => {{
+        #[cfg(all(target_arch = "x86_64", bert_avx512))]
+        if $W512 {
+            // SAFETY: the bodies get `W512 = true` only from the AVX-512 dispatcher below,
+            // which checked the CPU.
+            unsafe { lanes::avx512::map($x, $f, $f) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if $FMA {
             // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
@@ -85,7 +93,7 @@ fn max_lanes(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn softmax_body<const FMA: bool>(x: &mut [f32], width: usize) {
+fn softmax_body<const FMA: bool, const W512: bool>(x: &mut [f32], width: usize) {
     for row in x.chunks_exact_mut(width) {
         let max = max_lanes(row);
         let mut acc = [0.0f32; LANES];
@@ -114,9 +122,21 @@ fn softmax_body<const FMA: bool>(x: &mut [f32], width: usize) {
 /// Softmax, in place, of `rows` rows of `width` values at row stride `stride` in `x` (the
 /// attention's score tile, which the P·V product then reads in place as its A operand).
 #[inline(always)]
-fn softmax_strided_body<const FMA: bool>(x: &mut [f32], stride: usize, width: usize, rows: usize) {
+fn softmax_strided_body<const FMA: bool, const W512: bool>(
+    x: &mut [f32],
+    stride: usize,
+    width: usize,
+    rows: usize,
+) {
     for i in 0..rows {
         let row = &mut x[i * stride..][..width];
+        #[cfg(all(target_arch = "x86_64", bert_avx512))]
+        if W512 {
+            // SAFETY: `W512 = true` only comes from the AVX-512 dispatcher, which checked
+            // the CPU.
+            unsafe { lanes::avx512::softmax_row(row) };
+            continue;
+        }
         #[cfg(target_arch = "x86_64")]
         if FMA {
             // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
@@ -124,7 +144,7 @@ fn softmax_strided_body<const FMA: bool>(x: &mut [f32], stride: usize, width: us
             unsafe { lanes::avx2::softmax_row(row) };
             continue;
         }
-        softmax_body::<FMA>(row, width);
+        softmax_body::<FMA, W512>(row, width);
     }
 }
 
@@ -156,7 +176,7 @@ fn layer_norm_row<const FMA: bool>(row: &mut [f32], gamma: &[f32], beta: &[f32],
 }
 
 #[inline(always)]
-fn layer_norm_body<const FMA: bool>(
+fn layer_norm_body<const FMA: bool, const W512: bool>(
     x: &mut [f32],
     width: usize,
     gamma: &[f32],
@@ -169,7 +189,7 @@ fn layer_norm_body<const FMA: bool>(
 }
 
 #[inline(always)]
-fn layer_norm_residual_body<const FMA: bool>(
+fn layer_norm_residual_body<const FMA: bool, const W512: bool>(
     x: &mut [f32],
     residual: &[f32],
     width: usize,
@@ -186,7 +206,7 @@ fn layer_norm_residual_body<const FMA: bool>(
 }
 
 #[inline(always)]
-fn add_assign_body<const FMA: bool>(x: &mut [f32], y: &[f32]) {
+fn add_assign_body<const FMA: bool, const W512: bool>(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
         *a += b;
     }
@@ -194,23 +214,23 @@ fn add_assign_body<const FMA: bool>(x: &mut [f32], y: &[f32]) {
 
 #[cfg(test)]
 #[inline(always)]
-fn exp_body<const FMA: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, x, lanes::exp)
+fn exp_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
+    map_lanes!(FMA, W512, x, lanes::exp)
 }
 
 #[inline(always)]
-fn tanh_body<const FMA: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, x, lanes::tanh)
+fn tanh_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
+    map_lanes!(FMA, W512, x, lanes::tanh)
 }
 
 #[inline(always)]
-fn gelu_tanh_body<const FMA: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, x, lanes::gelu_tanh)
+fn gelu_tanh_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
+    map_lanes!(FMA, W512, x, lanes::gelu_tanh)
 }
 
 #[inline(always)]
-fn gelu_erf_body<const FMA: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, x, lanes::gelu_erf)
+fn gelu_erf_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
+    map_lanes!(FMA, W512, x, lanes::gelu_erf)
 }
 
 /// Which code path the row kernels take; `Auto` picks the best one this CPU has.
@@ -222,11 +242,19 @@ pub(crate) enum Path {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512F (Rust 1.89+ builds): the element-wise functions and the attention's soft-max
+    /// sixteen lanes wide; the other kernels as on AVX2, compiled with AVX-512 enabled.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl Path {
     fn resolve(self) -> Path {
+        #[cfg(target_arch = "x86_64")]
+        if self == Path::Auto && Path::Avx512.available() {
+            return Path::Avx512;
+        }
         #[cfg(target_arch = "x86_64")]
         if self == Path::Auto
             && std::arch::is_x86_feature_detected!("avx2")
@@ -250,12 +278,18 @@ impl Path {
                 std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
             }
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => {
+                cfg!(bert_avx512)
+                    && Path::Avx2.available()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+            }
         }
     }
 }
 
-/// Defines `pub(crate) fn $name(path, args...)` dispatching to `$body::<FMA>` compiled for
-/// each instruction set.
+/// Defines `pub(crate) fn $name(path, args...)` dispatching to `$body::<FMA, W512>` compiled
+/// for each instruction set.
 macro_rules! dispatch {
     ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
         pub(crate) fn $name(path: Path, $($arg: $ty),*) {
@@ -263,9 +297,21 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    $body::<true>($($arg),*)
+                    $body::<true, false>($($arg),*)
+                }
+                #[cfg(bert_avx512)]
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body::<true, true>($($arg),*)
                 }
                 match path.resolve() {
+                    #[cfg(bert_avx512)]
+                    Path::Avx512 => {
+                        assert!(Path::Avx512.available(), "AVX-512 path forced on a CPU without it");
+                        // SAFETY: the CPU supports avx512f, avx2 and fma (checked just above);
+                        // the body is safe code.
+                        return unsafe { avx512($($arg),*) };
+                    }
                     Path::Avx2 => {
                         assert!(Path::Avx2.available(), "AVX2 path forced on a CPU without it");
                         // SAFETY: the CPU supports avx2 and fma (checked just above); the body
@@ -277,7 +323,7 @@ macro_rules! dispatch {
             }
             let _ = path;
             // aarch64 always has NEON fused multiply-add; x86_64 without AVX2 may lack FMA.
-            $body::<{ cfg!(target_arch = "aarch64") }>($($arg),*)
+            $body::<{ cfg!(target_arch = "aarch64") }, false>($($arg),*)
         }
     };
 }

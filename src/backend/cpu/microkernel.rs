@@ -11,19 +11,25 @@
 //!
 //! | path | tile (MR x NR) | accumulators |
 //! | --- | --- | --- |
+//! | AVX-512F (`avx512`) | 8 x 48 | 24 zmm of 32 |
+//! | AVX-512F, attention (`avx512::avx512_8x32`) | 8 x 32 | 16 zmm of 32 |
 //! | AVX2+FMA | 4 x 24 | 12 ymm of 16 |
 //! | AVX2+FMA, attention (`avx2_6x16`) | 6 x 16 | 12 ymm of 16 |
 //! | portable | 4 x 8 | autovectorized |
 //!
-//! There is no AVX-512 kernel yet: the crate's MSRV (1.80) predates stable AVX-512
-//! intrinsics (1.89), and our machines (Zen 3) have none. On Zen 4, 512-bit FMAs run as two
-//! 256-bit halves, so the AVX2 tile reaches the same FLOP peak there; an 8 x 48 zmm tile is
-//! the natural next step for Intel cores with two 512-bit FMA units.
+//! The AVX-512 tiles are compiled only by Rust 1.89+ (stable AVX-512 intrinsics; the crate's
+//! MSRV is older) and run where the CPU has AVX-512F (Intel server cores: two 512-bit FMA
+//! units, twice the AVX2 tile's FLOPs per cycle). On Zen 4, 512-bit FMAs run as two 256-bit
+//! halves, so either tile reaches the same peak there.
 //!
 //! A kernel writes a full tile with contiguous columns straight from registers; ragged
 //! edges and strided `C` go through a small stack tile and [`store_tile`].
 
 use super::Activation;
+
+#[cfg(all(target_arch = "x86_64", bert_avx512))]
+#[clippy::msrv = "1.89"]
+pub(crate) mod avx512;
 
 /// What to do with the accumulated tile.
 #[derive(Clone, Copy, Debug)]

@@ -19,7 +19,7 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
 }
 
 fn isas() -> Vec<Isa> {
-    let all = [Isa::Portable, Isa::Avx2];
+    let all = [Isa::Portable, Isa::Avx2, Isa::Avx512];
     let have: Vec<Isa> = all.into_iter().filter(|i| i.available()).collect();
     for isa in all.iter().filter(|i| !have.contains(i)) {
         eprintln!("note: {isa:?} kernels not tested: this CPU lacks them");
@@ -31,7 +31,7 @@ fn paths() -> Vec<Path> {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut all = vec![Path::Portable];
     #[cfg(target_arch = "x86_64")]
-    all.push(Path::Avx2);
+    all.extend([Path::Avx2, Path::Avx512]);
     all.into_iter().filter(|p| p.available()).collect()
 }
 
