@@ -146,6 +146,7 @@ impl AlignedVec {
     pub(crate) fn get(&mut self, len: usize) -> &mut [f32] {
         if self.buf.len() < len + 16 {
             self.buf = vec![0.0; len + 16];
+            huge_pages(&self.buf);
         }
         self.len = len;
         let s = self.start();
@@ -156,6 +157,27 @@ impl AlignedVec {
         let s = self.start();
         &self.buf[s..s + self.len]
     }
+}
+
+/// Asks Linux to back the 2 MiB-aligned interior of a large, not yet touched buffer with
+/// transparent huge pages (where THP is in `madvise` mode, the usual default). Packed weights
+/// are streamed from memory once per forward pass at small batches: with 4 KiB pages that is a
+/// TLB miss every 4 KiB, with huge pages one per 2 MiB.
+fn huge_pages(buf: &[f32]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_ptr() as usize;
+        let end = start + std::mem::size_of_val(buf);
+        let (lo, hi) = (start.div_ceil(HUGE) * HUGE, end / HUGE * HUGE);
+        if hi > lo {
+            // SAFETY: `lo..hi` lies inside `buf`'s allocation; MADV_HUGEPAGE changes only how
+            // the kernel backs those pages, not their contents. Failure (no THP) is harmless.
+            unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }
 
 impl Clone for AlignedVec {
