@@ -69,6 +69,7 @@ pub fn measured_peaks() -> Option<(f64, f64)> {
         }
         #[cfg(bert_avx512)]
         #[target_feature(enable = "avx512f")]
+        #[clippy::msrv = "1.89"]
         unsafe fn fma512_loop(iters: usize) -> f32 {
             let mut acc = [_mm512_set1_ps(0.0); 12];
             let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));

@@ -9,9 +9,9 @@
 //! | [`avx512`] | 8 x 48 | 24 zmm | dense layers: 8 divides every row count BERT batches make (multiples of 8) and 48 every width (384, 768, 1536, 3072) |
 //! | [`avx512_8x32`] | 8 x 32 | 16 zmm | attention: heads of 32 (one panel) and 64, keys in multiples of 32 |
 //!
-//! The dense tile's k loop is assembly (for its addressing, see [`avx512`]); the attention
-//! tile's is intrinsics: with 32 registers LLVM keeps every accumulator in a register. Ragged
-//! columns are stored with masks, so only a strided `C` goes through [`store_tile`].
+//! The k loops are assembly, for their addressing (see [`avx512`]); the epilogue is shared
+//! intrinsics. Ragged columns are stored with masks, so only a strided `C` goes through
+//! [`store_tile`].
 //!
 //! Compiled only by Rust 1.89+ (`cfg(bert_avx512)` from `build.rs`), where AVX-512 intrinsics
 //! are stable; chosen at run time only where the CPU reports AVX-512F.
@@ -193,51 +193,93 @@ pub(crate) unsafe fn avx512_8x32(
     nr: usize,
     ep: &Epilogue,
 ) {
-    // SAFETY: forwarded contract.
-    unsafe { tile::<AVX512_ATTN_MR, 2>(kc, a, ars, aks, b, c, rs, cs, mr, nr, ep) }
-}
-
-/// `MR` rows x `V` vectors (`16 V` columns): the k loop in intrinsics, then [`store`].
-///
-/// # Safety
-/// As [`avx512`] with `MR` rows and `b` holding `kc * 16 V` floats.
-#[target_feature(enable = "avx512f")]
-#[inline]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<const MR: usize, const V: usize>(
-    kc: usize,
-    a: *const f32,
-    ars: isize,
-    aks: isize,
-    b: *const f32,
-    c: *mut f32,
-    rs: isize,
-    cs: isize,
-    mr: usize,
-    nr: usize,
-    ep: &Epilogue,
-) {
-    prefetch_c::<V>(c, rs, cs, mr);
-    let mut acc = [[_mm512_setzero_ps(); V]; MR];
-    let (mut ap, mut bp) = (a, b);
-    for _ in 0..kc {
-        // SAFETY: step `p < kc`: `16 V` floats of the B panel and `a + i*ars + p*aks`
-        // (`i < MR`) are readable (caller's contract).
-        unsafe {
-            let mut bv = [_mm512_setzero_ps(); V];
-            for (v, w) in bv.iter_mut().enumerate() {
-                *w = _mm512_loadu_ps(bp.add(16 * v));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*ap.offset(i as isize * ars));
-                for (r, &w) in row.iter_mut().zip(&bv) {
-                    *r = _mm512_fmadd_ps(x, w, *r);
-                }
-            }
-            ap = ap.offset(aks);
-            bp = bp.add(16 * V);
-        }
+    let z = _mm512_setzero_ps();
+    let [mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31] = [z; 8];
+    let [mut c40, mut c41, mut c50, mut c51, mut c60, mut c61, mut c70, mut c71] = [z; 8];
+    // As in `avx512`, two vectors per row. No B prefetch: attention's panels were packed
+    // just before (L1/L2), and a C prefetch would fetch the score tile that is in L1 anyway.
+    let (ars_b, aks_b) = (ars * 4, aks * 4);
+    let ars3_b = 3 * ars_b;
+    let a4 = a.wrapping_offset(4 * ars);
+    // SAFETY: the loop runs `kc >= 1` times and reads `a + i*ars + p*aks` (i < 8, p < kc)
+    // and `kc * 32` floats from `b`, all readable by the caller's contract. It writes only the
+    // named registers, touches no stack, and the CPU supports AVX-512F.
+    unsafe {
+        std::arch::asm!(
+            "2:",
+            "vmovups zmm16, zmmword ptr [{b}]",
+            "vmovups zmm17, zmmword ptr [{b} + 64]",
+            "vbroadcastss zmm18, dword ptr [{a}]",
+            "vfmadd231ps zmm0, zmm18, zmm16",
+            "vfmadd231ps zmm1, zmm18, zmm17",
+            "vbroadcastss zmm19, dword ptr [{a} + {ars}]",
+            "vfmadd231ps zmm2, zmm19, zmm16",
+            "vfmadd231ps zmm3, zmm19, zmm17",
+            "vbroadcastss zmm20, dword ptr [{a} + {ars} * 2]",
+            "vfmadd231ps zmm4, zmm20, zmm16",
+            "vfmadd231ps zmm5, zmm20, zmm17",
+            "vbroadcastss zmm21, dword ptr [{a} + {ars3}]",
+            "vfmadd231ps zmm6, zmm21, zmm16",
+            "vfmadd231ps zmm7, zmm21, zmm17",
+            "vbroadcastss zmm18, dword ptr [{a4}]",
+            "vfmadd231ps zmm8, zmm18, zmm16",
+            "vfmadd231ps zmm9, zmm18, zmm17",
+            "vbroadcastss zmm19, dword ptr [{a4} + {ars}]",
+            "vfmadd231ps zmm10, zmm19, zmm16",
+            "vfmadd231ps zmm11, zmm19, zmm17",
+            "vbroadcastss zmm20, dword ptr [{a4} + {ars} * 2]",
+            "vfmadd231ps zmm12, zmm20, zmm16",
+            "vfmadd231ps zmm13, zmm20, zmm17",
+            "vbroadcastss zmm21, dword ptr [{a4} + {ars3}]",
+            "vfmadd231ps zmm14, zmm21, zmm16",
+            "vfmadd231ps zmm15, zmm21, zmm17",
+            "add {a}, {aks}",
+            "add {a4}, {aks}",
+            "add {b}, 128",
+            "dec {k}",
+            "jnz 2b",
+            a = inout(reg) a => _,
+            a4 = inout(reg) a4 => _,
+            b = inout(reg) b => _,
+            k = inout(reg) kc => _,
+            ars = in(reg) ars_b,
+            ars3 = in(reg) ars3_b,
+            aks = in(reg) aks_b,
+            inout("zmm0") c00,
+            inout("zmm1") c01,
+            inout("zmm2") c10,
+            inout("zmm3") c11,
+            inout("zmm4") c20,
+            inout("zmm5") c21,
+            inout("zmm6") c30,
+            inout("zmm7") c31,
+            inout("zmm8") c40,
+            inout("zmm9") c41,
+            inout("zmm10") c50,
+            inout("zmm11") c51,
+            inout("zmm12") c60,
+            inout("zmm13") c61,
+            inout("zmm14") c70,
+            inout("zmm15") c71,
+            out("zmm16") _,
+            out("zmm17") _,
+            out("zmm18") _,
+            out("zmm19") _,
+            out("zmm20") _,
+            out("zmm21") _,
+            options(nostack, readonly),
+        );
     }
+    let acc = [
+        [c00, c01],
+        [c10, c11],
+        [c20, c21],
+        [c30, c31],
+        [c40, c41],
+        [c50, c51],
+        [c60, c61],
+        [c70, c71],
+    ];
     // SAFETY: forwarded contract.
     unsafe { store(&acc, c, rs, cs, mr, nr, ep) }
 }
