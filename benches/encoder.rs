@@ -19,10 +19,11 @@
 //! per run (with one thread the CPU time is the compute time even when other processes
 //! compete for the cores) and the 1-minute load average before/after.
 //!
-//! `--stages` instead prints, per shape, the process-CPU time of each stage of one layer
-//! (fused QKV dense, attention, attention-output dense, FFN up with GELU, FFN down, the two
-//! residual LayerNorms) on the model's widths with random values, and each dense's GFLOP/s,
-//! after the register-only FMA peak of one core measured in the same run.
+//! `--stages` instead prints, per shape, the time of each stage of one layer (fused QKV
+//! dense, attention, attention-output dense, FFN up with GELU, FFN down, the two residual
+//! LayerNorms) on the model's widths with random values, and each dense's GFLOP/s, after the
+//! register-only FMA peak of one core measured in the same run. Stages are timed in process
+//! CPU with one thread and in wall time with more.
 
 use bert::backend::cpu::{self, Activation, Dense};
 use bert::backend::int8::QuantizedKernel;
@@ -82,15 +83,21 @@ fn r4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
-/// Median process-CPU ms of `f` over at least 5 runs and ~0.3 s.
-fn cpu_ms(f: &mut dyn FnMut()) -> f64 {
+/// Median ms of `f` over at least 5 runs and ~0.3 s: process-CPU time with one thread
+/// (robust when other processes compete for the cores), wall time with more, because the
+/// CPU time of two threads adds up their work and hides how well a stage splits.
+fn stage_ms(f: &mut dyn FnMut(), wall: bool) -> f64 {
     f();
     let mut v = Vec::new();
     let start = Instant::now();
     while v.len() < 5 || (start.elapsed().as_secs_f64() < 0.3 && v.len() < 1000) {
-        let c = process_cpu_s();
+        let (c, w) = (process_cpu_s(), Instant::now());
         f();
-        v.push((process_cpu_s() - c) * 1e3);
+        v.push(if wall {
+            w.elapsed().as_secs_f64() * 1e3
+        } else {
+            (process_cpu_s() - c) * 1e3
+        });
     }
     median(&v)
 }
@@ -127,6 +134,8 @@ fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool, dt
     let bias = vec![0.0f32; rows];
     let (g, b) = (vec![1.0f32; h], vec![0.0f32; h]);
     let gf = |k: usize, n: usize, ms: f64| 2.0 * (rows * k * n) as f64 / ms * 1e-6;
+    let wall = pool.threads() > 1;
+    let cpu_ms = |f: &mut dyn FnMut()| stage_ms(f, wall);
     let t_qkv = cpu_ms(&mut || qkv.forward(&x, rows, &mut qkv_out, pool));
     for v in qkv_out.iter_mut() {
         *v *= 0.2;
@@ -153,8 +162,9 @@ fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool, dt
     let total = t_qkv + t_att + t_ao + t_up + t_down + 2.0 * t_ln;
     let att_flop = 4.0 * (batch * seq * seq * h) as f64;
     println!(
-        "{label} {dtype} ({batch},{seq}) threads {}: layer {total:.3} ms CPU | qkv {t_qkv:.3} ({:.0} GF/s) | attention {t_att:.3} ({:.0} GF/s; its softmax alone {t_sm:.3}) | attn-out {t_ao:.3} ({:.0} GF/s) | ffn-up+gelu {t_up:.3} (no act {t_up0:.3}, {:.0} GF/s) | ffn-down {t_down:.3} ({:.0} GF/s) | 2x residual LN {:.3}",
+        "{label} {dtype} ({batch},{seq}) threads {}: layer {total:.3} ms {} | qkv {t_qkv:.3} ({:.0} GF/s) | attention {t_att:.3} ({:.0} GF/s; its softmax alone {t_sm:.3}) | attn-out {t_ao:.3} ({:.0} GF/s) | ffn-up+gelu {t_up:.3} (no act {t_up0:.3}, {:.0} GF/s) | ffn-down {t_down:.3} ({:.0} GF/s) | 2x residual LN {:.3}",
         pool.threads(),
+        if wall { "wall" } else { "CPU" },
         gf(h, 3 * h, t_qkv),
         att_flop / t_att * 1e-6,
         gf(h, h, t_ao),

@@ -33,30 +33,60 @@ pub struct Pool {
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
+/// Most chunks a job is cut into (see [`Job`]); larger pools share them.
+const MAX_CHUNKS: usize = 16;
+
 /// One call of [`Pool::run`], on the caller's stack while the call lasts.
+///
+/// The tasks are cut into one contiguous chunk per thread, and thread `p` (the caller is 0)
+/// starts on chunk `p`, then helps with the others. So the same thread gets the same rows of
+/// every kernel in a layer (row ranges of the dense products, the sequences of attention),
+/// and their activations stay in its own L2 from one kernel to the next: MiniLM (8,128) at two
+/// threads ran 5% faster than with one shared counter, where either thread took any task. A
+/// thread that is late (descheduled, or still waking) leaves its chunk to the others.
 struct Job<'a> {
     task: &'a (dyn Fn(usize) + Sync),
     n: usize,
-    next: AtomicUsize,
+    chunks: usize,
+    /// The next unclaimed task of each chunk; chunk `c` is `c*n/chunks .. (c+1)*n/chunks`.
+    next: [AtomicUsize; MAX_CHUNKS],
     /// Tasks finished (or panicked).
     done: AtomicUsize,
     panicked: AtomicBool,
 }
 
 impl Job<'_> {
-    /// Claims and runs tasks until none is left; returns whether it finished the last one.
-    fn work(&self) -> bool {
-        let mut last = false;
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.n {
-                return last;
-            }
-            if catch_unwind(AssertUnwindSafe(|| (self.task)(i))).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
-            }
-            last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.n;
+    fn new<'a>(task: &'a (dyn Fn(usize) + Sync), n: usize, threads: usize) -> Job<'a> {
+        let chunks = threads.clamp(1, MAX_CHUNKS).min(n.max(1));
+        Job {
+            task,
+            n,
+            chunks,
+            next: std::array::from_fn(|c| AtomicUsize::new(c.min(chunks) * n / chunks)),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
         }
+    }
+
+    /// Claims and runs tasks, its own chunk first, until none is left; returns whether it
+    /// finished the last one. `me` is the thread's index in the pool (the caller is 0).
+    fn work(&self, me: usize) -> bool {
+        let mut last = false;
+        for k in 0..self.chunks {
+            let c = (me + k) % self.chunks;
+            let end = (c + 1) * self.n / self.chunks;
+            loop {
+                let i = self.next[c].fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                if catch_unwind(AssertUnwindSafe(|| (self.task)(i))).is_err() {
+                    self.panicked.store(true, Ordering::Relaxed);
+                }
+                last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.n;
+            }
+        }
+        last
     }
 }
 
@@ -102,7 +132,7 @@ impl Pool {
             let shared = Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
                 .name(format!("bert-pool-{w}"))
-                .spawn(move || worker(&shared));
+                .spawn(move || worker(&shared, w));
             match spawned {
                 Ok(handle) => workers.push(handle),
                 // Out of threads: run with what we have rather than fail a kernel call.
@@ -142,13 +172,7 @@ impl Pool {
                 return;
             }
         };
-        let job = Job {
-            task,
-            n,
-            next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
-        };
+        let job = Job::new(task, n, self.threads);
         // Lifetime erased: see `Shared::job`; this function does not return before the
         // pointer is withdrawn and every worker that may have read it has deregistered.
         shared.job.store(
@@ -161,7 +185,7 @@ impl Pool {
         }
         shared.wake.notify_all();
 
-        job.work();
+        job.work(0);
 
         // Tasks claimed by workers may still run.
         let mut spins = 0;
@@ -192,7 +216,7 @@ fn lock(m: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn worker(shared: &Shared) {
+fn worker(shared: &Shared, me: usize) {
     let mut seen = 0u64;
     loop {
         let mut spins = 0;
@@ -222,7 +246,7 @@ fn worker(shared: &Shared) {
             // SAFETY: registered in `active` before the load, so `Pool::run` keeps the job
             // alive until the `fetch_sub` below (see `Shared::job`).
             let job = unsafe { &*ptr };
-            if job.work() {
+            if job.work(me) {
                 // Taking the lock orders this wake-up after the caller's check-then-wait.
                 drop(lock(&shared.lock));
                 shared.done.notify_all();
@@ -255,10 +279,11 @@ mod tests {
 
     #[test]
     fn runs_every_task_once() {
-        for threads in [1, 2, 3] {
+        // 17 threads: more than `MAX_CHUNKS`, so threads share chunks.
+        for threads in [1, 2, 3, 17] {
             let pool = Pool::new(threads);
             assert_eq!(pool.threads(), threads);
-            for n in [0, 1, 2, 37] {
+            for n in [0, 1, 2, 3, 16, 37] {
                 let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
                 pool.run(hits.len(), &|i| {
                     hits[i].fetch_add(1, Ordering::Relaxed);

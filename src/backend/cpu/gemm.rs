@@ -8,9 +8,11 @@
 //! → `NR`-column panels of B (one panel, `KC x NR`, stays in L1)
 //! → `MR`-row panels of A → one micro-kernel call.
 //!
-//! Threads split `C` into a grid of row and column ranges chosen to balance tiles (columns
-//! first: the threads then share A, which is small, and each reads only its part of the
-//! weights). Scratch is thread-local and only grows, so steady-state calls do not allocate.
+//! Threads split `C` into a grid of row and column ranges chosen to balance tiles: by rows
+//! when each thread gets enough of them (the pool hands a thread the same rows in every
+//! kernel, so its activations stay in its own L2), else by columns (each thread then streams
+//! only its part of the weights, the cost at small batches). Scratch is thread-local and only
+//! grows, so steady-state calls do not allocate.
 
 use super::microkernel::{self, Epilogue};
 use super::Activation;
@@ -420,13 +422,18 @@ pub(crate) unsafe fn gemm(
     } else {
         pool.threads()
     };
-    // Grid of (row ranges) x (column ranges): fewest tiles on the busiest thread; ties go to
-    // splitting columns.
+    // Grid of (row ranges) x (column ranges): fewest tiles on the busiest thread. Ties go to
+    // splitting rows when each thread gets at least `ROW_SPLIT_ROWS` of them: the pool gives
+    // a thread the same row range in every kernel, so its activations stay in its L2 (MiniLM
+    // (8,128) and (1,384) at two threads: 5% faster). Fewer rows split columns: each thread
+    // then streams only its half of the weights, which at small batches is the cost.
+    let by_rows = m >= ROW_SPLIT_ROWS * threads;
     let (mut mt, mut nt) = (1, 1);
     let mut best = usize::MAX;
     for d in (1..=threads).filter(|d| threads % d == 0) {
         let (tm, tn) = (threads / d, d);
-        let cost = mp.div_ceil(tm) * np.div_ceil(tn) * 2 + usize::from(tm > 1);
+        let cost = mp.div_ceil(tm) * np.div_ceil(tn) * 2
+            + usize::from(if by_rows { tn > 1 } else { tm > 1 });
         if cost < best {
             best = cost;
             (mt, nt) = (tm, tn);
@@ -564,6 +571,9 @@ pub(crate) unsafe fn gemm(
         pool.run(mt * nt, &task);
     }
 }
+
+/// Rows per thread from which `gemm` splits rows rather than columns.
+const ROW_SPLIT_ROWS: usize = 64;
 
 /// Columns per activation pass of `gemm` (an `MC x ACT_COLS` block: 96 KiB, in L2).
 const ACT_COLS: usize = 192;
