@@ -41,24 +41,10 @@ mod peaks;
 mod timing;
 use timing::values;
 
-#[repr(C)]
-struct Timespec {
-    sec: i64,
-    nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// CPU time of the whole process (all threads), like Python's `time.process_time()`.
+/// CPU time of the whole process (all threads), like Python's `time.process_time()`; NaN
+/// where the platform has no such clock here.
 fn process_cpu_s() -> f64 {
-    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec (64-bit Linux layout).
-    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime failed");
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
+    timing::process_cpu_ns().map_or(f64::NAN, |ns| ns as f64 * 1e-9)
 }
 
 fn load1() -> f64 {

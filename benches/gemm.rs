@@ -3,20 +3,22 @@
 //!
 //! `cargo bench --bench gemm` (add `-- quick` for fewer samples, and label substrings such as
 //! `"128 x 768"` to run only those rows). Prints GFLOP/s (median of samples of at least 20 ms
-//! each) and the share of a Zen 4 core's FP32 peak (115 GFLOP/s: two 256-bit FMA pipes at
-//! ~3.6 GHz). Single-threaded runs are timed by the thread's on-CPU time (the machine is
-//! shared; time given to other processes does not count), two-threaded ones by wall time.
+//! each) and the share of one core's FP32 FMA peak, measured register-only in the same run
+//! (`common/peaks.rs`: zmm FMAs where the CPU has AVX-512F, else ymm), so the share reads
+//! against what the core delivers at that moment on a shared machine. Single-threaded runs
+//! are timed by the thread's on-CPU time (time given to other processes does not count),
+//! two-threaded ones by wall time.
 
 use bert::backend::cpu::{sgemm, Dense};
 use bert::backend::Pool;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+#[path = "common/peaks.rs"]
+mod peaks;
 #[path = "common/timing.rs"]
 mod timing;
 use timing::{median, sample, values};
-
-const PEAK_GFLOPS: f64 = 115.0;
 
 /// Runs the candidates interleaved, `samples` rounds, and returns each one's median seconds.
 /// Candidates 0 and 2 are single-threaded (timed by on-CPU time), 1 uses two threads (wall
@@ -38,7 +40,7 @@ fn gflops(flops: f64, secs: f64) -> f64 {
     flops / secs / 1e9
 }
 
-fn row(label: &str, flops: f64, t: &[f64]) {
+fn row(label: &str, flops: f64, t: &[f64], peak: f64) {
     let (g1, g2, gm) = (
         gflops(flops, t[0]),
         gflops(flops, t[1]),
@@ -46,9 +48,9 @@ fn row(label: &str, flops: f64, t: &[f64]) {
     );
     println!(
         "| {label} | {g1:.1} | {:.0}% | {g2:.1} | {:.2}x | {gm:.1} | {:.0}% | {:.2}x |",
-        100.0 * g1 / PEAK_GFLOPS,
+        100.0 * g1 / peak,
         g2 / g1,
-        100.0 * gm / PEAK_GFLOPS,
+        100.0 * gm / peak,
         g1 / gm
     );
 }
@@ -96,54 +98,6 @@ fn mm_sgemm(
     }
 }
 
-/// FP32 FMA throughput of one core as this run sees it (register-only AVX2 FMAs, 12
-/// independent chains), so the table can be read against what the core delivers right now
-/// on a shared machine, not only against the nominal peak.
-fn measured_peak_gflops() -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
-        {
-            return None;
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn fma_loop(iters: usize) -> f32 {
-            use std::arch::x86_64::*;
-            let mut acc = [_mm256_set1_ps(0.0); 12];
-            let a = _mm256_set1_ps(0.999_999);
-            let b = _mm256_set1_ps(1e-7);
-            for _ in 0..iters {
-                for v in acc.iter_mut() {
-                    *v = _mm256_fmadd_ps(*v, a, b);
-                }
-            }
-            let mut out = [0.0f32; 8];
-            for v in acc {
-                // SAFETY: `out` has room for 8 floats.
-                unsafe {
-                    _mm256_storeu_ps(
-                        out.as_mut_ptr(),
-                        _mm256_add_ps(v, _mm256_loadu_ps(out.as_ptr())),
-                    )
-                };
-            }
-            out[0]
-        }
-        let iters = 2_000_000;
-        let mut best = f64::MAX;
-        for _ in 0..5 {
-            let t = Instant::now();
-            // SAFETY: AVX2 and FMA were detected above.
-            black_box(unsafe { fma_loop(black_box(iters)) });
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        Some((iters * 12 * 8 * 2) as f64 / best / 1e9)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    None
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let filter: Vec<String> = std::env::args()
@@ -152,11 +106,9 @@ fn main() {
         .collect();
     let wanted =
         |label: &str| filter.is_empty() || filter.iter().any(|f| label.contains(f.as_str()));
-    if let Some(p) = measured_peak_gflops() {
-        println!(
-            "measured FMA peak of one core in this run: {p:.1} GFLOP/s (nominal {PEAK_GFLOPS})"
-        );
-    }
+    // Without a measured peak (no AVX2) the share columns read NaN.
+    let peak = peaks::measured_peaks().map_or(f64::NAN, |(f, _)| f);
+    println!("register-only f32 FMA peak of one core in this run: {peak:.1} GFLOP/s");
     let samples = if quick { 3 } else { 7 };
     let (p1, p2) = (Pool::single(), Pool::new(2));
     println!(
@@ -217,6 +169,7 @@ fn main() {
                 &format!("{model} {rows} x {i} -> {o}"),
                 2.0 * (rows * i * o) as f64,
                 &t,
+                peak,
             );
         }
     }
@@ -295,6 +248,7 @@ fn main() {
         "attention Q·Kᵀ 128x64 · (128x64)ᵀ, strided",
         2.0 * (seq * d * seq) as f64,
         &t,
+        peak,
     );
     let p = values(seq * seq, 7);
     let mut ctx = [
@@ -346,5 +300,6 @@ fn main() {
         "attention P·V 128x128 · 128x64, strided",
         2.0 * (seq * seq * d) as f64,
         &t,
+        peak,
     );
 }

@@ -129,8 +129,10 @@ impl QuantizedKernel {
 
 /// An int8 GEMM code path. [`Int8Path::detect`] picks the best one the CPU has; tests and
 /// benchmarks force one with [`Dense::new_int8_with_path`](super::cpu::Dense::new_int8_with_path).
-/// All paths read the same packed layout.
+/// All paths read the same packed layout. Non-exhaustive: paths for new instruction sets
+/// join as variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Int8Path {
     /// AVX-512 VNNI: `vpdpbusd` on zmm, 8 rows x 32 columns per tile.
     Vnni512,

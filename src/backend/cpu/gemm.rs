@@ -20,7 +20,10 @@ use crate::backend::Pool;
 use std::cell::RefCell;
 
 /// Which micro-kernel (and packing layout) a GEMM uses.
+///
+/// Non-exhaustive: kernels for new instruction sets join as variants (AVX-512 did).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Isa {
     /// Plain Rust, autovectorized for the build's baseline (SSE2 on x86_64, NEON on aarch64).
     Portable,
@@ -423,11 +426,11 @@ pub(crate) unsafe fn gemm(
         pool.threads()
     };
     // Grid of (row ranges) x (column ranges): fewest tiles on the busiest thread. Ties go to
-    // splitting rows when each thread gets at least `ROW_SPLIT_ROWS` of them: the pool gives
-    // a thread the same row range in every kernel, so its activations stay in its L2 (MiniLM
-    // (8,128) and (1,384) at two threads: 5% faster). Fewer rows split columns: each thread
-    // then streams only its half of the weights, which at small batches is the cost.
-    let by_rows = m >= ROW_SPLIT_ROWS * threads;
+    // splitting rows when each thread's rows use every weight byte often enough (see
+    // `ROW_SPLIT_B_PER_ROW`): the pool gives a thread the same row range in every kernel, so
+    // its activations stay in its own L2. Otherwise columns: each thread then streams only
+    // its part of the weights, which is the cost at small batches and for large matrices.
+    let by_rows = k * n * 4 <= (m / threads) * ROW_SPLIT_B_PER_ROW;
     let (mut mt, mut nt) = (1, 1);
     let mut best = usize::MAX;
     for d in (1..=threads).filter(|d| threads % d == 0) {
@@ -572,8 +575,12 @@ pub(crate) unsafe fn gemm(
     }
 }
 
-/// Rows per thread from which `gemm` splits rows rather than columns.
-const ROW_SPLIT_ROWS: usize = 64;
+/// Most weight bytes per row of a thread's share for which `gemm` splits rows rather than
+/// columns (each thread then reads all of B). Measured at two threads on the encoder, rows
+/// against columns: MiniLM (1,128), 37 KiB of its largest weights per row, 10% faster by
+/// rows; BERT-base (1,128), 147 KiB, 6% faster by columns; BERT-base (1,384), 49 KiB, even;
+/// BERT-base (8,128), 18 KiB, and MiniLM (1,384) and (8,128), rows ahead.
+const ROW_SPLIT_B_PER_ROW: usize = 48 << 10;
 
 /// Columns per activation pass of `gemm` (an `MC x ACT_COLS` block: 96 KiB, in L2).
 const ACT_COLS: usize = 192;
