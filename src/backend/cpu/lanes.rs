@@ -278,17 +278,197 @@ pub(crate) fn gelu_erf<L: Lanes>(x: L) -> L {
     x.mul(phi)
 }
 
+/// An element-wise formula of this module, as a type: [`map`] calls `F::apply` directly, so
+/// the formula is inlined into the caller and compiled with its target features. Through a
+/// closure or a function item, the call went through an `Fn::call` shim compiled without
+/// them, in which every intrinsic became a function call.
+pub(crate) trait Elementwise {
+    fn apply<L: Lanes>(x: L) -> L;
+}
+
+/// [`exp`].
+#[cfg(test)]
+pub(crate) struct Exp;
+/// [`tanh`].
+pub(crate) struct Tanh;
+/// [`gelu_tanh`].
+pub(crate) struct GeluTanh;
+/// [`gelu_erf`].
+pub(crate) struct GeluErf;
+
+#[cfg(test)]
+impl Elementwise for Exp {
+    #[inline(always)]
+    fn apply<L: Lanes>(x: L) -> L {
+        exp(x)
+    }
+}
+
+impl Elementwise for Tanh {
+    #[inline(always)]
+    fn apply<L: Lanes>(x: L) -> L {
+        tanh(x)
+    }
+}
+
+impl Elementwise for GeluTanh {
+    #[inline(always)]
+    fn apply<L: Lanes>(x: L) -> L {
+        gelu_tanh(x)
+    }
+}
+
+impl Elementwise for GeluErf {
+    #[inline(always)]
+    fn apply<L: Lanes>(x: L) -> L {
+        gelu_erf(x)
+    }
+}
+
+/// Lanes that walk a row of floats in memory: whole vectors, and a partial last one, so
+/// [`map`] and [`softmax_row`] are written once for every vector width.
+#[cfg(target_arch = "x86_64")]
+pub(crate) trait Row: Lanes {
+    /// Floats per vector.
+    const N: usize;
+    /// # Safety
+    /// `p .. p + N` is readable.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p .. p + N` is writable.
+    unsafe fn store(self, p: *mut f32);
+    /// The `len < N` floats at `p`; the other lanes hold `fill`.
+    ///
+    /// # Safety
+    /// `p .. p + len` is readable.
+    unsafe fn load_part(p: *const f32, len: usize, fill: f32) -> Self;
+    /// Stores the first `len < N` lanes.
+    ///
+    /// # Safety
+    /// `p .. p + len` is writable.
+    unsafe fn store_part(self, p: *mut f32, len: usize);
+    /// Per lane `max(self, acc)`: `acc` where `self` is NaN.
+    fn max(self, acc: Self) -> Self;
+    fn reduce_max(self) -> f32;
+    fn reduce_sum(self) -> f32;
+}
+
+/// Applies `F` to every element of `x`: four vectors at a time (four independent dependency
+/// chains, see `Multi`), then one, then the partial tail (its lanes past the row hold zeros,
+/// are computed and dropped).
+///
+/// # Safety
+/// The CPU has the instructions `L` is built from.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn map<L: Row, F: Elementwise>(x: &mut [f32]) {
+    let (n, w) = (x.len(), L::N);
+    let p = x.as_mut_ptr();
+    let mut i = 0;
+    // SAFETY (every load and store): `i + w * (k + 1) <= n` where a whole vector is read or
+    // written, and the partial tail covers `i..n` only; the contract covers the CPU.
+    unsafe {
+        while i + 4 * w <= n {
+            let mut v = [L::splat(0.0); 4];
+            for (k, x) in v.iter_mut().enumerate() {
+                *x = L::load(p.add(i + w * k));
+            }
+            for (k, r) in F::apply(Multi(v)).0.into_iter().enumerate() {
+                r.store(p.add(i + w * k));
+            }
+            i += 4 * w;
+        }
+        while i + w <= n {
+            F::apply(L::load(p.add(i))).store(p.add(i));
+            i += w;
+        }
+        if i < n {
+            F::apply(L::load_part(p.add(i), n - i, 0.0)).store_part(p.add(i), n - i);
+        }
+    }
+}
+
+/// Softmax of one row in place, four vectors per step: the max, e^(x - max) with its sum,
+/// then the scaling. The scalar body's arithmetic in a different summation order; NaN
+/// inputs are skipped by the max as there.
+///
+/// # Safety
+/// The CPU has the instructions `L` is built from.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn softmax_row<L: Row>(x: &mut [f32]) {
+    let (n, w) = (x.len(), L::N);
+    let p = x.as_mut_ptr();
+    let (body, rest) = (n / w * w, n % w);
+    // SAFETY (every load and store): `i + w * (k + 1) <= n` where a whole vector is read or
+    // written, and the partial tail covers `body..n` only; the contract covers the CPU.
+    unsafe {
+        let ninf = f32::NEG_INFINITY;
+        let mut m4 = [L::splat(ninf); 4];
+        let mut i = 0;
+        while i + 4 * w <= n {
+            for (k, m) in m4.iter_mut().enumerate() {
+                *m = L::load(p.add(i + w * k)).max(*m);
+            }
+            i += 4 * w;
+        }
+        while i < body {
+            m4[0] = L::load(p.add(i)).max(m4[0]);
+            i += w;
+        }
+        if rest > 0 {
+            m4[1] = L::load_part(p.add(body), rest, ninf).max(m4[1]);
+        }
+        let max = m4[0].max(m4[1]).max(m4[2].max(m4[3])).reduce_max();
+        let mv = L::splat(max);
+        let mut s4 = [L::splat(0.0); 4];
+        i = 0;
+        while i + 4 * w <= n {
+            let mut v = [mv; 4];
+            for (k, x) in v.iter_mut().enumerate() {
+                *x = L::load(p.add(i + w * k)).sub(mv);
+            }
+            for (k, (e, s)) in exp(Multi(v)).0.into_iter().zip(&mut s4).enumerate() {
+                e.store(p.add(i + w * k));
+                *s = s.add(e);
+            }
+            i += 4 * w;
+        }
+        while i < body {
+            let e = exp(L::load(p.add(i)).sub(mv));
+            e.store(p.add(i));
+            s4[0] = s4[0].add(e);
+            i += w;
+        }
+        if rest > 0 {
+            // Lanes past the row read -inf: e^(-inf - max) = 0 adds nothing to the sum.
+            let e = exp(L::load_part(p.add(body), rest, ninf).sub(mv));
+            e.store_part(p.add(body), rest);
+            s4[1] = s4[1].add(e);
+        }
+        let sum = s4[0].add(s4[1]).add(s4[2].add(s4[3])).reduce_sum();
+        let iv = L::splat(1.0 / sum);
+        i = 0;
+        while i < body {
+            L::load(p.add(i)).mul(iv).store(p.add(i));
+            i += w;
+        }
+        if rest > 0 {
+            L::load_part(p.add(body), rest, 0.0)
+                .mul(iv)
+                .store_part(p.add(body), rest);
+        }
+    }
+}
+
 #[cfg(all(target_arch = "x86_64", bert_avx512))]
 #[clippy::msrv = "1.89"]
 pub(crate) mod avx512;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
-    use super::{Lanes, Multi};
+    use super::{Lanes, Row};
     use std::arch::x86_64::*;
-
-    /// Four `V8`s (32 floats) per step of the vector loops.
-    pub(crate) type V8x4 = Multi<V8, 4>;
 
     /// Eight `f32` in a ymm register. Only built inside functions compiled with
     /// `#[target_feature(enable = "avx2,fma")]` on CPUs that have both (the `math.rs`
@@ -370,131 +550,55 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// Applies `f` to every element of `x`, eight at a time, the tail one by one.
-    ///
-    /// # Safety
-    /// The CPU supports AVX2 and FMA.
-    #[inline(always)]
-    pub(crate) unsafe fn map(
-        x: &mut [f32],
-        f4: impl Fn(V8x4) -> V8x4,
-        f: impl Fn(V8) -> V8,
-        tail: impl Fn(f32) -> f32,
-    ) {
-        // Four independent vectors per step (`V8x4`, see `Multi`).
-        let mut quads = x.chunks_exact_mut(32);
-        for q in &mut quads {
-            // SAFETY: `q` holds 32 floats; unaligned loads/stores; AVX2 by the contract.
+    // SAFETY (every method): as for `Lanes` above; the pointer methods' callers keep the
+    // accesses in bounds (`Row`'s contract). Partial vectors go through a stack copy: AVX2's
+    // masked moves are slow on some cores, and only a row's last few values take this way.
+    impl Row for V8 {
+        const N: usize = 8;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            V8(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn load_part(p: *const f32, len: usize, fill: f32) -> Self {
+            let mut buf = [fill; 8];
             unsafe {
-                let p = q.as_mut_ptr();
-                let mut v = [V8(_mm256_setzero_ps()); 4];
-                for (k, x) in v.iter_mut().enumerate() {
-                    *x = V8(_mm256_loadu_ps(p.add(8 * k)));
-                }
-                let v = f4(Multi(v));
-                for (k, r) in v.0.iter().enumerate() {
-                    _mm256_storeu_ps(p.add(8 * k), r.0);
-                }
+                std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
+                V8(_mm256_loadu_ps(buf.as_ptr()))
             }
         }
-        let mut chunks = quads.into_remainder().chunks_exact_mut(8);
-        for c in &mut chunks {
-            // SAFETY: `c` holds 8 floats; unaligned loads/stores; AVX2 by the contract.
+        #[inline(always)]
+        unsafe fn store_part(self, p: *mut f32, len: usize) {
+            let mut buf = [0.0f32; 8];
             unsafe {
-                let v = f(V8(_mm256_loadu_ps(c.as_ptr())));
-                _mm256_storeu_ps(c.as_mut_ptr(), v.0);
+                _mm256_storeu_ps(buf.as_mut_ptr(), self.0);
+                std::ptr::copy_nonoverlapping(buf.as_ptr(), p, len);
             }
         }
-        for v in chunks.into_remainder() {
-            *v = tail(*v);
+        #[inline(always)]
+        fn max(self, acc: Self) -> Self {
+            V8(unsafe { _mm256_max_ps(self.0, acc.0) })
         }
-    }
-
-    /// Horizontal sum / max of a ymm register.
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-        _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)))
-    }
-
-    #[inline(always)]
-    unsafe fn hmax(v: __m256) -> f32 {
-        let t = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let t = _mm_max_ps(t, _mm_movehl_ps(t, t));
-        _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)))
-    }
-
-    /// Softmax of one row in place, 32 values per step (`V8x4`): the max, e^(x - max) with
-    /// its sum, then the scaling. The scalar body's arithmetic, in a different summation
-    /// order; NaN inputs are skipped by the max as there.
-    ///
-    /// # Safety
-    /// The CPU supports AVX2 and FMA.
-    #[inline(always)]
-    pub(crate) unsafe fn softmax_row(x: &mut [f32]) {
-        let n = x.len();
-        let p = x.as_mut_ptr();
-        let mut i = 0;
-        // SAFETY (all loads and stores below): `i + 8 * k + 8 <= n` where they happen.
-        unsafe {
-            // max(v, acc) returns `acc` when `v` is NaN.
-            let mut m4 = [_mm256_set1_ps(f32::NEG_INFINITY); 4];
-            while i + 32 <= n {
-                for (k, m) in m4.iter_mut().enumerate() {
-                    *m = _mm256_max_ps(_mm256_loadu_ps(p.add(i + 8 * k)), *m);
-                }
-                i += 32;
+        #[inline(always)]
+        fn reduce_max(self) -> f32 {
+            unsafe {
+                let v = self.0;
+                let t = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+                _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)))
             }
-            while i + 8 <= n {
-                m4[0] = _mm256_max_ps(_mm256_loadu_ps(p.add(i)), m4[0]);
-                i += 8;
-            }
-            let mut max = hmax(_mm256_max_ps(
-                _mm256_max_ps(m4[0], m4[1]),
-                _mm256_max_ps(m4[2], m4[3]),
-            ));
-            for &v in &x[i..] {
-                max = if v > max { v } else { max };
-            }
-            let mv = _mm256_set1_ps(max);
-            let mut s4 = [_mm256_setzero_ps(); 4];
-            i = 0;
-            while i + 32 <= n {
-                let mut v = [V8(mv); 4];
-                for (k, x) in v.iter_mut().enumerate() {
-                    *x = V8(_mm256_sub_ps(_mm256_loadu_ps(p.add(i + 8 * k)), mv));
-                }
-                let e = super::exp(Multi(v));
-                for (k, s) in s4.iter_mut().enumerate() {
-                    _mm256_storeu_ps(p.add(i + 8 * k), e.0[k].0);
-                    *s = _mm256_add_ps(*s, e.0[k].0);
-                }
-                i += 32;
-            }
-            while i + 8 <= n {
-                let e = super::exp(V8(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), mv)));
-                _mm256_storeu_ps(p.add(i), e.0);
-                s4[0] = _mm256_add_ps(s4[0], e.0);
-                i += 8;
-            }
-            let mut sum = hsum(_mm256_add_ps(
-                _mm256_add_ps(s4[0], s4[1]),
-                _mm256_add_ps(s4[2], s4[3]),
-            ));
-            for v in &mut x[i..] {
-                *v = super::exp(super::Scalar::<true>(*v - max)).0;
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            let iv = _mm256_set1_ps(inv);
-            i = 0;
-            while i + 8 <= n {
-                _mm256_storeu_ps(p.add(i), _mm256_mul_ps(_mm256_loadu_ps(p.add(i)), iv));
-                i += 8;
-            }
-            for v in &mut x[i..] {
-                *v *= inv;
+        }
+        #[inline(always)]
+        fn reduce_sum(self) -> f32 {
+            unsafe {
+                let v = self.0;
+                let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+                _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)))
             }
         }
     }

@@ -34,23 +34,23 @@ pub(crate) fn exp<const FMA: bool>(x: f32) -> f32 {
 /// the AVX-512 path (`W512`), eight per ymm on the AVX2 path (`FMA` is only true there on
 /// x86_64), one at a time otherwise.
 macro_rules! map_lanes {
-    ($FMA:ident, $W512:ident, $x:expr, $f:path) => {{
+    ($FMA:ident, $W512:ident, $x:expr, $f:ty) => {{
         #[cfg(all(target_arch = "x86_64", bert_avx512))]
         if $W512 {
             // SAFETY: the bodies get `W512 = true` only from the AVX-512 dispatcher below,
             // which checked the CPU.
-            unsafe { lanes::avx512::map($x, $f, $f) };
+            unsafe { lanes::map::<lanes::avx512::V16, $f>($x) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
         if $FMA {
             // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
             // dispatcher below, which checked the CPU.
-            unsafe { lanes::avx2::map($x, $f, $f, |v| $f(Scalar::<true>(v)).0) };
+            unsafe { lanes::map::<lanes::avx2::V8, $f>($x) };
             return;
         }
         for v in $x.iter_mut() {
-            *v = $f(Scalar::<$FMA>(*v)).0;
+            *v = <$f as lanes::Elementwise>::apply(Scalar::<$FMA>(*v)).0;
         }
     }};
 }
@@ -134,14 +134,14 @@ fn softmax_strided_body<const FMA: bool, const W512: bool>(
         if W512 {
             // SAFETY: `W512 = true` only comes from the AVX-512 dispatcher, which checked
             // the CPU.
-            unsafe { lanes::avx512::softmax_row(row) };
+            unsafe { lanes::softmax_row::<lanes::avx512::V16>(row) };
             continue;
         }
         #[cfg(target_arch = "x86_64")]
         if FMA {
             // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
             // dispatcher, which checked the CPU.
-            unsafe { lanes::avx2::softmax_row(row) };
+            unsafe { lanes::softmax_row::<lanes::avx2::V8>(row) };
             continue;
         }
         softmax_body::<FMA, W512>(row, width);
@@ -215,22 +215,22 @@ fn add_assign_body<const FMA: bool, const W512: bool>(x: &mut [f32], y: &[f32]) 
 #[cfg(test)]
 #[inline(always)]
 fn exp_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::exp)
+    map_lanes!(FMA, W512, x, lanes::Exp)
 }
 
 #[inline(always)]
 fn tanh_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::tanh)
+    map_lanes!(FMA, W512, x, lanes::Tanh)
 }
 
 #[inline(always)]
 fn gelu_tanh_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::gelu_tanh)
+    map_lanes!(FMA, W512, x, lanes::GeluTanh)
 }
 
 #[inline(always)]
 fn gelu_erf_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::gelu_erf)
+    map_lanes!(FMA, W512, x, lanes::GeluErf)
 }
 
 /// Which code path the row kernels take; `Auto` picks the best one this CPU has.
