@@ -281,6 +281,66 @@ fn dense_matches_f64_for_every_kernel_and_activation() {
 }
 
 #[test]
+fn few_rows_of_large_weights_match_f64_and_larger_batches_bit_for_bit() {
+    // 1024 x 1100: 4.5 MB of weights, over the threshold of AVX-512's 16 x 16 tile for at most
+    // 16 rows; 1100 columns are 22 panels of 48 and a ragged one of 44 (two 16-column tiles and
+    // one of 12). The same rows inside a 64-row batch take the 8 x 48 tile: a sequence must
+    // get the same bits whatever else is in its batch.
+    let (i, o) = (1024, 1100);
+    let (kernel, bias, x) = (values(i * o, 21), values(o, 22), values(64 * i, 23));
+    let pools = [Pool::single(), Pool::new(2)];
+    for isa in isas() {
+        let d = Dense::with_isa(isa, i, o, kernel.clone(), bias.clone());
+        for act in [Activation::Identity, Activation::GeluErf] {
+            let mut batch = vec![0.0f32; 64 * o];
+            d.forward_act(&x, 64, &mut batch, act, &pools[0]);
+            for rows in [1, 9, 16] {
+                for pool in &pools {
+                    let mut out = vec![f32::NAN; rows * o];
+                    d.forward_act(&x[..rows * i], rows, &mut out, act, pool);
+                    assert!(
+                        out.iter()
+                            .zip(&batch)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?} {act:?} rows={rows} threads={}: differs from the 64-row batch",
+                        pool.threads()
+                    );
+                }
+            }
+            for r in 0..16 {
+                for c in 0..o {
+                    let (mut pre, mut mag) = (bias[c] as f64, bias[c].abs() as f64);
+                    for t in 0..i {
+                        let v = x[r * i + t] as f64 * kernel[t * o + c] as f64;
+                        pre += v;
+                        mag += v.abs();
+                    }
+                    let (got, want) = (batch[r * o + c] as f64, act_f64(act, pre));
+                    assert!(
+                        (got - want).abs() <= 4e-6 * mag + 2e-6,
+                        "{isa:?} {act:?}: [{r},{c}] = {got}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+    // f16 weights are widened panel by panel into the same layout: the same rule holds.
+    let bytes = kernel
+        .iter()
+        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+        .collect();
+    let d = Dense::new_f16(i, o, WeightBytes::Owned(bytes), bias).unwrap();
+    let mut batch = vec![0.0f32; 64 * o];
+    d.forward(&x, 64, &mut batch, &pools[0]);
+    let mut out = vec![f32::NAN; 16 * o];
+    d.forward(&x[..16 * i], 16, &mut out, &pools[1]);
+    assert!(out
+        .iter()
+        .zip(&batch)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
 fn dense_forward_is_identity_act_and_clone_keeps_weights() {
     // Large enough (> 2M multiply-adds) for the two-thread pool to split it.
     let (rows, i, o) = (64, 256, 240);

@@ -8,6 +8,7 @@
 //! | --- | --- | --- | --- |
 //! | [`avx512`] | 8 x 48 | 24 zmm | dense layers: 8 divides every row count BERT batches make (multiples of 8) and 48 every width (384, 768, 1536, 3072) |
 //! | [`avx512_8x32`] | 8 x 32 | 16 zmm | attention: heads of 32 (one panel) and 64, keys in multiples of 32 |
+//! | [`avx512_16x16`] | 16 x 16 | 16 zmm | dense layers of at most 16 rows with weights of 4 MB or more (they stream from memory): reads each weight once |
 //!
 //! The k loops are assembly, for their addressing (see [`avx512`]); the epilogue is shared
 //! intrinsics. Ragged columns are stored with masks, so only a strided `C` goes through
@@ -280,6 +281,96 @@ pub(crate) unsafe fn avx512_8x32(
         [c60, c61],
         [c70, c71],
     ];
+    // SAFETY: forwarded contract.
+    unsafe { store(&acc, c, rs, cs, mr, nr, ep) }
+}
+
+/// 16 x 16 tile for products of at most 16 rows whose weights stream from L3 or memory
+/// (a sentence of up to 16 tokens): every 16 columns of a 48-wide B panel are one call, so
+/// each B line is read once, by one call, at one line per step. With the 8 x 48 tile such a
+/// product reads every panel twice, the first pass at three lines per step, which outruns
+/// what one core streams from L3, and the second from L1 while memory idles.
+///
+/// `a` is a packed 16-row panel (`a + p * 16 + i`); `b` the tile's first column in its panel,
+/// whose rows are `bks` floats apart.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `a` holds `kc * 16` floats; `b + p * bks + j` is readable for
+/// `p < kc`, `j < 16`; `C` as in [`store_tile`] with `mr <= 16`, `nr <= 16`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn avx512_16x16(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    bks: usize,
+    c: *mut f32,
+    rs: isize,
+    cs: isize,
+    mr: usize,
+    nr: usize,
+    ep: &Epilogue,
+) {
+    prefetch_c::<1>(c, rs, cs, mr);
+    let mut acc = [[_mm512_setzero_ps()]; 16];
+    // SAFETY: the loop runs `kc >= 1` times and reads `kc * 16` floats from `a` and 16 floats
+    // at each of `b + p * bks` (p < kc), readable by the caller's contract; prefetches do not
+    // fault. It writes only the named registers, touches no stack, and the CPU supports
+    // AVX-512F (caller's contract).
+    unsafe {
+        std::arch::asm!(
+            "2:",
+            "vmovups zmm16, zmmword ptr [{b}]",
+            "vfmadd231ps zmm0, zmm16, dword ptr [{a} + 0]{{1to16}}",
+            "vfmadd231ps zmm1, zmm16, dword ptr [{a} + 4]{{1to16}}",
+            "vfmadd231ps zmm2, zmm16, dword ptr [{a} + 8]{{1to16}}",
+            "vfmadd231ps zmm3, zmm16, dword ptr [{a} + 12]{{1to16}}",
+            "vfmadd231ps zmm4, zmm16, dword ptr [{a} + 16]{{1to16}}",
+            "vfmadd231ps zmm5, zmm16, dword ptr [{a} + 20]{{1to16}}",
+            "vfmadd231ps zmm6, zmm16, dword ptr [{a} + 24]{{1to16}}",
+            "vfmadd231ps zmm7, zmm16, dword ptr [{a} + 28]{{1to16}}",
+            "vfmadd231ps zmm8, zmm16, dword ptr [{a} + 32]{{1to16}}",
+            "vfmadd231ps zmm9, zmm16, dword ptr [{a} + 36]{{1to16}}",
+            "vfmadd231ps zmm10, zmm16, dword ptr [{a} + 40]{{1to16}}",
+            "vfmadd231ps zmm11, zmm16, dword ptr [{a} + 44]{{1to16}}",
+            "vfmadd231ps zmm12, zmm16, dword ptr [{a} + 48]{{1to16}}",
+            "vfmadd231ps zmm13, zmm16, dword ptr [{a} + 52]{{1to16}}",
+            "vfmadd231ps zmm14, zmm16, dword ptr [{a} + 56]{{1to16}}",
+            "vfmadd231ps zmm15, zmm16, dword ptr [{a} + 60]{{1to16}}",
+            // Into L1 48 steps ahead and into L2 576 steps (three 192 x 48 panels) ahead, as
+            // in `avx512`; a step reads one line here.
+            "prefetcht0 [{b} + {pf0}]",
+            "prefetcht1 [{b} + {pf1}]",
+            "add {a}, 64",
+            "add {b}, {bks}",
+            "dec {k}",
+            "jnz 2b",
+            a = inout(reg) a => _,
+            b = inout(reg) b => _,
+            k = inout(reg) kc => _,
+            bks = in(reg) bks * 4,
+            pf0 = in(reg) 48 * bks * 4,
+            pf1 = in(reg) 576 * bks * 4,
+            inout("zmm0") acc[0][0],
+            inout("zmm1") acc[1][0],
+            inout("zmm2") acc[2][0],
+            inout("zmm3") acc[3][0],
+            inout("zmm4") acc[4][0],
+            inout("zmm5") acc[5][0],
+            inout("zmm6") acc[6][0],
+            inout("zmm7") acc[7][0],
+            inout("zmm8") acc[8][0],
+            inout("zmm9") acc[9][0],
+            inout("zmm10") acc[10][0],
+            inout("zmm11") acc[11][0],
+            inout("zmm12") acc[12][0],
+            inout("zmm13") acc[13][0],
+            inout("zmm14") acc[14][0],
+            inout("zmm15") acc[15][0],
+            out("zmm16") _,
+            options(nostack, readonly),
+        );
+    }
     // SAFETY: forwarded contract.
     unsafe { store(&acc, c, rs, cs, mr, nr, ep) }
 }
