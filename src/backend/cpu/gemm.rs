@@ -494,25 +494,39 @@ pub(crate) unsafe fn gemm(
                 let mut i0 = r0;
                 while i0 < r1 {
                     let mc = mcb.min(r1 - i0);
-                    // At most 16 rows on AVX-512: one packed 16-row panel and the 16 x 16
-                    // tile, which reads each weight once (see `small_tile`).
-                    if small_tile(isa, mc, k, n) {
-                        let apack = abuf.get(SMALL_MR * kc);
-                        pack_a(apack, a, i0, mc, p0, kc, SMALL_MR);
-                        for jp in pn0..pn1 {
-                            let j = jp * nr;
-                            let ncur = nr.min(n - j);
-                            if act_after && jp > pn0 && (jp - pn0) % act_group == 0 {
-                                apply_act(act, c, i0, mc, j - act_group * nr, j);
+                    // At most 16 rows of large weights on AVX-512: one packed 16-row panel
+                    // and the 16 x 16 tile, which reads each weight once (see `small_tile`).
+                    let small = small_tile(isa, mc, k, n);
+                    let apanels = mc.div_ceil(mr);
+                    // Full panels of a row-major A are read in place; the rest is packed
+                    // (a ragged last panel needs its zero rows, a strided A its copy).
+                    let direct = if a.cs == 1 && !small { mc / mr } else { 0 };
+                    let apack = if small {
+                        let buf = abuf.get(SMALL_MR * kc);
+                        pack_a(buf, a, i0, mc, p0, kc, SMALL_MR);
+                        buf
+                    } else {
+                        let buf = abuf.get((apanels - direct) * mr * kc);
+                        pack_a(buf, a, i0 + direct * mr, mc - direct * mr, p0, kc, mr);
+                        buf
+                    };
+                    for jp in pn0..pn1 {
+                        let j = jp * nr;
+                        let ncur = nr.min(n - j);
+                        // Activation over the previous group of panels of this M block
+                        // while its `mc x ACT_COLS` block is still in L2 (see `act_after`).
+                        if act_after && jp > pn0 && (jp - pn0) % act_group == 0 {
+                            apply_act(act, c, i0, mc, j - act_group * nr, j);
+                        }
+                        let bp: &[f32] = match b {
+                            BSrc::F16(bytes) => {
+                                let buf = hbuf.get(kc * nr);
+                                super::f16::pack_b(buf, bytes, n, p0, kc, j, ncur, nr);
+                                buf
                             }
-                            let bp: &[f32] = match b {
-                                BSrc::F16(bytes) => {
-                                    let buf = hbuf.get(kc * nr);
-                                    super::f16::pack_b(buf, bytes, n, p0, kc, j, ncur, nr);
-                                    buf
-                                }
-                                _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
-                            };
+                            _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
+                        };
+                        if small {
                             for j0 in (0..ncur).step_by(SMALL_MR) {
                                 let ep = Epilogue {
                                     bias: bias
@@ -540,37 +554,8 @@ pub(crate) unsafe fn gemm(
                                     )
                                 };
                             }
+                            continue;
                         }
-                        if act_after {
-                            let done = (pn1 - pn0 - 1) / act_group * act_group;
-                            let j0 = (pn0 + done) * nr;
-                            apply_act(act, c, i0, mc, j0, (pn1 * nr).min(n));
-                        }
-                        i0 += mc;
-                        continue;
-                    }
-                    let apanels = mc.div_ceil(mr);
-                    // Full panels of a row-major A are read in place; the rest is packed
-                    // (a ragged last panel needs its zero rows, a strided A its copy).
-                    let direct = if a.cs == 1 { mc / mr } else { 0 };
-                    let apack = abuf.get((apanels - direct) * mr * kc);
-                    pack_a(apack, a, i0 + direct * mr, mc - direct * mr, p0, kc, mr);
-                    for jp in pn0..pn1 {
-                        let j = jp * nr;
-                        let ncur = nr.min(n - j);
-                        // Activation over the previous group of panels of this M block
-                        // while its `mc x ACT_COLS` block is still in L2 (see `act_after`).
-                        if act_after && jp > pn0 && (jp - pn0) % act_group == 0 {
-                            apply_act(act, c, i0, mc, j - act_group * nr, j);
-                        }
-                        let bp: &[f32] = match b {
-                            BSrc::F16(bytes) => {
-                                let buf = hbuf.get(kc * nr);
-                                super::f16::pack_b(buf, bytes, n, p0, kc, j, ncur, nr);
-                                buf
-                            }
-                            _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
-                        };
                         let ep = Epilogue {
                             bias: bias.map_or(std::ptr::null(), |bias| bias[j..].as_ptr()),
                             ..ep_base
