@@ -158,6 +158,11 @@ fn sgemm_strided_transposed_alpha_beta() {
                     }
                 }
             }
+            // 4.4 MB of B and 13 rows: AVX-512's 16 x 16 tile, with every layout (a
+            // transposed A packed, a strided B packed, a strided C through `store_tile`).
+            for (a_t, b_t, c_t) in [(false, false, false), (true, true, true)] {
+                check_sgemm(isa, pool, (13, 1100, 1000), a_t, b_t, 3, c_t, 2.0, -0.75);
+            }
         }
     }
 }
