@@ -497,11 +497,12 @@ pub(crate) unsafe fn gemm(
                     // At most 16 rows of large weights on AVX-512: one packed 16-row panel
                     // and the 16 x 16 tile, which reads each weight once (see `small_tile`).
                     let small = small_tile(isa, mc, k, n);
+                    let is_small = small.is_some();
                     let apanels = mc.div_ceil(mr);
                     // Full panels of a row-major A are read in place; the rest is packed
                     // (a ragged last panel needs its zero rows, a strided A its copy).
-                    let direct = if a.cs == 1 && !small { mc / mr } else { 0 };
-                    let apack = if small {
+                    let direct = if a.cs == 1 && !is_small { mc / mr } else { 0 };
+                    let apack = if is_small {
                         let buf = abuf.get(SMALL_MR * kc);
                         pack_a(buf, a, i0, mc, p0, kc, SMALL_MR);
                         buf
@@ -526,7 +527,7 @@ pub(crate) unsafe fn gemm(
                             }
                             _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
                         };
-                        if small {
+                        if let Some(small_kernel) = small {
                             for j0 in (0..ncur).step_by(SMALL_MR) {
                                 let ep = Epilogue {
                                     bias: bias
@@ -538,7 +539,7 @@ pub(crate) unsafe fn gemm(
                                 // stride `NR`; the tile (rows `i0..i0+mc`, columns
                                 // `j+j0..`, at most 16 of each) lies inside `C` (caller's
                                 // contract) and belongs to this task alone; `small_tile`
-                                // checked the ISA.
+                                // offers the kernel only where the CPU has its ISA.
                                 unsafe {
                                     small_kernel(
                                         kc,
@@ -618,20 +619,33 @@ pub(crate) unsafe fn gemm(
 /// Rows of the small-product tile (`small_tile`).
 const SMALL_MR: usize = 16;
 
-/// Whether an M block of `mc` rows takes the 16 x 16 tile: AVX-512, at most 16 rows, a
+/// `(kc, a, b, b_row_stride, c, c_rs, c_cs, mr, nr, epilogue)`: the 16 x 16 kernel.
+type SmallKernelFn = unsafe fn(
+    usize,
+    *const f32,
+    *const f32,
+    usize,
+    *mut f32,
+    isize,
+    isize,
+    usize,
+    usize,
+    &Epilogue,
+);
+
+/// The 16 x 16 kernel, where an M block of `mc` rows takes it: AVX-512, at most 16 rows, a
 /// large weight matrix (`SMALL_TILE_MIN_B`). Such weights stream from memory and are used by
 /// one or two 8-row panels; the 8 x 48 tile read each panel twice, the first time at three
 /// lines per step, faster than one core streams them, and the second from L1 while the
 /// memory idled. The 16 x 16 tile reads each line once, one per step.
-fn small_tile(isa: Isa, mc: usize, k: usize, n: usize) -> bool {
+fn small_tile(isa: Isa, mc: usize, k: usize, n: usize) -> Option<SmallKernelFn> {
     let wanted = mc <= SMALL_MR && k * n * 4 >= SMALL_TILE_MIN_B;
     #[cfg(all(target_arch = "x86_64", bert_avx512))]
-    return wanted && isa == Isa::Avx512;
-    #[cfg(not(all(target_arch = "x86_64", bert_avx512)))]
-    {
-        let _ = (isa, wanted);
-        false
+    if wanted && isa == Isa::Avx512 {
+        return Some(microkernel::avx512::avx512_16x16);
     }
+    let _ = (isa, wanted);
+    None
 }
 
 /// Smallest weight matrix (bytes) for the 16 x 16 tile. Smaller ones may stay in L3 from one
@@ -640,32 +654,6 @@ fn small_tile(isa: Isa, mc: usize, k: usize, n: usize) -> bool {
 /// 16 x 16 tile everywhere. BERT-base's 7-9 MB ones (340 MB in all) stream from memory,
 /// where the 16 x 16 tile took (1,16) from 35.8 to 32.2 ms.
 const SMALL_TILE_MIN_B: usize = 4 << 20;
-
-/// The 16 x 16 kernel behind `small_tile` (never called where it returns false).
-///
-/// # Safety
-/// As `microkernel::avx512::avx512_16x16`.
-#[allow(clippy::too_many_arguments, unused_variables)]
-unsafe fn small_kernel(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    bks: usize,
-    c: *mut f32,
-    rs: isize,
-    cs: isize,
-    mr: usize,
-    nr: usize,
-    ep: &Epilogue,
-) {
-    #[cfg(all(target_arch = "x86_64", bert_avx512))]
-    // SAFETY: forwarded contract (`small_tile` checked that the ISA is AVX-512).
-    unsafe {
-        microkernel::avx512::avx512_16x16(kc, a, b, bks, c, rs, cs, mr, nr, ep)
-    };
-    #[cfg(not(all(target_arch = "x86_64", bert_avx512)))]
-    unreachable!("small_tile is false in this build");
-}
 
 /// Most weight bytes per row of a thread's share for which `gemm` splits rows rather than
 /// columns (each thread then reads all of B). Measured at two threads on the encoder, rows

@@ -235,6 +235,34 @@ fn act_f64(act: Activation, x: f64) -> f64 {
     }
 }
 
+/// Checks the first `rows` rows of a dense layer's output `out` (`o` columns) against
+/// `act(x·kernel + bias)` in f64, within a tolerance scaled by the sum of magnitudes.
+fn check_dense(
+    out: &[f32],
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    (rows, i, o): (usize, usize, usize),
+    act: Activation,
+    what: &str,
+) {
+    for r in 0..rows {
+        for c in 0..o {
+            let (mut pre, mut mag) = (bias[c] as f64, bias[c].abs() as f64);
+            for t in 0..i {
+                let v = x[r * i + t] as f64 * kernel[t * o + c] as f64;
+                pre += v;
+                mag += v.abs();
+            }
+            let (got, want) = (out[r * o + c] as f64, act_f64(act, pre));
+            assert!(
+                (got - want).abs() <= 4e-6 * mag + 2e-6,
+                "{what}: [{r},{c}] = {got}, want {want}"
+            );
+        }
+    }
+}
+
 #[test]
 fn dense_matches_f64_for_every_kernel_and_activation() {
     let pools = [Pool::single(), Pool::new(2), Pool::new(3)];
@@ -262,23 +290,8 @@ fn dense_matches_f64_for_every_kernel_and_activation() {
                 for pool in &pools {
                     let mut out = vec![f32::NAN; rows * o];
                     d.forward_act(&x, rows, &mut out, act, pool);
-                    for r in 0..rows {
-                        for c in 0..o {
-                            let (mut pre, mut mag) = (bias[c] as f64, bias[c].abs() as f64);
-                            for t in 0..i {
-                                let v = x[r * i + t] as f64 * kernel[t * o + c] as f64;
-                                pre += v;
-                                mag += v.abs();
-                            }
-                            let want = act_f64(act, pre);
-                            let got = out[r * o + c] as f64;
-                            assert!(
-                                (got - want).abs() <= 4e-6 * mag + 2e-6,
-                                "{isa:?} {act:?} rows={rows} {i}->{o}: [{r},{c}] = {got}, \
-                                 want {want}"
-                            );
-                        }
-                    }
+                    let what = format!("{isa:?} {act:?} rows={rows} {i}->{o}");
+                    check_dense(&out, &x, &kernel, &bias, (rows, i, o), act, &what);
                 }
             }
         }
@@ -312,21 +325,8 @@ fn few_rows_of_large_weights_match_f64_and_larger_batches_bit_for_bit() {
                     );
                 }
             }
-            for r in 0..16 {
-                for c in 0..o {
-                    let (mut pre, mut mag) = (bias[c] as f64, bias[c].abs() as f64);
-                    for t in 0..i {
-                        let v = x[r * i + t] as f64 * kernel[t * o + c] as f64;
-                        pre += v;
-                        mag += v.abs();
-                    }
-                    let (got, want) = (batch[r * o + c] as f64, act_f64(act, pre));
-                    assert!(
-                        (got - want).abs() <= 4e-6 * mag + 2e-6,
-                        "{isa:?} {act:?}: [{r},{c}] = {got}, want {want}"
-                    );
-                }
-            }
+            let what = format!("{isa:?} {act:?}");
+            check_dense(&batch, &x, &kernel, &bias, (16, i, o), act, &what);
         }
     }
     // f16 weights are widened panel by panel into the same layout: the same rule holds.
