@@ -77,13 +77,15 @@ fn stage_ms(f: &mut dyn FnMut(), wall: bool) -> f64 {
     let mut v = Vec::new();
     let start = Instant::now();
     while v.len() < 5 || (start.elapsed().as_secs_f64() < 0.3 && v.len() < 1000) {
-        let (c, w) = (process_cpu_s(), Instant::now());
-        f();
-        v.push(if wall {
-            w.elapsed().as_secs_f64() * 1e3
+        if wall {
+            let w = Instant::now();
+            f();
+            v.push(w.elapsed().as_secs_f64() * 1e3);
         } else {
-            (process_cpu_s() - c) * 1e3
-        });
+            let c = process_cpu_s();
+            f();
+            v.push((process_cpu_s() - c) * 1e3);
+        }
     }
     median(&v)
 }
@@ -121,12 +123,12 @@ fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool, dt
     let (g, b) = (vec![1.0f32; h], vec![0.0f32; h]);
     let gf = |k: usize, n: usize, ms: f64| 2.0 * (rows * k * n) as f64 / ms * 1e-6;
     let wall = pool.threads() > 1;
-    let cpu_ms = |f: &mut dyn FnMut()| stage_ms(f, wall);
-    let t_qkv = cpu_ms(&mut || qkv.forward(&x, rows, &mut qkv_out, pool));
+    let time_ms = |f: &mut dyn FnMut()| stage_ms(f, wall);
+    let t_qkv = time_ms(&mut || qkv.forward(&x, rows, &mut qkv_out, pool));
     for v in qkv_out.iter_mut() {
         *v *= 0.2;
     }
-    let t_att = cpu_ms(&mut || {
+    let t_att = time_ms(&mut || {
         cpu::attention(
             &qkv_out,
             batch,
@@ -138,13 +140,13 @@ fn stages(c: &BertConfig, label: &str, batch: usize, seq: usize, pool: &Pool, dt
             pool,
         )
     });
-    let t_ao = cpu_ms(&mut || ao.forward(&ctx, rows, &mut y, pool));
-    let t_ln = cpu_ms(&mut || cpu::layer_norm_residual(&mut y, &x, h, &g, &b, 1e-12));
-    let t_up = cpu_ms(&mut || up.forward_act(&x, rows, &mut inter, Activation::GeluErf, pool));
-    let t_up0 = cpu_ms(&mut || up.forward(&x, rows, &mut inter, pool));
-    let t_down = cpu_ms(&mut || down.forward(&inter, rows, &mut y, pool));
+    let t_ao = time_ms(&mut || ao.forward(&ctx, rows, &mut y, pool));
+    let t_ln = time_ms(&mut || cpu::layer_norm_residual(&mut y, &x, h, &g, &b, 1e-12));
+    let t_up = time_ms(&mut || up.forward_act(&x, rows, &mut inter, Activation::GeluErf, pool));
+    let t_up0 = time_ms(&mut || up.forward(&x, rows, &mut inter, pool));
+    let t_down = time_ms(&mut || down.forward(&inter, rows, &mut y, pool));
     let mut sm = values(heads * rows * seq, 11);
-    let t_sm = cpu_ms(&mut || cpu::softmax_rows(&mut sm, seq));
+    let t_sm = time_ms(&mut || cpu::softmax_rows(&mut sm, seq));
     let total = t_qkv + t_att + t_ao + t_up + t_down + 2.0 * t_ln;
     let att_flop = 4.0 * (batch * seq * seq * h) as f64;
     println!(
