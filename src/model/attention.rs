@@ -97,6 +97,6 @@ impl AttentionOutput {
     ) {
         self.dense.forward(context, rows, out, pool);
         self.layer_norm
-            .forward_residual(&mut out[..rows * self.dense.out_dim()], input);
+            .forward_residual(&mut out[..rows * self.dense.out_dim()], input, pool);
     }
 }

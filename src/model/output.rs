@@ -43,6 +43,6 @@ impl Output {
     ) {
         self.dense.forward(intermediate, rows, out, pool);
         self.layer_norm
-            .forward_residual(&mut out[..rows * self.dense.out_dim()], input);
+            .forward_residual(&mut out[..rows * self.dense.out_dim()], input, pool);
     }
 }
