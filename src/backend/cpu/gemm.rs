@@ -14,7 +14,7 @@
 //! only its part of the weights, the cost at small batches). Scratch is thread-local and only
 //! grows, so steady-state calls do not allocate.
 
-use super::microkernel::{self, Epilogue};
+use super::microkernel::{self, Epilogue, Prefetch};
 use super::Activation;
 use crate::backend::Pool;
 use std::cell::RefCell;
@@ -33,7 +33,7 @@ pub enum Isa {
     Avx512,
 }
 
-/// `(kc, a, a_row_stride, a_k_stride, b_panel, c, c_rs, c_cs, mr, nr, epilogue)`.
+/// `(kc, a, a_row_stride, a_k_stride, b_panel, c, c_rs, c_cs, mr, nr, epilogue, l2_prefetch)`.
 type KernelFn = unsafe fn(
     usize,
     *const f32,
@@ -46,6 +46,7 @@ type KernelFn = unsafe fn(
     usize,
     usize,
     &Epilogue,
+    Prefetch,
 );
 
 impl Isa {
@@ -564,6 +565,7 @@ pub(crate) unsafe fn gemm(
                         for ip in 0..apanels {
                             let i = i0 + ip * mr;
                             let mcur = mr.min(r1 - i);
+                            let pf = l2_prefetch(bp, kc, nr, ip, apanels);
                             let (ap, ars, aks) = if ip < direct {
                                 // Rows `i..i+MR` (all `< m`), columns `p0..p0+kc`.
                                 (a.data[i * a.rs + p0..].as_ptr(), a.rs as isize, 1)
@@ -590,6 +592,7 @@ pub(crate) unsafe fn gemm(
                                     mcur,
                                     ncur,
                                     &ep,
+                                    pf,
                                 )
                             };
                         }
@@ -615,6 +618,44 @@ pub(crate) unsafe fn gemm(
         pool.run(mt * nt, &task);
     }
 }
+
+/// The L2 prefetch of A panel `ip` of `strips` that share the B panel `bp` (`kc x nr`):
+/// the weights `PREFETCH_PANELS` panels ahead, each A panel asking for its share of them.
+///
+/// The B panel itself comes into L1 while the first A panel reads it; the later A panels
+/// find it there. Ahead of that, the panels to come must be on their way into L2. When the
+/// first A panel alone asked for all of them (three lines per step, 36 KiB in 192 steps),
+/// more lines were in flight than one core tracks, and its loads waited behind them: with
+/// each A panel asking for `1/strips` of the panel (one line every few steps at 16 strips)
+/// BERT-base (1,128) took 144 ms instead of 165 at one thread and 81 instead of 88 at two,
+/// MiniLM (1,16) 2.55 instead of 3.00 ms (`scripts/ab_encoder.sh`, BENCHMARKS.md).
+/// Above `SPREAD_MAX_STRIPS` every line would be asked for a dozen times while in flight
+/// (slower, by up to 4% on BERT-base (8,128)), so there the first A panel asks for all of
+/// them as before and the others find them in L2.
+fn l2_prefetch(bp: &[f32], kc: usize, nr: usize, ip: usize, strips: usize) -> Prefetch {
+    let row = nr * std::mem::size_of::<f32>();
+    let ahead = bp.as_ptr() as usize + PREFETCH_PANELS * kc * row;
+    if strips > SPREAD_MAX_STRIPS {
+        return Prefetch {
+            next: ahead,
+            step: row,
+        };
+    }
+    // Bytes per step, a multiple of 4; `strips` shares of `kc` steps cover the whole panel
+    // (three lines asked for at `next` each step also cover the end of a share).
+    let step = row.div_ceil(strips).next_multiple_of(4);
+    Prefetch {
+        next: ahead + ip * kc * step,
+        step,
+    }
+}
+
+/// How many B panels ahead of the one in use `l2_prefetch` asks for (108 KiB at `KC` 192):
+/// far enough to cover memory latency at every batch size, near enough to stay in L2.
+const PREFETCH_PANELS: usize = 3;
+
+/// Most A panels per B panel for which `l2_prefetch` spreads the prefetch (128 rows).
+const SPREAD_MAX_STRIPS: usize = 16;
 
 /// Rows of the small-product tile (`small_tile`).
 const SMALL_MR: usize = 16;
@@ -786,6 +827,7 @@ pub(crate) unsafe fn attention_head(
                         mr,
                         nr,
                         &ep,
+                        Prefetch::NONE,
                     )
                 };
             }
@@ -820,6 +862,7 @@ pub(crate) unsafe fn attention_head(
                         mcur,
                         nr.min(d - j),
                         &ep,
+                        Prefetch::NONE,
                     )
                 };
             }

@@ -31,6 +31,22 @@ use super::Activation;
 #[clippy::msrv = "1.89"]
 pub(crate) mod avx512;
 
+/// Where a micro-kernel streams weights that later tiles will use into L2, alongside its
+/// own work: three lines per k step from `next`, which advances `step` bytes per step. Only
+/// the AVX-512 8 x 48 tile prefetches into L2 (see `gemm`'s `l2_prefetch`); the other
+/// kernels ignore it. Addresses only: a prefetch never faults, so `next` may point past the
+/// end of the weights.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prefetch {
+    pub next: usize,
+    pub step: usize,
+}
+
+impl Prefetch {
+    /// For kernels that do not prefetch into L2.
+    pub const NONE: Prefetch = Prefetch { next: 0, step: 0 };
+}
+
 /// What to do with the accumulated tile.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Epilogue {
@@ -119,6 +135,7 @@ pub(crate) unsafe fn portable(
     mr: usize,
     nr: usize,
     ep: &Epilogue,
+    _pf: Prefetch,
 ) {
     const MR: usize = PORTABLE_MR;
     const NR: usize = PORTABLE_NR;
@@ -142,7 +159,7 @@ pub(crate) unsafe fn portable(
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::{store_tile, Epilogue};
+    use super::{store_tile, Epilogue, Prefetch};
     use std::arch::x86_64::*;
 
     /// A ragged or strided tile (`R` rows of `V` vectors): through a stack copy and
@@ -195,6 +212,7 @@ pub(crate) mod x86 {
         mr: usize,
         nr: usize,
         ep: &Epilogue,
+        _pf: Prefetch,
     ) {
         const MR: usize = AVX2_MR;
         const NR: usize = AVX2_NR;
@@ -345,6 +363,7 @@ pub(crate) mod x86 {
         mr: usize,
         nr: usize,
         ep: &Epilogue,
+        _pf: Prefetch,
     ) {
         const MR: usize = AVX2_ATTN_MR;
         const NR: usize = AVX2_ATTN_NR;

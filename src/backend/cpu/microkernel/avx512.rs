@@ -17,7 +17,7 @@
 //! Compiled only by Rust 1.89+ (`cfg(bert_avx512)` from `build.rs`), where AVX-512 intrinsics
 //! are stable; chosen at run time only where the CPU reports AVX-512F.
 
-use super::{store_tile, Epilogue};
+use super::{store_tile, Epilogue, Prefetch};
 use std::arch::x86_64::*;
 
 pub(crate) const AVX512_MR: usize = 8;
@@ -29,7 +29,8 @@ pub(crate) fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// 8 x 48 tile for the dense layers.
+/// 8 x 48 tile for the dense layers. Besides its own B panel it streams `pf` into L2 (three
+/// lines per step, see [`Prefetch`]).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `a + i*ars + p*aks` is readable for `i < 8`, `p < kc`; `b`
@@ -48,6 +49,7 @@ pub(crate) unsafe fn avx512(
     mr: usize,
     nr: usize,
     ep: &Epilogue,
+    pf: Prefetch,
 ) {
     prefetch_c::<3>(c, rs, cs, mr);
     let z = _mm512_setzero_ps();
@@ -64,8 +66,9 @@ pub(crate) unsafe fn avx512(
     let a4 = a.wrapping_offset(4 * ars);
     // SAFETY: the loop runs `kc >= 1` times (k = 0 never reaches a kernel) and reads
     // `a + i*ars + p*aks` (i < 8, p < kc) and `kc * 48` floats from `b`, all readable by the
-    // caller's contract. It writes only the named registers, touches no stack, and the CPU
-    // supports AVX-512F (caller's contract).
+    // caller's contract; its prefetches do not fault, whatever the address. It writes only
+    // the named registers, touches no stack, and the CPU supports AVX-512F (caller's
+    // contract).
     unsafe {
         std::arch::asm!(
             "2:",
@@ -80,17 +83,15 @@ pub(crate) unsafe fn avx512(
             "vfmadd231ps zmm3, zmm28, zmm24",
             "vfmadd231ps zmm4, zmm28, zmm25",
             "vfmadd231ps zmm5, zmm28, zmm26",
-            // B, the weights: at small batches every panel streams from L3 or memory, used
-            // by one or two A panels. Into L1 48 steps (9 KiB) ahead, and into L2 576 steps
-            // (108 KiB, three panels) ahead, which with DRAM latency is what keeps the
-            // stream going: BERT-base (1,16) 35 -> 31.5 ms, (8,128) 7% faster. A step
-            // advances three lines, so three of each.
+            // B, the weights: into L1 48 steps (9 KiB) ahead, three lines (one step) of
+            // each; into L2 where the caller's plan says (`pf`, the panels ahead, spread
+            // over the A panels that share this B panel).
             "prefetcht0 [{b} + 9216]",
             "prefetcht0 [{b} + 9280]",
             "prefetcht0 [{b} + 9344]",
-            "prefetcht1 [{b} + 110592]",
-            "prefetcht1 [{b} + 110656]",
-            "prefetcht1 [{b} + 110720]",
+            "prefetcht1 [{pf}]",
+            "prefetcht1 [{pf} + 64]",
+            "prefetcht1 [{pf} + 128]",
             "vbroadcastss zmm29, dword ptr [{a} + {ars} * 2]",
             "vfmadd231ps zmm6, zmm29, zmm24",
             "vfmadd231ps zmm7, zmm29, zmm25",
@@ -118,11 +119,14 @@ pub(crate) unsafe fn avx512(
             "add {a}, {aks}",
             "add {a4}, {aks}",
             "add {b}, 192",
+            "add {pf}, {pfs}",
             "dec {k}",
             "jnz 2b",
             a = inout(reg) a => _,
             a4 = inout(reg) a4 => _,
             b = inout(reg) b => _,
+            pf = inout(reg) pf.next => _,
+            pfs = in(reg) pf.step,
             k = inout(reg) kc => _,
             ars = in(reg) ars_b,
             ars3 = in(reg) ars3_b,
@@ -193,6 +197,7 @@ pub(crate) unsafe fn avx512_8x32(
     mr: usize,
     nr: usize,
     ep: &Epilogue,
+    _pf: Prefetch,
 ) {
     let z = _mm512_setzero_ps();
     let [mut c00, mut c01, mut c10, mut c11, mut c20, mut c21, mut c30, mut c31] = [z; 8];
