@@ -620,30 +620,34 @@ pub(crate) unsafe fn gemm(
 }
 
 /// The L2 prefetch of A panel `ip` of `strips` that share the B panel `bp` (`kc x nr`):
-/// the weights `PREFETCH_PANELS` panels ahead, each A panel asking for its share of them.
+/// the weights `PREFETCH_PANELS` panels ahead, the first (up to `SPREAD_MAX_STRIPS`) A panels
+/// each asking for their share of them.
 ///
 /// The B panel itself comes into L1 while the first A panel reads it; the later A panels
 /// find it there. Ahead of that, the panels to come must be on their way into L2. When the
 /// first A panel alone asked for all of them (three lines per step, 36 KiB in 192 steps),
 /// more lines were in flight than one core tracks, and its loads waited behind them: with
 /// each A panel asking for `1/strips` of the panel (one line every few steps at 16 strips)
-/// BERT-base (1,128) took 144 ms instead of 165 at one thread and 81 instead of 88 at two,
-/// MiniLM (1,16) 2.55 instead of 3.00 ms (`scripts/ab_encoder.sh`, BENCHMARKS.md).
-/// Above `SPREAD_MAX_STRIPS` every line would be asked for a dozen times while in flight
-/// (slower, by up to 4% on BERT-base (8,128)), so there the first A panel asks for all of
-/// them as before and the others find them in L2.
+/// BERT-base (1,128) took 132 ms instead of 149 at one thread and 74 instead of 82 at two,
+/// MiniLM (1,16) 2.40 instead of 2.75 ms (`scripts/ab_encoder.sh`, BENCHMARKS.md).
+/// Shares smaller than a sixteenth would ask for every line a dozen times while it is in
+/// flight (up to 4% slower on BERT-base (8,128) than no spreading), so beyond 16 A panels
+/// the first 16 split the panel and the later ones ask for all of it, which by then is in
+/// L2 or on its way: against all of them asking for all of it, BERT-base (1,384) 245 ->
+/// 232 ms at two threads, MiniLM (1,384) 69.8 -> 65.1 ms at one.
 fn l2_prefetch(bp: &[f32], kc: usize, nr: usize, ip: usize, strips: usize) -> Prefetch {
     let row = nr * std::mem::size_of::<f32>();
     let ahead = bp.as_ptr() as usize + PREFETCH_PANELS * kc * row;
-    if strips > SPREAD_MAX_STRIPS {
+    if ip >= SPREAD_MAX_STRIPS {
         return Prefetch {
             next: ahead,
             step: row,
         };
     }
-    // Bytes per step, a multiple of 4; `strips` shares of `kc` steps cover the whole panel
+    // Bytes per step, a multiple of 4; `shares` shares of `kc` steps cover the whole panel
     // (three lines asked for at `next` each step also cover the end of a share).
-    let step = row.div_ceil(strips).next_multiple_of(4);
+    let shares = strips.min(SPREAD_MAX_STRIPS);
+    let step = row.div_ceil(shares).next_multiple_of(4);
     Prefetch {
         next: ahead + ip * kc * step,
         step,
@@ -654,7 +658,7 @@ fn l2_prefetch(bp: &[f32], kc: usize, nr: usize, ip: usize, strips: usize) -> Pr
 /// far enough to cover memory latency at every batch size, near enough to stay in L2.
 const PREFETCH_PANELS: usize = 3;
 
-/// Most A panels per B panel for which `l2_prefetch` spreads the prefetch (128 rows).
+/// Most A panels per B panel over which `l2_prefetch` spreads the prefetch (128 rows).
 const SPREAD_MAX_STRIPS: usize = 16;
 
 /// Rows of the small-product tile (`small_tile`).
