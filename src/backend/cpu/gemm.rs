@@ -492,9 +492,31 @@ pub(crate) unsafe fn gemm(
                     // stays in L1 instead of making a K block round trip through L3.
                     BSrc::F16(_) => (&[], 0),
                 };
+                // The weights `d` panels after panel `jp` in this task's order (the rest of
+                // this K block's panels `pn0..pn1`, then the same ones again for the next M
+                // block (`more_m`) or else the next K block's), where the L2
+                // prefetch goes: a panel `d` ahead in memory belongs to another thread at the
+                // end of this task's columns. None past the last panel, and for B packed
+                // here (already in cache) or converted from f16 panel by panel; the kernels
+                // then prefetch their own panel, which costs a load slot (address 0 would
+                // cost a failed page walk per step).
+                let panel_ahead = |jp: usize, d: usize, more_m: bool| -> Option<usize> {
+                    let BSrc::Packed(pb) = b else { return None };
+                    let base = pb.data.as_slice().as_ptr() as usize;
+                    let (count, idx) = (pn1 - pn0, jp - pn0 + d);
+                    if idx < count || more_m {
+                        let jp1 = pn0 + idx % count;
+                        return Some(base + (p0 * pb.n_pad + jp1 * kc * nr) * 4);
+                    }
+                    let p1 = p0 + kc;
+                    let kc1 = kcb.min(k.checked_sub(p1).filter(|&r| r > 0)?);
+                    let jp1 = pn0 + (idx - count).min(count - 1);
+                    Some(base + (p1 * pb.n_pad + jp1 * kc1 * nr) * 4)
+                };
                 let mut i0 = r0;
                 while i0 < r1 {
                     let mc = mcb.min(r1 - i0);
+                    let more_m = i0 + mc < r1;
                     // At most 16 rows of large weights on AVX-512: one packed 16-row panel
                     // and the 16 x 16 tile, which reads each weight once (see `small_tile`).
                     let small = small_tile(isa, mc, k, n);
@@ -553,6 +575,12 @@ pub(crate) unsafe fn gemm(
                                         mc,
                                         (ncur - j0).min(SMALL_MR),
                                         &ep,
+                                        small_prefetch(
+                                            panel_ahead(jp, 1, more_m)
+                                                .unwrap_or(bp.as_ptr() as usize),
+                                            j0,
+                                            kc,
+                                        ),
                                     )
                                 };
                             }
@@ -565,7 +593,14 @@ pub(crate) unsafe fn gemm(
                         for ip in 0..apanels {
                             let i = i0 + ip * mr;
                             let mcur = mr.min(r1 - i);
-                            let pf = l2_prefetch(bp, kc, nr, ip, apanels);
+                            let pf = l2_prefetch(
+                                panel_ahead(jp, PREFETCH_PANELS, more_m)
+                                    .unwrap_or(bp.as_ptr() as usize),
+                                kc,
+                                nr,
+                                ip,
+                                apanels,
+                            );
                             let (ap, ars, aks) = if ip < direct {
                                 // Rows `i..i+MR` (all `< m`), columns `p0..p0+kc`.
                                 (a.data[i * a.rs + p0..].as_ptr(), a.rs as isize, 1)
@@ -619,9 +654,9 @@ pub(crate) unsafe fn gemm(
     }
 }
 
-/// The L2 prefetch of A panel `ip` of `strips` that share the B panel `bp` (`kc x nr`):
-/// the weights `PREFETCH_PANELS` panels ahead, the first (up to `SPREAD_MAX_STRIPS`) A panels
-/// each asking for their share of them.
+/// The L2 prefetch of A panel `ip` of `strips` that share a B panel (`kc x nr`): the panel
+/// `PREFETCH_PANELS` ahead in the task's order (at `ahead`), the first (up to
+/// `SPREAD_MAX_STRIPS`) A panels each asking for their share of it.
 ///
 /// The B panel itself comes into L1 while the first A panel reads it; the later A panels
 /// find it there. Ahead of that, the panels to come must be on their way into L2. When the
@@ -635,9 +670,8 @@ pub(crate) unsafe fn gemm(
 /// the first 16 split the panel and the later ones ask for all of it, which by then is in
 /// L2 or on its way: against all of them asking for all of it, BERT-base (1,384) 245 ->
 /// 232 ms at two threads, MiniLM (1,384) 69.8 -> 65.1 ms at one.
-fn l2_prefetch(bp: &[f32], kc: usize, nr: usize, ip: usize, strips: usize) -> Prefetch {
+fn l2_prefetch(ahead: usize, kc: usize, nr: usize, ip: usize, strips: usize) -> Prefetch {
     let row = nr * std::mem::size_of::<f32>();
-    let ahead = bp.as_ptr() as usize + PREFETCH_PANELS * kc * row;
     if ip >= SPREAD_MAX_STRIPS {
         return Prefetch {
             next: ahead,
@@ -651,6 +685,22 @@ fn l2_prefetch(bp: &[f32], kc: usize, nr: usize, ip: usize, strips: usize) -> Pr
     Prefetch {
         next: ahead + ip * kc * step,
         step,
+    }
+}
+
+/// The L2 prefetch of the 16 x 16 tile at columns `j0..j0+16` of its panel: the `j0 / 16`-th
+/// of the next panel (`ahead`), one line per step, so that the panel's passes (one per 16
+/// columns) together ask for every line of the next panel once, in address order.
+///
+/// The tile reads one line in three of its own panel (rows are 48 floats); asked for at
+/// that same stride three panels ahead, BERT-base's weights streamed at 18.7 GB/s on two
+/// threads and 10.1 on one; in address order one panel ahead, at 22.5 and 11.7 (768 x 3072
+/// products of 16 rows over 340 MB of weights; two threads stream 25 GB/s here at most).
+fn small_prefetch(ahead: usize, j0: usize, kc: usize) -> Prefetch {
+    const LINE: usize = 64;
+    Prefetch {
+        next: ahead + j0 / SMALL_MR * kc * LINE,
+        step: LINE,
     }
 }
 
@@ -676,6 +726,7 @@ type SmallKernelFn = unsafe fn(
     usize,
     usize,
     &Epilogue,
+    Prefetch,
 );
 
 /// The 16 x 16 kernel, where an M block of `mc` rows takes it: AVX-512, at most 16 rows, a

@@ -297,7 +297,7 @@ pub(crate) unsafe fn avx512_8x32(
 /// what one core streams from L3, and the second from L1 while memory idles.
 ///
 /// `a` is a packed 16-row panel (`a + p * 16 + i`); `b` the tile's first column in its panel,
-/// whose rows are `bks` floats apart.
+/// whose rows are `bks` floats apart; `pf` the lines to ask L2 for, one per step.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `a` holds `kc * 16` floats; `b + p * bks + j` is readable for
@@ -315,6 +315,7 @@ pub(crate) unsafe fn avx512_16x16(
     mr: usize,
     nr: usize,
     ep: &Epilogue,
+    pf: Prefetch,
 ) {
     prefetch_c::<1>(c, rs, cs, mr);
     let mut acc = [[_mm512_setzero_ps()]; 16];
@@ -342,10 +343,12 @@ pub(crate) unsafe fn avx512_16x16(
             "vfmadd231ps zmm13, zmm16, dword ptr [{a} + 52]{{1to16}}",
             "vfmadd231ps zmm14, zmm16, dword ptr [{a} + 56]{{1to16}}",
             "vfmadd231ps zmm15, zmm16, dword ptr [{a} + 60]{{1to16}}",
-            // Into L1 48 steps ahead and into L2 576 steps (three 192 x 48 panels) ahead, as
-            // in `avx512`; a step reads one line here.
+            // Into L1 48 steps ahead, as in `avx512` (a step reads one line here); into L2
+            // the caller's line of the panel to come (`pf`: the passes over a panel ask for
+            // the next one in address order, see `gemm::small_prefetch`).
             "prefetcht0 [{b} + {pf0}]",
-            "prefetcht1 [{b} + {pf1}]",
+            "prefetcht1 [{pf}]",
+            "add {pf}, {pfstep}",
             "add {a}, 64",
             "add {b}, {bks}",
             "dec {k}",
@@ -355,7 +358,8 @@ pub(crate) unsafe fn avx512_16x16(
             k = inout(reg) kc => _,
             bks = in(reg) bks * 4,
             pf0 = in(reg) 48 * bks * 4,
-            pf1 = in(reg) 576 * bks * 4,
+            pf = inout(reg) pf.next => _,
+            pfstep = in(reg) pf.step,
             inout("zmm0") acc[0][0],
             inout("zmm1") acc[1][0],
             inout("zmm2") acc[2][0],
