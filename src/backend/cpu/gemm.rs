@@ -257,6 +257,24 @@ fn pack_a(dst: &mut [f32], a: MatRef<'_>, i0: usize, mc: usize, p0: usize, kc: u
     }
 }
 
+/// `pack_a` for the 16 x 16 tile (`small_tile`, so AVX-512): 16 whole rows of a row-major A
+/// are transposed in registers, 16 x 16 floats at a time.
+fn pack_a_small(dst: &mut [f32], a: MatRef<'_>, i0: usize, mc: usize, p0: usize, kc: usize) {
+    #[cfg(all(target_arch = "x86_64", bert_avx512))]
+    if a.cs == 1 && mc == SMALL_MR && microkernel::avx512::available() {
+        let start = i0 * a.rs + p0;
+        // Rows `i0..i0+16` (all `< m`) of the `[m, k]` A that `a` covers, columns `p0..p0+kc`.
+        assert!(start + (SMALL_MR - 1) * a.rs + kc <= a.data.len() && dst.len() >= kc * SMALL_MR);
+        // SAFETY: the assert bounds every read `start + i*rs + p` (i < 16, p < kc) and the
+        // `kc * 16` writes; the CPU has AVX-512F (checked above).
+        unsafe {
+            microkernel::avx512::pack_rows16(dst.as_mut_ptr(), a.data[start..].as_ptr(), a.rs, kc)
+        };
+        return;
+    }
+    pack_a(dst, a, i0, mc, p0, kc, SMALL_MR);
+}
+
 /// Packs K range `p0..p0+kc`, columns `j0..j0+ncols` of B (of `n` columns) into `NR`-column
 /// panels; columns past `n` are zero.
 #[allow(clippy::too_many_arguments)]
@@ -527,7 +545,7 @@ pub(crate) unsafe fn gemm(
                     let direct = if a.cs == 1 && !is_small { mc / mr } else { 0 };
                     let apack = if is_small {
                         let buf = abuf.get(SMALL_MR * kc);
-                        pack_a(buf, a, i0, mc, p0, kc, SMALL_MR);
+                        pack_a_small(buf, a, i0, mc, p0, kc);
                         buf
                     } else {
                         let buf = abuf.get((apanels - direct) * mr * kc);

@@ -476,3 +476,90 @@ unsafe fn store<const MR: usize, const V: usize>(
         }
     }
 }
+
+/// Packs 16 rows of `kc` floats (`src + i * rs + p`) into the 16 x 16 tile's A panel
+/// (`dst + p * 16 + i`), transposing 16 x 16 blocks in registers. Element by element this
+/// took 4% of BERT-base (1,16) at two threads (one scattered store per float).
+///
+/// # Safety
+/// The CPU supports AVX-512F; `src + i * rs + p` is readable for `i < 16`, `p < kc`; `dst`
+/// is writable for `kc * 16` floats.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn pack_rows16(dst: *mut f32, src: *const f32, rs: usize, kc: usize) {
+    let full = kc / 16 * 16;
+    let mut p = 0;
+    while p < full {
+        // SAFETY: rows `i < 16`, columns `p..p+16 <= kc` of `src`, and `dst`'s floats
+        // `p*16..(p+16)*16`, are in bounds by the caller's contract.
+        unsafe {
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (i, v) in r.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(src.add(i * rs + p));
+            }
+            let t = transpose16(r);
+            for (j, v) in t.iter().enumerate() {
+                _mm512_storeu_ps(dst.add((p + j) * 16), *v);
+            }
+        }
+        p += 16;
+    }
+    for p in full..kc {
+        for i in 0..16 {
+            // SAFETY: as above, `p < kc`.
+            unsafe { *dst.add(p * 16 + i) = *src.add(i * rs + p) };
+        }
+    }
+}
+
+/// The transpose of a 16 x 16 block held as 16 rows: output `j` holds column `j`.
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    // Pairs of rows interleaved (2 x 2 blocks), then pairs of pairs (4 x 4 blocks inside
+    // each 128-bit lane), then 128-bit lanes exchanged between rows 4 apart and 8 apart.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for k in 0..8 {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    let mut u = [_mm512_setzero_ps(); 16];
+    for k in 0..4 {
+        u[4 * k] = _mm512_shuffle_ps::<0x44>(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm512_shuffle_ps::<0x44>(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for h in [0, 8] {
+        for i in 0..4 {
+            t[h + i] = _mm512_shuffle_f32x4::<0x88>(u[h + i], u[h + i + 4]);
+            t[h + i + 4] = _mm512_shuffle_f32x4::<0xDD>(u[h + i], u[h + i + 4]);
+        }
+    }
+    let mut out = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        out[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+        out[i + 8] = _mm512_shuffle_f32x4::<0xDD>(t[i], t[i + 8]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pack_rows16_matches_element_by_element() {
+        if !super::available() {
+            return;
+        }
+        let rs = 203;
+        let src: Vec<f32> = (0..16 * rs).map(|i| i as f32 * 0.5 - 7.0).collect();
+        for kc in [1, 15, 16, 17, 48, 192, 200] {
+            let mut dst = vec![f32::NAN; kc * 16];
+            // SAFETY: AVX-512F is available; 16 rows of `rs >= kc` floats; `kc * 16` floats.
+            unsafe { super::pack_rows16(dst.as_mut_ptr(), src.as_ptr(), rs, kc) };
+            for p in 0..kc {
+                for i in 0..16 {
+                    assert_eq!(dst[p * 16 + i], src[i * rs + p], "kc {kc}, p {p}, row {i}");
+                }
+            }
+        }
+    }
+}
