@@ -732,7 +732,7 @@ const SPREAD_MAX_STRIPS: usize = 16;
 /// Rows of the small-product tile (`small_tile`).
 const SMALL_MR: usize = 16;
 
-/// `(kc, a, b, b_row_stride, c, c_rs, c_cs, mr, nr, epilogue)`: the 16 x 16 kernel.
+/// `(kc, a, b, b_row_stride, c, c_rs, c_cs, mr, nr, epilogue, l2_prefetch)`: the 16 x 16 kernel.
 type SmallKernelFn = unsafe fn(
     usize,
     *const f32,
