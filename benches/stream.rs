@@ -12,6 +12,10 @@ use bert::backend::cpu::Dense;
 use bert::backend::Pool;
 use std::time::Instant;
 
+#[path = "common/timing.rs"]
+mod timing;
+use timing::{median, values};
+
 fn arg(args: &[String], i: usize, default: usize) -> usize {
     args.get(i).map_or(default, |s| {
         s.parse()
@@ -30,16 +34,11 @@ fn main() {
     let count = (340_000_000 / (i * o * 4)).max(1);
     let pool = Pool::new(threads);
     let layers: Vec<Dense> = (0..count)
-        .map(|s| {
-            let w = (0..i * o)
-                .map(|j| ((j * 7 + s) % 13) as f32 * 0.01)
-                .collect();
-            Dense::new(i, o, w, vec![0.0; o])
-        })
+        .map(|s| Dense::new(i, o, values(i * o, s as u64 + 1), vec![0.0; o]))
         .collect();
-    let x: Vec<f32> = (0..rows * i).map(|j| (j % 5) as f32 * 0.1).collect();
+    let x = values(rows * i, 0);
     let mut y = vec![0.0f32; rows * o];
-    let mut times: Vec<f64> = (0..15)
+    let times: Vec<f64> = (0..15)
         .map(|_| {
             let t = Instant::now();
             for d in &layers {
@@ -48,9 +47,9 @@ fn main() {
             t.elapsed().as_secs_f64()
         })
         .collect();
-    times.sort_by(f64::total_cmp);
     let bytes = (count * i * o * 4) as f64;
-    let (median, best) = (times[times.len() / 2], times[0]);
+    let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let median = median(times);
     println!(
         "{threads} thread(s), {rows} rows, {i} -> {o} x {count} matrices ({:.0} MB): median {:.2} ms ({:.1} GB/s), best {:.2} ms ({:.1} GB/s)",
         bytes / 1e6,

@@ -527,7 +527,10 @@ pub(crate) unsafe fn gemm(
                         return Some(base + (p0 * pb.n_pad + jp1 * kc * nr) * 4);
                     }
                     let p1 = p0 + kc;
-                    let kc1 = kcb.min(k.checked_sub(p1).filter(|&r| r > 0)?);
+                    if p1 >= k {
+                        return None;
+                    }
+                    let kc1 = kcb.min(k - p1);
                     let jp1 = pn0 + (idx - count).min(count - 1);
                     Some(base + (p1 * pb.n_pad + jp1 * kc1 * nr) * 4)
                 };
@@ -568,6 +571,11 @@ pub(crate) unsafe fn gemm(
                             }
                             _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
                         };
+                        // Where this panel's calls send the L2 prefetch: the next panel for
+                        // the 16 x 16 tile, `PREFETCH_PANELS` ahead for the others.
+                        let distance = if is_small { 1 } else { PREFETCH_PANELS };
+                        let ahead =
+                            panel_ahead(jp, distance, more_m).unwrap_or(bp.as_ptr() as usize);
                         if let Some(small_kernel) = small {
                             for j0 in (0..ncur).step_by(SMALL_MR) {
                                 let ep = Epilogue {
@@ -593,12 +601,7 @@ pub(crate) unsafe fn gemm(
                                         mc,
                                         (ncur - j0).min(SMALL_MR),
                                         &ep,
-                                        small_prefetch(
-                                            panel_ahead(jp, 1, more_m)
-                                                .unwrap_or(bp.as_ptr() as usize),
-                                            j0,
-                                            kc,
-                                        ),
+                                        small_prefetch(ahead, j0, kc),
                                     )
                                 };
                             }
@@ -611,14 +614,7 @@ pub(crate) unsafe fn gemm(
                         for ip in 0..apanels {
                             let i = i0 + ip * mr;
                             let mcur = mr.min(r1 - i);
-                            let pf = l2_prefetch(
-                                panel_ahead(jp, PREFETCH_PANELS, more_m)
-                                    .unwrap_or(bp.as_ptr() as usize),
-                                kc,
-                                nr,
-                                ip,
-                                apanels,
-                            );
+                            let pf = l2_prefetch(ahead, kc, nr, ip, apanels);
                             let (ap, ars, aks) = if ip < direct {
                                 // Rows `i..i+MR` (all `< m`), columns `p0..p0+kc`.
                                 (a.data[i * a.rs + p0..].as_ptr(), a.rs as isize, 1)
