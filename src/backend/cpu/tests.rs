@@ -2,6 +2,7 @@
 
 use super::math::{self, Path};
 use super::*;
+use crate::backend::WeightBytes;
 
 /// Deterministic values in [-1, 1) (an LCG; no dependency).
 fn values(len: usize, seed: u64) -> Vec<f32> {
