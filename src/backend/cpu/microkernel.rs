@@ -1,6 +1,6 @@
 //! Register-tile micro-kernels: `C[mr x nr] (op)= A_panel[kc x MR] · B_panel[kc x NR]`.
 //!
-//! B comes from `gemm.rs`'s packing: for every `p < kc`, `NR` values (one per column) lie next
+//! B comes from `pack.rs`: for every `p < kc`, `NR` values (one per column) lie next
 //! to each other, zero-padded past the matrix edge. A is addressed with two strides (`ars`
 //! between rows, `aks` between k steps): a packed A panel (`ars = 1`, `aks = MR`) or, for
 //! full row blocks of a row-major A, the matrix itself (`ars = lda`, `aks = 1`), which saves
