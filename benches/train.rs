@@ -19,9 +19,10 @@
 //! and prints one JSON line (median wall ms, examples/s, peak RSS, load average); the parent
 //! prints a table with each configuration's ratio to `infer` from the same run.
 
-use bert::backend::Pool;
-use bert::train::{AdamWConfig, Batch, Params, Schedule, Trainer};
-use bert::{BertModel, Context, Inputs};
+use bert::heads::ClassifierHead;
+use bert::train::{AdamWConfig, Schedule, Trainer};
+use bert::weights::Tensor;
+use bert::{BertModel, Context, Cpu, Inputs};
 use std::process::Command;
 use std::time::Instant;
 
@@ -125,33 +126,42 @@ fn child(o: &Opts, config: &str) {
             });
         }
         "train" | "train-ckpt" => {
-            let (cfg, weights) =
+            let (cfg, mut weights) =
                 bert::weights::load_model_files(o.model.as_ref()).expect("load weights");
-            let params = Params::load(&weights, &cfg, 2, 12345).expect("params");
+            // A fresh 2-label head (create_model's initial scale).
+            let h = cfg.hidden_size;
+            let head: Vec<f32> = (0..2 * h)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 4e-4)
+                .collect();
+            weights.insert(
+                "output_weights",
+                Tensor::new(vec![2, h], head).expect("head"),
+            );
+            weights.insert(
+                "output_bias",
+                Tensor::new(vec![2], vec![0.0; 2]).expect("head"),
+            );
+            let model = BertModel::build(Cpu, cfg, &weights, true).expect("model");
+            let head = ClassifierHead::load(&Cpu, &weights, h, 2, true).expect("head");
             drop(weights);
             let schedule = Schedule {
                 init_lr: 2e-5,
                 num_train_steps: 1000,
                 num_warmup_steps: 100,
             };
-            let mut trainer = Trainer::new(
-                params,
-                schedule,
-                AdamWConfig::default(),
-                1,
-                Pool::new(o.threads),
-            );
+            let adamw = AdamWConfig::default();
+            let mut trainer =
+                Trainer::new(model, head, schedule, adamw, 1, o.threads).expect("trainer");
             trainer.set_checkpointing(config == "train-ckpt");
-            let b = Batch {
+            let inputs = Inputs {
                 input_ids: &ids,
                 segment_ids: &segs,
                 input_mask: &mask,
-                labels: &labels,
                 batch,
                 seq,
             };
             timed(&mut || {
-                let r = trainer.step(&b).expect("step");
+                let r = trainer.step(&inputs, &labels).expect("step");
                 assert!(r.loss.is_finite());
             });
         }

@@ -11,16 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::{Error, Result};
 
-/// The feed-forward activation (`hidden_act`), a named numeric choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Activation {
-    /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`: Google's `"gelu"`, HF's `"gelu_new"`.
-    GeluTanh,
-    /// `0.5 x (1 + erf(x / sqrt(2)))`: Hugging Face's `"gelu"`.
-    GeluErf,
-    /// `max(x, 0)`.
-    Relu,
-}
+/// The feed-forward activation (`hidden_act`), a named numeric choice: the one activation
+/// type of the crate, which the dense layers also fuse into their epilogue.
+pub use crate::backend::Activation;
 
 /// Which program wrote the config, which decides what `"gelu"` means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +207,8 @@ impl BertConfig {
             Activation::GeluTanh => "gelu",
             Activation::GeluErf => "gelu_erf",
             Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Identity => "linear",
         };
         let mut m = serde_json::Map::new();
         m.insert(
@@ -251,7 +246,8 @@ fn f(v: f32) -> Value {
 }
 
 impl Activation {
-    /// Parses `hidden_act` as the given flavor means it.
+    /// Parses `hidden_act` as the given flavor means it (`modeling.py: get_activation`
+    /// knows `linear`, `relu`, `gelu` and `tanh`).
     pub fn parse(name: &str, flavor: ConfigFlavor) -> Result<Activation> {
         Ok(match (name, flavor) {
             ("gelu", ConfigFlavor::Google) => Activation::GeluTanh,
@@ -259,9 +255,11 @@ impl Activation {
             ("gelu_new" | "gelu_pytorch_tanh" | "gelu_tanh", _) => Activation::GeluTanh,
             ("gelu_erf", _) => Activation::GeluErf,
             ("relu", _) => Activation::Relu,
+            ("tanh", _) => Activation::Tanh,
+            ("linear", _) => Activation::Identity,
             _ => {
                 return Err(Error::Config(format!(
-                    "hidden_act {name:?} is not supported (gelu, gelu_new, relu)"
+                    "hidden_act {name:?} is not supported (gelu, gelu_new, relu, tanh, linear)"
                 )))
             }
         })

@@ -4,8 +4,12 @@
 //!   pairs, truncation, padding and batching.
 //! - [`config`], [`weights`], [`model`]: `bert_config.json`, checkpoint loaders and the
 //!   encoder (`modeling.py`).
-//! - [`backend`]: the kernels the model calls (f32 CPU reference).
-//! - [`train`]: classifier fine-tuning: backward pass and Google's `AdamWeightDecayOptimizer`.
+//! - [`backend`]: the seam between the model and the hardware: the [`backend::Backend`]
+//!   trait (the ops BERT runs) and the CPU back end (f32 reference, f16 and int8 storage).
+//! - [`heads`]: the task heads (classifier, SQuAD span, masked LM + next sentence), each with
+//!   forward, loss and backward.
+//! - [`train`]: the trainer: Google's `AdamWeightDecayOptimizer`, schedule, clipping,
+//!   accumulation, dropout.
 //! - [`classifier`]: `run_classifier.py`: GLUE processors, metrics and the fine-tuned
 //!   [`classifier::Classifier`].
 //!
@@ -39,7 +43,8 @@ pub const VERSION_NUMBER: u32 = {
 /// Version string of the crate, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub use config::{Activation, BertConfig};
-pub use model::{BertModel, Context, Inputs, ModelOptions, Outputs, Pooling};
-pub use pipeline::{Batch, EmbedOptions, Pipeline};
+pub use backend::{Activation, Backend, Cpu};
+pub use config::BertConfig;
+pub use model::{Batch, BertModel, Context, Inputs, ModelOptions, Outputs, Pooling};
+pub use pipeline::{EmbedOptions, Pipeline};
 pub use weights::{DType, Weights};

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::{BertModel, Context, Inputs, ModelOptions, Pooling};
+use crate::model::{Batch, BertModel, Context, ModelOptions, Pooling};
 use crate::tokenizer::{EncodeOptions, Encoding, Padding, Tokenizer, Vocab};
 use crate::weights::native::{self, NativeModel};
 use crate::{Error, Result};
@@ -40,31 +40,6 @@ impl Default for EmbedOptions {
             normalize: false,
             max_seq_length: None,
             batch_size: 32,
-        }
-    }
-}
-
-/// Encoded inputs of one batch, padded to the longest sequence, ready for the encoder.
-#[derive(Debug, Clone, Default)]
-pub struct Batch {
-    pub encodings: Vec<Encoding>,
-    /// `[batch, seq]` row-major.
-    pub input_ids: Vec<u32>,
-    pub segment_ids: Vec<u32>,
-    pub input_mask: Vec<u32>,
-    pub batch: usize,
-    pub seq: usize,
-}
-
-impl Batch {
-    /// The encoder's view of this batch.
-    pub fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            input_ids: &self.input_ids,
-            segment_ids: &self.segment_ids,
-            input_mask: &self.input_mask,
-            batch: self.batch,
-            seq: self.seq,
         }
     }
 }
@@ -165,13 +140,14 @@ impl Pipeline {
     }
 
     /// Encodes texts or pairs as Google's `convert_examples_to_features` does, truncated to
-    /// `max_seq_length` and padded to the longest of the batch.
+    /// `max_seq_length` and padded to the longest of the batch: the encodings (tokens,
+    /// offsets) and the encoder's inputs.
     pub fn encode(
         &self,
         inputs: &[(&str, Option<&str>)],
         max_seq_length: usize,
         threads: usize,
-    ) -> Result<Batch> {
+    ) -> Result<(Vec<Encoding>, Batch)> {
         let limit = self.model.config().max_position_embeddings;
         if !(2..=limit).contains(&max_seq_length) {
             return Err(Error::InvalidArgument(format!(
@@ -195,8 +171,7 @@ impl Pipeline {
             b.input_mask
                 .extend(e.attention_mask.iter().map(|&m| u32::from(m)));
         }
-        b.encodings = encodings;
-        Ok(b)
+        Ok((encodings, b))
     }
 
     /// One vector per text, `[texts.len(), hidden_size]` row-major.
@@ -211,11 +186,11 @@ impl Pipeline {
         let mut out = Vec::with_capacity(texts.len() * h);
         for chunk in texts.chunks(opts.batch_size.max(1)) {
             let pairs: Vec<(&str, Option<&str>)> = chunk.iter().map(|t| (*t, None)).collect();
-            let batch = self.encode(&pairs, max_len, ctx.threads())?;
+            let (_, batch) = self.encode(&pairs, max_len, ctx.threads())?;
             let v = self
                 .model
                 .embed(ctx, &batch.inputs(), opts.pooling, opts.normalize)?;
-            out.extend_from_slice(v);
+            out.extend_from_slice(&v);
         }
         Ok(out)
     }

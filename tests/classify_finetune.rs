@@ -51,10 +51,10 @@ fn tuner(hp: FineTuneParams) -> FineTuner {
 }
 
 fn params_of(ft: &FineTuner) -> Vec<(String, Vec<f32>)> {
-    ft.params()
+    ft.weights()
         .unwrap()
         .iter()
-        .map(|(n, _, v)| (n.to_string(), v.to_vec()))
+        .map(|(n, t)| (n.to_string(), t.data.clone()))
         .collect()
 }
 
@@ -295,7 +295,7 @@ fn bad_input_gives_its_own_error() {
     assert!(matches!(e, Error::Diverged(_)), "{e}");
     assert_eq!(e.code(), 14);
     assert!(matches!(ft.train(None, go_on), Err(Error::Diverged(_))));
-    assert!(ft.params().is_err());
+    assert!(ft.weights().is_err());
 }
 
 /// `bert classify --do_train` resumes from the training state in `--output_dir`, as

@@ -42,7 +42,7 @@ fn each_sentence_alone_matches_the_reference() {
         assert!(d <= TOL, "sentence {i}: pooled max abs diff {d:e}");
         worst_pooled = worst_pooled.max(d);
         let e = model.embed(&mut ctx, &inputs, Pooling::Mean, true).unwrap();
-        let d = max_abs_diff(e, &s.embedding);
+        let d = max_abs_diff(&e, &s.embedding);
         assert!(d <= TOL, "sentence {i}: embedding max abs diff {d:e}");
         worst_emb = worst_emb.max(d);
     }

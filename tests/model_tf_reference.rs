@@ -13,6 +13,7 @@ use common::max_abs_diff;
 
 use std::path::PathBuf;
 
+use bert::{Backend, Cpu};
 use bert::{BertModel, Context, Inputs, Pooling};
 
 const TOL: f32 = 1e-5;
@@ -259,7 +260,7 @@ fn pretraining_heads_match_run_pretraining_py() {
     let w = bert::weights::tf_checkpoint::load(fixture()).unwrap();
     let config = bert::BertConfig::from_file(fixture().join("bert_config.json")).unwrap();
     let model = BertModel::from_weights(config.clone(), &w).unwrap();
-    let heads = bert::heads::PreTrainingHeads::load(&w, &config).unwrap();
+    let mut heads = bert::heads::PreTrainingHeads::load(&Cpu, &w, &config, false).unwrap();
     let (shape, ids) = npy_u32("mlm_input_ids.npy");
     let (_, mask) = npy_u32("mlm_input_mask.npy");
     let (_, segments) = npy_u32("mlm_segment_ids.npy");
@@ -280,21 +281,36 @@ fn pretraining_heads_match_run_pretraining_py() {
         )
         .unwrap();
     let per_example = positions.len() / batch;
-    let flat: Vec<usize> = positions
+    let h = config.hidden_size;
+    let (sequence, pooled) = (
+        out.sequence_output().to_vec(),
+        out.pooled_output().unwrap().to_vec(),
+    );
+    // The sequence output at each masked position (flat index `example * seq + position`).
+    let x: Vec<f32> = positions
         .iter()
         .enumerate()
-        .map(|(i, &p)| (i / per_example) * seq + p as usize)
+        .flat_map(|(i, &p)| {
+            let row = (i / per_example) * seq + p as usize;
+            sequence[row * h..][..h].to_vec()
+        })
         .collect();
-    let (transform, logits) = heads
-        .masked_lm(&model, out.sequence_output(), &flat)
+    let n = positions.len();
+    let mut ex = Cpu.exec(1);
+    heads
+        .masked_lm_logits(&mut ex, &model, &x, n, false)
         .unwrap();
-    let nsp = heads.next_sentence(out.pooled_output().unwrap());
+    let mut nsp = Vec::new();
+    heads.next_sentence_logits(&mut ex, &pooled, batch, &mut nsp);
     let checks: [(&str, &[f32]); 5] = [
-        ("mlm_sequence_output.npy", out.sequence_output()),
-        ("mlm_pooled_output.npy", out.pooled_output().unwrap()),
-        ("mlm_transform_output.npy", &transform),
-        ("mlm_logits.npy", &logits),
-        ("nsp_logits.npy", &nsp),
+        ("mlm_sequence_output.npy", &sequence),
+        ("mlm_pooled_output.npy", &pooled),
+        (
+            "mlm_transform_output.npy",
+            &heads.transform_output()[..n * h],
+        ),
+        ("mlm_logits.npy", &heads.logits()[..n * config.vocab_size]),
+        ("nsp_logits.npy", &nsp[..batch * 2]),
     ];
     for (file, ours) in checks {
         let (_, want) = npy_f32(file);

@@ -39,7 +39,7 @@ fn pipeline_embeds_like_sentence_transformers() {
         256,
         2,
     );
-    for (r, e) in singles.iter().zip(&batch.unwrap().encodings) {
+    for (r, e) in singles.iter().zip(&batch.unwrap().0) {
         let real: Vec<u32> = e
             .ids
             .iter()

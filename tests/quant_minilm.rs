@@ -65,7 +65,7 @@ fn int8_and_f16_embeddings_stay_close_to_f32_on_every_sentence() {
     // The set reaches the 128-token limit (and goes past it: truncated).
     let lens: Vec<usize> = texts
         .iter()
-        .map(|t| reference.encode(&[(t, None)], MAX_SEQ, 1).unwrap().seq)
+        .map(|t| reference.encode(&[(t, None)], MAX_SEQ, 1).unwrap().1.seq)
         .collect();
     assert_eq!(lens.iter().copied().max(), Some(MAX_SEQ));
     assert!(lens.iter().any(|&n| n <= 4));

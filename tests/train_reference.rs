@@ -14,9 +14,10 @@ use common::npy;
 
 use std::path::PathBuf;
 
-use bert::backend::Pool;
-use bert::train::{self, AdamWConfig, Batch, Params, Schedule, Trainer};
-use bert::BertConfig;
+use bert::heads::ClassifierHead;
+use bert::train::{AdamWConfig, Schedule, Trainer};
+use bert::weights::{Tensor, Weights};
+use bert::{BertConfig, BertModel, Cpu, Inputs};
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
@@ -48,7 +49,8 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 struct Fixture {
     json: serde_json::Value,
-    params: Params,
+    config: BertConfig,
+    weights: Weights,
     ids: Vec<u32>,
     segments: Vec<u32>,
     mask: Vec<u32>,
@@ -63,17 +65,18 @@ impl Fixture {
                 .unwrap();
         let config = BertConfig::from_file(dir().join("bert_config.json")).unwrap();
         assert_eq!(config.hidden_dropout_prob, 0.0);
-        let weights = bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
-        let mut params = Params::load(&weights, &config, 3, 0).unwrap();
-        params
-            .set("output_weights", &npy_f32("initial/output_weights.npy"))
-            .unwrap();
-        params
-            .set("output_bias", &npy_f32("initial/output_bias.npy"))
-            .unwrap();
+        let mut weights =
+            bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
+        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(f)).unwrap();
+        weights.insert(
+            "output_weights",
+            head("initial/output_weights.npy", vec![3, 128]),
+        );
+        weights.insert("output_bias", head("initial/output_bias.npy", vec![3]));
         Fixture {
             json,
-            params,
+            config,
+            weights,
             ids: npy_u32("input_ids.npy"),
             segments: npy_u32("segment_ids.npy"),
             mask: npy_u32("input_mask.npy"),
@@ -82,12 +85,11 @@ impl Fixture {
         }
     }
 
-    fn batch(&self) -> Batch<'_> {
-        Batch {
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
             input_ids: &self.ids,
             segment_ids: &self.segments,
             input_mask: &self.mask,
-            labels: &self.labels,
             batch: 4,
             seq: 128,
         }
@@ -97,20 +99,16 @@ impl Fixture {
         self.json["trainable_variables"].as_array().unwrap().clone()
     }
 
-    fn trainer(&self) -> Trainer {
+    fn trainer(&self) -> Trainer<ClassifierHead> {
         let o = &self.json["optimizer"];
         let schedule = Schedule {
             init_lr: o["init_lr"].as_f64().unwrap() as f32,
             num_train_steps: o["num_train_steps"].as_u64().unwrap(),
             num_warmup_steps: o["num_warmup_steps"].as_u64().unwrap(),
         };
-        let mut t = Trainer::new(
-            self.params.clone(),
-            schedule,
-            AdamWConfig::default(),
-            0,
-            Pool::new(1),
-        );
+        let model = BertModel::build(Cpu, self.config.clone(), &self.weights, true).unwrap();
+        let head = ClassifierHead::load(&Cpu, &self.weights, 128, 3, true).unwrap();
+        let mut t = Trainer::new(model, head, schedule, AdamWConfig::default(), 0, 1).unwrap();
         t.set_dropout(false);
         t
     }
@@ -133,9 +131,12 @@ fn variable_set_matches_create_model() {
     let f = Fixture::load();
     let vars = f.variables();
     assert_eq!(vars.len(), 41);
-    assert_eq!(f.params.len(), 41);
-    let opt = bert::train::AdamW::new(&f.params, AdamWConfig::default());
-    for (i, (v, (name, shape, _))) in vars.iter().zip(f.params.iter()).enumerate() {
+    let t = f.trainer();
+    let mut ours = Vec::new();
+    t.visit_params(&mut |name, p| ours.push((name.to_string(), p.shape.clone())));
+    assert_eq!(ours.len(), 41);
+    let opt = t.optimizer();
+    for (v, (name, shape)) in vars.iter().zip(&ours) {
         assert_eq!(v["name"].as_str().unwrap(), name);
         let want: Vec<usize> = v["shape"]
             .as_array()
@@ -143,10 +144,10 @@ fn variable_set_matches_create_model() {
             .iter()
             .map(|s| s.as_u64().unwrap() as usize)
             .collect();
-        assert_eq!(want, shape, "{name}");
+        assert_eq!(&want, shape, "{name}");
         assert_eq!(
             v["weight_decay"].as_bool().unwrap(),
-            opt.decays(i),
+            opt.decays(name),
             "{name}"
         );
     }
@@ -155,13 +156,19 @@ fn variable_set_matches_create_model() {
 #[test]
 fn step1_loss_logits_and_gradients_match_tf() {
     let f = Fixture::load();
-    let pool = Pool::new(1);
-    let mut grads = f.params.zeros_like();
-    let out = train::loss_and_grads(&f.params, &f.batch(), None, &mut grads, 1.0, &pool).unwrap();
+    let mut t = f.trainer();
+    let (loss, out_logits) = t.accumulate(&f.inputs(), &f.labels).unwrap();
+    // The trainer sums gradients over the batch's examples: the mean loss's gradient is
+    // the sum / 4.
+    let grads: std::collections::HashMap<String, Vec<f32>> = t
+        .pending_grads()
+        .into_iter()
+        .map(|(n, g)| (n, g.iter().map(|x| x / 4.0).collect()))
+        .collect();
     let logits = npy_f32("logits_per_step.npy");
     let want_loss = f.json["steps"][0]["loss"].as_f64().unwrap() as f32;
-    let dl = (out.loss - want_loss).abs();
-    let dlog = max_abs_diff(&out.logits, &logits[..12]);
+    let dl = (loss as f32 - want_loss).abs();
+    let dlog = max_abs_diff(&out_logits, &logits[..12]);
     eprintln!("step 1: |Δloss| {dl:.3e}, max |Δlogits| {dlog:.3e}");
     assert!(dl <= 1e-5 && dlog <= 1e-5);
 
@@ -169,7 +176,7 @@ fn step1_loss_logits_and_gradients_match_tf() {
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
         let want = npy_f32(v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, grads.get(name).unwrap(), &f.row_ids);
+        let got = stored_rows(name, &grads[name], &f.row_ids);
         let diff = max_abs_diff(&got, &want);
         let scale = want.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
         if name.contains("/key/bias") {
@@ -185,14 +192,14 @@ fn step1_loss_logits_and_gradients_match_tf() {
     eprintln!("worst relative gradient difference {worst:.3e}");
     // TF's norm counts the gather gradient per token occurrence (IndexedSlices); the dense
     // norm of the summed table gradient is smaller (2.6132 here) and fails this check.
-    let norm = grads.tf_global_norm();
+    let norm = t.apply().unwrap().grad_norm;
     let want_norm = f.json["steps"][0]["global_grad_norm_before_clipping"]
         .as_f64()
         .unwrap();
     eprintln!("global norm {norm} vs {want_norm}");
     assert!((norm - want_norm).abs() <= 1e-5 * want_norm);
     // The whole word_embeddings gradient lives on the batch's rows; [PAD] (0) gets none.
-    let g = grads.get("bert/embeddings/word_embeddings").unwrap();
+    let g = &grads["bert/embeddings/word_embeddings"];
     assert!(g[..128].iter().all(|&x| x == 0.0));
 }
 
@@ -202,9 +209,9 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut t = f.trainer();
     let logits = npy_f32("logits_per_step.npy");
     for (s, step) in f.json["steps"].as_array().unwrap().iter().enumerate() {
-        let before = t.evaluate(&f.batch()).unwrap();
-        let dlog = max_abs_diff(&before.logits, &logits[s * 12..][..12]);
-        let r = t.step(&f.batch()).unwrap();
+        let (_, before) = t.evaluate(&f.inputs(), &f.labels).unwrap();
+        let dlog = max_abs_diff(&before, &logits[s * 12..][..12]);
+        let r = t.step(&f.inputs(), &f.labels).unwrap();
         let want_loss = step["loss"].as_f64().unwrap() as f32;
         let want_lr = step["learning_rate"].as_f64().unwrap() as f32;
         let want_norm = step["global_grad_norm_before_clipping"].as_f64().unwrap();
@@ -221,7 +228,7 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
         assert_eq!(r.global_step, s as u64 + 1);
     }
     let after = &f.json["after_step3"];
-    let out = t.evaluate(&f.batch()).unwrap();
+    let (loss, out_logits) = t.evaluate(&f.inputs(), &f.labels).unwrap();
     let want_logits: Vec<f32> = after["logits"]
         .as_array()
         .unwrap()
@@ -233,8 +240,8 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
                 .map(|x| x.as_f64().unwrap() as f32)
         })
         .collect();
-    let dl = (out.loss - after["loss"].as_f64().unwrap() as f32).abs();
-    let dlog = max_abs_diff(&out.logits, &want_logits);
+    let dl = (loss as f32 - after["loss"].as_f64().unwrap() as f32).abs();
+    let dlog = max_abs_diff(&out_logits, &want_logits);
     eprintln!("after step 3: |Δloss| {dl:.3e}, max |Δlogits| {dlog:.3e}");
     assert!(dl <= 1e-5 && dlog <= 1e-5);
 
@@ -242,13 +249,13 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
         let want = npy_f32(v["after_step3"].as_str().unwrap());
-        let got = stored_rows(name, t.params().get(name).unwrap(), &f.row_ids);
+        let got = stored_rows(name, &t.param(name).unwrap(), &f.row_ids);
         let diff = max_abs_diff(&got, &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");
     }
     eprintln!("after step 3: worst max |Δ| over all variables {worst:.3e}");
-    let we = t.params().get("bert/embeddings/word_embeddings").unwrap();
+    let we = t.param("bert/embeddings/word_embeddings").unwrap();
     let sum: f64 = we.iter().map(|&x| x as f64).sum();
     let sq: f64 = we.iter().map(|&x| x as f64 * x as f64).sum();
     let (ws, wq) = (

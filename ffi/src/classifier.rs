@@ -3,7 +3,9 @@
 use std::ffi::{c_char, CString};
 use std::path::Path;
 
-use bert::classifier::{softmax_rows, Classifier, Head};
+use bert::backend::cpu::softmax_rows;
+use bert::classifier::{self, Classifier};
+use bert::heads::ClassifierHead;
 use bert::tokenizer::{EncodeOptions, Padding};
 use bert::Inputs;
 
@@ -19,7 +21,7 @@ use crate::tokenizer::bert_tokenizer;
 /// between threads, each with its own `bert_context` made from `bert_classifier_model()`.
 pub struct bert_classifier {
     model: bert_model,
-    head: Head,
+    head: ClassifierHead,
     labels: Vec<CString>,
 }
 
@@ -207,13 +209,7 @@ pub unsafe extern "C" fn bert_classify(
             batch: n_texts,
             seq,
         };
-        let out = clf.model.model.forward(&mut c.ctx, &inputs, false)?;
-        let pooled = out.pooled_output().ok_or_else(|| {
-            Failure::from(bert::Error::NotAClassifier(
-                "the model has no pooler".into(),
-            ))
-        })?;
-        let mut row_logits = clf.head.logits(pooled, n_texts);
+        let mut row_logits = classifier::logits(&clf.model.model, &clf.head, &mut c.ctx, &inputs)?;
         if !logits.is_null() {
             std::slice::from_raw_parts_mut(logits, needed).copy_from_slice(&row_logits);
         }

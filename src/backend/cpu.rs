@@ -1,25 +1,34 @@
-//! f32 CPU kernels: dense layers, general matmul, LayerNorm, softmax, activations.
+//! The CPU back end: f32 kernels (with f16 and int8 weight storage) and [`Cpu`], its
+//! implementation of [`Backend`](super::Backend).
 //!
 //! Layouts are row-major. Dense kernels keep Google's `[in, out]` layout
 //! (`modeling.py` applies `x @ kernel + bias`).
 //!
 //! # Kernels
 //! - [`Dense`]: `x @ kernel + bias`. [`Dense::new`] packs the weights once into the panel
-//!   layout of the best micro-kernel this CPU has (AVX2+FMA 4x24 or portable 4x8; see `cpu/microkernel.rs`); [`Dense::forward`] packs the activations per call into
+//!   layout of the best micro-kernel this CPU has (AVX-512 8x48, AVX2+FMA 4x24 or portable
+//!   4x8; see `cpu/microkernel.rs`); the forward call packs the activations per call into
 //!   reusable per-thread scratch. [`Dense::forward_act`] fuses an [`Activation`] into the
 //!   GEMM's epilogue (e.g. `intermediate/dense` + GELU) so the output is written once.
 //!   [`Dense::new_f16`] keeps an f16 kernel (converted panel by panel as the GEMM runs;
 //!   `cpu/f16.rs`), [`Dense::new_int8`] / [`Dense::from_int8_packed`] an int8 one (the int8
 //!   GEMM of [`super::int8`]); the forward calls are the same.
 //! - [`sgemm`]: `C = alpha·A·B + beta·C` with (row, column) strides for every operand, so
-//!   `Q·Kᵀ` reads K transposed in place. `beta == 0` does not read `C` (BLAS semantics).
-//! - Row kernels, vectorized (AVX2+FMA / portable, picked at run time):
+//!   `Q·Kᵀ` reads K transposed in place, and training's `xᵀ·dy` needs no copy. `beta == 0`
+//!   does not read `C` (BLAS semantics).
+//! - [`attention`]: self-attention heads with their scores kept in L1 (`cpu/attention.rs`,
+//!   which also holds the training record and backward pass).
+//! - Row kernels, vectorized (AVX-512 / AVX2+FMA / portable, picked at run time):
 //!   [`layer_norm`], [`layer_norm_residual`] (fuses the residual add before the norm),
 //!   [`softmax_rows`], [`gelu_tanh`], [`gelu_erf`], [`tanh`], [`add_assign`].
+//! - The training ops: LayerNorm with its record and backward (`norm.rs`), dropout masks
+//!   and activation derivatives (`elementwise.rs`), row gathers and scatters (`rows.rs`),
+//!   the loss (`loss.rs`) and the optimizer's passes (`optim.rs`).
 //!
 //! Work is split over the context's [`Pool`] (column ranges of `C` first, so each thread
 //! reads only its share of the weights). Results do not depend on the thread count: every
-//! element of `C` is summed in the same order whatever the split.
+//! element of `C` is summed in the same order whatever the split, and every reduction over
+//! rows adds fixed chunks in a fixed order (`par.rs`).
 //!
 //! # Accuracy (tested against f64 references in this module)
 //! - GEMM: within `4e-6 · Σ|a||b|` of the exact product, `K` summed in blocks of 256.
@@ -28,48 +37,32 @@
 //!   [-20, 20]; [`tanh`]: ≤ 1e-6 absolute and relative.
 
 mod attention;
+mod backend;
 mod dense;
+mod elementwise;
 mod f16;
 mod gemm;
 mod isa;
 mod lanes;
+mod loss;
 mod math;
 mod microkernel;
+mod norm;
+mod optim;
 mod pack;
+mod par;
+mod rows;
 
 use super::Pool;
+pub use crate::backend::Activation;
 pub use attention::attention;
+pub use backend::{Cpu, CpuExec};
 pub use dense::Dense;
 use gemm::{BSrc, CMut};
 pub use isa::Isa;
 use math::Path;
 use pack::MatRef;
-
-/// An activation a dense layer can apply in its epilogue.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Activation {
-    /// None: `x @ kernel + bias`.
-    #[default]
-    Identity,
-    /// Google's `gelu` (tanh approximation; [`gelu_tanh`]).
-    GeluTanh,
-    /// The exact erf GELU of Hugging Face checkpoints ([`gelu_erf`]).
-    GeluErf,
-    /// `tanh` (the pooler).
-    Tanh,
-}
-
-impl Activation {
-    /// Applies the activation to every element of `x`, in place.
-    pub fn apply(self, x: &mut [f32]) {
-        match self {
-            Activation::Identity => {}
-            Activation::GeluTanh => gelu_tanh(x),
-            Activation::GeluErf => gelu_erf(x),
-            Activation::Tanh => tanh(x),
-        }
-    }
-}
+pub use rows::Table;
 
 /// `c = alpha * a @ b + beta * c` with `a: [m, k]`, `b: [k, n]`, `c: [m, n]`, each given with
 /// its (row stride, column stride) in elements, so transposed operands need no copy.
@@ -124,6 +117,36 @@ pub fn sgemm_with_isa(
     c_strides: (isize, isize),
     pool: &Pool,
 ) {
+    let (a, b, c) = ((a, a_strides), (b, b_strides), (c, c_strides));
+    product(
+        isa,
+        (m, k, n),
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+        None,
+        Activation::Identity,
+        pool,
+    )
+}
+
+/// `c = act(alpha · a @ b + beta · c + bias)`: [`sgemm_with_isa`] with the dense layers'
+/// epilogue (training's plain kernels take this path).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn product(
+    isa: Isa,
+    (m, k, n): (usize, usize, usize),
+    alpha: f32,
+    (a, a_strides): (&[f32], (isize, isize)),
+    (b, b_strides): (&[f32], (isize, isize)),
+    beta: f32,
+    (c, c_strides): (&mut [f32], (isize, isize)),
+    bias: Option<&[f32]>,
+    act: Activation,
+    pool: &Pool,
+) {
     assert!(
         isa.available(),
         "{isa:?} kernels are not supported by this CPU"
@@ -134,6 +157,7 @@ pub fn sgemm_with_isa(
     assert!(span(m, k, a_strides) <= a.len(), "sgemm: a too short");
     assert!(span(k, n, b_strides) <= b.len(), "sgemm: b too short");
     assert!(span(m, n, c_strides) <= c.len(), "sgemm: c too short");
+    assert!(bias.map_or(true, |b| b.len() >= n), "sgemm: bias too short");
     assert!(
         distinct_elements(m, n, c_strides),
         "sgemm: c strides map two elements to one place"
@@ -149,9 +173,10 @@ pub fn sgemm_with_isa(
         cs: cs as usize,
     };
     // SAFETY: the asserts above check that every index the strides reach lies inside the
-    // slices (strides are non-negative, checked by `span`); `c` is borrowed mutably for the
-    // call, so nothing else reads or writes it; `distinct_elements` guarantees that the
-    // threads' disjoint (i, j) ranges are disjoint memory.
+    // slices (strides are non-negative, checked by `span`) and that `bias` has `n` floats;
+    // `c` is borrowed mutably for the call, so nothing else reads or writes it;
+    // `distinct_elements` guarantees that the threads' disjoint (i, j) ranges are disjoint
+    // memory.
     unsafe {
         gemm::gemm(
             isa,
@@ -163,8 +188,8 @@ pub fn sgemm_with_isa(
             BSrc::Strided(view(b, b_strides)),
             beta,
             cm,
-            None,
-            Activation::Identity,
+            bias,
+            act,
             pool,
         )
     }

@@ -50,14 +50,3 @@ impl From<Vec<u8>> for WeightBytes {
         WeightBytes::Owned(v)
     }
 }
-
-/// Which storage a [`Dense`](super::cpu::Dense) keeps its kernel in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WeightDType {
-    /// f32, packed once for the f32 micro-kernel.
-    F32,
-    /// IEEE half precision `[in, out]`, converted to f32 while the GEMM packs each block.
-    F16,
-    /// Symmetric per-output-channel int8 in the packed layout of [`super::int8`].
-    Int8,
-}

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::train::{AdamW, Params};
+use crate::config::BertConfig;
 use crate::weights::crc32c::crc32c_extend;
 use crate::{Error, Result};
 
@@ -42,12 +42,24 @@ pub const FILE_NAME: &str = "training_state.safetensors";
 /// Largest JSON header accepted (a BERT-large state has ~1,200 entries, far below this).
 const MAX_HEADER: u64 = 64 << 20;
 
+/// A trainable variable with its optimizer slots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variable {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub value: Vec<f32>,
+    /// `adam_m` and `adam_v`.
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
 /// Everything a resume needs, as read from or written to a state file.
 #[derive(Debug, Clone)]
 pub struct TrainingState {
-    pub params: Params,
-    /// `adam_m`, `adam_v` per variable, in the order of [`Params::iter`].
-    pub slots: Vec<(Vec<f32>, Vec<f32>)>,
+    pub config: BertConfig,
+    /// Every trainable variable, in `tf.trainable_variables()` order when written (a state
+    /// file read back lists them by name order).
+    pub variables: Vec<Variable>,
     pub global_step: u64,
     pub dropout_rng: u64,
     pub order_rng: u64,
@@ -59,17 +71,6 @@ pub struct TrainingState {
     pub labels: Vec<String>,
 }
 
-impl TrainingState {
-    /// The optimizer slots as an [`AdamW`] with `config`.
-    pub fn optimizer(&self, config: crate::train::AdamWConfig) -> Result<AdamW> {
-        let mut opt = AdamW::new(&self.params, config);
-        for (i, (m, v)) in self.slots.iter().enumerate() {
-            opt.set_slots(i, m, v)?;
-        }
-        Ok(opt)
-    }
-}
-
 /// `v` as little-endian bytes into `buf` (replacing its contents).
 fn le_bytes(v: &[f32], buf: &mut Vec<u8>) {
     buf.clear();
@@ -79,7 +80,6 @@ fn le_bytes(v: &[f32], buf: &mut Vec<u8>) {
 /// Writes `state` to `path` atomically: temporary file beside it, fsync, rename (and fsync
 /// of the directory, so the rename itself survives a crash).
 pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
-    let p = &state.params;
     let mut header = serde_json::Map::new();
     let mut offset = 0u64;
     let mut entry = |name: String, dtype: &str, shape: &[usize], bytes: u64| {
@@ -89,8 +89,9 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
         );
         offset += bytes;
     };
-    for (name, shape, values) in p.iter() {
-        let bytes = values.len() as u64 * 4;
+    for var in &state.variables {
+        let (name, shape) = (&var.name, &var.shape);
+        let bytes = var.value.len() as u64 * 4;
         entry(name.to_string(), "F32", shape, bytes);
         entry(format!("{name}/adam_m"), "F32", shape, bytes);
         entry(format!("{name}/adam_v"), "F32", shape, bytes);
@@ -104,9 +105,10 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
     // The CRC is computed in a first pass so the header can carry it; the data is then
     // converted a second time while writing (no copy of the whole state in memory).
     let tensors = || {
-        p.iter()
-            .zip(&state.slots)
-            .flat_map(|((_, _, values), (m, v))| [values, m.as_slice(), v.as_slice()])
+        state
+            .variables
+            .iter()
+            .flat_map(|var| [var.value.as_slice(), var.m.as_slice(), var.v.as_slice()])
     };
     let mut buf = Vec::new();
     let mut crc = 0u32;
@@ -131,7 +133,7 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
     );
     meta.insert(
         "config".into(),
-        serde_json::to_string(p.config()).map_err(|e| Error::Config(e.to_string()))?,
+        serde_json::to_string(&state.config).map_err(|e| Error::Config(e.to_string()))?,
     );
     meta.insert("data_crc32c".into(), crc.to_string());
     header.insert("__metadata__".into(), json!(meta));
@@ -183,8 +185,9 @@ pub(crate) fn write_atomically(
     })
 }
 
-/// Reads a state file written by [`save`]: every tensor is checked against the variables its
-/// stored config and labels imply (names, shapes), and the data against `data_crc32c`.
+/// Reads a state file written by [`save`]: every tensor's entry is checked (dtype, shape,
+/// offsets) and the data against `data_crc32c`; the variables' names and shapes are checked
+/// against the run when it resumes.
 pub fn load(path: &Path) -> Result<TrainingState> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let err = |m: String| Error::format(path, None, m);
@@ -234,7 +237,6 @@ pub fn load(path: &Path) -> Result<TrainingState> {
         serde_json::from_str(get("config")?).map_err(|e| err(format!("metadata config: {e}")))?;
     let labels: Vec<String> =
         serde_json::from_str(get("labels")?).map_err(|e| err(format!("metadata labels: {e}")))?;
-    let mut params = Params::zeros(&config, labels.len())?;
 
     // A tensor's bytes, checked against its header entry.
     let tensor = |name: &str, dtype: &str, len: usize| -> Result<&[u8]> {
@@ -270,15 +272,37 @@ pub fn load(path: &Path) -> Result<TrainingState> {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()
     };
-    let names: Vec<String> = params.names().map(str::to_owned).collect();
-    let mut slots = Vec::with_capacity(names.len());
-    for name in &names {
-        let len = params.get(name).map_or(0, <[f32]>::len);
-        let values = floats(tensor(name, "F32", len)?);
-        params.set(name, &values)?;
-        let m = floats(tensor(&format!("{name}/adam_m"), "F32", len)?);
-        let v = floats(tensor(&format!("{name}/adam_v"), "F32", len)?);
-        slots.push((m, v));
+    let obj = header
+        .as_object()
+        .ok_or_else(|| err("header is not a JSON object".into()))?;
+    let mut variables = Vec::new();
+    for (name, e) in obj {
+        let slot = name.ends_with("/adam_m") || name.ends_with("/adam_v");
+        if slot || name == "data_order" || name == "__metadata__" {
+            continue;
+        }
+        let shape: Vec<usize> = e
+            .get("shape")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|d| d as usize)
+                    .collect()
+            })
+            .ok_or_else(|| Error::format(path, Some(name), "no shape"))?;
+        let len = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n as u64 <= data.len() as u64 / 4)
+            .ok_or_else(|| Error::format(path, Some(name), "shape larger than the data"))?;
+        variables.push(Variable {
+            value: floats(tensor(name, "F32", len)?),
+            m: floats(tensor(&format!("{name}/adam_m"), "F32", len)?),
+            v: floats(tensor(&format!("{name}/adam_v"), "F32", len)?),
+            name: name.clone(),
+            shape,
+        });
     }
     let order_len = header
         .get("data_order")
@@ -317,8 +341,8 @@ pub fn load(path: &Path) -> Result<TrainingState> {
         settings.remove(k);
     }
     Ok(TrainingState {
-        params,
-        slots,
+        config,
+        variables,
         global_step: num("global_step")?,
         dropout_rng: num("dropout_rng_state")?,
         order_rng: num("order_rng_state")?,

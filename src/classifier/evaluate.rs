@@ -4,7 +4,7 @@
 //! losses (tf.estimator's `loss`), and for two labels F1 and Matthews correlation of label 1
 //! (Google's MRPC and CoLA metrics).
 
-use super::features::{InputFeatures, PaddedBatch};
+use super::features::{pad, InputFeatures};
 use super::metrics;
 use super::model::Classifier;
 use crate::model::Context;
@@ -75,7 +75,7 @@ pub fn evaluate(
     let (mut loss_sum, mut batch_loss_sum, mut batches) = (0.0f64, 0.0f64, 0usize);
     for chunk in features.chunks(batch_size.max(1)) {
         let refs: Vec<&InputFeatures> = chunk.iter().collect();
-        let batch = PaddedBatch::new(&refs);
+        let batch = pad(&refs);
         let logits = classifier.logits(ctx, &batch.inputs())?;
         let mut batch_loss = 0.0f64;
         for (row, f) in logits.chunks_exact(n).zip(chunk) {

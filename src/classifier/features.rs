@@ -7,9 +7,8 @@
 //! numbers (`exp(−10000)` is 0 in f32), while short batches cost less.
 
 use super::processors::InputExample;
-use crate::model::Inputs;
+use crate::model::Batch;
 use crate::tokenizer::{EncodeOptions, Padding, Tokenizer};
-use crate::train;
 use crate::{Error, Result};
 
 /// One example as model inputs, not padded.
@@ -61,64 +60,16 @@ pub fn convert_examples(
         .collect()
 }
 
-/// A batch of features padded to its longest one, `[batch, seq]` row-major.
-#[derive(Debug, Clone, Default)]
-pub struct PaddedBatch {
-    pub input_ids: Vec<u32>,
-    pub segment_ids: Vec<u32>,
-    pub input_mask: Vec<u32>,
-    pub labels: Vec<u32>,
-    pub batch: usize,
-    pub seq: usize,
+/// Features padded to the longest one (id 0, segment 0, mask 0).
+pub fn pad(features: &[&InputFeatures]) -> Batch {
+    Batch::pad(
+        features
+            .iter()
+            .map(|f| (f.input_ids.as_slice(), f.segment_ids.as_slice())),
+    )
 }
 
-impl PaddedBatch {
-    /// Pads `features` (at least one) with id 0, segment 0, mask 0.
-    pub fn new(features: &[&InputFeatures]) -> PaddedBatch {
-        let seq = features
-            .iter()
-            .map(|f| f.input_ids.len())
-            .max()
-            .unwrap_or(0);
-        let mut b = PaddedBatch {
-            batch: features.len(),
-            seq,
-            ..PaddedBatch::default()
-        };
-        for f in features {
-            let pad = seq - f.input_ids.len();
-            b.input_ids.extend_from_slice(&f.input_ids);
-            b.input_ids.extend(std::iter::repeat(0).take(pad));
-            b.segment_ids.extend_from_slice(&f.segment_ids);
-            b.segment_ids.extend(std::iter::repeat(0).take(pad));
-            b.input_mask
-                .extend(std::iter::repeat(1).take(f.input_ids.len()));
-            b.input_mask.extend(std::iter::repeat(0).take(pad));
-            b.labels.push(f.label_id);
-        }
-        b
-    }
-
-    /// The training engine's view.
-    pub fn train_batch(&self) -> train::Batch<'_> {
-        train::Batch {
-            input_ids: &self.input_ids,
-            segment_ids: &self.segment_ids,
-            input_mask: &self.input_mask,
-            labels: &self.labels,
-            batch: self.batch,
-            seq: self.seq,
-        }
-    }
-
-    /// The encoder's view.
-    pub fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            input_ids: &self.input_ids,
-            segment_ids: &self.segment_ids,
-            input_mask: &self.input_mask,
-            batch: self.batch,
-            seq: self.seq,
-        }
-    }
+/// The label ids of `features`.
+pub fn labels(features: &[&InputFeatures]) -> Vec<u32> {
+    features.iter().map(|f| f.label_id).collect()
 }

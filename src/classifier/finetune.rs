@@ -19,18 +19,19 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use super::checkpoint::{self, TrainingState};
+use super::checkpoint::{self, TrainingState, Variable};
 use super::evaluate::{evaluate, EvalResults};
-use super::features::{convert_examples, InputFeatures, PaddedBatch};
+use super::features::{convert_examples, labels, pad, InputFeatures};
 use super::model::{save, Classifier};
 use super::processors::InputExample;
 pub use super::start::ModelStart;
-use crate::backend::Pool;
+use crate::backend::Cpu;
 use crate::config::BertConfig;
-use crate::model::Context;
+use crate::heads::ClassifierHead;
+use crate::model::{BertModel, Context};
 use crate::tokenizer::Tokenizer;
-use crate::train::{AdamWConfig, Params, Rng, Schedule, Trainer};
-use crate::weights::Weights;
+use crate::train::{AdamWConfig, Rng, Schedule, Trainer};
+use crate::weights::{Tensor, Weights};
 use crate::{Error, Result};
 
 /// Hyper-parameters of a fine-tuning run, with `run_classifier.py`'s defaults.
@@ -197,8 +198,24 @@ impl Order {
 /// A run that has started: engine state, data order and schedule length.
 #[derive(Debug)]
 struct Run {
-    trainer: Trainer,
+    trainer: Trainer<ClassifierHead>,
     order: Order,
+}
+
+/// `create_model`'s initialisation of a missing head: `output_weights` `[labels, hidden]`
+/// from a truncated normal (stddev 0.02) drawn from `Rng::new(seed)`, `output_bias` zeros.
+fn init_head(w: &mut Weights, hidden: usize, labels: usize, seed: u64) -> Result<()> {
+    let mut rng = Rng::new(seed);
+    if !w.contains("output_weights") {
+        let values = (0..labels * hidden)
+            .map(|_| rng.truncated_normal(0.02))
+            .collect();
+        w.insert("output_weights", Tensor::new(vec![labels, hidden], values)?);
+    }
+    if !w.contains("output_bias") {
+        w.insert("output_bias", Tensor::new(vec![labels], vec![0.0; labels])?);
+    }
+    Ok(())
 }
 
 /// A fine-tuning run: start parameters, tokenizer, labels, hyper-parameters and training
@@ -209,37 +226,42 @@ pub struct FineTuner {
     labels: Vec<String>,
     hp: FineTuneParams,
     features: Vec<InputFeatures>,
+    config: BertConfig,
     /// The parameters before training starts (moved into the run when it does).
-    initial: Option<Params>,
+    initial: Option<Weights>,
     run: Option<Run>,
     /// Set when an update failed half-way or diverged: the state is no longer usable.
     failed: Option<String>,
 }
 
 impl FineTuner {
-    /// A run from parameters whose head has `labels.len()` outputs.
+    /// A run from Google-named weights: the encoder's, and the head's when they hold one
+    /// (`output_weights` `[labels, hidden]`, `output_bias`); else a fresh head, initialised
+    /// as `create_model` does from `hp.seed`.
     pub fn new(
-        params: Params,
+        config: BertConfig,
+        mut weights: Weights,
         tokenizer: Tokenizer,
         labels: Vec<String>,
         hp: FineTuneParams,
     ) -> Result<FineTuner> {
-        hp.check(params.config())?;
+        hp.check(&config)?;
         if labels.is_empty() {
             return Err(Error::Label("a classifier needs at least one label".into()));
         }
-        if labels.len() != params.num_labels() {
+        init_head(&mut weights, config.hidden_size, labels.len(), hp.seed)?;
+        let n = weights.tensor("output_bias").map(|t| t.shape.clone());
+        if n != Some(vec![labels.len()]) {
             return Err(Error::Label(format!(
-                "{} labels for a {}-way head",
-                labels.len(),
-                params.num_labels()
+                "{} labels for a head with output_bias {n:?}",
+                labels.len()
             )));
         }
-        if tokenizer.vocab().len() > params.config().vocab_size {
+        if tokenizer.vocab().len() > config.vocab_size {
             return Err(Error::Vocab(format!(
                 "the vocabulary has {} tokens but the model only {} embeddings",
                 tokenizer.vocab().len(),
-                params.config().vocab_size
+                config.vocab_size
             )));
         }
         Ok(FineTuner {
@@ -247,7 +269,8 @@ impl FineTuner {
             labels,
             hp,
             features: Vec::new(),
-            initial: Some(params),
+            config,
+            initial: Some(weights),
             run: None,
             failed: None,
         })
@@ -278,9 +301,7 @@ impl FineTuner {
             }
             weights = w;
         }
-        let params = Params::load(&weights, &start.config, labels.len(), hp.seed)?;
-        drop(weights);
-        FineTuner::new(params, start.tokenizer, labels, hp)
+        FineTuner::new(start.config, weights, start.tokenizer, labels, hp)
     }
 
     pub fn labels(&self) -> &[String] {
@@ -321,14 +342,19 @@ impl FineTuner {
         self.run.is_some()
     }
 
-    /// The current parameters.
-    pub fn params(&self) -> Result<&Params> {
+    /// The model's shape.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The current parameters (encoder and head) under Google's names.
+    pub fn weights(&self) -> Result<Weights> {
         if let Some(msg) = &self.failed {
             return Err(Error::Diverged(msg.clone()));
         }
         match (&self.run, &self.initial) {
-            (Some(r), _) => Ok(r.trainer.params()),
-            (None, Some(p)) => Ok(p),
+            (Some(r), _) => r.trainer.weights(),
+            (None, Some(w)) => Ok(w.clone()),
             (None, None) => Err(Error::InvalidArgument("no parameters".into())),
         }
     }
@@ -439,6 +465,23 @@ impl FineTuner {
         }
     }
 
+    /// A trainer of this run's model and head from `weights`.
+    fn trainer(&self, weights: &Weights) -> Result<Trainer<ClassifierHead>> {
+        let model = BertModel::build(Cpu, self.config.clone(), weights, true)?;
+        let (h, n) = (self.config.hidden_size, self.labels.len());
+        let head = ClassifierHead::load(&Cpu, weights, h, n, true)?;
+        let mut trainer = Trainer::new(
+            model,
+            head,
+            self.schedule(),
+            self.adamw(),
+            self.hp.seed,
+            self.hp.threads,
+        )?;
+        trainer.set_checkpointing(self.hp.gradient_checkpointing);
+        Ok(trainer)
+    }
+
     /// Starts the run (no more examples) if it has not started.
     fn start(&mut self) -> Result<()> {
         if let Some(msg) = &self.failed {
@@ -460,18 +503,11 @@ impl FineTuner {
                 self.hp.num_train_epochs
             )));
         }
-        let params = self
+        let weights = self
             .initial
             .take()
             .ok_or_else(|| Error::InvalidArgument("no parameters".into()))?;
-        let mut trainer = Trainer::new(
-            params,
-            self.schedule(),
-            self.adamw(),
-            self.hp.seed,
-            Pool::new(self.hp.threads),
-        );
-        trainer.set_checkpointing(self.hp.gradient_checkpointing);
+        let trainer = self.trainer(&weights)?;
         self.run = Some(Run {
             trainer,
             order: Order::new(self.features.len(), self.hp.seed),
@@ -510,7 +546,7 @@ impl FineTuner {
                         .map(|_| &self.features[run.order.next()])
                         .collect();
                     run.trainer
-                        .accumulate(&PaddedBatch::new(&batch).train_batch())?;
+                        .accumulate(&pad(&batch).inputs(), &labels(&batch))?;
                 }
                 run.trainer.apply()
             };
@@ -553,7 +589,9 @@ impl FineTuner {
 
     /// The classifier of the current parameters.
     pub fn classifier(&self) -> Result<Classifier> {
-        Classifier::from_params(self.params()?, self.tokenizer.clone(), self.labels.clone())
+        let weights = self.weights()?;
+        let (t, l) = (self.tokenizer.clone(), self.labels.clone());
+        Classifier::from_weights(self.config.clone(), &weights, t, l)
     }
 
     /// Evaluates the current parameters on labelled features (see [`super::evaluate()`]).
@@ -567,7 +605,8 @@ impl FineTuner {
 
     /// Writes the fine-tuned classifier (a `.bert` file with labels) atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        save(path, self.params()?, &self.tokenizer, &self.labels)
+        let weights = self.weights()?;
+        save(path, &self.config, &weights, &self.tokenizer, &self.labels)
     }
 
     /// Writes the whole training state atomically (see [`super::checkpoint`]); starts the run
@@ -575,16 +614,30 @@ impl FineTuner {
     pub fn save_checkpoint(&mut self, path: &Path) -> Result<()> {
         self.start()?;
         let settings = self.settings();
-        let Some(run) = &self.run else {
+        let config = self.config.clone();
+        let Some(run) = &mut self.run else {
             return Err(Error::InvalidArgument("the run did not start".into()));
         };
-        let params = run.trainer.params();
+        let mut variables = Vec::new();
+        run.trainer.visit_params(&mut |name, p| {
+            variables.push(Variable {
+                name: name.to_string(),
+                shape: p.shape.clone(),
+                value: p.value.clone(),
+                m: Vec::new(),
+                v: Vec::new(),
+            })
+        });
         let opt = run.trainer.optimizer();
+        for var in &mut variables {
+            let (m, v) = opt
+                .slots(&var.name)
+                .ok_or_else(|| Error::Shape(format!("no optimizer slots for {}", var.name)))?;
+            (var.m, var.v) = (m.clone(), v.clone());
+        }
         let state = TrainingState {
-            params: params.clone(),
-            slots: (0..params.len())
-                .map(|i| (opt.m(i).to_vec(), opt.v(i).to_vec()))
-                .collect(),
+            config,
+            variables,
             global_step: run.trainer.global_step(),
             dropout_rng: run.trainer.rng_state(),
             order_rng: run.order.rng.state(),
@@ -617,7 +670,7 @@ impl FineTuner {
                 state.labels, self.labels
             )));
         }
-        if state.params.config() != self.params()?.config() {
+        if state.config != self.config {
             return Err(refuse(
                 "it was trained from a model of another shape".into(),
             ));
@@ -647,16 +700,21 @@ impl FineTuner {
         {
             return Err(refuse("its example order does not fit the data".into()));
         }
-        let optimizer = state.optimizer(self.adamw())?;
-        let mut trainer = Trainer::resume(
-            state.params,
-            self.schedule(),
-            optimizer,
-            state.global_step,
-            state.dropout_rng,
-            Pool::new(self.hp.threads),
-        );
-        trainer.set_checkpointing(self.hp.gradient_checkpointing);
+        let mut weights = Weights::new();
+        for var in &state.variables {
+            weights.insert(
+                &var.name,
+                Tensor::new(var.shape.clone(), var.value.clone())?,
+            );
+        }
+        let mut trainer = self.trainer(&weights).map_err(|e| refuse(e.to_string()))?;
+        let slots = state
+            .variables
+            .iter()
+            .map(|v| (v.name.as_str(), v.m.as_slice(), v.v.as_slice()));
+        trainer
+            .resume(slots, state.global_step, state.dropout_rng)
+            .map_err(|e| refuse(e.to_string()))?;
         self.initial = None;
         self.run = Some(Run {
             trainer,

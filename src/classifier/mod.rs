@@ -22,7 +22,7 @@ pub mod processors;
 mod start;
 
 pub use evaluate::{evaluate, EvalResults};
-pub use features::{convert_examples, InputFeatures, PaddedBatch};
+pub use features::{convert_examples, labels, pad, InputFeatures};
 pub use finetune::{FineTuneParams, FineTuner, ModelStart, Outcome, Progress};
-pub use model::{params_to_weights, save, softmax_rows, Classifier, Head};
+pub use model::{logits, save, Classifier};
 pub use processors::{InputExample, Processor, Split};

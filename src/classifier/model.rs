@@ -8,14 +8,14 @@
 
 use std::path::Path;
 
-use super::features::{InputFeatures, PaddedBatch};
-use crate::backend::{cpu, Pool};
+use super::features::InputFeatures;
+use crate::backend::{cpu, Cpu};
 use crate::config::BertConfig;
-use crate::model::{BertModel, Context, Inputs, ModelOptions};
+use crate::heads::ClassifierHead;
+use crate::model::{Batch, BertModel, Context, Inputs, ModelOptions};
 use crate::tokenizer::{EncodeOptions, Padding, Tokenizer, Vocab};
-use crate::train::Params;
 use crate::weights::native::{self, NativeModel};
-use crate::weights::{quantize, Tensor, Weights};
+use crate::weights::{quantize, Weights};
 use crate::{Error, Result};
 
 /// A fine-tuned sentence (pair) classifier: encoder, head, tokenizer and labels. Immutable
@@ -25,48 +25,22 @@ pub struct Classifier {
     model: BertModel,
     tokenizer: Tokenizer,
     labels: Vec<String>,
-    head: Head,
+    head: ClassifierHead,
 }
 
-/// The classification head of `create_model`: `logits = pooled @ output_weightsᵀ + output_bias`.
-#[derive(Debug, Clone)]
-pub struct Head {
-    /// `[num_labels, hidden]`
-    output_weights: Vec<f32>,
-    /// `[num_labels]`
-    output_bias: Vec<f32>,
-}
-
-impl Head {
-    pub fn num_labels(&self) -> usize {
-        self.output_bias.len()
-    }
-
-    /// Logits `[batch, num_labels]` of pooled outputs `[batch, hidden]`.
-    pub fn logits(&self, pooled: &[f32], batch: usize) -> Vec<f32> {
-        let n = self.num_labels();
-        let h = self.output_weights.len() / n.max(1);
-        let mut logits = vec![0.0; batch * n];
-        for row in logits.chunks_exact_mut(n) {
-            row.copy_from_slice(&self.output_bias);
-        }
-        // pooled [batch, hidden] @ output_weightsᵀ: [num_labels, hidden] read as [hidden, n].
-        cpu::sgemm(
-            batch,
-            h,
-            n,
-            1.0,
-            pooled,
-            (h as isize, 1),
-            &self.output_weights,
-            (1, h as isize),
-            1.0,
-            &mut logits,
-            (n as isize, 1),
-            &Pool::single(),
-        );
-        logits
-    }
+/// Logits `[batch, num_labels]` of encoded inputs through `model` and `head`: the encoder
+/// computes each sequence's position 0 in its last layer, the pooler and the head read it.
+pub fn logits(
+    model: &BertModel,
+    head: &ClassifierHead,
+    ctx: &mut Context,
+    inputs: &Inputs,
+) -> Result<Vec<f32>> {
+    model.pooled(ctx, inputs)?;
+    let mut out = Vec::new();
+    head.logits(&mut ctx.exec, &ctx.pooled, inputs.batch, &mut out);
+    out.truncate(inputs.batch * head.num_labels());
+    Ok(out)
 }
 
 impl Classifier {
@@ -118,14 +92,7 @@ impl Classifier {
                     .into(),
             ));
         }
-        if !weights.contains("output_weights") || !weights.contains("output_bias") {
-            return Err(Error::NotAClassifier(
-                "no classifier head (output_weights, output_bias): fine-tune the model first"
-                    .into(),
-            ));
-        }
-        let output_weights = weights.get_vec("output_weights", &[n, h])?;
-        let output_bias = weights.get_vec("output_bias", &[n])?;
+        let head = ClassifierHead::load(&Cpu, weights, h, n, false)?;
         let model = BertModel::from_weights(config, weights)?;
         if tokenizer.vocab().len() > model.config().vocab_size {
             return Err(Error::Vocab(format!(
@@ -138,28 +105,8 @@ impl Classifier {
             model,
             tokenizer,
             labels,
-            head: Head {
-                output_weights,
-                output_bias,
-            },
+            head,
         })
-    }
-
-    /// A classifier from training parameters (no file round trip).
-    pub fn from_params(params: &Params, tokenizer: Tokenizer, labels: Vec<String>) -> Result<Self> {
-        if labels.len() != params.num_labels() {
-            return Err(Error::InvalidArgument(format!(
-                "{} labels for a {}-way head",
-                labels.len(),
-                params.num_labels()
-            )));
-        }
-        Classifier::from_weights(
-            params.config().clone(),
-            &params_to_weights(params)?,
-            tokenizer,
-            labels,
-        )
     }
 
     pub fn model(&self) -> &BertModel {
@@ -181,23 +128,19 @@ impl Classifier {
 
     /// Logits `[batch, num_labels]` of encoded inputs.
     pub fn logits(&self, ctx: &mut Context, inputs: &Inputs) -> Result<Vec<f32>> {
-        let out = self.model.forward(ctx, inputs, false)?;
-        let pooled = out
-            .pooled_output()
-            .ok_or_else(|| Error::NotAClassifier("the model has no pooler".into()))?;
-        Ok(self.head.logits(pooled, inputs.batch))
+        logits(&self.model, &self.head, ctx, inputs)
     }
 
     /// The parts, for callers that run the encoder themselves (the C ABI shares the encoder
-    /// with its embedding calls).
-    pub fn into_parts(self) -> (BertModel, Tokenizer, Vec<String>, Head) {
+    /// with its embedding calls; [`logits`] runs them).
+    pub fn into_parts(self) -> (BertModel, Tokenizer, Vec<String>, ClassifierHead) {
         (self.model, self.tokenizer, self.labels, self.head)
     }
 
     /// Class probabilities `[batch, num_labels]` of padded features.
-    pub fn probabilities(&self, ctx: &mut Context, batch: &PaddedBatch) -> Result<Vec<f32>> {
+    pub fn probabilities(&self, ctx: &mut Context, batch: &Batch) -> Result<Vec<f32>> {
         let mut p = self.logits(ctx, &batch.inputs())?;
-        softmax_rows(&mut p, self.labels.len());
+        cpu::softmax_rows(&mut p, self.labels.len());
         Ok(p)
     }
 
@@ -227,48 +170,25 @@ impl Classifier {
                 })
                 .collect();
             let refs: Vec<&InputFeatures> = features.iter().collect();
-            out.extend(self.probabilities(ctx, &PaddedBatch::new(&refs))?);
+            out.extend(self.probabilities(ctx, &super::features::pad(&refs))?);
         }
         Ok(out)
     }
 }
 
-/// Softmax of each row of `width`, in place (max subtracted first).
-pub fn softmax_rows(x: &mut [f32], width: usize) {
-    for row in x.chunks_exact_mut(width.max(1)) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for v in row.iter_mut() {
-            *v = (*v - max).exp();
-            sum += *v;
-        }
-        for v in row.iter_mut() {
-            *v /= sum;
-        }
-    }
-}
-
-/// Training parameters as Google-named [`Weights`] (encoder and head).
-pub fn params_to_weights(params: &Params) -> Result<Weights> {
-    let mut w = Weights::new();
-    for (name, shape, values) in params.iter() {
-        w.insert(name, Tensor::new(shape.to_vec(), values.to_vec())?);
-    }
-    Ok(w)
-}
-
 /// Writes a fine-tuned classifier to `path` atomically (temporary file, fsync, rename).
 pub fn save(
     path: impl AsRef<Path>,
-    params: &Params,
+    config: &BertConfig,
+    weights: &Weights,
     tokenizer: &Tokenizer,
     labels: &[String],
 ) -> Result<()> {
-    if labels.len() != params.num_labels() {
+    let n = weights.tensor("output_bias").map(|t| t.shape.clone());
+    if n != Some(vec![labels.len()]) {
         return Err(Error::InvalidArgument(format!(
-            "{} labels for a {}-way head",
-            labels.len(),
-            params.num_labels()
+            "{} labels for a head of output_bias {n:?}",
+            labels.len()
         )));
     }
     let vocab = tokenizer.vocab();
@@ -277,8 +197,8 @@ pub fn save(
         .collect();
     native::save_with_labels(
         path,
-        params.config(),
-        &params_to_weights(params)?,
+        config,
+        weights,
         &tokens,
         tokenizer.do_lower_case(),
         labels,

@@ -1,131 +1,180 @@
 //! modeling.py: `embedding_lookup` + `embedding_postprocessor`: word + token-type + position
-//! embeddings (positions `0..seq`, no offset), then LayerNorm. Dropout is off at inference.
+//! embeddings (positions `0..seq`, no offset), then LayerNorm, then dropout (training).
 
 use std::borrow::Cow;
 
-use super::norm::LayerNorm;
-use crate::backend::{cpu, WeightBytes};
+use super::dense::LayerNorm;
+use super::param::{Param, Visit};
+use crate::backend::{Backend, Dropout, NormRecord, Rows, TableRef, TableSource};
 use crate::config::BertConfig;
-use crate::weights::{QuantizedTensor, Weights};
+use crate::weights::Weights;
 use crate::{Error, Result};
 
-/// The word embedding table `[vocab_size, hidden]` on its storage. f16 and int8 tables stay in
-/// the model file's memory map: a lookup touches only the rows of the ids it reads.
-#[derive(Debug, Clone)]
-enum Table {
-    F32(Vec<f32>),
-    /// Little-endian f16, row-major.
-    F16(WeightBytes),
-    /// Symmetric int8, row-major, one scale per row.
-    Int8 {
-        values: WeightBytes,
-        scales: Vec<f32>,
-    },
-}
-
-impl Table {
-    /// Writes row `id` (`< vocab_size`, checked by the model) into `out: [hidden]`.
-    fn row(&self, id: usize, out: &mut [f32]) {
-        let h = out.len();
-        match self {
-            Table::F32(t) => out.copy_from_slice(&t[id * h..][..h]),
-            Table::F16(b) => {
-                let bytes = &b.as_bytes()[2 * id * h..][..2 * h];
-                for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                    *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-                }
-            }
-            Table::Int8 { values, scales } => {
-                let scale = scales[id];
-                for (o, &v) in out.iter_mut().zip(&values.as_bytes()[id * h..][..h]) {
-                    *o = v as i8 as f32 * scale;
-                }
-            }
-        }
-    }
+/// The word embedding table: prepared by the back end (f32, f16 or int8 rows: a lookup reads
+/// only the rows of its ids, so a quantized table stays in the model file's memory map), or
+/// plain f32 with a gradient (training).
+enum Words<B: Backend> {
+    Prepared(B::Table),
+    Plain(Param<B>),
 }
 
 /// `bert/embeddings/*`.
-#[derive(Debug, Clone)]
-pub struct Embeddings {
-    /// `word_embeddings`: `[vocab_size, hidden]`, f32, f16 or int8 rows.
-    word_embeddings: Table,
+pub struct Embeddings<B: Backend> {
+    /// `word_embeddings`: `[vocab_size, hidden]`
+    word: Words<B>,
     /// `token_type_embeddings`: `[type_vocab_size, hidden]`
-    token_type_embeddings: Vec<f32>,
+    token_type: Param<B>,
     /// `position_embeddings`: `[max_position_embeddings, hidden]`
-    position_embeddings: Vec<f32>,
-    layer_norm: LayerNorm,
+    position: Param<B>,
+    norm: LayerNorm<B>,
     hidden: usize,
+    vocab: usize,
 }
 
-impl Embeddings {
-    pub fn load(w: &Weights, c: &BertConfig) -> Result<Self> {
+impl<B: Backend> std::fmt::Debug for Embeddings<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Embeddings[{}, {}]", self.vocab, self.hidden)
+    }
+}
+
+impl<B: Backend> Embeddings<B> {
+    pub fn load(b: &B, w: &Weights, c: &BertConfig, trainable: bool) -> Result<Self> {
         let h = c.hidden_size;
         let name = "bert/embeddings/word_embeddings";
         let shape = [c.vocab_size, h];
-        let word_embeddings = match w.quantized(name) {
-            None => Table::F32(w.get_vec(name, &shape)?),
-            Some(q) if q.shape() != shape => {
-                return Err(Error::Shape(format!(
-                    "tensor {name} has shape {:?}, the config needs {shape:?}",
-                    q.shape()
+        let word = match (w.quantized(name), trainable) {
+            (None, true) => Words::Plain(Param::new(b, w.get(name, &shape)?, &shape, true)),
+            (Some(q), true) => {
+                return Err(Error::Unsupported(format!(
+                    "tensor {name} is stored as {}: a model is trained from f32 weights",
+                    q.dtype()
                 )))
             }
-            Some(QuantizedTensor::F16 { bytes, .. }) => Table::F16(bytes.clone()),
-            Some(QuantizedTensor::Int8Rows { values, scales, .. }) => Table::Int8 {
-                values: values.clone(),
-                scales: scales.clone(),
-            },
-            Some(q) => Table::F32(q.to_f32()?),
+            (None, false) => {
+                Words::Prepared(b.table(TableSource::F32(w.get(name, &shape)?), c.vocab_size, h)?)
+            }
+            (Some(q), false) => {
+                Words::Prepared(b.table(TableSource::Quantized(q), c.vocab_size, h)?)
+            }
+        };
+        let table = |name: &str, rows: usize| -> Result<Param<B>> {
+            let name = format!("bert/embeddings/{name}");
+            Ok(Param::new(
+                b,
+                w.get(&name, &[rows, h])?,
+                &[rows, h],
+                trainable,
+            ))
         };
         Ok(Embeddings {
-            word_embeddings,
-            token_type_embeddings: w.get_vec(
-                "bert/embeddings/token_type_embeddings",
-                &[c.type_vocab_size, h],
+            word,
+            token_type: table("token_type_embeddings", c.type_vocab_size)?,
+            position: table("position_embeddings", c.max_position_embeddings)?,
+            norm: LayerNorm::load(
+                b,
+                w,
+                "bert/embeddings/LayerNorm",
+                h,
+                c.layer_norm_eps,
+                trainable,
             )?,
-            position_embeddings: w.get_vec(
-                "bert/embeddings/position_embeddings",
-                &[c.max_position_embeddings, h],
-            )?,
-            layer_norm: LayerNorm::load(w, "bert/embeddings/LayerNorm", h, c.layer_norm_eps)?,
             hidden: h,
+            vocab: c.vocab_size,
         })
     }
 
-    /// The word embedding table `[vocab_size, hidden]` (the masked-LM head reuses it); a
+    /// The word embedding table `[vocab_size, hidden]` (the masked LM's output layer); a
     /// dequantized copy when the model stores it as f16 or int8.
-    pub fn word_embeddings(&self) -> Cow<'_, [f32]> {
-        match &self.word_embeddings {
-            Table::F32(t) => Cow::Borrowed(t),
-            table => {
-                let h = self.hidden;
-                let rows = match table {
-                    Table::F16(b) => b.as_bytes().len() / (2 * h),
-                    Table::Int8 { scales, .. } => scales.len(),
-                    Table::F32(t) => t.len() / h,
-                };
-                let mut out = vec![0.0; rows * h];
-                for (id, row) in out.chunks_exact_mut(h).enumerate() {
-                    table.row(id, row);
-                }
-                Cow::Owned(out)
-            }
+    pub fn word_embeddings(&self, b: &B) -> Result<Cow<'_, B::Buf>>
+    where
+        B::Buf: Clone,
+    {
+        match &self.word {
+            Words::Plain(p) => Ok(Cow::Borrowed(&p.value)),
+            Words::Prepared(t) => Ok(Cow::Owned(b.table_values(t, self.hidden)?)),
         }
     }
 
-    /// input_ids, segment_ids: `[batch, seq]` (already validated against the config) ->
-    /// out: `[batch, seq, hidden]`.
-    pub fn forward(&self, input_ids: &[u32], segment_ids: &[u32], seq: usize, out: &mut [f32]) {
-        let h = self.hidden;
-        for (i, row) in out.chunks_exact_mut(h).enumerate() {
-            let id = input_ids[i] as usize;
-            let ty = segment_ids.get(i).map_or(0, |&t| t as usize);
-            let pos = i % seq;
-            self.word_embeddings.row(id, row);
-            cpu::add_assign(row, &self.token_type_embeddings[ty * h..][..h]);
-            cpu::add_assign(row, &self.position_embeddings[pos * h..][..h]);
+    /// The word embedding table's parameter, in a trainable model (the masked LM adds its
+    /// output layer's gradient to it).
+    pub(crate) fn word_param(&mut self) -> Option<&mut Param<B>> {
+        match &mut self.word {
+            Words::Plain(p) => Some(p),
+            Words::Prepared(_) => None,
         }
-        self.layer_norm.forward(out);
+    }
+
+    /// `out[rows, hidden] = drop(LayerNorm(word + token type + position))`.
+    pub(crate) fn forward(
+        &self,
+        ex: &mut B::Exec,
+        rows: &Rows,
+        out: &mut B::Buf,
+        record: Option<&mut NormRecord<B>>,
+        drop: Option<Dropout>,
+    ) {
+        let word = match &self.word {
+            Words::Prepared(t) => TableRef::Prepared(t),
+            Words::Plain(p) => TableRef::Plain(&p.value),
+        };
+        let (types, positions) = (&self.token_type.value, &self.position.value);
+        B::embed(ex, word, types, positions, rows, self.hidden, out);
+        self.norm.forward(ex, out, rows.len(), None, None, record);
+        if let Some(d) = drop {
+            B::dropout(ex, out, rows.len() * self.hidden, d);
+        }
+    }
+
+    /// Backward from `dy` (the gradient of the output; overwritten): dropout, LayerNorm,
+    /// then the rows scattered into the three tables' gradients.
+    pub(crate) fn backward(
+        &mut self,
+        ex: &mut B::Exec,
+        rows: &Rows,
+        dy: &mut B::Buf,
+        record: &NormRecord<B>,
+        drop: Option<Dropout>,
+        dsum: &mut B::Buf,
+    ) {
+        let n = rows.len();
+        if let Some(d) = drop {
+            B::dropout(ex, dy, n * self.hidden, d);
+        }
+        self.norm.backward(ex, dy, n, record, dsum, None);
+        let Words::Plain(word) = &mut self.word else {
+            panic!("backward pass through a prepared (inference) embedding table");
+        };
+        let (dtype, dpos) = (self.token_type.grad(), self.position.grad());
+        let g = word
+            .grad
+            .as_mut()
+            .expect("backward pass on an inference model");
+        let sq = B::embed_backward(ex, dsum, rows, self.hidden, &mut g.buf, dtype, dpos);
+        if !g.dense {
+            g.occurrence_sq = Some(g.occurrence_sq.unwrap_or(0.0) + sq);
+        }
+    }
+}
+
+impl<B: Backend> Visit<B> for Embeddings<B> {
+    fn visit(&self, scope: &str, f: &mut dyn FnMut(&str, &Param<B>)) {
+        if let Words::Plain(p) = &self.word {
+            f(&format!("{scope}word_embeddings"), p);
+        }
+        self.token_type
+            .visit(&format!("{scope}token_type_embeddings"), f);
+        self.position
+            .visit(&format!("{scope}position_embeddings"), f);
+        self.norm.visit(&format!("{scope}LayerNorm/"), f);
+    }
+    fn visit_mut(&mut self, scope: &str, f: &mut dyn FnMut(&str, &mut Param<B>)) {
+        if let Words::Plain(p) = &mut self.word {
+            f(&format!("{scope}word_embeddings"), p);
+        }
+        self.token_type
+            .visit_mut(&format!("{scope}token_type_embeddings"), f);
+        self.position
+            .visit_mut(&format!("{scope}position_embeddings"), f);
+        self.norm.visit_mut(&format!("{scope}LayerNorm/"), f);
     }
 }

@@ -5,12 +5,8 @@
 //! plus `rate · θ` for variables whose name contains none of `LayerNorm`, `layer_norm`,
 //! `bias`; `θ ← θ − lr · update`. Computed in f32 like the TF ops.
 
-use super::kernels::SharedMut;
-use super::params::{Grads, Params};
-use crate::backend::Pool;
-
-/// Elements per task of [`AdamW::apply_and_zero`].
-const CHUNK: usize = 1 << 15;
+use crate::backend::{AdamStep, Backend, Cpu};
+use crate::{Error, Result};
 
 /// Optimizer hyper-parameters (Google's defaults via [`Default`]). Python floats in
 /// `optimization.py`, hence f64 here; the update itself runs in f32 like the TF graph.
@@ -39,223 +35,160 @@ impl Default for AdamWConfig {
     }
 }
 
-/// Optimizer state: the `adam_m` / `adam_v` slots of every variable.
-#[derive(Debug, Clone)]
-pub struct AdamW {
+/// One variable's `adam_m` / `adam_v` slots.
+struct Slot<B: Backend> {
+    name: String,
+    m: B::Buf,
+    v: B::Buf,
+    decay: bool,
+}
+
+/// Optimizer state: the `adam_m` / `adam_v` slots of every trainable variable, by name.
+pub struct AdamW<B: Backend = Cpu> {
     pub config: AdamWConfig,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    decay: Vec<bool>,
+    slots: Vec<Slot<B>>,
 }
 
-/// `tf.clip_by_global_norm(grads, clip_norm)`: scales all gradients by
-/// `clip_norm / max(global_norm, clip_norm)`; returns the norm before clipping. The norm is
-/// [`Params::tf_global_norm`] (word-embedding gradient counted per token occurrence, as TF
-/// does for the `tf.gather` gradient).
-pub fn clip_by_global_norm(grads: &mut Grads, clip_norm: f32) -> f64 {
-    let norm = grads.tf_global_norm();
-    if norm > clip_norm as f64 {
-        grads.scale((clip_norm as f64 / norm) as f32);
+impl<B: Backend> std::fmt::Debug for AdamW<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdamW({} slots, {:?})", self.slots.len(), self.config)
     }
-    norm
 }
 
-impl AdamW {
-    /// Zero slots for every variable of `params`.
-    pub fn new(params: &Params, config: AdamWConfig) -> AdamW {
-        let decay = params
-            .names()
-            .map(|n| {
-                config.weight_decay_rate != 0.0
-                    && !config
-                        .exclude_from_weight_decay
-                        .iter()
-                        .any(|e| n.contains(e.as_str()))
-            })
-            .collect();
-        AdamW {
-            m: params.data.iter().map(|t| vec![0.0; t.len()]).collect(),
-            v: params.data.iter().map(|t| vec![0.0; t.len()]).collect(),
-            decay,
-            config,
+impl AdamWConfig {
+    /// Whether `name` gets weight decay (its name contains none of the exclusions).
+    pub fn decays(&self, name: &str) -> bool {
+        self.weight_decay_rate != 0.0
+            && !self
+                .exclude_from_weight_decay
+                .iter()
+                .any(|e| name.contains(e.as_str()))
+    }
+
+    /// The f32 constants of an update at learning rate `lr` (`decay`: the variable's).
+    pub fn step(&self, lr: f32, decay: bool, grad_scale: f32) -> AdamStep {
+        AdamStep {
+            lr,
+            beta_1: self.beta_1 as f32,
+            beta_2: self.beta_2 as f32,
+            // `1.0 - beta` is computed on Python floats and rounded to f32 once.
+            one_minus_beta_1: (1.0 - self.beta_1) as f32,
+            one_minus_beta_2: (1.0 - self.beta_2) as f32,
+            epsilon: self.epsilon as f32,
+            weight_decay: if decay {
+                self.weight_decay_rate as f32
+            } else {
+                0.0
+            },
+            grad_scale,
         }
     }
+}
 
-    /// Whether the variable at position `i` gets weight decay.
-    pub fn decays(&self, name_index: usize) -> bool {
-        self.decay[name_index]
+impl<B: Backend> AdamW<B> {
+    /// Zero slots for variables `(name, number of values)` on `backend`.
+    pub fn new<'a>(
+        backend: &B,
+        vars: impl IntoIterator<Item = (&'a str, usize)>,
+        config: AdamWConfig,
+    ) -> AdamW<B> {
+        let slots = vars
+            .into_iter()
+            .map(|(name, len)| Slot {
+                name: name.to_string(),
+                m: backend.upload(&vec![0.0; len]),
+                v: backend.upload(&vec![0.0; len]),
+                decay: config.decays(name),
+            })
+            .collect();
+        AdamW { config, slots }
     }
 
-    /// The `adam_m` slot of a variable by position.
-    pub fn m(&self, i: usize) -> &[f32] {
-        &self.m[i]
+    /// Variable names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.slots.iter().map(|s| s.name.as_str())
     }
 
-    /// The `adam_v` slot of a variable by position.
-    pub fn v(&self, i: usize) -> &[f32] {
-        &self.v[i]
+    /// Whether the variable `name` gets weight decay.
+    pub fn decays(&self, name: &str) -> bool {
+        self.slots.iter().any(|s| s.name == name && s.decay)
     }
 
-    /// Restores the slots of the variable at position `i` (resuming from a checkpoint); the
-    /// lengths must be the variable's.
-    pub fn set_slots(&mut self, i: usize, m: &[f32], v: &[f32]) -> crate::Result<()> {
-        let len = self.m.get(i).map(Vec::len);
-        if len != Some(m.len()) || len != Some(v.len()) {
-            return Err(crate::Error::Shape(format!(
-                "optimizer slots of variable {i}: {} and {} values for {len:?}",
+    /// The slots `(m, v)` of variable `name`.
+    pub fn slots(&self, name: &str) -> Option<(&B::Buf, &B::Buf)> {
+        let s = self.slots.iter().find(|s| s.name == name)?;
+        Some((&s.m, &s.v))
+    }
+
+    /// Restores the slots of `name` (resuming from a checkpoint).
+    pub fn set_slots(&mut self, ex: &mut B::Exec, name: &str, m: &[f32], v: &[f32]) -> Result<()> {
+        let s = self
+            .slots
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::Shape(format!("no optimizer slots for variable {name}")))?;
+        let len = B::len(&s.m);
+        if m.len() != len || v.len() != len {
+            return Err(Error::Shape(format!(
+                "optimizer slots of {name}: {} and {} values for {len}",
                 m.len(),
                 v.len()
             )));
         }
-        self.m[i].copy_from_slice(m);
-        self.v[i].copy_from_slice(v);
+        B::write(ex, &mut s.m, m);
+        B::write(ex, &mut s.v, v);
         Ok(())
     }
 
-    /// One update with already-clipped gradients at learning rate `lr`.
-    pub fn apply(&mut self, params: &mut Params, grads: &Grads, lr: f32) {
-        let k = Constants::new(&self.config, lr);
-        for i in 0..params.data.len() {
-            let decay = self.decay[i];
-            let (p, g) = (&mut params.data[i], &grads.data[i]);
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            for j in 0..p.len() {
-                k.update(&mut p[j], g[j], &mut m[j], &mut v[j], decay);
-            }
-        }
-    }
-
-    /// The update of `clip_by_global_norm` (`grads · grad_scale`, when clipping applies)
-    /// followed by [`AdamW::apply`], in one pass over the variables spread over `pool`, leaving
-    /// `grads` zeroed for the next accumulation. Same f32 arithmetic as the two steps, element
-    /// by element, so the result does not depend on the thread count.
-    pub(crate) fn apply_and_zero(
+    /// One update of variable `i` (in creation order), named `name`: AdamW at `lr` on its
+    /// gradient times `grad_scale`, which it leaves zeroed.
+    pub(crate) fn update(
         &mut self,
-        params: &mut Params,
-        grads: &mut Grads,
-        grad_scale: Option<f32>,
+        ex: &mut B::Exec,
+        i: usize,
+        name: &str,
+        (value, grad): (&mut B::Buf, &mut B::Buf),
         lr: f32,
-        pool: &Pool,
+        grad_scale: f32,
     ) {
-        let k = Constants::new(&self.config, lr);
-        let mut tasks = Vec::new();
-        for (i, t) in params.data.iter().enumerate() {
-            for start in (0..t.len()).step_by(CHUNK) {
-                tasks.push((i, start, (start + CHUNK).min(t.len())));
-            }
-        }
-        fn shared(ts: &mut [Vec<f32>]) -> Vec<SharedMut<'_>> {
-            ts.iter_mut().map(|t| SharedMut::new(t)).collect()
-        }
-        let (ps, gs) = (shared(&mut params.data), shared(&mut grads.data));
-        let (ms, vs) = (shared(&mut self.m), shared(&mut self.v));
-        let decay = &self.decay;
-        pool.run(tasks.len(), &|t| {
-            let (i, a, b) = tasks[t];
-            // SAFETY: tasks cover disjoint ranges of each variable.
-            let (p, g, m, v) = unsafe {
-                (
-                    ps[i].part(a, b - a),
-                    gs[i].part(a, b - a),
-                    ms[i].part(a, b - a),
-                    vs[i].part(a, b - a),
-                )
-            };
-            for j in 0..p.len() {
-                let gj = match grad_scale {
-                    Some(s) => g[j] * s,
-                    None => g[j],
-                };
-                k.update(&mut p[j], gj, &mut m[j], &mut v[j], decay[i]);
-                g[j] = 0.0;
-            }
-        });
-        grads.word_occurrence_sq = 0.0;
-    }
-}
-
-/// The f32 constants of one update.
-struct Constants {
-    b1: f32,
-    b2: f32,
-    one_minus_b1: f32,
-    one_minus_b2: f32,
-    eps: f32,
-    wd: f32,
-    lr: f32,
-}
-
-impl Constants {
-    fn new(c: &AdamWConfig, lr: f32) -> Constants {
-        Constants {
-            b1: c.beta_1 as f32,
-            b2: c.beta_2 as f32,
-            // `1.0 - beta` is computed on Python floats and rounded to f32 once (in f32,
-            // 1 − 0.999 would be 0.00100005, a relative error of 5e-5).
-            one_minus_b1: (1.0 - c.beta_1) as f32,
-            one_minus_b2: (1.0 - c.beta_2) as f32,
-            eps: c.epsilon as f32,
-            wd: c.weight_decay_rate as f32,
-            lr,
-        }
-    }
-
-    #[inline(always)]
-    fn update(&self, p: &mut f32, g: f32, m: &mut f32, v: &mut f32, decay: bool) {
-        let mj = self.b1 * *m + self.one_minus_b1 * g;
-        let vj = self.b2 * *v + self.one_minus_b2 * (g * g);
-        *m = mj;
-        *v = vj;
-        let mut update = mj / (vj.sqrt() + self.eps);
-        if decay {
-            update += self.wd * *p;
-        }
-        *p -= self.lr * update;
+        let s = &mut self.slots[i];
+        debug_assert_eq!(s.name, name, "variables visited in another order");
+        let step = self.config.step(lr, s.decay, grad_scale);
+        B::adamw(ex, value, grad, &mut s.m, &mut s.v, &step);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BertConfig;
-
-    fn tiny() -> Params {
-        let c = BertConfig {
-            vocab_size: 3,
-            hidden_size: 2,
-            num_hidden_layers: 1,
-            num_attention_heads: 1,
-            intermediate_size: 2,
-            max_position_embeddings: 2,
-            type_vocab_size: 1,
-            ..BertConfig::default()
-        };
-        Params::zeros(&c, 2).unwrap()
-    }
 
     /// Two updates of one decayed and one excluded variable, written out from
     /// `optimization.py` (no bias correction; decay only where the name allows).
     #[test]
     fn updates_follow_optimization_py() {
-        let mut p = tiny();
-        p.set("output_weights", &[1.0, -2.0, 0.5, 0.0]).unwrap();
-        p.set("output_bias", &[3.0, -1.0]).unwrap();
-        let mut g = p.zeros_like();
-        g.set("output_weights", &[0.1, 0.2, -0.3, 0.0]).unwrap();
-        g.set("output_bias", &[0.5, -0.25]).unwrap();
-        let mut opt = AdamW::new(&p, AdamWConfig::default());
-        let names: Vec<&str> = p.names().collect();
-        let iw = names.iter().position(|&n| n == "output_weights").unwrap();
-        let ib = names.iter().position(|&n| n == "output_bias").unwrap();
-        assert!(opt.decays(iw) && !opt.decays(ib));
-        assert!(!opt.decays(names.iter().position(|&n| n.contains("gamma")).unwrap()));
-        let (w0, b0) = (
-            p.get("output_weights").unwrap().to_vec(),
-            p.get("output_bias").unwrap().to_vec(),
-        );
+        let cfg = AdamWConfig::default();
+        assert!(cfg.decays("output_weights") && !cfg.decays("output_bias"));
+        assert!(!cfg.decays("bert/embeddings/LayerNorm/gamma"));
+        let mut opt: AdamW<Cpu> =
+            AdamW::new(&Cpu, [("output_weights", 4), ("output_bias", 2)], cfg);
+        let mut ex = Cpu.exec(1);
+        let (w0, b0) = (vec![1.0f32, -2.0, 0.5, 0.0], vec![3.0f32, -1.0]);
+        let (gw, gb) = (vec![0.1f32, 0.2, -0.3, 0.0], vec![0.5f32, -0.25]);
+        let (mut w, mut b) = (w0.clone(), b0.clone());
         let lr = 0.1f64;
-        opt.apply(&mut p, &g, lr as f32);
-        opt.apply(&mut p, &g, lr as f32);
+        for _ in 0..2 {
+            let (mut g1, mut g2) = (gw.clone(), gb.clone());
+            opt.update(
+                &mut ex,
+                0,
+                "output_weights",
+                (&mut w, &mut g1),
+                lr as f32,
+                1.0,
+            );
+            opt.update(&mut ex, 1, "output_bias", (&mut b, &mut g2), lr as f32, 1.0);
+            assert!(g1.iter().chain(&g2).all(|&x| x == 0.0), "gradients zeroed");
+        }
         let expect = |theta0: f64, gr: f64, decay: bool| {
             let (mut th, mut m, mut v) = (theta0, 0.0, 0.0);
             for _ in 0..2 {
@@ -269,29 +202,15 @@ mod tests {
             }
             th
         };
-        let gw = g.get("output_weights").unwrap();
-        for (j, &x) in p.get("output_weights").unwrap().iter().enumerate() {
+        for (j, &x) in w.iter().enumerate() {
             let e = expect(w0[j] as f64, gw[j] as f64, true);
             assert!((x as f64 - e).abs() < 1e-6, "{j}: {x} vs {e}");
         }
-        let gb = g.get("output_bias").unwrap();
-        for (j, &x) in p.get("output_bias").unwrap().iter().enumerate() {
+        for (j, &x) in b.iter().enumerate() {
             let e = expect(b0[j] as f64, gb[j] as f64, false);
             assert!((x as f64 - e).abs() < 1e-6, "{j}: {x} vs {e}");
         }
         // Zero gradient: only the decay moves a decayed variable (w[3] = 0 stays 0).
-        assert_eq!(p.get("output_weights").unwrap()[3], 0.0);
-    }
-
-    #[test]
-    fn clipping_scales_only_above_the_threshold() {
-        let mut g = tiny();
-        g.set("output_bias", &[0.3, 0.4]).unwrap();
-        assert!((clip_by_global_norm(&mut g, 1.0) - 0.5).abs() < 1e-7);
-        assert_eq!(g.get("output_bias").unwrap(), &[0.3, 0.4]);
-        g.set("output_bias", &[3.0, 4.0]).unwrap();
-        assert!((clip_by_global_norm(&mut g, 1.0) - 5.0).abs() < 1e-6);
-        let b = g.get("output_bias").unwrap();
-        assert!((b[0] - 0.6).abs() < 1e-7 && (b[1] - 0.8).abs() < 1e-7);
+        assert_eq!(w[3], 0.0);
     }
 }

@@ -22,8 +22,7 @@
 
 use super::quantized::DType;
 use super::{QuantizedTensor, Tensor, Weights};
-use crate::backend::cpu::Dense;
-use crate::backend::WeightBytes;
+use crate::backend::{Layout, MatrixSource, WeightBytes};
 use crate::config::BertConfig;
 use crate::{Error, Result};
 
@@ -140,20 +139,11 @@ impl Stored {
         })
     }
 
-    /// A dense layer with this kernel `[in, out]` on its own storage.
-    pub(crate) fn into_dense(self, in_dim: usize, out_dim: usize, bias: Vec<f32>) -> Result<Dense> {
+    /// The kernel as a back end takes it.
+    pub(crate) fn source(&self) -> MatrixSource<'_> {
         match self {
-            Stored::F32(t) => {
-                if t.shape != [in_dim, out_dim] || bias.len() != out_dim {
-                    return Err(Error::Shape(format!(
-                        "kernel {:?} with bias [{}] is not [{in_dim}, {out_dim}]",
-                        t.shape,
-                        bias.len()
-                    )));
-                }
-                Ok(Dense::new(in_dim, out_dim, t.data, bias))
-            }
-            Stored::Q(q) => q.dense(in_dim, out_dim, bias),
+            Stored::F32(t) => MatrixSource::F32(&t.data, Layout::InOut),
+            Stored::Q(q) => MatrixSource::Quantized(q),
         }
     }
 }

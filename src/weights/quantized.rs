@@ -2,13 +2,12 @@
 //!
 //! [`Weights`](super::Weights) keeps these apart from its f32 tensors, so every f32 consumer
 //! (`Weights::get`, training) keeps its `&[f32]` and a quantized tensor asked for as f32 gives
-//! an `Unsupported` error that names it. The model builds its dense layers straight from these
-//! ([`QuantizedTensor::dense`]): no f32 copy of a quantized kernel is ever made.
+//! an `Unsupported` error that names it. A back end prepares its dense layers straight from
+//! these ([`crate::backend::MatrixSource`]): no f32 copy of a quantized kernel is ever made.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::backend::cpu::Dense;
 use crate::backend::int8::QuantizedKernel;
 use crate::backend::WeightBytes;
 use crate::{Error, Result};
@@ -289,37 +288,6 @@ impl QuantizedTensor {
                 .enumerate()
                 .map(|(i, &v)| v as i8 as f32 * scales[i / cols])
                 .collect()),
-        }
-    }
-
-    /// A dense layer `[in, out]` with this kernel and `bias: [out]`, on the kernel's own
-    /// storage (f16 -> `Dense::new_f16`, int8 -> `Dense::new_int8` / `from_int8_packed`).
-    pub fn dense(&self, in_dim: usize, out_dim: usize, bias: Vec<f32>) -> Result<Dense> {
-        if self.shape() != [in_dim, out_dim] {
-            return Err(Error::Shape(format!(
-                "kernel {:?} is not [{in_dim}, {out_dim}]",
-                self.shape()
-            )));
-        }
-        match self {
-            QuantizedTensor::F16 { bytes, .. } => {
-                Dense::new_f16(in_dim, out_dim, bytes.clone(), bias)
-            }
-            QuantizedTensor::Int8 { values, scales, .. } => Ok(Dense::new_int8(
-                &QuantizedKernel {
-                    in_dim,
-                    out_dim,
-                    values: values.clone(),
-                    scales: scales.clone(),
-                },
-                bias,
-            )),
-            QuantizedTensor::Int8Packed { packed, scales, .. } => {
-                Dense::from_int8_packed(in_dim, out_dim, packed.clone(), scales.clone(), bias)
-            }
-            QuantizedTensor::Int8Rows { .. } => Err(Error::Shape(
-                "an int8 table with per-row scales is not a dense kernel".into(),
-            )),
         }
     }
 }

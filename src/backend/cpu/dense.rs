@@ -5,13 +5,14 @@ use super::isa::Isa;
 use super::pack::{MatRef, PackedB};
 use super::Activation;
 use crate::backend::int8::{Int8Path, Int8Weights, QuantizedKernel};
-use crate::backend::{Pool, WeightBytes, WeightDType};
+use crate::backend::{Layout, MatrixSource, Pool, WeightBytes};
+use crate::weights::{DType, QuantizedTensor};
 use crate::{Error, Result};
 
 /// A dense layer `y = x @ kernel + bias` with `kernel: [in, out]` (Google's layout).
 ///
 /// The kernel is stored as f32 (packed once for the f32 micro-kernel), f16 (converted while
-/// each GEMM packs its blocks) or int8 (packed once in the layout of [`super::int8`]); the
+/// each GEMM packs its blocks) or int8 (packed once in the layout of [`crate::backend::int8`]); the
 /// model code calls [`Dense::forward_act`] whatever the storage.
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -130,7 +131,7 @@ impl Dense {
     }
 
     /// An int8 dense layer from a quantized kernel, packed once for every int8 code path
-    /// (the best one this CPU has runs it; see [`super::int8`] for the numerics).
+    /// (the best one this CPU has runs it; see [`crate::backend::int8`] for the numerics).
     ///
     /// Panics only on programmer error (lengths inconsistent with the kernel's dimensions).
     pub fn new_int8(q: &QuantizedKernel, bias: Vec<f32>) -> Dense {
@@ -170,9 +171,9 @@ impl Dense {
     }
 
     /// An int8 dense layer from weights already in the packed layout
-    /// ([`super::int8::INT8_LAYOUT_VERSION`], e.g. borrowed from a `.bert` file): no
+    /// ([`crate::backend::int8::INT8_LAYOUT_VERSION`], e.g. borrowed from a `.bert` file): no
     /// repacking, and no weight is read until the first forward call. Checks the lengths of
-    /// `packed` ([`super::int8::packed_len`]), `scales` and `bias`; any alignment works.
+    /// `packed` ([`crate::backend::int8::packed_len`]), `scales` and `bias`; any alignment works.
     pub fn from_int8_packed(
         in_dim: usize,
         out_dim: usize,
@@ -229,11 +230,11 @@ impl Dense {
     }
 
     /// Which storage the kernel has.
-    pub fn dtype(&self) -> WeightDType {
+    pub fn dtype(&self) -> DType {
         match &self.kernel {
-            Kernel::F32(_) => WeightDType::F32,
-            Kernel::F16 { .. } => WeightDType::F16,
-            Kernel::Int8(_) => WeightDType::Int8,
+            Kernel::F32(_) => DType::F32,
+            Kernel::F16 { .. } => DType::F16,
+            Kernel::Int8(_) => DType::Int8,
         }
     }
 
@@ -276,14 +277,38 @@ impl Dense {
         act: Activation,
         pool: &Pool,
     ) {
-        assert!(x.len() >= rows * self.in_dim, "Dense: x too short");
-        assert!(out.len() >= rows * self.out_dim, "Dense: out too short");
+        let bias = (!self.bias.is_empty()).then_some(&self.bias[..]);
+        self.forward_with(x, rows, out, bias, act, pool)
+    }
+
+    /// [`Dense::forward_act`] with `bias` in place of the layer's own (the model keeps its
+    /// biases as parameters beside a kernel prepared without one).
+    pub(crate) fn forward_with(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        bias: Option<&[f32]>,
+        act: Activation,
+        pool: &Pool,
+    ) {
         let (k, n) = (self.in_dim, self.out_dim);
+        assert!(x.len() >= rows * k, "Dense: x too short");
+        assert!(out.len() >= rows * n, "Dense: out too short");
+        assert!(bias.map_or(true, |b| b.len() == n), "Dense: bias length");
         let (isa, b) = match &self.kernel {
             Kernel::F32(p) => (p.isa, BSrc::Packed(p)),
             Kernel::F16 { bytes, isa } => (*isa, BSrc::F16(bytes.as_bytes())),
             Kernel::Int8(w) => {
-                w.forward(x, rows, out, &self.bias, act, pool);
+                let zeros;
+                let bias = match bias {
+                    Some(b) => b,
+                    None => {
+                        zeros = vec![0.0; n];
+                        &zeros
+                    }
+                };
+                w.forward(x, rows, out, bias, act, pool);
                 return;
             }
         };
@@ -293,8 +318,9 @@ impl Dense {
             cs: 1,
         };
         // SAFETY: `out` holds `rows * n` floats (asserted) and stays mutably borrowed for the
-        // call; `x` holds `[rows, k]` (asserted); `bias` has `n` floats and an f16 kernel
-        // `k * n * 2` bytes (checked in the constructors); the constructors checked the ISA.
+        // call; `x` holds `[rows, k]` (asserted); `bias` has `n` floats (asserted) and an f16
+        // kernel `k * n * 2` bytes (checked in the constructors); the constructors checked
+        // the ISA.
         unsafe {
             gemm::gemm(
                 isa,
@@ -310,10 +336,101 @@ impl Dense {
                 b,
                 0.0,
                 c,
-                Some(&self.bias),
+                bias,
                 act,
                 pool,
             )
+        }
+    }
+
+    /// A kernel `[in, out]` from a loader's weights, on their own storage (f32 is packed
+    /// for this CPU's micro-kernel, f16 and int8 kept as they are stored), with no bias:
+    /// what [`crate::backend::Cpu`] prepares for the model.
+    pub(crate) fn from_source(
+        src: MatrixSource<'_>,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Dense> {
+        match src {
+            MatrixSource::F32(values, layout) => {
+                let need = in_dim.checked_mul(out_dim);
+                if need != Some(values.len()) {
+                    return Err(Error::Shape(format!(
+                        "kernel [{in_dim}, {out_dim}]: {} values",
+                        values.len()
+                    )));
+                }
+                let view = match layout {
+                    Layout::InOut => MatRef {
+                        data: values,
+                        rs: out_dim,
+                        cs: 1,
+                    },
+                    Layout::OutIn => MatRef {
+                        data: values,
+                        rs: 1,
+                        cs: in_dim,
+                    },
+                };
+                Ok(Dense {
+                    in_dim,
+                    out_dim,
+                    kernel: Kernel::F32(PackedB::new(Isa::detect(), in_dim, out_dim, view)),
+                    bias: Vec::new(),
+                })
+            }
+            MatrixSource::Quantized(q) => {
+                if q.shape() != [in_dim, out_dim] {
+                    return Err(Error::Shape(format!(
+                        "kernel {:?} is not [{in_dim}, {out_dim}]",
+                        q.shape()
+                    )));
+                }
+                let kernel = match q {
+                    QuantizedTensor::F16 { bytes, .. } => {
+                        let want = in_dim * out_dim * 2;
+                        if bytes.len() != want {
+                            return Err(Error::Shape(format!(
+                                "f16 kernel [{in_dim}, {out_dim}]: {} bytes, expected {want}",
+                                bytes.len()
+                            )));
+                        }
+                        Kernel::F16 {
+                            bytes: bytes.clone(),
+                            isa: Isa::detect(),
+                        }
+                    }
+                    QuantizedTensor::Int8 { values, scales, .. } => Kernel::Int8(Int8Weights::new(
+                        &QuantizedKernel {
+                            in_dim,
+                            out_dim,
+                            values: values.clone(),
+                            scales: scales.clone(),
+                        },
+                        Int8Path::detect(),
+                    )),
+                    QuantizedTensor::Int8Packed { packed, scales, .. } => {
+                        Kernel::Int8(Int8Weights::from_packed(
+                            in_dim,
+                            out_dim,
+                            packed.clone(),
+                            scales.clone(),
+                            Int8Path::detect(),
+                        )?)
+                    }
+                    QuantizedTensor::Int8Rows { .. } => {
+                        return Err(Error::Shape(
+                            "an int8 table with per-row scales is not a dense kernel".into(),
+                        ))
+                    }
+                };
+                Ok(Dense {
+                    in_dim,
+                    out_dim,
+                    kernel,
+                    bias: Vec::new(),
+                })
+            }
         }
     }
 }

@@ -148,8 +148,9 @@ fn softmax_strided_body<const FMA: bool, const W512: bool>(
     }
 }
 
+/// A row's LayerNorm moments: `(mean, 1 / sqrt(var + eps))`.
 #[inline(always)]
-fn layer_norm_row<const FMA: bool>(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+fn moments<const FMA: bool>(row: &[f32], eps: f32) -> (f32, f32) {
     let width = row.len();
     let mean = sum_lanes(row) / width as f32;
     // Two passes (mean, then squared deviations) as TF does: no cancellation.
@@ -169,9 +170,39 @@ fn layer_norm_row<const FMA: bool>(row: &mut [f32], gamma: &[f32], beta: &[f32],
         var += a;
     }
     let var = var / width as f32;
-    let inv = 1.0 / (var + eps).sqrt();
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+#[inline(always)]
+fn layer_norm_row<const FMA: bool>(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let (mean, inv) = moments::<FMA>(row, eps);
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = fmadd::<FMA>((*v - mean) * inv, *g, *b);
+    }
+}
+
+/// [`layer_norm_body`] that also keeps what the backward pass reads: `x̂` per element and
+/// `1/σ` per row. The same operations in the same order, so the output is bit for bit that
+/// of the plain kernel (a layer recomputed under gradient checkpointing matches its first
+/// pass).
+#[inline(always)]
+fn layer_norm_record_body<const FMA: bool, const W512: bool>(
+    x: &mut [f32],
+    width: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    xhat: &mut [f32],
+    rstd: &mut [f32],
+) {
+    let rows = x.chunks_exact_mut(width).zip(xhat.chunks_exact_mut(width));
+    for ((row, xh), rs) in rows.zip(rstd.iter_mut()) {
+        let (mean, inv) = moments::<FMA>(row, eps);
+        *rs = inv;
+        for (((v, t), g), b) in row.iter_mut().zip(xh.iter_mut()).zip(gamma).zip(beta) {
+            *t = (*v - mean) * inv;
+            *v = fmadd::<FMA>(*t, *g, *b);
+        }
     }
 }
 
@@ -292,6 +323,7 @@ impl Path {
 /// for each instruction set.
 macro_rules! dispatch {
     ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
         pub(crate) fn $name(path: Path, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
@@ -355,5 +387,18 @@ dispatch!(
         gamma: &[f32],
         beta: &[f32],
         eps: f32
+    )
+);
+dispatch!(
+    layer_norm_record,
+    layer_norm_record_body,
+    (
+        x: &mut [f32],
+        width: usize,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+        xhat: &mut [f32],
+        rstd: &mut [f32]
     )
 );

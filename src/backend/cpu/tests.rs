@@ -233,6 +233,7 @@ fn act_f64(act: Activation, x: f64) -> f64 {
         }
         Activation::GeluErf => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
         Activation::Tanh => x.tanh(),
+        Activation::Relu => x.max(0.0),
     }
 }
 
@@ -287,6 +288,7 @@ fn dense_matches_f64_for_every_kernel_and_activation() {
                 Activation::GeluTanh,
                 Activation::GeluErf,
                 Activation::Tanh,
+                Activation::Relu,
             ] {
                 for pool in &pools {
                     let mut out = vec![f32::NAN; rows * o];
@@ -552,7 +554,8 @@ fn erf_matches_known_values() {
 
 #[test]
 fn f16_dense_equals_f32_dense_of_the_rounded_weights() {
-    use crate::backend::{WeightBytes, WeightDType};
+    use crate::backend::WeightBytes;
+    use crate::weights::DType;
     let pools = [Pool::single(), Pool::new(2)];
     for isa in isas() {
         for &(rows, i, o) in &[(1, 4, 5), (3, 37, 25), (16, 300, 96), (40, 768, 300)] {
@@ -570,7 +573,7 @@ fn f16_dense_equals_f32_dense_of_the_rounded_weights() {
                 .collect();
             let d16 = Dense::new_f16_with_isa(isa, i, o, WeightBytes::Owned(bytes), bias.clone())
                 .unwrap();
-            assert_eq!(d16.dtype(), WeightDType::F16);
+            assert_eq!(d16.dtype(), DType::F16);
             let d32 = Dense::with_isa(isa, i, o, rounded, bias.clone());
             for pool in &pools {
                 let mut y16 = vec![f32::NAN; rows * o];

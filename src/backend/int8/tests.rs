@@ -382,7 +382,7 @@ fn packed_bytes_round_trip_through_from_int8_packed_and_a_memory_map() {
     let bias = values(n, 32);
     let x = values(rows * k, 33);
     let dense = Dense::new_int8(&q, bias.clone());
-    assert_eq!(dense.dtype(), crate::backend::WeightDType::Int8);
+    assert_eq!(dense.dtype(), crate::weights::DType::Int8);
     let packed = dense.int8_packed_bytes().unwrap();
     assert_eq!(packed.len(), packed_len(k, n));
     // Spot-check the documented layout: q[i][j] sits at

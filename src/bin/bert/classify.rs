@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use bert::classifier::{
     self, checkpoint, Classifier, FineTuneParams, FineTuner, InputFeatures, ModelStart, Outcome,
-    PaddedBatch, Processor, Progress, Split,
+    Processor, Progress, Split,
 };
 use bert::config::{BertConfig, ConfigFlavor};
 use bert::tokenizer::Tokenizer;
@@ -254,9 +254,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ft.add_examples(&examples).map_err(err)?;
             drop(examples);
             fine_tune(&mut ft, &o, &output_dir)?;
-            let params = ft.params().map_err(err)?;
-            let config = params.config().clone();
-            let w = classifier::params_to_weights(params).map_err(err)?;
+            let config = ft.config().clone();
+            let w = ft.weights().map_err(err)?;
             let w = convert(w, &config, dtype).map_err(err)?;
             (
                 Classifier::from_weights(config, &w, ft.tokenizer().clone(), labels.clone())
@@ -307,7 +306,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         for chunk in features.chunks(o.predict_batch_size) {
             let refs: Vec<&InputFeatures> = chunk.iter().collect();
             let probs = classifier
-                .probabilities(&mut ctx, &PaddedBatch::new(&refs))
+                .probabilities(&mut ctx, &classifier::pad(&refs))
                 .map_err(err)?;
             for row in probs.chunks_exact(labels.len()) {
                 let cols: Vec<String> = row.iter().map(f32::to_string).collect();

@@ -111,7 +111,7 @@ fn write_batch(
     text: &mut String,
 ) -> Result<(), String> {
     let err = |e: bert::Error| e.to_string();
-    let batch = pipeline
+    let (encodings, batch) = pipeline
         .encode(pairs, pipeline.max_seq_length(), ctx.threads())
         .map_err(err)?;
     let out = pipeline
@@ -119,7 +119,7 @@ fn write_batch(
         .forward(ctx, &batch.inputs(), true)
         .map_err(err)?;
     let h = out.hidden_size();
-    for (b, enc) in batch.encodings.iter().enumerate() {
+    for (b, enc) in encodings.iter().enumerate() {
         text.push_str(&format!(
             "{{\"linex_index\": {}, \"features\": [",
             first_index + b
