@@ -18,6 +18,7 @@ mod error;
 pub mod heads;
 pub mod model;
 pub mod pipeline;
+pub mod pyjson;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;
