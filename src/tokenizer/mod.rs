@@ -35,6 +35,8 @@ pub use wordpiece::{WordPiece, MAX_INPUT_CHARS_PER_WORD};
 
 use crate::{Error, Result};
 use basic::BasicScratch;
+/// Python 3.11's character properties, for code that mirrors Python string methods.
+pub(crate) use unicode::{flags, is_py_space, push_lower, CASED, CASE_IGNORABLE, LOWER, MN};
 use wordpiece::Piece;
 
 /// One WordPiece token of an input text.
