@@ -7,8 +7,8 @@ mod common;
 use std::path::PathBuf;
 
 use bert::squad::{
-    self, compute_predictions, convert_examples_to_features, read_squad_examples, FeatureOptions,
-    InputFeatures, PredictOptions, PyDict, RawResult, SquadExample,
+    self, compute_predictions, convert_examples_to_features, read_squad_examples, FeatureBatch,
+    FeatureOptions, InputFeatures, PredictOptions, PyDict, RawResult, SquadExample,
 };
 use bert::tokenizer::Tokenizer;
 use serde_json::Value;
@@ -438,4 +438,54 @@ fn queries_are_cut_to_max_query_length() {
         }
     }
     assert!(cut > 20, "{cut} features had their question cut");
+}
+
+#[test]
+fn batches_for_the_model() {
+    let (_, train) = features("v2.0", true);
+    let (_, predict) = features("v2.0", false);
+    let batches: Vec<FeatureBatch> = FeatureBatch::batches(&train, 8)
+        .collect::<bert::Result<_>>()
+        .unwrap();
+    assert_eq!(batches.len(), train.len().div_ceil(8));
+    let b = &batches[1];
+    assert_eq!((b.batch, b.seq), (8, 128));
+    for (r, f) in train[8..16].iter().enumerate() {
+        let row = r * 128..(r + 1) * 128;
+        assert_eq!(b.unique_ids[r], f.unique_id);
+        assert_eq!(b.input_ids[row.clone()], f.input_ids[..]);
+        assert_eq!(b.input_mask[row.clone()], f.input_mask[..]);
+        assert_eq!(b.segment_ids[row], f.segment_ids[..]);
+        assert_eq!(Some(b.start_positions[r] as usize), f.start_position);
+        assert_eq!(Some(b.end_positions[r] as usize), f.end_position);
+    }
+    let inputs = b.inputs();
+    assert_eq!(
+        (inputs.batch, inputs.seq, inputs.input_ids.len()),
+        (8, 128, 8 * 128)
+    );
+
+    // Trimmed to the longest feature of the batch: the same rows, cut.
+    let rows: Vec<&InputFeatures> = train
+        .iter()
+        .filter(|f| f.tokens.len() < 128)
+        .take(4)
+        .collect();
+    let mut trimmed = FeatureBatch::new(&rows).unwrap();
+    trimmed.trim_to_longest();
+    let longest = rows.iter().map(|f| f.tokens.len()).max().unwrap();
+    assert_eq!(trimmed.seq, longest);
+    for (r, f) in rows.iter().enumerate() {
+        let row = r * longest..(r + 1) * longest;
+        assert_eq!(trimmed.input_ids[row.clone()], f.input_ids[..longest]);
+        assert_eq!(trimmed.input_mask[row.clone()], f.input_mask[..longest]);
+        assert_eq!(trimmed.segment_ids[row], f.segment_ids[..longest]);
+    }
+    assert_eq!(trimmed.start_positions.len(), 4);
+
+    // Prediction features have no positions; mixing the two is an error.
+    let p = FeatureBatch::new(&[&predict[0], &predict[1]]).unwrap();
+    assert!(p.start_positions.is_empty() && p.end_positions.is_empty());
+    assert!(FeatureBatch::new(&[&train[0], &predict[1]]).is_err());
+    assert!(FeatureBatch::new(&[]).is_err());
 }

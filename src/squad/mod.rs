@@ -8,8 +8,9 @@
 //!   `doc_stride`, `token_to_orig_map`, `token_is_max_context`, `_improve_answer_span`),
 //!   built on the tokenizer's windows ([`crate::tokenizer::Tokenizer::windows_of_tokens`]).
 //! - [`batch`]: features stacked as model inputs, with start/end positions for training.
-//! - [`predictions`]: `write_predictions` (n-best spans, `get_final_text`, softmax, v2 null
-//!   score) and the three JSON files as Google writes them.
+//! - [`predictions`]: `write_predictions` (n-best spans, [`final_text`]'s `get_final_text`,
+//!   softmax, v2 null score); [`prediction_files`]: the three JSON files as Google writes
+//!   them.
 //! - [`evaluate`]: `evaluate-v1.1.py` / `evaluate-v2.0.py`.
 //!
 //! Predicting is reading, converting, running the model on each [`FeatureBatch`] for its
@@ -50,6 +51,7 @@ pub mod evaluate;
 pub mod examples;
 pub mod features;
 pub mod final_text;
+pub mod prediction_files;
 pub mod predictions;
 mod pydict;
 pub mod pystr;
