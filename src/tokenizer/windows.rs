@@ -89,7 +89,8 @@ pub struct WindowOptions {
     pub doc_stride: usize,
     /// Keep the first this many query tokens (Google's `max_query_length`); `None`: all.
     pub max_query_length: Option<usize>,
-    /// Padding of each window's encoding (`Padding::Fixed(max_seq_length)` as Google pads).
+    /// Padding of the windows' encodings: `Padding::Fixed(max_seq_length)` as Google pads,
+    /// `Padding::Longest` to the longest window.
     pub padding: Padding,
 }
 
@@ -173,13 +174,6 @@ impl Tokenizer {
                 push(&mut e, Some(t), t.text, t.id, text_type);
             }
             push(&mut e, None, SEP, sep, text_type);
-            if let Some(pad_id) = pad_id {
-                let len = match opts.padding {
-                    Padding::Fixed(n) => n,
-                    _ => opts.max_seq_length,
-                };
-                pad_to(&mut e, len, pad_id);
-            }
             let max_context = (span.start..span.end())
                 .map(|p| check_is_max_context(&spans, index, p))
                 .collect();
@@ -189,6 +183,15 @@ impl Tokenizer {
                 text_start,
                 max_context,
             });
+        }
+        if let Some(pad_id) = pad_id {
+            let len = match opts.padding {
+                Padding::Fixed(n) => n,
+                _ => windows.iter().map(|w| w.encoding.len()).max().unwrap_or(0),
+            };
+            for w in &mut windows {
+                pad_to(&mut w.encoding, len, pad_id);
+            }
         }
         Ok(windows)
     }
@@ -313,6 +316,13 @@ mod tests {
         let empty = tok.encode_windows(None, " ", &opts).unwrap();
         assert_eq!(empty.len(), 1);
         assert_eq!(empty[0].encoding.tokens.join(" "), "[CLS] [SEP]");
+        let longest = WindowOptions {
+            padding: Padding::Longest,
+            ..opts
+        };
+        let w = tok.encode_windows(None, "the man went to", &longest).unwrap();
+        assert_eq!(w[1].encoding.tokens.join(" "), "[CLS] went to [SEP] [PAD]");
+        assert_eq!(w[1].encoding.attention_mask, [1, 1, 1, 1, 0]);
         // A query of 2 tokens leaves 5 - 2 - 3 = 0 text tokens.
         assert!(tok.encode_windows(Some("the man"), "went", &opts).is_err());
     }
