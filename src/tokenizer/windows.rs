@@ -320,7 +320,9 @@ mod tests {
             padding: Padding::Longest,
             ..opts
         };
-        let w = tok.encode_windows(None, "the man went to", &longest).unwrap();
+        let w = tok
+            .encode_windows(None, "the man went to", &longest)
+            .unwrap();
         assert_eq!(w[1].encoding.tokens.join(" "), "[CLS] went to [SEP] [PAD]");
         assert_eq!(w[1].encoding.attention_mask, [1, 1, 1, 1, 0]);
         // A query of 2 tokens leaves 5 - 2 - 3 = 0 text tokens.
