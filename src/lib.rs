@@ -12,6 +12,9 @@
 //!   accumulation, dropout.
 //! - [`classifier`]: `run_classifier.py`: GLUE processors, metrics and the fine-tuned
 //!   [`classifier::Classifier`].
+//! - [`squad`]: `run_squad.py` without the model (examples, windowed features, predictions
+//!   from span logits) and the official SQuAD 1.1 / 2.0 evaluation.
+//! - [`pyjson`]: JSON written byte for byte as Python's `json.dumps` writes it.
 //!
 //! The C ABI lives in the `bert-ffi` crate (`ffi/`), the command-line tool in `src/bin/bert`.
 
@@ -22,6 +25,8 @@ mod error;
 pub mod heads;
 pub mod model;
 pub mod pipeline;
+pub mod pyjson;
+pub mod squad;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

@@ -1,5 +1,6 @@
 //! Google's `FullTokenizer` (`tokenization.py`, commit eedf5716): basic tokenizer, WordPiece,
-//! and encodings (`[CLS] A [SEP] B [SEP]`, type ids, masks, truncation, padding, batches).
+//! and encodings (`[CLS] A [SEP] B [SEP]`, type ids, masks, truncation, padding, batches,
+//! overflowing windows with a stride).
 //!
 //! Every token keeps the byte span of the input characters it came from, including tokens of
 //! lower-cased and accent-stripped text. Unicode properties are Python 3.11's (Unicode 14.0),
@@ -17,6 +18,7 @@ mod unicode;
 #[rustfmt::skip]
 mod unicode_tables;
 mod vocab;
+mod windows;
 mod wordpiece;
 
 use std::path::Path;
@@ -28,10 +30,13 @@ pub use truncate::truncate_seq_pair;
 pub use unicode::{is_control, is_punctuation, is_whitespace};
 pub use unicode_tables::UNICODE_VERSION;
 pub use vocab::{Vocab, CLS, MASK, PAD, SEP, UNK};
+pub use windows::{check_is_max_context, doc_spans, DocSpan, Window, WindowOptions};
 pub use wordpiece::{WordPiece, MAX_INPUT_CHARS_PER_WORD};
 
 use crate::{Error, Result};
 use basic::BasicScratch;
+/// Python 3.11's character properties, for code that mirrors Python string methods.
+pub(crate) use unicode::{flags, is_py_space, push_lower, CASED, CASE_IGNORABLE, LOWER, MN};
 use wordpiece::Piece;
 
 /// One WordPiece token of an input text.

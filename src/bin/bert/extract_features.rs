@@ -10,12 +10,12 @@
 use std::io::Write;
 use std::path::Path;
 
+use bert::pyjson::{push_py_str, py_repr, py_round};
 use bert::{Context, Pipeline};
 
 use crate::flags::Flags;
 use crate::lines::{self, for_each_line};
 use crate::model_flags;
-use crate::pyjson::{push_py_str, py_repr, py_round};
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let flags = Flags::parse(

@@ -8,7 +8,6 @@ mod extract_features;
 mod flags;
 mod lines;
 mod model_flags;
-mod pyjson;
 mod tokenize;
 
 use std::process::ExitCode;
