@@ -24,6 +24,7 @@ mod forward;
 mod kernels;
 mod layer;
 mod params;
+pub mod pretraining_data;
 mod rng;
 mod schedule;
 mod update;
