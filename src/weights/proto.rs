@@ -157,6 +157,9 @@ mod tests {
         put_bytes(&mut msg, 2, b"hi");
         put_key(&mut msg, 6, FIXED32);
         msg.extend_from_slice(&7u32.to_le_bytes());
-        assert_eq!(msg, [0x08, 0xac, 0x02, 0x12, 0x02, b'h', b'i', 0x35, 7, 0, 0, 0]);
+        assert_eq!(
+            msg,
+            [0x08, 0xac, 0x02, 0x12, 0x02, b'h', b'i', 0x35, 7, 0, 0, 0]
+        );
     }
 }

@@ -78,9 +78,7 @@ fn main() -> ExitCode {
         "embed" => embed::run(rest),
         "extract-features" | "extract_features" => extract_features::run(rest),
         "convert" => convert::run(rest),
-        "create-pretraining-data" | "create_pretraining_data" => {
-            create_pretraining_data::run(rest)
-        }
+        "create-pretraining-data" | "create_pretraining_data" => create_pretraining_data::run(rest),
         "classify" => classify::run(rest),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     };

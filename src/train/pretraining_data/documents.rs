@@ -210,7 +210,9 @@ fn read_file(
         let cut = if eof {
             buf.len()
         } else {
-            buf.iter().rposition(|&b| b == b'\n').map_or(buf.len(), |p| p + 1)
+            buf.iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(buf.len(), |p| p + 1)
         };
         let pieces = split_lines(&buf[..cut], threads);
         let results = tokenize_pieces(tokenizer, &pieces, workspaces);
@@ -352,15 +354,18 @@ mod tests {
     #[test]
     fn blank_lines_split_documents_and_empty_ones_vanish() {
         let t = tokenizer();
-        let docs = Documents::from_text(&t, "a b\n\n\n c \n\x00\nax\n  \nb\n\u{2028}\n\nc\u{2028}");
-        // "\x00" has text but no tokens: skipped, no new document. "\u{2028}" alone strips
-        // to a blank line (new document); "c\u{2028}" strips to "c".
-        assert_eq!(docs.len(), 4);
+        let text = "a b\n\n\n c \n\x00\nax\n  \nb\n\u{2028}\n\nc\u{2028}\n\x1f\na";
+        let docs = Documents::from_text(&t, text);
+        // "\x00" has text but no tokens: skipped, no new document. "\u{2028}" and "\x1f"
+        // alone strip to blank lines (new documents), though the tokenizer sees neither as
+        // whitespace; "c\u{2028}" strips to "c".
+        assert_eq!(docs.len(), 5);
         assert_eq!(docs.document(0), vec![&[5, 6][..]]);
         assert_eq!(docs.document(1), vec![&[7][..], &[5, 8][..]]);
         assert_eq!(docs.document(2), vec![&[6][..]]);
         assert_eq!(docs.document(3), vec![&[7][..]]);
-        assert_eq!(docs.num_tokens(), 7);
+        assert_eq!(docs.document(4), vec![&[5][..]]);
+        assert_eq!(docs.num_tokens(), 8);
     }
 
     #[test]
@@ -368,8 +373,8 @@ mod tests {
         // CPython 3.11: [c for c in range(0x110000) if chr(c).isspace()]
         let want: Vec<u32> = [
             0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000,
-            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
-            0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028,
+            0x2029, 0x202f, 0x205f, 0x3000,
         ]
         .to_vec();
         let got: Vec<u32> = (0..0x11_0000u32)

@@ -141,9 +141,11 @@ fn decode_feature(buf: &[u8]) -> Result<Feature, String> {
                             if packed.len() % 4 != 0 {
                                 return Err(bad("FloatList (packed length not a multiple of 4)"));
                             }
-                            values.extend(packed.chunks_exact(4).map(|b| {
-                                f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-                            }));
+                            values.extend(
+                                packed
+                                    .chunks_exact(4)
+                                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                            );
                         }
                         (1, Field::Fixed32(bits)) => values.push(f32::from_bits(bits)),
                         (1, _) => return Err(bad("FloatList")),
@@ -232,7 +234,8 @@ impl ExampleEncoder {
     fn entry(&mut self, name: &str, kind: u32) {
         let list_len = self.list.len();
         let feature_len = 1 + varint_len(list_len) + list_len;
-        let entry_len = 1 + varint_len(name.len()) + name.len() + 1 + varint_len(feature_len) + feature_len;
+        let entry_len =
+            1 + varint_len(name.len()) + name.len() + 1 + varint_len(feature_len) + feature_len;
         let out = &mut self.features;
         put_key(out, 1, LEN);
         put_varint(out, entry_len as u64);
@@ -260,16 +263,22 @@ mod tests {
     #[test]
     fn round_trip_and_known_bytes() {
         let mut ex = Example::default();
-        ex.features.insert("a".into(), Feature::Int64(vec![1, 300, -1]));
-        ex.features.insert("b".into(), Feature::Float(vec![1.0, 0.0]));
-        ex.features.insert("c".into(), Feature::Bytes(vec![b"hi".to_vec()]));
+        ex.features
+            .insert("a".into(), Feature::Int64(vec![1, 300, -1]));
+        ex.features
+            .insert("b".into(), Feature::Float(vec![1.0, 0.0]));
+        ex.features
+            .insert("c".into(), Feature::Bytes(vec![b"hi".to_vec()]));
         ex.features.insert("d".into(), Feature::Int64(vec![]));
         let bytes = ex.encode();
         assert_eq!(Example::decode(&bytes).unwrap(), ex);
         // {"d": int64_list {}} alone, as protobuf writes it.
         let mut d = Example::default();
         d.features.insert("d".into(), Feature::Int64(vec![]));
-        assert_eq!(d.encode(), [0x0a, 0x09, 0x0a, 0x07, 0x0a, 0x01, b'd', 0x12, 0x02, 0x1a, 0x00]);
+        assert_eq!(
+            d.encode(),
+            [0x0a, 0x09, 0x0a, 0x07, 0x0a, 0x01, b'd', 0x12, 0x02, 0x1a, 0x00]
+        );
     }
 
     #[test]
@@ -279,7 +288,11 @@ mod tests {
         let mut float_list = vec![0x0d];
         float_list.extend_from_slice(&2.0f32.to_le_bytes());
         let mut features = Vec::new();
-        for (name, kind, list) in [("x", 3, &int_list[..]), ("y", 2, &float_list[..]), ("x", 2, &float_list[..])] {
+        for (name, kind, list) in [
+            ("x", 3, &int_list[..]),
+            ("y", 2, &float_list[..]),
+            ("x", 2, &float_list[..]),
+        ] {
             let mut feature = Vec::new();
             put_bytes(&mut feature, kind, list);
             let mut entry = Vec::new();
@@ -290,7 +303,11 @@ mod tests {
         let mut ex = Vec::new();
         put_bytes(&mut ex, 1, &features);
         let got = Example::decode(&ex).unwrap();
-        assert_eq!(got.features["x"], Feature::Float(vec![2.0]), "the last key wins");
+        assert_eq!(
+            got.features["x"],
+            Feature::Float(vec![2.0]),
+            "the last key wins"
+        );
         assert_eq!(got.features["y"], Feature::Float(vec![2.0]));
         let mut only_ints = Vec::new();
         let mut feature = Vec::new();
@@ -301,13 +318,17 @@ mod tests {
         put_bytes(&mut only_ints, 1, &entry);
         let mut ex = Vec::new();
         put_bytes(&mut ex, 1, &only_ints);
-        assert_eq!(Example::decode(&ex).unwrap().features["x"], Feature::Int64(vec![5, 6]));
+        assert_eq!(
+            Example::decode(&ex).unwrap().features["x"],
+            Feature::Int64(vec![5, 6])
+        );
     }
 
     #[test]
     fn malformed_examples_are_errors() {
         let mut ex = Example::default();
-        ex.features.insert("input_ids".into(), Feature::Int64(vec![101, 2023, 102]));
+        ex.features
+            .insert("input_ids".into(), Feature::Int64(vec![101, 2023, 102]));
         let bytes = ex.encode();
         for cut in 1..bytes.len() {
             assert!(Example::decode(&bytes[..cut]).is_err(), "cut at {cut}");

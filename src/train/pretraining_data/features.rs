@@ -44,23 +44,37 @@ impl PretrainingFeatures {
         let seq = shapes.max_seq_length;
         let pred = shapes.max_predictions_per_seq;
         let ints = |name: &str, len: usize| int_feature(&ex, name, len);
+        // In `name_to_features` order, so the first wrong feature is the one named.
+        let input_ids = ints("input_ids", seq)?;
+        let input_mask = ints("input_mask", seq)?;
+        let segment_ids = ints("segment_ids", seq)?;
         let masked_lm_positions = ints("masked_lm_positions", pred)?;
+        let masked_lm_ids = ints("masked_lm_ids", pred)?;
+        let masked_lm_weights = match ex.features.get("masked_lm_weights") {
+            Some(Feature::Float(v)) if v.len() == pred => v.clone(),
+            other => {
+                return Err(mismatch(
+                    &ex,
+                    "masked_lm_weights",
+                    "float_list",
+                    pred,
+                    other,
+                ))
+            }
+        };
+        let next = ints("next_sentence_labels", 1)?;
+        // `tf.gather` would fail on these at run time.
         if let Some(p) = masked_lm_positions.iter().find(|&&p| p as usize >= seq) {
             return Err(format!(
                 "feature masked_lm_positions: position {p} is outside max_seq_length {seq}"
             ));
         }
-        let masked_lm_weights = match ex.features.get("masked_lm_weights") {
-            Some(Feature::Float(v)) if v.len() == pred => v.clone(),
-            other => return Err(mismatch(&ex, "masked_lm_weights", "float_list", pred, other)),
-        };
-        let next = ints("next_sentence_labels", 1)?;
         Ok(PretrainingFeatures {
-            input_ids: ints("input_ids", seq)?,
-            input_mask: ints("input_mask", seq)?,
-            segment_ids: ints("segment_ids", seq)?,
+            input_ids,
+            input_mask,
+            segment_ids,
             masked_lm_positions,
-            masked_lm_ids: ints("masked_lm_ids", pred)?,
+            masked_lm_ids,
             masked_lm_weights,
             next_sentence_labels: next[0],
         })
@@ -76,7 +90,9 @@ fn int_feature(ex: &Example, name: &str, len: usize) -> std::result::Result<Vec<
                 u32::try_from(x)
                     .ok()
                     .filter(|&x| x <= i32::MAX as u32)
-                    .ok_or_else(|| format!("feature {name}: value {x} at index {i} is out of range"))
+                    .ok_or_else(|| {
+                        format!("feature {name}: value {x} at index {i} is out of range")
+                    })
             })
             .collect(),
         other => Err(mismatch(ex, name, "int64_list", len, other)),

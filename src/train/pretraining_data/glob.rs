@@ -27,7 +27,9 @@ pub fn expand_input_files(patterns: &str) -> Result<Vec<PathBuf>> {
         files.extend(found);
     }
     if files.is_empty() {
-        return Err(Error::InvalidArgument("--input_file: no input files".into()));
+        return Err(Error::InvalidArgument(
+            "--input_file: no input files".into(),
+        ));
     }
     Ok(files)
 }

@@ -150,11 +150,16 @@ fn truncate_seq_pair(a: &mut Span, b: &mut Span, max_num_tokens: usize, rng: &mu
     }
 }
 
-/// `create_instances_from_document` for `all_documents[document_index]`, where
-/// `all_documents[k]` is `docs`' document `order[k]`. Appends to `out`.
+/// Google's `all_documents` after its shuffle: document `k` is `docs`' document `order[k]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AllDocuments<'a> {
+    pub docs: &'a Documents,
+    pub order: &'a [u32],
+}
+
+/// `create_instances_from_document` for `all_documents[document_index]`. Appends to `out`.
 pub(crate) fn create_instances_from_document(
-    docs: &Documents,
-    order: &[u32],
+    all_documents: AllDocuments<'_>,
     document_index: usize,
     params: &InstanceParams,
     vocab: &VocabInfo,
@@ -162,6 +167,7 @@ pub(crate) fn create_instances_from_document(
     scratch: &mut InstanceScratch,
     out: &mut Instances,
 ) {
+    let AllDocuments { docs, order } = all_documents;
     let sentences = docs.sentences(order[document_index] as usize);
     let n = sentences.len();
     let sentence = |k: usize| docs.sentence_span(sentences.start + k);

@@ -99,7 +99,9 @@ pub(crate) fn create_masked_lm_predictions(
 
     // `int(round(len(tokens) * masked_lm_prob))`: Python 3 rounds half to even.
     let rounded = (tokens.len() as f64 * params.masked_lm_prob).round_ties_even();
-    let num_to_predict = params.max_predictions_per_seq.min((rounded as usize).max(1));
+    let num_to_predict = params
+        .max_predictions_per_seq
+        .min((rounded as usize).max(1));
 
     covered.clear();
     covered.resize(tokens.len(), false);
@@ -161,7 +163,14 @@ mod tests {
                 let mut out = Vec::new();
                 let mut rng = PyRandom::new(seed);
                 let mut scratch = MaskScratch::default();
-                create_masked_lm_predictions(&tokens, params, &vocab(), &mut rng, &mut scratch, &mut out);
+                create_masked_lm_predictions(
+                    &tokens,
+                    params,
+                    &vocab(),
+                    &mut rng,
+                    &mut scratch,
+                    &mut out,
+                );
                 assert!(!out.is_empty() && out.len() <= 3);
                 assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
                 for &(p, _) in &out {

@@ -41,7 +41,7 @@ pub use write::write_instance_to_example_files;
 
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
-use instances::{create_instances_from_document, InstanceParams, InstanceScratch};
+use instances::{create_instances_from_document, AllDocuments, InstanceParams, InstanceScratch};
 use masking::{MaskParams, VocabInfo};
 
 /// The flags of `create_pretraining_data.py` that shape the data, with its defaults.
@@ -174,8 +174,10 @@ pub fn create_training_instances(
     for _ in 0..options.dupe_factor {
         for document_index in 0..order.len() {
             create_instances_from_document(
-                docs,
-                &order,
+                AllDocuments {
+                    docs,
+                    order: &order,
+                },
                 document_index,
                 &params,
                 &vocab,

@@ -171,7 +171,11 @@ mod tests {
     // Every expected value below was printed by CPython 3.11.7 (`random.Random(seed)`, the
     // same calls in the same order).
 
-    fn draws(seed: i64) -> (Vec<u64>, Vec<f64>, Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>) {
+    /// getrandbits(32) x4, random() x3, randint(0, 30521) x6, randint(0, 0) x3,
+    /// randint(2, 125) x4, shuffle(list(range(12))).
+    type Draws = (Vec<u64>, Vec<f64>, Vec<u64>, Vec<u64>, Vec<u64>, Vec<u32>);
+
+    fn draws(seed: i64) -> Draws {
         let mut r = PyRandom::new(seed);
         let bits: Vec<u64> = (0..4).map(|_| r.getrandbits(32)).collect();
         let floats: Vec<f64> = (0..3).map(|_| r.random()).collect();

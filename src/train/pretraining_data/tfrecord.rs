@@ -174,7 +174,9 @@ impl TfRecordReader {
         n.copy_from_slice(len_bytes);
         let n = u64::from_le_bytes(n);
         let body_left = left - HEADER as u64;
-        if n.checked_add(FOOTER as u64).map_or(true, |need| need > body_left) {
+        if n.checked_add(FOOTER as u64)
+            .map_or(true, |need| need > body_left)
+        {
             return Err(self.error(format!(
                 "truncated: the record holds {n} bytes, the file has {} left",
                 body_left.saturating_sub(FOOTER as u64)

@@ -243,7 +243,10 @@ mod tests {
         };
         let bytes = encode_entry(&e);
         // dtype 9, an empty shape, size 8, crc: what TF writes for a scalar global_step.
-        assert_eq!(bytes, [0x08, 9, 0x12, 0, 0x28, 8, 0x35, 0x78, 0x56, 0x34, 0x12]);
+        assert_eq!(
+            bytes,
+            [0x08, 9, 0x12, 0, 0x28, 8, 0x35, 0x78, 0x56, 0x34, 0x12]
+        );
         assert_eq!(parse_entry(&bytes).unwrap(), e);
         let e = Entry {
             dtype: DataType::Float,

@@ -16,7 +16,6 @@ const BLOCK_TRAILER_LEN: usize = 5;
 const BLOCK_SIZE: usize = 256 * 1024;
 const RESTART_INTERVAL: usize = 16;
 
-
 /// One table entry: key bytes, value bytes.
 pub(super) type KeyValue = (Vec<u8>, Vec<u8>);
 
@@ -229,22 +228,24 @@ pub(super) fn build_table(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     // LevelDB writes index entries with a restart point each.
     let mut index = BlockBuilder::new(1);
     let mut handle = Vec::new();
-    let mut last_key: &[u8] = &[];
+    let mut pending: Option<(Handle, &[u8])> = None;
     for (key, value) in entries {
-        data.add(key, value);
-        last_key = key;
-        if data.size_estimate() >= BLOCK_SIZE {
-            let h = write_block(&mut file, &data.finish());
-            // The block's last key separates it from the next (LevelDB shortens it; any key
-            // from the last of this block to before the first of the next will do).
+        if let Some((h, last)) = pending.take() {
             encode_handle(&mut handle, h);
-            index.add(last_key, &handle);
+            index.add(&shortest_separator(last, key), &handle);
+        }
+        data.add(key, value);
+        if data.size_estimate() >= BLOCK_SIZE {
+            pending = Some((write_block(&mut file, &data.finish()), key));
         }
     }
     if !data.is_empty() {
-        let h = write_block(&mut file, &data.finish());
+        let last = entries.last().map_or(&[][..], |(k, _)| k);
+        pending = Some((write_block(&mut file, &data.finish()), last));
+    }
+    if let Some((h, last)) = pending {
         encode_handle(&mut handle, h);
-        index.add(last_key, &handle);
+        index.add(&short_successor(last), &handle);
     }
     let metaindex = write_block(&mut file, &BlockBuilder::new(RESTART_INTERVAL).finish());
     let index = write_block(&mut file, &index.finish());
@@ -257,6 +258,34 @@ pub(super) fn build_table(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     footer.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
     file.extend_from_slice(&footer);
     file
+}
+
+/// LevelDB's `BytewiseComparator::FindShortestSeparator`: a short key `k` with
+/// `start <= k < limit`, so index blocks stay small (what TensorFlow writes).
+fn shortest_separator(start: &[u8], limit: &[u8]) -> Vec<u8> {
+    let common = start.iter().zip(limit).take_while(|(a, b)| a == b).count();
+    if common < start.len().min(limit.len()) {
+        let b = start[common];
+        if b < 0xff && b + 1 < limit[common] {
+            let mut k = start[..=common].to_vec();
+            k[common] += 1;
+            return k;
+        }
+    }
+    start.to_vec()
+}
+
+/// LevelDB's `FindShortSuccessor`: a short key `>= key` (its first byte that is not 0xff,
+/// incremented, and nothing after it).
+fn short_successor(key: &[u8]) -> Vec<u8> {
+    match key.iter().position(|&b| b != 0xff) {
+        Some(i) => {
+            let mut k = key[..=i].to_vec();
+            k[i] += 1;
+            k
+        }
+        None => key.to_vec(),
+    }
 }
 
 fn encode_handle(out: &mut Vec<u8>, h: Handle) {
@@ -285,10 +314,11 @@ mod tests {
 
     #[test]
     fn built_tables_read_back() {
-        // Enough entries for several data blocks and restart points.
+        // Enough entries for several data blocks and restart points; gaps of 20 between
+        // the numbers let LevelDB shorten some separators.
         let entries: Vec<KeyValue> = (0..40_000u32)
             .map(|i| {
-                let key = format!("bert/encoder/layer_{:05}/kernel", i).into_bytes();
+                let key = format!("bert/encoder/layer_{:07}/kernel", i * 20).into_bytes();
                 (key, vec![i as u8; 1 + (i % 13) as usize])
             })
             .collect();
@@ -296,6 +326,39 @@ mod tests {
         assert!(table.len() > 2 * BLOCK_SIZE);
         let back = read_table(&table, Path::new("t.index")).unwrap();
         assert_eq!(back, entries);
+
+        // Each index key separates its block from the next as LevelDB's would.
+        let footer = &table[table.len() - FOOTER_LEN..];
+        let mut pos = 0;
+        read_handle(footer, &mut pos).unwrap();
+        let index = read_handle(footer, &mut pos).unwrap();
+        let index = block_entries(read_block(&table, index, Path::new("t")).unwrap()).unwrap();
+        assert!(index.len() >= 3);
+        let mut shortened = 0;
+        let mut first_of_block = 0;
+        for (k, (key, handle)) in index.iter().enumerate() {
+            let mut p = 0;
+            let h = read_handle(handle, &mut p).unwrap();
+            let block = block_entries(read_block(&table, h, Path::new("t")).unwrap()).unwrap();
+            let last = &block.last().unwrap().0;
+            let next = first_of_block + block.len();
+            let want = match entries.get(next) {
+                Some((limit, _)) => shortest_separator(last, limit),
+                None => short_successor(last),
+            };
+            assert_eq!(key, &want, "index entry {k}");
+            assert!(key >= last && entries.get(next).map_or(true, |(l, _)| key < l));
+            shortened += usize::from(key.len() < last.len());
+            first_of_block = next;
+        }
+        assert!(shortened > 0);
+
+        // Index keys are shortened as LevelDB does.
+        assert_eq!(shortest_separator(b"abcd", b"abzz"), b"abd");
+        assert_eq!(shortest_separator(b"abcd", b"abd"), b"abcd");
+        assert_eq!(shortest_separator(b"ab", b"abc"), b"ab");
+        assert_eq!(short_successor(b"output_weights"), b"p");
+        assert_eq!(short_successor(b"\xff\xffa"), b"\xff\xffb");
         let empty = build_table(&[]);
         assert!(read_table(&empty, Path::new("e.index")).unwrap().is_empty());
     }
