@@ -136,11 +136,11 @@ fn tokenize_block(
     ws: &mut Workspace,
 ) -> std::result::Result<Block, BadLine> {
     let mut block = Block::default();
-    let mut tokens: Vec<Token<'_>> = Vec::new();
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
     if text.is_empty() {
         return Ok(block);
     }
+    let mut tokens: Vec<Token<'_>> = Vec::new();
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         // `GFile` in text mode decodes strictly: invalid UTF-8 is an error there too.
         let line = std::str::from_utf8(raw).map_err(|e| BadLine {
