@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use bert::tokenizer::Tokenizer;
 use bert::train::pretraining_data::{
-    create_pretraining_data, Example, Feature, Options, Progress, TfRecordReader,
+    create_pretraining_data, create_training_instances, write_instance_to_example_files, Documents,
+    Example, Feature, Options, Progress, PyRandom, TfRecordReader,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -241,5 +242,58 @@ fn bad_options_and_inputs_are_errors() {
         .unwrap_err();
     assert_eq!(e.code(), 11, "{e}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "only bad.txt");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_steps_one_by_one() {
+    // Google's first record of sample_text_s128, through the step-by-step API.
+    let t = tokenizer();
+    let text = std::fs::read_to_string(sample_text()).unwrap();
+    let docs = Documents::from_text(&t, &text);
+    assert_eq!(docs.len(), 3);
+    let options = fixture_options("sample_text_s128");
+    let mut rng = PyRandom::new(options.random_seed);
+    let (instances, order) =
+        create_training_instances(&t, &docs, &options, &mut rng, &mut |_| true).unwrap();
+    assert_eq!((instances.len(), order.len()), (60, 60));
+    let (cls, sep) = (101, 102);
+    let first = instances.get(&docs, order[0] as usize, cls, sep).unwrap();
+    let google = &examples(&fixture("sample_text_s128").join("tf_examples.tfrecord"))[0];
+    let ids: Vec<i64> = first.tokens.iter().map(|&x| i64::from(x)).collect();
+    assert_eq!(ids[..], ints(google, "input_ids")[..ids.len()]);
+    let labels: Vec<i64> = first
+        .masked_lm_labels
+        .iter()
+        .map(|&x| i64::from(x))
+        .collect();
+    assert_eq!(labels[..], ints(google, "masked_lm_ids")[..labels.len()]);
+    assert_eq!(
+        i64::from(first.is_random_next),
+        ints(google, "next_sentence_labels")[0]
+    );
+    assert!(instances.get(&docs, 60, cls, sep).is_none());
+
+    // Writing with smaller flags than the instances were made with is refused.
+    let dir = scratch("steps");
+    let out = vec![dir.join("x.tfrecord")];
+    let small = Options {
+        max_seq_length: 64,
+        ..options.clone()
+    };
+    let e =
+        write_instance_to_example_files(&t, &docs, &instances, &order, &small, &out, &mut |_| true)
+            .unwrap_err();
+    assert!(
+        e.to_string().contains("do not fit max_seq_length 64"),
+        "{e}"
+    );
+    // An order naming an instance that does not exist is refused.
+    let e =
+        write_instance_to_example_files(&t, &docs, &instances, &[60], &options, &out, &mut |_| {
+            true
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("do not belong together"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

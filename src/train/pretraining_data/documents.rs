@@ -63,11 +63,16 @@ impl Documents {
         &self.tokens
     }
 
-    /// Document `d` as a list of sentences of token ids.
-    pub fn document(&self, d: usize) -> Vec<&[u32]> {
-        self.sentences(d)
-            .map(|s| &self.tokens[self.sentence_span(s)])
-            .collect()
+    /// Document `d` as a list of sentences of token ids (`None` past the end).
+    pub fn document(&self, d: usize) -> Option<Vec<&[u32]>> {
+        if d >= self.len() {
+            return None;
+        }
+        Some(
+            self.sentences(d)
+                .map(|s| &self.tokens[self.sentence_span(s)])
+                .collect(),
+        )
     }
 
     /// Builds documents from text already in memory (one sentence per line, blank lines
@@ -360,12 +365,13 @@ mod tests {
         // alone strip to blank lines (new documents), though the tokenizer sees neither as
         // whitespace; "c\u{2028}" strips to "c".
         assert_eq!(docs.len(), 5);
-        assert_eq!(docs.document(0), vec![&[5, 6][..]]);
-        assert_eq!(docs.document(1), vec![&[7][..], &[5, 8][..]]);
-        assert_eq!(docs.document(2), vec![&[6][..]]);
-        assert_eq!(docs.document(3), vec![&[7][..]]);
-        assert_eq!(docs.document(4), vec![&[5][..]]);
+        assert_eq!(docs.document(0).unwrap(), vec![&[5, 6][..]]);
+        assert_eq!(docs.document(1).unwrap(), vec![&[7][..], &[5, 8][..]]);
+        assert_eq!(docs.document(2).unwrap(), vec![&[6][..]]);
+        assert_eq!(docs.document(3).unwrap(), vec![&[7][..]]);
+        assert_eq!(docs.document(4).unwrap(), vec![&[5][..]]);
         assert_eq!(docs.num_tokens(), 8);
+        assert!(docs.document(5).is_none());
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct Instances {
     spans: Vec<Spans>,
     /// (position, replacement id) of every instance's predictions, back to back.
     masked: Vec<(u32, u32)>,
+    /// The longest instance (tokens) and the most predictions of one, so that writing
+    /// with smaller flags is refused rather than padded to a negative length.
+    pub(crate) longest: usize,
+    pub(crate) most_predictions: usize,
 }
 
 impl Instances {
@@ -104,8 +108,12 @@ impl Instances {
         }
     }
 
-    /// Instance `i`.
-    pub fn get(&self, docs: &Documents, i: usize, cls: u32, sep: u32) -> TrainingInstance {
+    /// Instance `i`, if there is one and it lies inside `docs` (the documents it was
+    /// made from).
+    pub fn get(&self, docs: &Documents, i: usize, cls: u32, sep: u32) -> Option<TrainingInstance> {
+        if i >= self.len() || !self.fits(docs) {
+            return None;
+        }
         let mut out = TrainingInstance {
             tokens: Vec::new(),
             segment_ids: Vec::new(),
@@ -114,7 +122,16 @@ impl Instances {
             masked_lm_labels: Vec::new(),
         };
         self.get_into(docs, i, cls, sep, &mut out);
-        out
+        Some(out)
+    }
+
+    /// Whether every instance's spans lie inside `docs` (true for the documents the
+    /// instances were made from), so that rebuilding them cannot index out of bounds.
+    pub(crate) fn fits(&self, docs: &Documents) -> bool {
+        let n = docs.tokens().len();
+        self.spans
+            .iter()
+            .all(|s| s.a_start + s.a_len as usize <= n && s.b_start + s.b_len as usize <= n)
     }
 
     /// Bytes held (for the memory figures in the log).
@@ -252,6 +269,9 @@ pub(crate) fn create_instances_from_document(
                 &mut scratch.mask,
                 &mut out.masked,
             );
+            let predictions = out.masked.len() - out.spans.last().map_or(0, |s| s.masked_end);
+            out.longest = out.longest.max(a.len + b.len + 3);
+            out.most_predictions = out.most_predictions.max(predictions);
             out.spans.push(Spans {
                 a_start: a.start,
                 a_len: a.len as u32,

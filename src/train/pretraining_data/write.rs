@@ -34,6 +34,25 @@ pub fn write_instance_to_example_files(
     if output_files.is_empty() {
         return Err(Error::InvalidArgument("no output files".into()));
     }
+    if instances.longest > options.max_seq_length
+        || instances.most_predictions > options.max_predictions_per_seq
+    {
+        return Err(Error::InvalidArgument(format!(
+            "write_instance_to_example_files: instances of up to {} tokens and {} predictions \
+             do not fit max_seq_length {} and max_predictions_per_seq {}",
+            instances.longest,
+            instances.most_predictions,
+            options.max_seq_length,
+            options.max_predictions_per_seq
+        )));
+    }
+    if !instances.fits(docs) || order.iter().any(|&i| i as usize >= instances.len()) {
+        return Err(Error::InvalidArgument(
+            "write_instance_to_example_files: the instances, their order and the documents \
+             do not belong together"
+                .into(),
+        ));
+    }
     let mut writers = output_files
         .iter()
         .map(TfRecordWriter::create)
