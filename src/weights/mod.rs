@@ -11,7 +11,7 @@ pub(crate) mod crc32c;
 pub mod native;
 #[cfg(feature = "onnx")]
 pub mod onnx;
-mod proto;
+pub(crate) mod proto;
 pub mod quantize;
 mod quantized;
 pub mod safetensors;

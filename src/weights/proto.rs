@@ -1,5 +1,6 @@
-//! A minimal protobuf wire-format reader: just enough for `BundleHeaderProto` and
-//! `BundleEntryProto`. Every read is bounds-checked; malformed input yields `None`.
+//! A minimal protobuf wire format: a reader and a writer, just enough for the tensor bundle
+//! protos (`BundleHeaderProto`, `BundleEntryProto`) and `tf.train.Example`. Every read is
+//! bounds-checked; malformed input yields `None`.
 
 /// A field's value as it appears on the wire.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,37 @@ pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
         }
     }
     None
+}
+
+/// Appends `v` as a base-128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Bytes `put_varint(v)` writes.
+pub(crate) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Wire types of a field key.
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const FIXED32: u8 = 5;
+
+/// Appends a field key (number and wire type).
+pub(crate) fn put_key(out: &mut Vec<u8>, number: u32, wire_type: u8) {
+    put_varint(out, u64::from(number) << 3 | u64::from(wire_type));
+}
+
+/// Appends a length-delimited field (bytes, string, sub-message, packed values).
+pub(crate) fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+    put_key(out, number, LEN);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 /// Iterates `(field number, value)` over a message; yields `Err(())` once on malformed
@@ -107,5 +139,27 @@ mod tests {
         }
         let mut pos = 0;
         assert_eq!(read_varint(&[0xff; 11], &mut pos), None);
+    }
+
+    #[test]
+    fn writes_what_it_reads() {
+        for v in [0, 1, 127, 128, 300, 1 << 35, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+            let mut pos = 0;
+            assert_eq!(read_varint(&out, &mut pos), Some(v));
+            assert_eq!(pos, out.len());
+        }
+        let mut msg = Vec::new();
+        put_key(&mut msg, 1, VARINT);
+        put_varint(&mut msg, 300);
+        put_bytes(&mut msg, 2, b"hi");
+        put_key(&mut msg, 6, FIXED32);
+        msg.extend_from_slice(&7u32.to_le_bytes());
+        assert_eq!(
+            msg,
+            [0x08, 0xac, 0x02, 0x12, 0x02, b'h', b'i', 0x35, 7, 0, 0, 0]
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod classify;
 mod convert;
+mod create_pretraining_data;
 mod embed;
 mod extract_features;
 mod flags;
@@ -38,6 +39,14 @@ commands:
                     [--do_lower_case] tsv task: --text_a_column N [--text_b_column N]
                     --label_column N [--skip_header]
                     writes model.bert, eval_results.txt, test_results.tsv
+  create-pretraining-data
+                    Google's create_pretraining_data.py: masked-LM/next-sentence TFRecords
+                    --input_file A,B,dir/*.txt --output_file X[,Y...] --vocab_file PATH
+                    [--do_lower_case=true] [--do_whole_word_mask=false]
+                    [--max_seq_length=128] [--max_predictions_per_seq=20]
+                    [--random_seed=12345] [--dupe_factor=10] [--masked_lm_prob=0.15]
+                    [--short_seq_prob=0.1] [--threads=N] (same records as Google's script,
+                    whatever the thread count)
   convert           write libbert's .bert format: --model PATH --output FILE.bert
                     [--dtype f32|f16|int8] (default f32; int8: encoder kernels and word
                     embeddings, per-channel/per-row scales)
@@ -68,6 +77,7 @@ fn main() -> ExitCode {
         "embed" => embed::run(rest),
         "extract-features" | "extract_features" => extract_features::run(rest),
         "convert" => convert::run(rest),
+        "create-pretraining-data" | "create_pretraining_data" => create_pretraining_data::run(rest),
         "classify" => classify::run(rest),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     };
