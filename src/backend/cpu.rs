@@ -52,6 +52,7 @@ mod optim;
 mod pack;
 mod par;
 mod rows;
+pub(crate) mod scratch;
 
 use super::Pool;
 pub use crate::backend::Activation;

@@ -47,7 +47,6 @@ mod x86;
 use super::cpu::Activation;
 use super::{Pool, WeightBytes};
 use crate::{Error, Result};
-use std::cell::RefCell;
 use std::sync::OnceLock;
 
 /// Version of the packed layout described in the module documentation; files record it.
@@ -389,94 +388,95 @@ impl Int8Weights {
         // weight panels streaming through it; past ~96 KiB the AVX2 kernel measured at 55-60%
         // of its in-cache rate on Zen 3 (K = 3072: 32 rows per block, 97% of it).
         let mc = ((A_BLOCK_BYTES / (groups * K_GROUP).max(1)) / spec.mr).max(1) * spec.mr;
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            let qa = &mut *s;
-            pack::quantize_rows(x, rows, k, spec, qa, pool, threads);
-            let qa = &*qa;
-            let out_ptr = OutPtr(out.as_mut_ptr());
-            let task = |t: usize| {
-                let out_ptr: OutPtr = out_ptr;
-                let (t0, t1) = (t * tiles / threads, (t + 1) * tiles / threads);
-                let mut acc: Tile = [[0; TILE_COLS]; TILE_ROWS];
-                for rb in (0..rows).step_by(mc) {
-                    for tile in t0..t1 {
-                        let p0 = tile * spec.np;
-                        let np = spec.np.min(panels - p0);
-                        let j0 = p0 * PANEL_COLS;
-                        let ncur = (np * PANEL_COLS).min(n - j0);
-                        let b0 = p0 * groups * 64;
-                        for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
-                            let mcur = spec.mr.min(rows - r0);
-                            let a0 = r0 / spec.mr * groups * spec.mr * 4;
-                            prefetch_tile(out_ptr.0.wrapping_add(r0 * n + j0), n, mcur, ncur);
-                            // At least one chunk, so that K = 0 still writes `act(bias)`.
-                            let mut g0 = 0;
-                            loop {
-                                let gc = (K_CHUNK / K_GROUP).min(groups - g0);
-                                // SAFETY: the A panel at `a0` holds `groups · mr · 4` bytes
-                                // (`quantize_rows`) and panels `p0..p0+np` hold `groups · 64`
-                                // bytes each at stride `groups · 64` inside `bytes` (length
-                                // checked against `packed_len`), so the chunk `g0..g0+gc` is in
-                                // bounds; `mcur <= mr`, `np <= spec.np`; the path was checked
-                                // available when the layer was built.
-                                unsafe {
-                                    (spec.kernel)(
-                                        gc,
-                                        qa.data.as_ptr().add(a0 + g0 * spec.mr * 4),
-                                        bytes.as_ptr().add(b0 + g0 * 64),
-                                        groups * 64,
-                                        mcur,
-                                        np,
-                                        &mut acc,
-                                    )
-                                };
-                                let cols = j0..j0 + ncur;
-                                let e = TileEpilogue {
-                                    acc: &acc,
-                                    rows: mcur,
-                                    t: &qa.scale[r0..r0 + mcur],
-                                    z: &qa.zero[r0..r0 + mcur],
-                                    s: &self.scales[cols.clone()],
-                                    colsum: &colsums[cols.clone()],
-                                    bias: &bias[cols],
-                                    outliers: &qa.outliers[r0..r0 + mcur],
-                                    w: &bytes[b0..b0 + np * groups * 64],
-                                    wstride: groups * 64,
-                                    // SAFETY (of the writes through it): rows `r0..r0+mcur <=
-                                    // rows`, columns `j0..j0+ncur <= n` lie inside `out` (`rows ·
-                                    // n` floats, checked by the caller); this task alone writes
-                                    // the columns of its tiles.
-                                    y: out_ptr.0.wrapping_add(r0 * n + j0),
-                                    ldy: n,
-                                    first: g0 == 0,
-                                };
-                                // SAFETY: as stated where `e.y` is made.
-                                unsafe { epilogue(spec, &e) };
-                                if g0 + gc == groups && act != Activation::Identity {
-                                    for i in 0..mcur {
-                                        // SAFETY: as stated where `e.y` is made.
-                                        let y = unsafe {
-                                            std::slice::from_raw_parts_mut(e.y.add(i * n), ncur)
-                                        };
-                                        act.apply(y);
+        pool.with_scratch(
+            |s| &s.int8,
+            |qa| {
+                pack::quantize_rows(x, rows, k, spec, qa, pool, threads);
+                let qa = &*qa;
+                let out_ptr = OutPtr(out.as_mut_ptr());
+                let task = |t: usize| {
+                    let out_ptr: OutPtr = out_ptr;
+                    let (t0, t1) = (t * tiles / threads, (t + 1) * tiles / threads);
+                    let mut acc: Tile = [[0; TILE_COLS]; TILE_ROWS];
+                    for rb in (0..rows).step_by(mc) {
+                        for tile in t0..t1 {
+                            let p0 = tile * spec.np;
+                            let np = spec.np.min(panels - p0);
+                            let j0 = p0 * PANEL_COLS;
+                            let ncur = (np * PANEL_COLS).min(n - j0);
+                            let b0 = p0 * groups * 64;
+                            for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
+                                let mcur = spec.mr.min(rows - r0);
+                                let a0 = r0 / spec.mr * groups * spec.mr * 4;
+                                prefetch_tile(out_ptr.0.wrapping_add(r0 * n + j0), n, mcur, ncur);
+                                // At least one chunk, so that K = 0 still writes `act(bias)`.
+                                let mut g0 = 0;
+                                loop {
+                                    let gc = (K_CHUNK / K_GROUP).min(groups - g0);
+                                    // SAFETY: the A panel at `a0` holds `groups · mr · 4` bytes
+                                    // (`quantize_rows`) and panels `p0..p0+np` hold `groups · 64`
+                                    // bytes each at stride `groups · 64` inside `bytes` (length
+                                    // checked against `packed_len`), so the chunk `g0..g0+gc` is in
+                                    // bounds; `mcur <= mr`, `np <= spec.np`; the path was checked
+                                    // available when the layer was built.
+                                    unsafe {
+                                        (spec.kernel)(
+                                            gc,
+                                            qa.data.as_ptr().add(a0 + g0 * spec.mr * 4),
+                                            bytes.as_ptr().add(b0 + g0 * 64),
+                                            groups * 64,
+                                            mcur,
+                                            np,
+                                            &mut acc,
+                                        )
+                                    };
+                                    let cols = j0..j0 + ncur;
+                                    let e = TileEpilogue {
+                                        acc: &acc,
+                                        rows: mcur,
+                                        t: &qa.scale[r0..r0 + mcur],
+                                        z: &qa.zero[r0..r0 + mcur],
+                                        s: &self.scales[cols.clone()],
+                                        colsum: &colsums[cols.clone()],
+                                        bias: &bias[cols],
+                                        outliers: &qa.outliers[r0..r0 + mcur],
+                                        w: &bytes[b0..b0 + np * groups * 64],
+                                        wstride: groups * 64,
+                                        // SAFETY (of the writes through it): rows `r0..r0+mcur <=
+                                        // rows`, columns `j0..j0+ncur <= n` lie inside `out` (`rows ·
+                                        // n` floats, checked by the caller); this task alone writes
+                                        // the columns of its tiles.
+                                        y: out_ptr.0.wrapping_add(r0 * n + j0),
+                                        ldy: n,
+                                        first: g0 == 0,
+                                    };
+                                    // SAFETY: as stated where `e.y` is made.
+                                    unsafe { epilogue(spec, &e) };
+                                    if g0 + gc == groups && act != Activation::Identity {
+                                        for i in 0..mcur {
+                                            // SAFETY: as stated where `e.y` is made.
+                                            let y = unsafe {
+                                                std::slice::from_raw_parts_mut(e.y.add(i * n), ncur)
+                                            };
+                                            act.apply(y);
+                                        }
                                     }
-                                }
-                                g0 += gc;
-                                if g0 >= groups {
-                                    break;
+                                    g0 += gc;
+                                    if g0 >= groups {
+                                        break;
+                                    }
                                 }
                             }
                         }
                     }
+                };
+                if threads == 1 {
+                    task(0);
+                } else {
+                    pool.run(threads, &task);
                 }
-            };
-            if threads == 1 {
-                task(0);
-            } else {
-                pool.run(threads, &task);
-            }
-        });
+            },
+        );
     }
 }
 
@@ -598,7 +598,8 @@ pub(crate) struct Outliers {
     pub val: [f32; OUTLIERS],
 }
 
-/// Activations of one call, quantized and packed into `mr`-row panels.
+/// Activations of one call, quantized and packed into `mr`-row panels (the context's
+/// scratch: `cpu::scratch`).
 #[derive(Default)]
 pub(crate) struct QuantizedRows {
     /// Panels of `mr` rows: per K group, `mr` rows of 4 u8 (rows past the end are zero).
@@ -609,11 +610,6 @@ pub(crate) struct QuantizedRows {
     pub zero: Vec<i32>,
     /// `[rows]`: the values each row keeps in f32.
     pub outliers: Vec<Outliers>,
-}
-
-thread_local! {
-    /// The calling thread's quantized activations (grows, never shrinks).
-    static SCRATCH: RefCell<QuantizedRows> = RefCell::new(QuantizedRows::default());
 }
 
 #[cfg(test)]

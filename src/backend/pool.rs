@@ -9,11 +9,16 @@
 //! back, and a futex wake-up costs about as much as a small matmul) and then park on a
 //! condition variable, so an idle context costs no CPU. The calling thread takes part in
 //! every [`Pool::run`], so a pool of `t` threads owns `t - 1` workers.
+//!
+//! The pool also owns its threads' kernel scratch (`cpu::scratch`): each thread gets its own
+//! set while it runs a job, so the buffers belong to the context and go with it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+
+use super::cpu::scratch::{self, Scratch};
 
 /// How many `spin_loop` rounds a worker polls for new work before it parks (about 30 µs on a
 /// current x86 core; short enough not to steal much from other processes on a small machine).
@@ -28,6 +33,8 @@ pub struct Pool {
     threads: usize,
     /// `None` for a single-threaded pool.
     shared: Option<Arc<Shared>>,
+    /// The calling thread's scratch (the workers' are in `Shared::scratch`).
+    scratch: Box<Scratch>,
     workers: Vec<JoinHandle<()>>,
     /// Makes the pool `!Sync` (two concurrent `run`s would share one job slot).
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
@@ -105,6 +112,8 @@ struct Shared {
     lock: Mutex<()>,
     wake: Condvar,
     done: Condvar,
+    /// Worker `w`'s scratch is `scratch[w - 1]`.
+    scratch: Vec<Scratch>,
 }
 
 impl Pool {
@@ -127,6 +136,7 @@ impl Pool {
             lock: Mutex::new(()),
             wake: Condvar::new(),
             done: Condvar::new(),
+            scratch: (1..threads).map(|_| Scratch::default()).collect(),
         });
         let mut workers = Vec::with_capacity(threads - 1);
         for w in 1..threads {
@@ -143,6 +153,7 @@ impl Pool {
         Pool {
             threads: workers.len() + 1,
             shared: Some(shared),
+            scratch: Box::default(),
             workers,
             _not_sync: std::marker::PhantomData,
         }
@@ -153,6 +164,7 @@ impl Pool {
         Pool {
             threads: 1,
             shared: None,
+            scratch: Box::default(),
             workers: Vec::new(),
             _not_sync: std::marker::PhantomData,
         }
@@ -163,9 +175,22 @@ impl Pool {
         self.threads
     }
 
+    /// Runs `f` on the piece `pick` of the calling thread's scratch: its current job's set
+    /// inside a task, else this pool's own (the pool is not `Sync`: outside jobs only its
+    /// owner thread uses it).
+    pub(crate) fn with_scratch<T: Default, R>(
+        &self,
+        pick: fn(&Scratch) -> &Mutex<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        let s = scratch::current().unwrap_or(&self.scratch);
+        f(&mut scratch::lock(pick(s)))
+    }
+
     /// Calls `task(i)` for every `i in 0..n`, spread over the pool's threads; returns when all
     /// calls have returned. A panic in a task becomes a panic here once every task is done.
     pub fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
+        let _scratch = scratch::install(&self.scratch);
         let shared = match &self.shared {
             Some(shared) if n > 1 => shared,
             _ => {
@@ -247,6 +272,7 @@ fn worker(shared: &Shared, me: usize) {
             // SAFETY: registered in `active` before the load, so `Pool::run` keeps the job
             // alive until the `fetch_sub` below (see `Shared::job`).
             let job = unsafe { &*ptr };
+            let _scratch = scratch::install(&shared.scratch[me - 1]);
             if job.work(me) {
                 // Taking the lock orders this wake-up after the caller's check-then-wait.
                 drop(lock(&shared.lock));
@@ -277,6 +303,40 @@ impl Drop for Pool {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A kernel's scratch is the pool's (it goes with the context), and no thread keeps a
+    /// pointer to it after the call.
+    #[test]
+    fn kernels_use_the_pools_scratch_and_leave_no_thread_local_behind() {
+        for threads in [1, 2] {
+            let pool = Pool::new(threads);
+            let (k, n, rows) = (64, 64, 64);
+            let dense = crate::backend::cpu::Dense::new(k, n, vec![0.5; k * n], vec![0.0; n]);
+            let (x, mut y) = (vec![1.0; rows * k], vec![0.0; rows * n]);
+            dense.forward(&x, rows, &mut y, &pool);
+            assert!(y.iter().all(|&v| v == 0.5 * k as f32));
+            // A strided B is packed per call: into the caller's (thread 0's) buffers, since
+            // so small a product runs on one thread.
+            let b = vec![0.25; k * n];
+            crate::backend::cpu::sgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                &x,
+                (k as isize, 1),
+                &b,
+                (1, k as isize),
+                0.0,
+                &mut y,
+                (n as isize, 1),
+                &pool,
+            );
+            assert!(y.iter().all(|&v| v == 0.25 * k as f32));
+            assert!(scratch::current().is_none());
+            assert!(!scratch::lock(&pool.scratch.gemm).b.as_slice().is_empty());
+        }
+    }
 
     #[test]
     fn runs_every_task_once() {

@@ -22,12 +22,12 @@ use super::isa::Isa;
 use super::microkernel::{Epilogue, Prefetch};
 use super::pack::{pack_a, pack_b, AlignedVec, MatRef};
 use super::par::{sum64, SharedMut};
+use super::scratch;
 use super::Activation;
 use crate::backend::{Dropout, Heads, Pool, Queries, Rows, Span};
-use std::cell::RefCell;
 
 #[derive(Default)]
-struct AttnScratch {
+pub(crate) struct AttnScratch {
     /// Kᵀ as B panels `[kv_pad / NR][d][NR]`.
     k: AlignedVec,
     /// V as B panels `[d_pad / NR][kv][NR]`.
@@ -38,10 +38,6 @@ struct AttnScratch {
     scores: AlignedVec,
     /// The key mask bias padded to `kv_pad`.
     bias: AlignedVec,
-}
-
-thread_local! {
-    static ATTN: RefCell<AttnScratch> = RefCell::new(AttnScratch::default());
 }
 
 /// One (batch, head) of self-attention on one thread:
@@ -79,117 +75,119 @@ pub(crate) unsafe fn attention_head(
 ) {
     let (mr, nr, kernel) = isa.attention_params();
     let (kv_pad, d_pad) = (kv.div_ceil(nr) * nr, d.div_ceil(nr) * nr);
-    ATTN.with(|s| {
-        let mut s = s.borrow_mut();
-        let AttnScratch {
-            k: kbuf,
-            v: vbuf,
-            a: abuf,
-            scores: sbuf,
-            bias: bbuf,
-        } = &mut *s;
-        let kt = MatRef {
-            data: k.data,
-            rs: 1,
-            cs: k.rs,
-        };
-        let kp = kbuf.get(kv_pad * d);
-        pack_b(kp, kt, kv, 0, d, 0, kv, nr);
-        let vp = vbuf.get(d_pad * kv);
-        pack_b(vp, v, d, 0, kv, 0, d, nr);
-        let bp = bbuf.get(kv_pad);
-        bp[..kv].copy_from_slice(&bias[..kv]);
-        bp[kv..].fill(0.0);
-        let scores = sbuf.get(mr * kv_pad);
-        let ap = abuf.get(mr * d);
-        let (kp, vp, bp) = (&*kp, &*vp, &*bp);
-        let mut i0 = 0;
-        while i0 < seq {
-            let mcur = mr.min(seq - i0);
-            // A full block of query rows is read in place (q has unit column stride).
-            let (qa, qrs, qks) = if mcur == mr {
-                (q.data[i0 * q.rs..].as_ptr(), q.rs as isize, 1)
-            } else {
-                pack_a(&mut ap[..mr * d], q, i0, mcur, 0, d, mr);
-                (ap.as_ptr(), 1, mr as isize)
+    scratch::with(
+        |s| &s.attn,
+        |s| {
+            let AttnScratch {
+                k: kbuf,
+                v: vbuf,
+                a: abuf,
+                scores: sbuf,
+                bias: bbuf,
+            } = s;
+            let kt = MatRef {
+                data: k.data,
+                rs: 1,
+                cs: k.rs,
             };
-            for jp in 0..kv_pad / nr {
+            let kp = kbuf.get(kv_pad * d);
+            pack_b(kp, kt, kv, 0, d, 0, kv, nr);
+            let vp = vbuf.get(d_pad * kv);
+            pack_b(vp, v, d, 0, kv, 0, d, nr);
+            let bp = bbuf.get(kv_pad);
+            bp[..kv].copy_from_slice(&bias[..kv]);
+            bp[kv..].fill(0.0);
+            let scores = sbuf.get(mr * kv_pad);
+            let ap = abuf.get(mr * d);
+            let (kp, vp, bp) = (&*kp, &*vp, &*bp);
+            let mut i0 = 0;
+            while i0 < seq {
+                let mcur = mr.min(seq - i0);
+                // A full block of query rows is read in place (q has unit column stride).
+                let (qa, qrs, qks) = if mcur == mr {
+                    (q.data[i0 * q.rs..].as_ptr(), q.rs as isize, 1)
+                } else {
+                    pack_a(&mut ap[..mr * d], q, i0, mcur, 0, d, mr);
+                    (ap.as_ptr(), 1, mr as isize)
+                };
+                for jp in 0..kv_pad / nr {
+                    let ep = Epilogue {
+                        alpha: scale,
+                        beta: 0.0,
+                        first: true,
+                        last: true,
+                        bias: bp[jp * nr..].as_ptr(),
+                        act: Activation::Identity,
+                    };
+                    // SAFETY: `MR` query rows of `d` floats (in place, rows `< seq`, or the
+                    // packed panel) and one B panel of `d x NR` floats; the full `MR x NR` tile
+                    // lies in `scores` (`MR` rows of `kv_pad`), with `NR` bias values; the ISA is
+                    // available (caller's contract).
+                    unsafe {
+                        kernel(
+                            d,
+                            qa,
+                            qrs,
+                            qks,
+                            kp[jp * d * nr..].as_ptr(),
+                            scores.as_mut_ptr().add(jp * nr),
+                            kv_pad as isize,
+                            1,
+                            mr,
+                            nr,
+                            &ep,
+                            Prefetch::NONE,
+                        )
+                    };
+                }
+                // Soft-max each row in place; P·V then reads the `MR` rows of probabilities
+                // where they are (row stride `kv_pad`), like a row-major A block: no repacking.
+                // Rows past `mcur` of a ragged last block hold stale values whose products are
+                // never stored.
+                super::math::softmax_strided(super::math::Path::Auto, scores, kv_pad, kv, mcur);
+                for i in 0..mcur {
+                    let row = &mut scores[i * kv_pad..][..kv];
+                    if let Some(rec) = record.as_deref_mut() {
+                        rec[(i0 + i) * kv..][..kv].copy_from_slice(row);
+                    }
+                    if let Some((mask, start)) = drop {
+                        mask_mul(&mask, None, row, start + ((i0 + i) * kv) as u64);
+                    }
+                }
                 let ep = Epilogue {
-                    alpha: scale,
+                    alpha: 1.0,
                     beta: 0.0,
                     first: true,
                     last: true,
-                    bias: bp[jp * nr..].as_ptr(),
+                    bias: std::ptr::null(),
                     act: Activation::Identity,
                 };
-                // SAFETY: `MR` query rows of `d` floats (in place, rows `< seq`, or the
-                // packed panel) and one B panel of `d x NR` floats; the full `MR x NR` tile
-                // lies in `scores` (`MR` rows of `kv_pad`), with `NR` bias values; the ISA is
-                // available (caller's contract).
-                unsafe {
-                    kernel(
-                        d,
-                        qa,
-                        qrs,
-                        qks,
-                        kp[jp * d * nr..].as_ptr(),
-                        scores.as_mut_ptr().add(jp * nr),
-                        kv_pad as isize,
-                        1,
-                        mr,
-                        nr,
-                        &ep,
-                        Prefetch::NONE,
-                    )
-                };
-            }
-            // Soft-max each row in place; P·V then reads the `MR` rows of probabilities
-            // where they are (row stride `kv_pad`), like a row-major A block: no repacking.
-            // Rows past `mcur` of a ragged last block hold stale values whose products are
-            // never stored.
-            super::math::softmax_strided(super::math::Path::Auto, scores, kv_pad, kv, mcur);
-            for i in 0..mcur {
-                let row = &mut scores[i * kv_pad..][..kv];
-                if let Some(rec) = record.as_deref_mut() {
-                    rec[(i0 + i) * kv..][..kv].copy_from_slice(row);
+                for jp in 0..d_pad / nr {
+                    let j = jp * nr;
+                    // SAFETY: A is `MR` rows of `kv` floats in `scores` (row stride `kv_pad`),
+                    // B a panel of `kv x NR`; the tile rows `i0..i0+mcur`, columns
+                    // `j..j+min(NR, d-j)` lie in `out` (caller's contract).
+                    unsafe {
+                        kernel(
+                            kv,
+                            scores.as_ptr(),
+                            kv_pad as isize,
+                            1,
+                            vp[jp * kv * nr..].as_ptr(),
+                            out.ptr.offset(i0 as isize * out.rs + j as isize),
+                            out.rs,
+                            1,
+                            mcur,
+                            nr.min(d - j),
+                            &ep,
+                            Prefetch::NONE,
+                        )
+                    };
                 }
-                if let Some((mask, start)) = drop {
-                    mask_mul(&mask, None, row, start + ((i0 + i) * kv) as u64);
-                }
+                i0 += mr;
             }
-            let ep = Epilogue {
-                alpha: 1.0,
-                beta: 0.0,
-                first: true,
-                last: true,
-                bias: std::ptr::null(),
-                act: Activation::Identity,
-            };
-            for jp in 0..d_pad / nr {
-                let j = jp * nr;
-                // SAFETY: A is `MR` rows of `kv` floats in `scores` (row stride `kv_pad`),
-                // B a panel of `kv x NR`; the tile rows `i0..i0+mcur`, columns
-                // `j..j+min(NR, d-j)` lie in `out` (caller's contract).
-                unsafe {
-                    kernel(
-                        kv,
-                        scores.as_ptr(),
-                        kv_pad as isize,
-                        1,
-                        vp[jp * kv * nr..].as_ptr(),
-                        out.ptr.offset(i0 as isize * out.rs + j as isize),
-                        out.rs,
-                        1,
-                        mcur,
-                        nr.min(d - j),
-                        &ep,
-                        Prefetch::NONE,
-                    )
-                };
-            }
-            i0 += mr;
-        }
-    });
+        },
+    );
 }
 
 /// Rows at a stride inside a slice: element (r, c) is `data[col + r * stride + c]`.
@@ -312,12 +310,6 @@ pub(crate) fn forward(
     pool.run(rows.seqs.len() * nh, &task);
 }
 
-thread_local! {
-    /// Per-thread `[queries, keys]` tiles of the backward pass: probabilities after dropout,
-    /// their gradient.
-    static TILES: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
 /// Backward of [`forward`]: `dout: [queries, h]` -> `dq: [queries, h]`, `dk`, `dv`:
 /// `[rows, h]` (overwritten; keys a sequence does not attend to get 0).
 #[allow(clippy::too_many_arguments)]
@@ -356,92 +348,95 @@ pub(crate) fn backward(
             dq.fill(0.0);
             return;
         }
-        TILES.with(|t| {
-            let (used, dp) = &mut *t.borrow_mut();
-            dp.resize(ql * kl, 0.0);
-            used.resize(ql * kl, 0.0);
-            for head in 0..nh {
-                let base = offsets[e] + head * ql * kl;
-                let p = &record[base..][..ql * kl];
-                let p_used: &[f32] = match drop {
-                    Some(m) => {
-                        mask_mul(&m, Some(p), used, base as u64);
-                        used
+        // The `[queries, keys]` tiles: probabilities after dropout, their gradient.
+        scratch::with(
+            |s| &s.tiles,
+            |(used, dp)| {
+                dp.resize(ql * kl, 0.0);
+                used.resize(ql * kl, 0.0);
+                for head in 0..nh {
+                    let base = offsets[e] + head * ql * kl;
+                    let p = &record[base..][..ql * kl];
+                    let p_used: &[f32] = match drop {
+                        Some(m) => {
+                            mask_mul(&m, Some(p), used, base as u64);
+                            used
+                        }
+                        None => p,
+                    };
+                    let (qv, kv, vv) = (
+                        q.at(qs.start, head * d),
+                        k.at(ks.start, head * d),
+                        v.at(ks.start, head * d),
+                    );
+                    let dout_h = &dout[qs.start * h + head * d..];
+                    let hs = h as isize;
+                    // dP = dout_h v_hᵀ
+                    super::sgemm(
+                        ql,
+                        d,
+                        kl,
+                        1.0,
+                        dout_h,
+                        (hs, 1),
+                        vv.data,
+                        (1, vv.rs as isize),
+                        0.0,
+                        dp,
+                        (kl as isize, 1),
+                        &single,
+                    );
+                    // dv_h = dropout(P)ᵀ dout_h
+                    super::sgemm(
+                        kl,
+                        ql,
+                        d,
+                        1.0,
+                        p_used,
+                        (1, kl as isize),
+                        dout_h,
+                        (hs, 1),
+                        0.0,
+                        &mut dv[head * d..],
+                        (hs, 1),
+                        &single,
+                    );
+                    if let Some(m) = drop {
+                        mask_mul(&m, None, dp, base as u64);
                     }
-                    None => p,
-                };
-                let (qv, kv, vv) = (
-                    q.at(qs.start, head * d),
-                    k.at(ks.start, head * d),
-                    v.at(ks.start, head * d),
-                );
-                let dout_h = &dout[qs.start * h + head * d..];
-                let hs = h as isize;
-                // dP = dout_h v_hᵀ
-                super::sgemm(
-                    ql,
-                    d,
-                    kl,
-                    1.0,
-                    dout_h,
-                    (hs, 1),
-                    vv.data,
-                    (1, vv.rs as isize),
-                    0.0,
-                    dp,
-                    (kl as isize, 1),
-                    &single,
-                );
-                // dv_h = dropout(P)ᵀ dout_h
-                super::sgemm(
-                    kl,
-                    ql,
-                    d,
-                    1.0,
-                    p_used,
-                    (1, kl as isize),
-                    dout_h,
-                    (hs, 1),
-                    0.0,
-                    &mut dv[head * d..],
-                    (hs, 1),
-                    &single,
-                );
-                if let Some(m) = drop {
-                    mask_mul(&m, None, dp, base as u64);
+                    softmax_backward(p, dp, kl);
+                    // dq_h = dS k_h / sqrt(d), dk_h = dSᵀ q_h / sqrt(d)
+                    super::sgemm(
+                        ql,
+                        kl,
+                        d,
+                        scale,
+                        dp,
+                        (kl as isize, 1),
+                        kv.data,
+                        (kv.rs as isize, 1),
+                        0.0,
+                        &mut dq[head * d..],
+                        (hs, 1),
+                        &single,
+                    );
+                    super::sgemm(
+                        kl,
+                        ql,
+                        d,
+                        scale,
+                        dp,
+                        (1, kl as isize),
+                        qv.data,
+                        (qv.rs as isize, 1),
+                        0.0,
+                        &mut dk[head * d..],
+                        (hs, 1),
+                        &single,
+                    );
                 }
-                softmax_backward(p, dp, kl);
-                // dq_h = dS k_h / sqrt(d), dk_h = dSᵀ q_h / sqrt(d)
-                super::sgemm(
-                    ql,
-                    kl,
-                    d,
-                    scale,
-                    dp,
-                    (kl as isize, 1),
-                    kv.data,
-                    (kv.rs as isize, 1),
-                    0.0,
-                    &mut dq[head * d..],
-                    (hs, 1),
-                    &single,
-                );
-                super::sgemm(
-                    kl,
-                    ql,
-                    d,
-                    scale,
-                    dp,
-                    (1, kl as isize),
-                    qv.data,
-                    (qv.rs as isize, 1),
-                    0.0,
-                    &mut dk[head * d..],
-                    (hs, 1),
-                    &single,
-                );
-            }
-        });
+            },
+        );
     });
 }
 

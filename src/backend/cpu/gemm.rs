@@ -16,21 +16,16 @@
 use super::isa::Isa;
 use super::microkernel::{self, Epilogue, Prefetch};
 use super::pack::{pack_a, pack_a_small, pack_b, AlignedVec, MatRef, PackedB};
+use super::scratch;
 use super::Activation;
 use crate::backend::Pool;
-use std::cell::RefCell;
 
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct GemmScratch {
     a: AlignedVec,
-    b: AlignedVec,
+    pub(crate) b: AlignedVec,
     /// One B panel converted from f16 (`KC x NR` floats, L1-sized).
     f16: AlignedVec,
-}
-
-thread_local! {
-    /// Packing buffers of the calling thread (pool workers are persistent, so theirs too).
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Where B comes from.
@@ -144,201 +139,203 @@ pub(crate) unsafe fn gemm(
         if r0 >= r1 || pn0 >= pn1 {
             return;
         }
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            let Scratch {
-                a: abuf,
-                b: bbuf,
-                f16: hbuf,
-            } = &mut *s;
-            let mut p0 = 0;
-            while p0 < k {
-                let kc = kcb.min(k - p0);
-                let last = p0 + kc == k;
-                // With contiguous rows the activation runs on row segments of `ACT_COLS`
-                // columns once their panels are done for this M block (long vector loops
-                // without per-call overhead, on values still in L2), not per 24-float tile
-                // row inside the micro-kernel. After the whole M block (`MC x n`) was too
-                // late: for an FFN up-projection that block outgrows L2, and the GELU pass
-                // then ran from L3 at a third of its in-cache speed.
-                let act_after = last && c.cs == 1 && act != Activation::Identity;
-                let ep_base = Epilogue {
-                    alpha,
-                    beta,
-                    first: p0 == 0,
-                    last,
-                    bias: std::ptr::null(),
-                    act: if act_after { Activation::Identity } else { act },
-                };
-                // Panels of this K block, and the index of panel `pn0` in it.
-                let (bpanels, pfirst): (&[f32], usize) = match b {
-                    BSrc::Packed(pb) => (&pb.data.as_slice()[p0 * pb.n_pad..], pn0),
-                    BSrc::Strided(bm) => {
-                        let ncols = ((pn1 * nr).min(n)) - pn0 * nr;
-                        let buf = bbuf.get((pn1 - pn0) * nr * kc);
-                        pack_b(buf, bm, n, p0, kc, pn0 * nr, ncols, nr);
-                        (&*buf, 0)
-                    }
-                    // Converted panel by panel just before use (below), so the f32 copy
-                    // stays in L1 instead of making a K block round trip through L3.
-                    BSrc::F16(_) => (&[], 0),
-                };
-                // The weights `d` panels after panel `jp` in this task's order (the rest of
-                // this K block's panels `pn0..pn1`, then the same ones again for the next M
-                // block (`more_m`) or else the next K block's), where the L2
-                // prefetch goes: a panel `d` ahead in memory belongs to another thread at the
-                // end of this task's columns. None past the last panel, and for B packed
-                // here (already in cache) or converted from f16 panel by panel; the kernels
-                // then prefetch their own panel, which costs a load slot (address 0 would
-                // cost a failed page walk per step).
-                let panel_ahead = |jp: usize, d: usize, more_m: bool| -> Option<usize> {
-                    let BSrc::Packed(pb) = b else { return None };
-                    let base = pb.data.as_slice().as_ptr() as usize;
-                    let (count, idx) = (pn1 - pn0, jp - pn0 + d);
-                    if idx < count || more_m {
-                        let jp1 = pn0 + idx % count;
-                        return Some(base + (p0 * pb.n_pad + jp1 * kc * nr) * 4);
-                    }
-                    let p1 = p0 + kc;
-                    if p1 >= k {
-                        return None;
-                    }
-                    let kc1 = kcb.min(k - p1);
-                    let jp1 = pn0 + (idx - count).min(count - 1);
-                    Some(base + (p1 * pb.n_pad + jp1 * kc1 * nr) * 4)
-                };
-                let mut i0 = r0;
-                while i0 < r1 {
-                    let mc = mcb.min(r1 - i0);
-                    let more_m = i0 + mc < r1;
-                    // At most 16 rows of large weights on AVX-512: one packed 16-row panel
-                    // and the 16 x 16 tile, which reads each weight once (see `small_tile`).
-                    let small = small_tile(isa, mc, k, n);
-                    let is_small = small.is_some();
-                    let apanels = mc.div_ceil(mr);
-                    // Full panels of a row-major A are read in place; the rest is packed
-                    // (a ragged last panel needs its zero rows, a strided A its copy).
-                    let direct = if a.cs == 1 && !is_small { mc / mr } else { 0 };
-                    let apack = if is_small {
-                        let buf = abuf.get(SMALL_MR * kc);
-                        pack_a_small(buf, a, i0, mc, p0, kc);
-                        buf
-                    } else {
-                        let buf = abuf.get((apanels - direct) * mr * kc);
-                        pack_a(buf, a, i0 + direct * mr, mc - direct * mr, p0, kc, mr);
-                        buf
+        scratch::with(
+            |s| &s.gemm,
+            |s| {
+                let GemmScratch {
+                    a: abuf,
+                    b: bbuf,
+                    f16: hbuf,
+                } = s;
+                let mut p0 = 0;
+                while p0 < k {
+                    let kc = kcb.min(k - p0);
+                    let last = p0 + kc == k;
+                    // With contiguous rows the activation runs on row segments of `ACT_COLS`
+                    // columns once their panels are done for this M block (long vector loops
+                    // without per-call overhead, on values still in L2), not per 24-float tile
+                    // row inside the micro-kernel. After the whole M block (`MC x n`) was too
+                    // late: for an FFN up-projection that block outgrows L2, and the GELU pass
+                    // then ran from L3 at a third of its in-cache speed.
+                    let act_after = last && c.cs == 1 && act != Activation::Identity;
+                    let ep_base = Epilogue {
+                        alpha,
+                        beta,
+                        first: p0 == 0,
+                        last,
+                        bias: std::ptr::null(),
+                        act: if act_after { Activation::Identity } else { act },
                     };
-                    for jp in pn0..pn1 {
-                        let j = jp * nr;
-                        let ncur = nr.min(n - j);
-                        // Activation over the previous group of panels of this M block
-                        // while its `mc x ACT_COLS` block is still in L2 (see `act_after`).
-                        if act_after && jp > pn0 && (jp - pn0) % act_group == 0 {
-                            apply_act(act, c, i0, mc, j - act_group * nr, j);
+                    // Panels of this K block, and the index of panel `pn0` in it.
+                    let (bpanels, pfirst): (&[f32], usize) = match b {
+                        BSrc::Packed(pb) => (&pb.data.as_slice()[p0 * pb.n_pad..], pn0),
+                        BSrc::Strided(bm) => {
+                            let ncols = ((pn1 * nr).min(n)) - pn0 * nr;
+                            let buf = bbuf.get((pn1 - pn0) * nr * kc);
+                            pack_b(buf, bm, n, p0, kc, pn0 * nr, ncols, nr);
+                            (&*buf, 0)
                         }
-                        let bp: &[f32] = match b {
-                            BSrc::F16(bytes) => {
-                                let buf = hbuf.get(kc * nr);
-                                super::f16::pack_b(buf, bytes, n, p0, kc, j, ncur, nr);
-                                buf
-                            }
-                            _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
+                        // Converted panel by panel just before use (below), so the f32 copy
+                        // stays in L1 instead of making a K block round trip through L3.
+                        BSrc::F16(_) => (&[], 0),
+                    };
+                    // The weights `d` panels after panel `jp` in this task's order (the rest of
+                    // this K block's panels `pn0..pn1`, then the same ones again for the next M
+                    // block (`more_m`) or else the next K block's), where the L2
+                    // prefetch goes: a panel `d` ahead in memory belongs to another thread at the
+                    // end of this task's columns. None past the last panel, and for B packed
+                    // here (already in cache) or converted from f16 panel by panel; the kernels
+                    // then prefetch their own panel, which costs a load slot (address 0 would
+                    // cost a failed page walk per step).
+                    let panel_ahead = |jp: usize, d: usize, more_m: bool| -> Option<usize> {
+                        let BSrc::Packed(pb) = b else { return None };
+                        let base = pb.data.as_slice().as_ptr() as usize;
+                        let (count, idx) = (pn1 - pn0, jp - pn0 + d);
+                        if idx < count || more_m {
+                            let jp1 = pn0 + idx % count;
+                            return Some(base + (p0 * pb.n_pad + jp1 * kc * nr) * 4);
+                        }
+                        let p1 = p0 + kc;
+                        if p1 >= k {
+                            return None;
+                        }
+                        let kc1 = kcb.min(k - p1);
+                        let jp1 = pn0 + (idx - count).min(count - 1);
+                        Some(base + (p1 * pb.n_pad + jp1 * kc1 * nr) * 4)
+                    };
+                    let mut i0 = r0;
+                    while i0 < r1 {
+                        let mc = mcb.min(r1 - i0);
+                        let more_m = i0 + mc < r1;
+                        // At most 16 rows of large weights on AVX-512: one packed 16-row panel
+                        // and the 16 x 16 tile, which reads each weight once (see `small_tile`).
+                        let small = small_tile(isa, mc, k, n);
+                        let is_small = small.is_some();
+                        let apanels = mc.div_ceil(mr);
+                        // Full panels of a row-major A are read in place; the rest is packed
+                        // (a ragged last panel needs its zero rows, a strided A its copy).
+                        let direct = if a.cs == 1 && !is_small { mc / mr } else { 0 };
+                        let apack = if is_small {
+                            let buf = abuf.get(SMALL_MR * kc);
+                            pack_a_small(buf, a, i0, mc, p0, kc);
+                            buf
+                        } else {
+                            let buf = abuf.get((apanels - direct) * mr * kc);
+                            pack_a(buf, a, i0 + direct * mr, mc - direct * mr, p0, kc, mr);
+                            buf
                         };
-                        // Where this panel's calls send the L2 prefetch: the next panel for
-                        // the 16 x 16 tile, `PREFETCH_PANELS` ahead for the others.
-                        let distance = if is_small { 1 } else { PREFETCH_PANELS };
-                        let ahead =
-                            panel_ahead(jp, distance, more_m).unwrap_or(bp.as_ptr() as usize);
-                        if let Some(small_kernel) = small {
-                            for j0 in (0..ncur).step_by(SMALL_MR) {
-                                let ep = Epilogue {
-                                    bias: bias
-                                        .map_or(std::ptr::null(), |bias| bias[j + j0..].as_ptr()),
-                                    ..ep_base
+                        for jp in pn0..pn1 {
+                            let j = jp * nr;
+                            let ncur = nr.min(n - j);
+                            // Activation over the previous group of panels of this M block
+                            // while its `mc x ACT_COLS` block is still in L2 (see `act_after`).
+                            if act_after && jp > pn0 && (jp - pn0) % act_group == 0 {
+                                apply_act(act, c, i0, mc, j - act_group * nr, j);
+                            }
+                            let bp: &[f32] = match b {
+                                BSrc::F16(bytes) => {
+                                    let buf = hbuf.get(kc * nr);
+                                    super::f16::pack_b(buf, bytes, n, p0, kc, j, ncur, nr);
+                                    buf
+                                }
+                                _ => &bpanels[(jp - pn0 + pfirst) * kc * nr..][..kc * nr],
+                            };
+                            // Where this panel's calls send the L2 prefetch: the next panel for
+                            // the 16 x 16 tile, `PREFETCH_PANELS` ahead for the others.
+                            let distance = if is_small { 1 } else { PREFETCH_PANELS };
+                            let ahead =
+                                panel_ahead(jp, distance, more_m).unwrap_or(bp.as_ptr() as usize);
+                            if let Some(small_kernel) = small {
+                                for j0 in (0..ncur).step_by(SMALL_MR) {
+                                    let ep = Epilogue {
+                                        bias: bias.map_or(std::ptr::null(), |bias| {
+                                            bias[j + j0..].as_ptr()
+                                        }),
+                                        ..ep_base
+                                    };
+                                    // SAFETY: `apack` holds the `kc x 16` panel, `bp` the
+                                    // `kc x NR` panel whose columns `j0..j0+16` are read at row
+                                    // stride `NR`; the tile (rows `i0..i0+mc`, columns
+                                    // `j+j0..`, at most 16 of each) lies inside `C` (caller's
+                                    // contract) and belongs to this task alone; `small_tile`
+                                    // offers the kernel only where the CPU has its ISA.
+                                    unsafe {
+                                        small_kernel(
+                                            kc,
+                                            apack.as_ptr(),
+                                            bp[j0..].as_ptr(),
+                                            nr,
+                                            c.ptr.offset(
+                                                i0 as isize * c.rs + (j + j0) as isize * c.cs,
+                                            ),
+                                            c.rs,
+                                            c.cs,
+                                            mc,
+                                            (ncur - j0).min(SMALL_MR),
+                                            &ep,
+                                            small_prefetch(ahead, j0, kc),
+                                        )
+                                    };
+                                }
+                                continue;
+                            }
+                            let ep = Epilogue {
+                                bias: bias.map_or(std::ptr::null(), |bias| bias[j..].as_ptr()),
+                                ..ep_base
+                            };
+                            for ip in 0..apanels {
+                                let i = i0 + ip * mr;
+                                let mcur = mr.min(r1 - i);
+                                let pf = l2_prefetch(ahead, kc, nr, ip, apanels);
+                                let (ap, ars, aks) = if ip < direct {
+                                    // Rows `i..i+MR` (all `< m`), columns `p0..p0+kc`.
+                                    (a.data[i * a.rs + p0..].as_ptr(), a.rs as isize, 1)
+                                } else {
+                                    let panel = &apack[(ip - direct) * kc * mr..][..kc * mr];
+                                    (panel.as_ptr(), 1, mr as isize)
                                 };
-                                // SAFETY: `apack` holds the `kc x 16` panel, `bp` the
-                                // `kc x NR` panel whose columns `j0..j0+16` are read at row
-                                // stride `NR`; the tile (rows `i0..i0+mc`, columns
-                                // `j+j0..`, at most 16 of each) lies inside `C` (caller's
-                                // contract) and belongs to this task alone; `small_tile`
-                                // offers the kernel only where the CPU has its ISA.
+                                // SAFETY: `ap + r*ars + p*aks` (r < MR, p < kc) is inside A's
+                                // data (in-place rows exist, `MatRef` covers `[m, k]`) or inside
+                                // the packed panel; `bp` holds `kc*NR` floats of the layout
+                                // `kernel` expects; the tile `i..i+mcur, j..j+ncur` lies inside
+                                // `C` (caller's contract) and belongs to this task alone; `isa`
+                                // is available (checked where the packing or call began).
                                 unsafe {
-                                    small_kernel(
+                                    kernel(
                                         kc,
-                                        apack.as_ptr(),
-                                        bp[j0..].as_ptr(),
-                                        nr,
-                                        c.ptr.offset(i0 as isize * c.rs + (j + j0) as isize * c.cs),
+                                        ap,
+                                        ars,
+                                        aks,
+                                        bp.as_ptr(),
+                                        c.ptr.offset(i as isize * c.rs + j as isize * c.cs),
                                         c.rs,
                                         c.cs,
-                                        mc,
-                                        (ncur - j0).min(SMALL_MR),
+                                        mcur,
+                                        ncur,
                                         &ep,
-                                        small_prefetch(ahead, j0, kc),
+                                        pf,
                                     )
                                 };
                             }
-                            continue;
                         }
-                        let ep = Epilogue {
-                            bias: bias.map_or(std::ptr::null(), |bias| bias[j..].as_ptr()),
-                            ..ep_base
-                        };
-                        for ip in 0..apanels {
-                            let i = i0 + ip * mr;
-                            let mcur = mr.min(r1 - i);
-                            let pf = l2_prefetch(ahead, kc, nr, ip, apanels);
-                            let (ap, ars, aks) = if ip < direct {
-                                // Rows `i..i+MR` (all `< m`), columns `p0..p0+kc`.
-                                (a.data[i * a.rs + p0..].as_ptr(), a.rs as isize, 1)
-                            } else {
-                                let panel = &apack[(ip - direct) * kc * mr..][..kc * mr];
-                                (panel.as_ptr(), 1, mr as isize)
-                            };
-                            // SAFETY: `ap + r*ars + p*aks` (r < MR, p < kc) is inside A's
-                            // data (in-place rows exist, `MatRef` covers `[m, k]`) or inside
-                            // the packed panel; `bp` holds `kc*NR` floats of the layout
-                            // `kernel` expects; the tile `i..i+mcur, j..j+ncur` lies inside
-                            // `C` (caller's contract) and belongs to this task alone; `isa`
-                            // is available (checked where the packing or call began).
-                            unsafe {
-                                kernel(
-                                    kc,
-                                    ap,
-                                    ars,
-                                    aks,
-                                    bp.as_ptr(),
-                                    c.ptr.offset(i as isize * c.rs + j as isize * c.cs),
-                                    c.rs,
-                                    c.cs,
-                                    mcur,
-                                    ncur,
-                                    &ep,
-                                    pf,
-                                )
-                            };
+                        if act_after {
+                            // The last (possibly partial) group.
+                            let done = (pn1 - pn0 - 1) / act_group * act_group;
+                            let j0 = (pn0 + done) * nr;
+                            apply_act(act, c, i0, mc, j0, (pn1 * nr).min(n));
                         }
+                        i0 += mc;
                     }
-                    if act_after {
-                        // The last (possibly partial) group.
-                        let done = (pn1 - pn0 - 1) / act_group * act_group;
-                        let j0 = (pn0 + done) * nr;
-                        apply_act(act, c, i0, mc, j0, (pn1 * nr).min(n));
-                    }
-                    i0 += mc;
+                    p0 += kc;
                 }
-                p0 += kc;
-            }
-        });
+            },
+        );
     };
     if let BSrc::Packed(pb) = b {
         debug_assert!(pb.isa == isa && pb.k == k && pb.n == n);
     }
-    if mt * nt == 1 {
-        task(0);
-    } else {
-        pool.run(mt * nt, &task);
-    }
+    // Through the pool even for one task: it provides the thread's scratch.
+    pool.run(mt * nt, &task);
 }
 
 /// The L2 prefetch of A panel `ip` of `strips` that share a B panel (`kc x nr`): the panel
