@@ -252,17 +252,12 @@ where
     /// Per sequence: position 0 (the pooler's input), then every masked position.
     fn queries(&self, rows: &Rows, t: &MaskedLmTargets) -> Result<Option<Queries>> {
         self.check(rows, t)?;
-        let lists: Vec<Vec<usize>> = (0..rows.seqs.len())
-            .map(|e| {
-                let mut ps: Vec<usize> = t.positions[e * t.per_seq..][..t.per_seq]
-                    .iter()
-                    .map(|&p| p as usize)
-                    .chain([0])
-                    .collect();
-                ps.sort_unstable();
-                ps.dedup();
-                ps
-            })
+        let lists: Vec<Vec<u32>> = (0..rows.seqs.len())
+            .map(|e| query_positions(t, e))
+            .collect();
+        let lists: Vec<Vec<usize>> = lists
+            .iter()
+            .map(|l| l.iter().map(|&p| p as usize).collect())
             .collect();
         Ok(Some(queries_at(rows, |e| &lists[e])))
     }
@@ -284,18 +279,13 @@ where
         let pooled = pooled.ok_or_else(|| Error::Unsupported("the model has no pooler".into()))?;
         let (h, v) = (self.hidden, self.vocab);
         let batch = t.next_sentence.len();
-        // The query rows are, per sequence, the sorted distinct positions with 0 (as
-        // `queries` built them): find each slot's row.
+        // Each slot's row among the query rows (`query_positions` of every sequence).
         let mut slots = Vec::with_capacity(t.positions.len());
         let mut start = 0;
         for e in 0..batch {
-            let ps = &t.positions[e * t.per_seq..][..t.per_seq];
-            let mut list: Vec<u32> = ps.iter().copied().chain([0]).collect();
-            list.sort_unstable();
-            list.dedup();
-            for p in ps {
-                let i = list.binary_search(p).unwrap_or(0);
-                slots.push((start + i) as u32);
+            let list = query_positions(t, e);
+            for p in &t.positions[e * t.per_seq..][..t.per_seq] {
+                slots.push((start + list.binary_search(p).unwrap_or(0)) as u32);
             }
             start += list.len();
         }
@@ -402,6 +392,16 @@ where
         let _ = last;
         B::scatter_add(ex, &dx, h, &a.slots, dlast);
     }
+}
+
+/// The positions the last layer computes for sequence `e`: 0 and its masked positions,
+/// sorted, each once.
+fn query_positions(t: &MaskedLmTargets, e: usize) -> Vec<u32> {
+    let mut list: Vec<u32> = t.positions[e * t.per_seq..][..t.per_seq].to_vec();
+    list.push(0);
+    list.sort_unstable();
+    list.dedup();
+    list
 }
 
 /// Index of the largest value (the first on ties, as `tf.argmax`).

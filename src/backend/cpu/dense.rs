@@ -344,21 +344,19 @@ impl Dense {
     }
 
     /// A kernel `[in, out]` from a loader's weights, on their own storage (f32 is packed
-    /// for this CPU's micro-kernel, f16 and int8 kept as they are stored), with no bias:
-    /// what [`crate::backend::Cpu`] prepares for the model.
+    /// for this CPU's micro-kernel, f16 and int8 kept as they are stored), with no bias of
+    /// its own: what [`crate::backend::Cpu`] prepares for the model, which passes the bias.
     pub(crate) fn from_source(
         src: MatrixSource<'_>,
         in_dim: usize,
         out_dim: usize,
     ) -> Result<Dense> {
+        let shape_err =
+            |got: Vec<usize>| Error::Shape(format!("kernel {got:?} is not [{in_dim}, {out_dim}]"));
         match src {
             MatrixSource::F32(values, layout) => {
-                let need = in_dim.checked_mul(out_dim);
-                if need != Some(values.len()) {
-                    return Err(Error::Shape(format!(
-                        "kernel [{in_dim}, {out_dim}]: {} values",
-                        values.len()
-                    )));
+                if in_dim.checked_mul(out_dim) != Some(values.len()) {
+                    return Err(shape_err(vec![values.len()]));
                 }
                 let view = match layout {
                     Layout::InOut => MatRef {
@@ -372,71 +370,53 @@ impl Dense {
                         cs: in_dim,
                     },
                 };
-                Ok(Dense {
-                    in_dim,
-                    out_dim,
-                    kernel: Kernel::F32(PackedB::new(Isa::detect(), in_dim, out_dim, view)),
-                    bias: Vec::new(),
-                })
+                let packed = PackedB::new(Isa::detect(), in_dim, out_dim, view);
+                Ok(Self::with_kernel(in_dim, out_dim, Kernel::F32(packed)))
             }
-            MatrixSource::Quantized(q) => {
-                if q.shape() != [in_dim, out_dim] {
-                    return Err(Error::Shape(format!(
-                        "kernel {:?} is not [{in_dim}, {out_dim}]",
-                        q.shape()
-                    )));
+            MatrixSource::Quantized(q) if q.shape() != [in_dim, out_dim] => {
+                Err(shape_err(q.shape()))
+            }
+            MatrixSource::Quantized(q) => match q {
+                QuantizedTensor::F16 { bytes, .. } => {
+                    Self::new_f16(in_dim, out_dim, bytes.clone(), Vec::new())
                 }
-                let kernel = match q {
-                    QuantizedTensor::F16 { bytes, .. } => {
-                        let want = in_dim * out_dim * 2;
-                        if bytes.len() != want {
-                            return Err(Error::Shape(format!(
-                                "f16 kernel [{in_dim}, {out_dim}]: {} bytes, expected {want}",
-                                bytes.len()
-                            )));
-                        }
-                        Kernel::F16 {
-                            bytes: bytes.clone(),
-                            isa: Isa::detect(),
-                        }
-                    }
-                    QuantizedTensor::Int8 { values, scales, .. } => Kernel::Int8(Int8Weights::new(
-                        &QuantizedKernel {
-                            in_dim,
-                            out_dim,
-                            values: values.clone(),
-                            scales: scales.clone(),
-                        },
-                        Int8Path::detect(),
-                    )),
-                    QuantizedTensor::Int8Packed { packed, scales, .. } => {
-                        Kernel::Int8(Int8Weights::from_packed(
-                            in_dim,
-                            out_dim,
-                            packed.clone(),
-                            scales.clone(),
-                            Int8Path::detect(),
-                        )?)
-                    }
-                    QuantizedTensor::Int8Rows { .. } => {
-                        return Err(Error::Shape(
-                            "an int8 table with per-row scales is not a dense kernel".into(),
-                        ))
-                    }
-                };
-                Ok(Dense {
+                QuantizedTensor::Int8 { values, scales, .. } => {
+                    let (values, scales) = (values.clone(), scales.clone());
+                    let q = QuantizedKernel {
+                        in_dim,
+                        out_dim,
+                        values,
+                        scales,
+                    };
+                    Self::new_int8_with_path(&q, Vec::new(), Int8Path::detect())
+                }
+                QuantizedTensor::Int8Packed { packed, scales, .. } => Self::from_int8_packed(
                     in_dim,
                     out_dim,
-                    kernel,
-                    bias: Vec::new(),
-                })
-            }
+                    packed.clone(),
+                    scales.clone(),
+                    Vec::new(),
+                ),
+                QuantizedTensor::Int8Rows { .. } => Err(Error::Shape(
+                    "an int8 table with per-row scales is not a dense kernel".into(),
+                )),
+            },
+        }
+    }
+
+    fn with_kernel(in_dim: usize, out_dim: usize, kernel: Kernel) -> Dense {
+        Dense {
+            in_dim,
+            out_dim,
+            kernel,
+            bias: Vec::new(),
         }
     }
 }
 
+/// A bias has `out_dim` values, or none (the model passes its own at each call).
 fn check_bias(out_dim: usize, bias: &[f32]) -> Result<()> {
-    if bias.len() != out_dim {
+    if bias.len() != out_dim && !bias.is_empty() {
         return Err(Error::Shape(format!(
             "dense bias: {} values, expected {out_dim}",
             bias.len()

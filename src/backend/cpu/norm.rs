@@ -91,12 +91,18 @@ fn rows_norm(
 ) {
     let w = a.width;
     maybe_drop(a.drop, x, (r0 * w) as u64);
-    if let Some(res) = a.residual {
-        math::add_assign(Path::Auto, x, &res[r0 * w..][..x.len()]);
-    }
-    match (xhat, rstd) {
-        (Some(h), Some(r)) => {
+    let residual = a.residual.map(|res| &res[r0 * w..][..x.len()]);
+    match (xhat, rstd, residual) {
+        (Some(h), Some(r), res) => {
+            if let Some(res) = res {
+                math::add_assign(Path::Auto, x, res);
+            }
             math::layer_norm_record(Path::Auto, x, w, a.gamma, a.beta, a.eps, h, r)
+        }
+        // One pass over memory: the residual added row by row inside the norm (the same
+        // operations as the two steps above, so the same bits).
+        (_, _, Some(res)) => {
+            math::layer_norm_residual(Path::Auto, x, res, w, a.gamma, a.beta, a.eps)
         }
         _ => math::layer_norm(Path::Auto, x, w, a.gamma, a.beta, a.eps),
     }
