@@ -33,8 +33,9 @@ pub struct Pool {
     threads: usize,
     /// `None` for a single-threaded pool.
     shared: Option<Arc<Shared>>,
-    /// The calling thread's scratch (the workers' are in `Shared::scratch`).
-    scratch: Box<Scratch>,
+    /// The calling thread's scratch (the workers' are in `Shared::scratch`), made on first
+    /// use: a pool made inside a task (`Pool::single()`) uses its thread's set instead.
+    scratch: std::cell::OnceCell<Box<Scratch>>,
     workers: Vec<JoinHandle<()>>,
     /// Makes the pool `!Sync` (two concurrent `run`s would share one job slot).
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
@@ -153,7 +154,7 @@ impl Pool {
         Pool {
             threads: workers.len() + 1,
             shared: Some(shared),
-            scratch: Box::default(),
+            scratch: std::cell::OnceCell::new(),
             workers,
             _not_sync: std::marker::PhantomData,
         }
@@ -164,7 +165,7 @@ impl Pool {
         Pool {
             threads: 1,
             shared: None,
-            scratch: Box::default(),
+            scratch: std::cell::OnceCell::new(),
             workers: Vec::new(),
             _not_sync: std::marker::PhantomData,
         }
@@ -183,14 +184,21 @@ impl Pool {
         pick: fn(&Scratch) -> &Mutex<T>,
         f: impl FnOnce(&mut T) -> R,
     ) -> R {
-        let s = scratch::current().unwrap_or(&self.scratch);
+        let s = scratch::current().unwrap_or_else(|| self.own_scratch());
         f(&mut scratch::lock(pick(s)))
+    }
+
+    fn own_scratch(&self) -> &Scratch {
+        self.scratch.get_or_init(Box::default)
     }
 
     /// Calls `task(i)` for every `i in 0..n`, spread over the pool's threads; returns when all
     /// calls have returned. A panic in a task becomes a panic here once every task is done.
     pub fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
-        let _scratch = scratch::install(&self.scratch);
+        let _scratch = match scratch::current() {
+            Some(_) => None,
+            None => Some(scratch::install(self.own_scratch())),
+        };
         let shared = match &self.shared {
             Some(shared) if n > 1 => shared,
             _ => {
@@ -334,7 +342,7 @@ mod tests {
             );
             assert!(y.iter().all(|&v| v == 0.25 * k as f32));
             assert!(scratch::current().is_none());
-            assert!(!scratch::lock(&pool.scratch.gemm).b.as_slice().is_empty());
+            assert!(!scratch::lock(&pool.own_scratch().gemm).b.as_slice().is_empty());
         }
     }
 

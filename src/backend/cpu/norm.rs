@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use super::elementwise::{mask_mul, maybe_drop};
 use super::math::{self, Path};
-use super::par::{for_chunks, sum64, Partials, SharedMut};
+use super::par::{avx2_or_baseline, for_chunks, sum64, Partials, SharedMut};
 use crate::backend::{Dropout, Pool};
 
 /// Fewest elements for which the forward pass splits rows among threads: below it a
@@ -133,21 +133,9 @@ pub(crate) fn layer_norm_backward(
         let (res, dg, dbt) =
             unsafe { (rs.rows(r0, r1, w), partials.slot(c, 0), partials.slot(c, 1)) };
         for (i, r) in (r0..r1).enumerate() {
-            let dyr = &dy[r * w..][..w];
-            let xh = &xhat[r * w..][..w];
-            let s1 = sum64(w, |j| (dyr[j] * gamma[j]) as f64);
-            let s2 = sum64(w, |j| (dyr[j] * gamma[j]) as f64 * xh[j] as f64);
-            let (m1, m2) = (s1 / w as f64, s2 / w as f64);
-            let rsd = rstd[r] as f64;
+            let (dyr, xh) = (&dy[r * w..][..w], &xhat[r * w..][..w]);
             let out = &mut res[i * w..][..w];
-            for j in 0..w {
-                let dxh = (dyr[j] * gamma[j]) as f64;
-                out[j] = (rsd * (dxh - m1 - xh[j] as f64 * m2)) as f32;
-            }
-            for j in 0..w {
-                dg[j] += dyr[j] * xh[j];
-                dbt[j] += dyr[j];
-            }
+            norm_row_backward(dyr, xh, gamma, rstd[r], out, dg, dbt);
             if let Some(zs) = &zs {
                 // SAFETY: as above.
                 let z = unsafe { zs.part(r * w, w) };
@@ -158,6 +146,59 @@ pub(crate) fn layer_norm_backward(
             }
         }
     });
+}
+
+avx2_or_baseline!(
+    /// One row of [`layer_norm_backward`]: `out = dsum`, `dg += dy·x̂`, `db += dy`.
+    fn norm_row_backward(
+        dy: &[f32],
+        xh: &[f32],
+        gamma: &[f32],
+        rstd: f32,
+        out: &mut [f32],
+        dg: &mut [f32],
+        db: &mut [f32],
+    ) => norm_row_backward_body
+);
+
+#[inline(always)]
+fn norm_row_backward_body(
+    dy: &[f32],
+    xh: &[f32],
+    gamma: &[f32],
+    rstd: f32,
+    out: &mut [f32],
+    dg: &mut [f32],
+    db: &mut [f32],
+) {
+    let w = gamma.len();
+    let (dy, xh, out, dg, db) = (&dy[..w], &xh[..w], &mut out[..w], &mut dg[..w], &mut db[..w]);
+    let s1 = sum64(w, |j| (dy[j] * gamma[j]) as f64);
+    let s2 = sum64(w, |j| (dy[j] * gamma[j]) as f64 * xh[j] as f64);
+    let (m1, m2) = (s1 / w as f64, s2 / w as f64);
+    let rsd = rstd as f64;
+    for j in 0..w {
+        let dxh = (dy[j] * gamma[j]) as f64;
+        out[j] = (rsd * (dxh - m1 - xh[j] as f64 * m2)) as f32;
+    }
+    for j in 0..w {
+        dg[j] += dy[j] * xh[j];
+        db[j] += dy[j];
+    }
+}
+
+avx2_or_baseline!(
+    /// `acc += x` element-wise.
+    fn add_row(acc: &mut [f32], x: &[f32]) => add_row_body
+);
+
+#[inline(always)]
+fn add_row_body(acc: &mut [f32], x: &[f32]) {
+    let n = acc.len().min(x.len());
+    let (acc, x) = (&mut acc[..n], &x[..n]);
+    for j in 0..n {
+        acc[j] += x[j];
+    }
 }
 
 /// Column sums of `x` (rows `stride` apart, columns `col..col + width`) into partial sum `k`.
@@ -174,9 +215,7 @@ pub(crate) fn column_sums(
         // SAFETY: each chunk owns its partial slots.
         let acc = unsafe { partials.slot(c, k) };
         for r in r0..r1 {
-            for (a, v) in acc.iter_mut().zip(&x[r * stride + col..][..w]) {
-                *a += v;
-            }
+            add_row(acc, &x[r * stride + col..][..w]);
         }
     });
 }

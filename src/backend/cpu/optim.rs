@@ -22,9 +22,11 @@ pub(crate) fn scale_and_square_sum(pool: &Pool, x: &mut [f32], alpha: f32) -> f6
         // SAFETY: tasks cover disjoint ranges.
         let g = unsafe { xs.part(start, CHUNK.min(n - start)) };
         let mut acc = [0.0f64; 8];
-        for c in g.chunks_mut(8) {
-            for (l, v) in c.iter_mut().enumerate() {
-                *v *= alpha;
+        if alpha != 1.0 {
+            g.iter_mut().for_each(|v| *v *= alpha);
+        }
+        for c in g.chunks(8) {
+            for (l, v) in c.iter().enumerate() {
                 acc[l] += *v as f64 * *v as f64;
             }
         }

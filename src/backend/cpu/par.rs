@@ -117,19 +117,34 @@ impl<'a> Partials<'a> {
     }
 }
 
-/// Defines `fn $name(args)` running `$body(args)` compiled for AVX2 + FMA when the CPU has
-/// them, and for the build's baseline (SSE2 on x86_64) otherwise. The element-wise loops of
-/// the training ops are written to vectorize; this gives them 8 lanes and 32-bit vector
-/// multiplies. (`$body` must be `#[inline(always)]` so it is compiled inside each variant.)
+/// Defines `fn $name(args)` running `$body(args)` compiled for AVX-512 (Rust 1.89+ builds)
+/// or AVX2 + FMA when the CPU has them, and for the build's baseline (SSE2 on x86_64)
+/// otherwise. The element-wise loops of the training ops are written to vectorize; this
+/// gives them 16 or 8 lanes and vector integer multiplies (the dropout hash). (`$body` must
+/// be `#[inline(always)]` so it is compiled inside each variant.)
 macro_rules! avx2_or_baseline {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) => $body:path) => {
         $(#[$m])*
         $vis fn $name($($a: $t),*) {
             #[cfg(target_arch = "x86_64")]
             {
+                #[cfg(bert_avx512)]
+                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+                unsafe fn avx512($($a: $t),*) {
+                    $body($($a),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($a: $t),*) {
                     $body($($a),*)
+                }
+                #[cfg(bert_avx512)]
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `avx512` is compiled for.
+                    return unsafe { avx512($($a),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
