@@ -217,7 +217,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             processor.read(&path, Split::Test).map_err(err)?
         } else {
             let dev_path = processor.path(&data_dir, Split::Dev);
-            eprintln!(
+            crate::note!(
                 "bert classify: no {} in {}: predicting on {} instead",
                 processor.layout(Split::Test).file_name,
                 data_dir.display(),
@@ -291,7 +291,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let results = classifier::evaluate(&classifier, &mut ctx, &features, o.eval_batch_size)
             .map_err(err)?;
         let text = results.to_eval_results_txt(&task_name, global_step);
-        eprint!("bert classify: eval results\n{text}");
+        let _ = write!(std::io::stderr(), "bert classify: eval results\n{text}");
         write_atomically(&output_dir.join("eval_results.txt"), text.as_bytes())?;
     }
     if let Some(examples) = test {
@@ -316,7 +316,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
         write_atomically(&output_dir.join("test_results.tsv"), text.as_bytes())?;
-        eprintln!(
+        crate::note!(
             "bert classify: wrote {} ({} examples)",
             output_dir.join("test_results.tsv").display(),
             features.len()
@@ -405,14 +405,14 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
     let state_path = output_dir.join(checkpoint::FILE_NAME);
     if state_path.is_file() {
         ft.resume(&state_path).map_err(err)?;
-        eprintln!(
+        crate::note!(
             "bert classify: resuming from {} at step {}",
             state_path.display(),
             ft.global_step()
         );
     }
     let total = ft.num_train_steps();
-    eprintln!(
+    crate::note!(
         "bert classify: {} examples, batch {} ({} micro-batches), {} steps, {} warm-up, \
          lr {}, max_seq_length {}, {} threads",
         ft.num_examples(),
@@ -473,9 +473,9 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
             Outcome::Paused | Outcome::Cancelled => {
                 save(ft)?;
                 if tty {
-                    eprintln!();
+                    crate::note!();
                 }
-                eprintln!(
+                crate::note!(
                     "bert classify: step {}: wrote {} and {}",
                     ft.global_step(),
                     model_path.display(),
@@ -487,7 +487,7 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
     save(ft)?;
     let secs = started.elapsed().as_secs_f64();
     let steps = ft.global_step() - first_step;
-    eprintln!(
+    crate::note!(
         "bert classify: trained {steps} steps in {} ({:.1} examples/s); wrote {}",
         format_duration(secs),
         (steps as usize * o.train_batch_size) as f64 / secs.max(1e-9),

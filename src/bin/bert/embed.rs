@@ -43,8 +43,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .embed(&mut ctx, &texts, &opts)
             .map_err(|e| e.to_string())?;
         for v in vectors.chunks_exact(h) {
-            serde_json::to_writer(&mut *out, v).map_err(|e| e.to_string())?;
-            out.write_all(b"\n").map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut *out, v).map_err(|e| format!("writing to stdout: {e}"))?;
+            out.write_all(b"\n").map_err(stdout_err)?;
         }
         pending.clear();
         Ok(())
@@ -60,5 +60,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !pending.is_empty() {
         flush(&mut pending, &mut out)?;
     }
-    out.flush().map_err(|e| e.to_string())
+    out.flush().map_err(stdout_err)
+}
+
+fn stdout_err(e: std::io::Error) -> String {
+    format!("writing to stdout: {e}")
 }

@@ -11,7 +11,18 @@ mod model_flags;
 mod pyjson;
 mod tokenize;
 
+use std::io::Write;
 use std::process::ExitCode;
+
+/// `eprintln!` that cannot panic: a closed or full stderr loses the message, never the run
+/// (`eprintln!` panics when stderr cannot be written).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use note;
 
 const USAGE: &str = "usage: bert <command> [flags]
 
@@ -53,18 +64,12 @@ Flags use Google's spelling (--vocab_file) or the dashed one (--vocab-file).
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        eprint!("{USAGE}");
+        let _ = std::io::stderr().write_all(USAGE.as_bytes());
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
-        "version" | "--version" => {
-            println!("bert {}", bert::VERSION);
-            Ok(())
-        }
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(())
-        }
+        "version" | "--version" => print_stdout(&format!("bert {}\n", bert::VERSION)),
+        "help" | "--help" | "-h" => print_stdout(USAGE),
         "tokenize" => tokenize::run(rest),
         "embed" => embed::run(rest),
         "extract-features" | "extract_features" => extract_features::run(rest),
@@ -75,8 +80,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("bert: {message}");
+            note!("bert: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `text` to stdout; a write error (a full disk, a closed pipe) is an error message,
+/// not the panic of `print!`.
+fn print_stdout(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("writing to stdout: {e}"))
 }
