@@ -9,6 +9,9 @@
 //! - [`classifier`]: `run_classifier.py`: GLUE processors, metrics and the fine-tuned
 //!   [`classifier::Classifier`].
 //!
+//! - [`output`]: how every file a user names is written (atomic replace, special files,
+//!   symbolic links).
+//!
 //! The C ABI lives in the `bert-ffi` crate (`ffi/`), the command-line tool in `src/bin/bert`.
 
 pub mod backend;
@@ -17,6 +20,7 @@ pub mod config;
 mod error;
 pub mod heads;
 pub mod model;
+pub mod output;
 pub mod pipeline;
 pub mod tokenizer;
 pub mod train;

@@ -65,3 +65,119 @@ fn a_full_stdout_under_tokenize_is_an_error_message() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("writing to stdout"), "{}", stderr(&o));
 }
+
+/// `bert extract-features` on the fixture with its Google flags, writing `output`.
+fn extract_features(output: &Path) -> Command {
+    let fixture = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let arg = |name: &str, p: PathBuf| format!("--{name}={}", p.display());
+    let mut c = bert(&["extract-features", "--layers=-1", "--max_seq_length=16"]);
+    c.arg(arg(
+        "input_file",
+        fixture.join("reference/extract_features_input.txt"),
+    ))
+    .arg(arg("output_file", output.to_path_buf()))
+    .arg(arg("vocab_file", fixture.join("vocab.txt")))
+    .arg(arg("bert_config_file", fixture.join("bert_config.json")))
+    .arg(arg("init_checkpoint", fixture.join("bert_model.ckpt")));
+    c
+}
+
+fn run_ok(c: &mut Command) {
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn output_to_a_device_writes_the_device() {
+    // A private null device in a scratch directory (`mknod` needs root; without it the test
+    // has nothing to look at). Never a system device: the bug replaced the node with a file.
+    let dir = scratch("device");
+    let null = dir.join("null");
+    let made = Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        return;
+    }
+    run_ok(&mut extract_features(&null));
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::symlink_metadata(&null).unwrap().file_type();
+    assert!(t.is_char_device(), "the device node was replaced: {t:?}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no file beside it"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn output_to_a_fifo_writes_the_fifo() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("out.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    run_ok(&mut extract_features(&fifo));
+    // Checked before joining the reader, which would wait forever on a replaced FIFO.
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(t.is_fifo(), "the FIFO was replaced: {t:?}");
+    let text = reader.join().unwrap();
+    assert!(text.starts_with("{\"linex_index\": 0"), "{text:.80}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn output_through_a_symlink_replaces_the_target() {
+    let dir = scratch("symlink");
+    std::fs::create_dir(dir.join("real")).unwrap();
+    let target = dir.join("real/features.jsonl");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = dir.join("link.jsonl");
+    std::os::unix::fs::symlink("real/features.jsonl", &link).unwrap();
+    run_ok(&mut extract_features(&link));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with("{\"linex_index\": 0"), "{text:.80}");
+    // Nothing else was left beside the link or the target.
+    let names = |d: &Path| std::fs::read_dir(d).unwrap().count();
+    assert_eq!((names(&dir), names(&dir.join("real"))), (2, 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stale_temporary_files_of_dead_processes_are_removed() {
+    let dir = scratch("stale");
+    let out = dir.join("features.jsonl");
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = dir.join(format!("features.jsonl.tmp{dead}"));
+    let live = dir.join(format!("features.jsonl.tmp{}", std::process::id()));
+    let other = dir.join(format!("other.jsonl.tmp{dead}"));
+    for p in [&stale, &live, &other] {
+        std::fs::write(p, "partial").unwrap();
+    }
+    run_ok(&mut extract_features(&out));
+    assert!(
+        !stale.exists(),
+        "the dead process's temporary file is still there"
+    );
+    assert!(live.exists(), "a live process's temporary file was removed");
+    assert!(
+        other.exists(),
+        "another output's temporary file was removed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,9 +22,8 @@
 //! (CRC-32C of the data bytes: a torn or corrupted file is an error, never a silent resume).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -154,33 +153,13 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
     })
 }
 
-/// Temporary file beside `path`, `write`, fsync, rename, fsync of the directory.
+/// Temporary file beside `path`, `write`, fsync, rename, fsync of the directory
+/// ([`crate::output::write_with`]).
 pub(crate) fn write_atomically(
     path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let run = || -> std::io::Result<()> {
-        let mut out = BufWriter::new(File::create(&tmp)?);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Best effort: not every file system lets a directory be opened for fsync.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    };
-    run().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    crate::output::write_with(path, write)
 }
 
 /// Reads a state file written by [`save`]: every tensor is checked against the variables its

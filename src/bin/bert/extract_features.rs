@@ -7,7 +7,6 @@
 //! Python's `json.dumps` prints them, so the file is byte-comparable with the original's.
 //! Unlike the original, invalid UTF-8 is an error (Google drops such bytes silently).
 
-use std::io::Write;
 use std::path::Path;
 
 use bert::{Context, Pipeline};
@@ -156,26 +155,11 @@ fn write_batch(
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it into place, so
-/// a failed run never leaves a half-written output.
+/// Writes `bytes` to `path` as libbert writes every output ([`bert::output::write_with`]):
+/// a regular file is replaced atomically (a failed run never leaves a half-written output),
+/// a device or FIFO is written in place, a symbolic link's target is replaced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!(
-        "{}tmp{}",
-        path.extension()
-            .map(|e| format!("{}.", e.to_string_lossy()))
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
+    bert::output::write_bytes(path, bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -2,9 +2,7 @@
 //! a temporary file, sync it and rename it over the target.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::format::{
     align, bincode_config, Block, EntryV3, Header, HeaderV3, TensorEntry, DTYPE_F16, DTYPE_F32,
@@ -242,45 +240,22 @@ fn header_v3<'a>(
     Ok((encoded, blocks.into_iter().zip(parts).collect()))
 }
 
-/// Writes magic, version, header and the blocks at their offsets to a temporary file beside
-/// `path`, syncs it and renames it over `path`.
+/// Writes magic, version, header and the blocks at their offsets through
+/// [`crate::output::write_with`] (temporary file beside `path`, sync, rename).
 fn write_file(path: &Path, version: u32, encoded: &[u8], parts: &[(Block, Part)]) -> Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let io = |e| Error::io(&tmp, e);
-    let write = || -> Result<()> {
-        let file = File::create(&tmp).map_err(io)?;
-        let mut out = std::io::BufWriter::new(file);
-        out.write_all(MAGIC).map_err(io)?;
-        out.write_all(&version.to_le_bytes()).map_err(io)?;
-        out.write_all(&(encoded.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        out.write_all(encoded).map_err(io)?;
+    crate::output::write_with(path, |out| {
+        out.write_all(MAGIC)?;
+        out.write_all(&version.to_le_bytes())?;
+        out.write_all(&(encoded.len() as u64).to_le_bytes())?;
+        out.write_all(encoded)?;
         let header_end = 20 + encoded.len() as u64;
+        out.write_all(&vec![0u8; (align(header_end) - header_end) as usize])?;
         let mut pos = 0u64;
-        out.write_all(&vec![0u8; (align(header_end) - header_end) as usize])
-            .map_err(io)?;
         for (b, part) in parts {
-            out.write_all(&vec![0u8; (b.offset - pos) as usize])
-                .map_err(io)?;
-            out.write_all(&part.bytes()).map_err(io)?;
+            out.write_all(&vec![0u8; (b.offset - pos) as usize])?;
+            out.write_all(&part.bytes())?;
             pos = b.offset + b.len;
         }
-        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
         Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    // Make the rename durable too (best effort: not every platform can sync a directory).
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    })
 }
