@@ -46,6 +46,25 @@ impl Tensor {
     }
 }
 
+/// An error naming tensor `name` of `path` if a value is NaN or infinite: a checkpoint with
+/// such a weight computes NaN for every input, so every loader refuses it.
+pub(crate) fn check_finite(path: &std::path::Path, name: &str, values: &[f32]) -> Result<()> {
+    // A branch-free pass the compiler vectorises; the position is searched only on failure.
+    if !values.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+        return Ok(());
+    }
+    let (i, v) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+        .unwrap_or((0, &f32::NAN));
+    Err(Error::format(
+        path,
+        Some(name),
+        format!("value {i} is {v}: weights must be finite"),
+    ))
+}
+
 /// `prod(shape)`, or `None` on overflow.
 pub(crate) fn num_elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))

@@ -193,6 +193,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Weights> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        super::check_finite(data_path, &name, &data)?;
         weights.insert(name, Tensor { shape, data });
     }
     Ok(weights)

@@ -12,7 +12,7 @@ use crate::backend::int8::INT8_LAYOUT_VERSION;
 use crate::backend::WeightBytes;
 use crate::config::BertConfig;
 use crate::weights::crc32c::{crc32c, mask_crc32c};
-use crate::weights::{num_elements, QuantizedTensor, Tensor, Weights};
+use crate::weights::{check_finite, num_elements, QuantizedTensor, Tensor, Weights};
 use crate::{Error, Result};
 
 /// An opened `.bert` file: header decoded, weights still only mapped.
@@ -259,6 +259,7 @@ impl NativeModel {
             let q = match t.dtype {
                 DTYPE_F32 => {
                     let data = f32s(self.checked(&t.name, &t.data)?);
+                    check_finite(&self.path, &t.name, &data)?;
                     w.insert(t.name.clone(), Tensor { shape, data });
                     continue;
                 }
