@@ -101,3 +101,39 @@ fn non_finite_weights_are_an_error_naming_the_tensor() {
     ));
     assert!(e.contains("finite"), "{e}");
 }
+
+#[test]
+fn a_flipped_bit_in_a_bert_header_is_an_error() {
+    // One bit turned "the" into "uhe" in the stored vocabulary, silently (issue 21 case 5).
+    use bert::weights::native::{self, NativeModel};
+    let dir = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let config = bert::BertConfig::from_file(dir.join("bert_config.json")).unwrap();
+    let vocab: Vec<String> = std::fs::read_to_string(dir.join("vocab.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut w = bert::weights::Weights::new();
+    let bias = bert::weights::Tensor::new(vec![2], vec![0.5, -0.5]).unwrap();
+    w.insert("bert/pooler/dense/bias", bias);
+    let path = std::env::temp_dir().join(format!("libbert-hdr-{}.bert", std::process::id()));
+    native::save(&path, &config, &w, &vocab, true).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let the = vocab.iter().position(|t| t == "the").unwrap();
+    assert_eq!(NativeModel::open(&path).unwrap().vocab()[the], "the");
+    // bincode writes each string as its length (one byte below 251) and its bytes.
+    let at = bytes.windows(4).position(|w| w == b"\x03the").unwrap() + 1;
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let e = NativeModel::open(&path).unwrap_err().to_string();
+    assert!(e.contains("header CRC32C mismatch"), "{e}");
+    // The same in the tensor table (the bias's name: "bert" -> "Bert").
+    bytes[at] ^= 1;
+    let name = b"bert/pooler/dense/bias";
+    let i = bytes.windows(name.len()).position(|w| w == name).unwrap();
+    bytes[i] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let e = NativeModel::open(&path).unwrap_err().to_string();
+    assert!(e.contains("header CRC32C mismatch"), "{e}");
+    let _ = std::fs::remove_file(&path);
+}

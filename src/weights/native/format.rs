@@ -2,6 +2,7 @@
 //! decoding (see the module comment of [`super`] for the byte layout).
 
 use crate::config::BertConfig;
+use crate::weights::crc32c::{crc32c, mask_crc32c};
 
 /// First bytes of every `.bert` file.
 pub const MAGIC: &[u8; 8] = b"LIBBERT\0";
@@ -11,6 +12,10 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const FORMAT_VERSION_LABELS: u32 = 2;
 /// Version with f16 and int8 tensors (`HeaderV3`).
 pub const FORMAT_VERSION_QUANTIZED: u32 = 3;
+/// Version 3's header followed by its checksum: what [`super::save`] writes.
+pub const FORMAT_VERSION_HEADER_CRC: u32 = 4;
+/// Bytes of the header checksum that follows a version 4 header.
+pub(super) const HEADER_CRC_LEN: usize = 4;
 pub(super) const ALIGN: u64 = 64;
 /// Largest header we decode (vocabulary of a million lines and thousands of tensors fit).
 pub(super) const MAX_HEADER: usize = 64 << 20;
@@ -93,6 +98,13 @@ pub(super) fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_HEADER>()
 }
 
+/// The masked CRC32C stored after a version 4 header: over the file's first bytes up to the
+/// end of the header (magic, version, length and header), so that a flipped bit anywhere
+/// before the data (a vocabulary entry, the config, the tensor table) is an error.
+pub(super) fn header_crc(start_of_file: &[u8]) -> u32 {
+    mask_crc32c(crc32c(start_of_file))
+}
+
 pub(super) fn align(v: u64) -> u64 {
     v.div_ceil(ALIGN) * ALIGN
 }
@@ -113,7 +125,7 @@ pub(super) fn decode_header(
     version: u32,
 ) -> std::result::Result<(Contents, usize), String> {
     let e = |e: bincode::error::DecodeError| e.to_string();
-    if version == FORMAT_VERSION_QUANTIZED {
+    if version >= FORMAT_VERSION_QUANTIZED {
         let (h, used): (HeaderV3, usize) =
             bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(e)?;
         let contents = Contents {

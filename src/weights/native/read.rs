@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{
-    align, decode_header, dtype_name, Block, Contents, DTYPE_F16, DTYPE_F32, DTYPE_INT8_PACKED,
-    DTYPE_INT8_ROWS, FORMAT_VERSION, FORMAT_VERSION_QUANTIZED, MAGIC, MAX_HEADER,
+    align, decode_header, dtype_name, header_crc, Block, Contents, DTYPE_F16, DTYPE_F32,
+    DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION, FORMAT_VERSION_HEADER_CRC, HEADER_CRC_LEN,
+    MAGIC, MAX_HEADER,
 };
 use crate::backend::int8::INT8_LAYOUT_VERSION;
 use crate::backend::WeightBytes;
@@ -65,10 +66,10 @@ impl NativeModel {
             return Err(err(None, "not a libbert .bert file (bad magic)".into()));
         }
         let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
-        if !(FORMAT_VERSION..=FORMAT_VERSION_QUANTIZED).contains(&version) {
+        if !(FORMAT_VERSION..=FORMAT_VERSION_HEADER_CRC).contains(&version) {
             return Err(Error::Unsupported(format!(
                 "{}: .bert format version {version} (this build reads {FORMAT_VERSION} to \
-                 {FORMAT_VERSION_QUANTIZED})",
+                 {FORMAT_VERSION_HEADER_CRC})",
                 path.display()
             )));
         }
@@ -79,6 +80,23 @@ impl NativeModel {
             .and_then(|h| h.checked_add(20))
             .filter(|&e| e <= map.len())
             .ok_or_else(|| err(None, format!("header length {hlen} exceeds the file")))?;
+        let mut data_from = header_end;
+        if version >= FORMAT_VERSION_HEADER_CRC {
+            let stored = map
+                .get(header_end..header_end + HEADER_CRC_LEN)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| err(None, "the file ends before the header checksum".into()))?;
+            if header_crc(&map[..header_end]) != stored {
+                return Err(err(
+                    None,
+                    "header CRC32C mismatch: the header (config, vocabulary, labels, tensor \
+                     table) is corrupt"
+                        .into(),
+                ));
+            }
+            data_from += HEADER_CRC_LEN;
+        }
         let bytes = &map[20..header_end];
         let (header, used) =
             decode_header(bytes, version).map_err(|e| err(None, format!("bad header: {e}")))?;
@@ -89,7 +107,7 @@ impl NativeModel {
             ));
         }
         header.config.validate()?;
-        let data_start = align(header_end as u64) as usize;
+        let data_start = align(data_from as u64) as usize;
         let data_len = (map.len() as u64).saturating_sub(data_start as u64);
         let mut packed = false;
         for t in &header.tensors {

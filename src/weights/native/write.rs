@@ -5,9 +5,8 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use super::format::{
-    align, bincode_config, Block, EntryV3, Header, HeaderV3, TensorEntry, DTYPE_F16, DTYPE_F32,
-    DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION, FORMAT_VERSION_LABELS,
-    FORMAT_VERSION_QUANTIZED, MAGIC,
+    align, bincode_config, header_crc, Block, EntryV3, HeaderV3, DTYPE_F16, DTYPE_F32,
+    DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION_HEADER_CRC, HEADER_CRC_LEN, MAGIC,
 };
 use crate::backend::cpu::Dense;
 use crate::backend::int8::{QuantizedKernel, INT8_LAYOUT_VERSION};
@@ -81,9 +80,9 @@ fn pack_int8(in_dim: usize, out_dim: usize, values: &[i8], scales: &[f32]) -> Re
         .ok_or_else(|| Error::Unsupported("the int8 dense layer has no packed bytes".into()))
 }
 
-/// [`save`] for a fine-tuned classifier: `labels` (index = label id) are stored in a version 2
-/// header; with no labels the file is version 1, byte for byte what [`save`] writes. Weights
-/// with f16 or int8 tensors are written as version 3 (labels included).
+/// [`save`] for a fine-tuned classifier: `labels` (index = label id) are stored in the header.
+/// Files are written as version 4 (version 3's header, which holds labels and f16/int8
+/// tensors, followed by its checksum); readers keep reading versions 1 to 3.
 pub fn save_with_labels(
     path: impl AsRef<Path>,
     config: &BertConfig,
@@ -94,46 +93,10 @@ pub fn save_with_labels(
 ) -> Result<()> {
     let path = path.as_ref();
     config.validate()?;
-    let encode_err = |e: bincode::error::EncodeError| {
-        Error::format(path, None, format!("cannot encode header: {e}"))
-    };
-    if weights.iter_quantized().next().is_some() {
-        let (encoded, parts) = header_v3(config, weights, vocab, do_lower_case, labels)?;
-        let encoded = encoded.map_err(encode_err)?;
-        return write_file(path, FORMAT_VERSION_QUANTIZED, &encoded, &parts);
-    }
-    let parts: Vec<Part> = weights.iter().map(|(_, t)| Part::F32(&t.data)).collect();
-    let blocks = layout(&parts);
-    let tensors = weights
-        .iter()
-        .zip(&blocks)
-        .map(|((name, t), b)| TensorEntry {
-            name: name.to_string(),
-            dtype: DTYPE_F32,
-            shape: t.shape.iter().map(|&d| d as u64).collect(),
-            offset: b.offset,
-            len: b.len,
-            crc32c: b.crc32c,
-        })
-        .collect();
-    let header = Header {
-        config: config.clone(),
-        vocab: vocab.to_vec(),
-        do_lower_case,
-        tensors,
-    };
-    let mut encoded =
-        bincode::serde::encode_to_vec(&header, bincode_config()).map_err(encode_err)?;
-    let version = if labels.is_empty() {
-        FORMAT_VERSION
-    } else {
-        let more = bincode::serde::encode_to_vec(labels, bincode_config())
-            .map_err(|e| Error::format(path, None, format!("cannot encode labels: {e}")))?;
-        encoded.extend_from_slice(&more);
-        FORMAT_VERSION_LABELS
-    };
-    let placed: Vec<(Block, Part)> = blocks.into_iter().zip(parts).collect();
-    write_file(path, version, &encoded, &placed)
+    let (encoded, parts) = header_v3(config, weights, vocab, do_lower_case, labels)?;
+    let encoded =
+        encoded.map_err(|e| Error::format(path, None, format!("cannot encode header: {e}")))?;
+    write_file(path, FORMAT_VERSION_HEADER_CRC, &encoded, &parts)
 }
 
 type Encoded = std::result::Result<Vec<u8>, bincode::error::EncodeError>;
@@ -248,7 +211,12 @@ fn write_file(path: &Path, version: u32, encoded: &[u8], parts: &[(Block, Part)]
         out.write_all(&version.to_le_bytes())?;
         out.write_all(&(encoded.len() as u64).to_le_bytes())?;
         out.write_all(encoded)?;
-        let header_end = 20 + encoded.len() as u64;
+        let mut start = MAGIC.to_vec();
+        start.extend_from_slice(&version.to_le_bytes());
+        start.extend_from_slice(&(encoded.len() as u64).to_le_bytes());
+        start.extend_from_slice(encoded);
+        out.write_all(&header_crc(&start).to_le_bytes())?;
+        let header_end = (start.len() + HEADER_CRC_LEN) as u64;
         out.write_all(&vec![0u8; (align(header_end) - header_end) as usize])?;
         let mut pos = 0u64;
         for (b, part) in parts {
