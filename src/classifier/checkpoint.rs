@@ -18,8 +18,10 @@
 //! example order as `data_order` (U32), and `__metadata__` strings: `format`
 //! (`libbert-training-state`), `version`, `global_step`, the generators' states, the data
 //! position, the hyper-parameters and a fingerprint of the training examples (a resume with
-//! other data or settings is refused), `labels` and `config` (JSON), and `data_crc32c`
-//! (CRC-32C of the data bytes: a torn or corrupted file is an error, never a silent resume).
+//! other data or settings is refused), `labels` and `config` (JSON), `data_crc32c`
+//! (CRC-32C of the data bytes: a torn or corrupted file is an error, never a silent resume)
+//! and, since version 2, `metadata_crc32c` (CRC-32C of the other metadata strings: an edited
+//! `global_step` is an error too).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -33,8 +35,8 @@ use crate::{Error, Result};
 
 /// `format` in the metadata.
 pub const FORMAT: &str = "libbert-training-state";
-/// `version` in the metadata.
-pub const VERSION: u32 = 1;
+/// `version` in the metadata: 2 adds `metadata_crc32c`; version 1 files are still read.
+pub const VERSION: u32 = 2;
 /// The file name `bert classify` uses in `--output_dir`.
 pub const FILE_NAME: &str = "training_state.safetensors";
 
@@ -133,6 +135,7 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
         serde_json::to_string(p.config()).map_err(|e| Error::Config(e.to_string()))?,
     );
     meta.insert("data_crc32c".into(), crc.to_string());
+    meta.insert(METADATA_CRC.into(), metadata_crc(&meta).to_string());
     header.insert("__metadata__".into(), json!(meta));
     let mut text = Value::Object(header).to_string().into_bytes();
     // safetensors pads the header with spaces so the data starts 8-byte aligned.
@@ -160,6 +163,39 @@ pub(crate) fn write_atomically(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
     crate::output::write_with(path, write)
+}
+
+/// The metadata key holding [`metadata_crc`] (version 2).
+const METADATA_CRC: &str = "metadata_crc32c";
+
+/// CRC-32C of the metadata strings but [`METADATA_CRC`] itself, in key order, each key and
+/// value preceded by its length: `data_crc32c` covers the tensors, this the strings a resume
+/// reads (an edited `global_step` resumed at the wrong step).
+fn metadata_crc(meta: &BTreeMap<String, String>) -> u32 {
+    let mut crc = 0;
+    for (k, v) in meta.iter().filter(|(k, _)| *k != METADATA_CRC) {
+        for s in [k, v] {
+            crc = crc32c_extend(crc, &(s.len() as u64).to_le_bytes());
+            crc = crc32c_extend(crc, s.as_bytes());
+        }
+    }
+    crc
+}
+
+/// Checks the stored [`METADATA_CRC`] against the metadata.
+fn check_metadata_crc(meta: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+    let stored = meta
+        .get(METADATA_CRC)
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or("metadata has no metadata_crc32c number")?;
+    if stored != metadata_crc(meta) {
+        return Err(
+            "metadata checksum mismatch: the metadata (global_step, generator states, \
+                    settings) was edited or is corrupt"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Reads a state file written by [`save`]: every tensor is checked against the variables its
@@ -190,11 +226,14 @@ pub fn load(path: &Path) -> Result<TrainingState> {
     if get("format")? != FORMAT {
         return Err(err(format!("not a {FORMAT} file")));
     }
-    if get("version")? != &VERSION.to_string() {
-        return Err(err(format!(
-            "training state version {} (this libbert reads {VERSION})",
-            get("version")?
-        )));
+    match get("version")?.as_str() {
+        "1" => {}
+        "2" => check_metadata_crc(&meta).map_err(err)?,
+        v => {
+            return Err(err(format!(
+                "training state version {v} (this libbert reads 1 to {VERSION})"
+            )))
+        }
     }
     let num = |k: &str| -> Result<u64> {
         get(k)?
@@ -292,6 +331,7 @@ pub fn load(path: &Path) -> Result<TrainingState> {
         "labels",
         "config",
         "data_crc32c",
+        METADATA_CRC,
     ] {
         settings.remove(k);
     }
