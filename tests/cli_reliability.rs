@@ -181,3 +181,67 @@ fn stale_temporary_files_of_dead_processes_are_removed() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The fixture's TF checkpoint directory (config, checkpoint, vocab.txt).
+fn tiny_model() -> String {
+    common::shared_dir()
+        .join("fixtures/tf_bert_tiny")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn huge_sizes_are_refused_not_aborted() {
+    // `--batch_size 100000000000` aborted allocating 2.4 TB (issue 21 case 3).
+    let model = tiny_model();
+    let cases: [&[&str]; 4] = [
+        &["embed", "--model", &model, "--batch_size", "100000000000"],
+        &["embed", "--model", &model, "--threads", "100000000000"],
+        &["extract-features", "--batch_size=100000000000"],
+        &["extract-features", "--threads=100000000000"],
+    ];
+    let dir = scratch("huge");
+    for args in cases {
+        let mut c = if args[0] == "extract-features" {
+            let mut c = extract_features(&dir.join("out.jsonl"));
+            c.arg(args[1]);
+            c
+        } else {
+            bert(args)
+        };
+        let input = dir.join("in.txt");
+        std::fs::write(&input, "hello world\n").unwrap();
+        let o = c
+            .stdin(std::fs::File::open(&input).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains("at most"), "{args:?}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_overlong_line_for_a_truncating_command_is_an_error() {
+    // A 200 MB line cost ~10x its size; lines of truncating commands are bounded (4 MiB).
+    let dir = scratch("longline");
+    let input = dir.join("in.txt");
+    std::fs::write(&input, format!("short\n{}\n", "word ".repeat(1_000_000))).unwrap();
+    let model = tiny_model();
+    let o = bert(&["embed", "--model", &model])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("input line 2 is longer than"), "{}", stderr(&o));
+    // A line just under the bound is embedded (tokenized only as far as truncation needs).
+    std::fs::write(&input, "word ".repeat(800_000) + "\n").unwrap();
+    let o = bert(&["embed", "--model", &model])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout.iter().filter(|&&b| b == b'\n').count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

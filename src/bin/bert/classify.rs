@@ -42,7 +42,7 @@ use bert::weights::{self, safetensors, tf_checkpoint, Weights};
 use bert::{Context, DType};
 
 use crate::extract_features::write_atomically;
-use crate::flags::Flags;
+use crate::flags::{Flags, MAX_BATCH};
 
 struct Options {
     max_seq_length: usize,
@@ -91,15 +91,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let output_dir = PathBuf::from(flags.required("output_dir")?);
     let o = Options {
         max_seq_length: flags.parsed("max_seq_length", 128usize)?,
-        train_batch_size: flags.parsed("train_batch_size", 32usize)?,
-        eval_batch_size: flags.parsed("eval_batch_size", 8usize)?.max(1),
-        predict_batch_size: flags.parsed("predict_batch_size", 8usize)?.max(1),
+        train_batch_size: flags.size("train_batch_size", 32, MAX_BATCH)?,
+        eval_batch_size: flags.size("eval_batch_size", 8, MAX_BATCH)?.max(1),
+        predict_batch_size: flags.size("predict_batch_size", 8, MAX_BATCH)?.max(1),
         learning_rate: flags.parsed("learning_rate", 5e-5f32)?,
         num_train_epochs: flags.parsed("num_train_epochs", 3.0f64)?,
         warmup_proportion: flags.parsed("warmup_proportion", 0.1f64)?,
-        accumulation: flags.parsed("gradient_accumulation_steps", 1usize)?,
+        accumulation: flags.size("gradient_accumulation_steps", 1, MAX_BATCH)?,
         seed: flags.parsed("seed", 12345u64)?,
-        threads: flags.parsed("threads", 0usize)?,
+        threads: flags.threads()?,
         max_train_examples: flags.parsed("max_train_examples", 0usize)?,
         gradient_checkpointing: flags.bool("gradient_checkpointing", false)?,
         save_checkpoints_steps: flags.parsed("save_checkpoints_steps", 0u64)?,

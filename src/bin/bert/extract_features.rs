@@ -11,8 +11,8 @@ use std::path::Path;
 
 use bert::{Context, Pipeline};
 
-use crate::flags::Flags;
-use crate::lines::{self, for_each_line};
+use crate::flags::{Flags, MAX_BATCH};
+use crate::lines::{self, for_each_line_within, MAX_TRUNCATED_LINE_BYTES};
 use crate::model_flags;
 use crate::pyjson::{push_py_str, py_repr, py_round};
 
@@ -24,8 +24,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let input = flags.required("input_file")?.to_string();
     let output = flags.required("output_file")?.to_string();
     let layers = flags.get("layers").unwrap_or("-1,-2,-3,-4").to_string();
-    let batch_size = flags.parsed("batch_size", 32usize)?.max(1);
-    let threads = flags.parsed("threads", 0usize)?;
+    let batch_size = flags.size("batch_size", 32, MAX_BATCH)?.max(1);
+    let threads = flags.threads()?;
     // Accepted so that Google's command lines run unchanged; they select TPU execution or
     // a one-hot embedding lookup, which compute the same numbers here.
     for f in ["use_tpu", "use_one_hot_embeddings"] {
@@ -42,7 +42,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let layer_indexes = parse_layers(&layers, num_layers)?;
 
     let mut examples: Vec<(String, Option<String>)> = Vec::new();
-    for_each_line(lines::open(&input)?, |_, line| {
+    for_each_line_within(lines::open(&input)?, MAX_TRUNCATED_LINE_BYTES, |_, line| {
         examples.push(split_example(py_strip(line)));
         Ok(())
     })?;
