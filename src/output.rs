@@ -48,6 +48,21 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with(path, |out| out.write_all(bytes))
 }
 
+/// Creates `dir` (and its parents) if needed and checks that a file can be created in it, so a
+/// long run can refuse a read-only output directory before it starts rather than when it
+/// saves. The probe file is removed.
+pub fn check_writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = dir.join(format!(".libbert-write-test.tmp{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| Error::io(dir, e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// The temporary file [`write_with`] writes for `target` in process `pid`.
 pub fn temporary_path(target: &Path, pid: u32) -> PathBuf {
     let mut name: OsString = target.as_os_str().to_owned();

@@ -234,7 +234,11 @@ fn an_overlong_line_for_a_truncating_command_is_an_error() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("input line 2 is longer than"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("input line 2 is longer than"),
+        "{}",
+        stderr(&o)
+    );
     // A line just under the bound is embedded (tokenized only as far as truncation needs).
     std::fs::write(&input, "word ".repeat(800_000) + "\n").unwrap();
     let o = bert(&["embed", "--model", &model])
@@ -243,5 +247,100 @@ fn an_overlong_line_for_a_truncating_command_is_an_error() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout.iter().filter(|&&b| b == b'\n').count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_model_path_that_cannot_be_a_model_says_what_it_is() {
+    // A FIFO, /dev/zero or an empty file reported a missing bert_config.json.
+    let dir = scratch("modelpath");
+    let empty = dir.join("model.bin");
+    std::fs::write(&empty, "").unwrap();
+    let fifo = dir.join("model.fifo");
+    let have_fifo = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut cases = vec![(empty.display().to_string(), "an empty file")];
+    if have_fifo {
+        cases.push((fifo.display().to_string(), "a FIFO"));
+    }
+    if Path::new("/dev/zero").exists() {
+        cases.push(("/dev/zero".into(), "a character device"));
+    }
+    for (path, what) in cases {
+        let o = bert(&["embed", "--model", &path]).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{path}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(&path) && e.contains(what), "{path}: {e}");
+        assert!(!e.contains("bert_config.json"), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_huge_column_index_is_refused() {
+    // --text_a_column=18446744073709551615 wrapped to 0 when the row length was checked.
+    let dir = scratch("column");
+    std::fs::write(dir.join("train.tsv"), "a\t0\nb\t1\n").unwrap();
+    let o = bert(&[
+        "classify",
+        "--task_name=tsv",
+        "--do_train",
+        "--label_column=1",
+    ])
+    .arg("--text_a_column=18446744073709551615")
+    .arg(format!("--data_dir={}", dir.display()))
+    .arg(format!("--output_dir={}", dir.join("out").display()))
+    .arg(format!("--model={}", tiny_model()))
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--text_a_column"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fewer_config_layers_than_the_checkpoint_are_refused() {
+    // A config edited to 1 layer beside the fixture's 2-layer checkpoint loaded silently and
+    // ran only the first layer.
+    let dir = scratch("layers");
+    let fixture = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("bert_config.json")).unwrap())
+            .unwrap();
+    config["num_hidden_layers"] = 1.into();
+    let config_file = dir.join("bert_config.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let arg = |name: &str, p: PathBuf| format!("--{name}={}", p.display());
+    let o = bert(&["extract-features", "--layers=-1"])
+        .arg(arg(
+            "input_file",
+            fixture.join("reference/extract_features_input.txt"),
+        ))
+        .arg(arg("output_file", dir.join("out.jsonl")))
+        .arg(arg("vocab_file", fixture.join("vocab.txt")))
+        .arg(arg("bert_config_file", config_file.clone()))
+        .arg(arg("init_checkpoint", fixture.join("bert_model.ckpt")))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("num_hidden_layers is 1"),
+        "{}",
+        stderr(&o)
+    );
+    // The same through a model directory (the library's loaders).
+    for f in [
+        "bert_model.ckpt.index",
+        "bert_model.ckpt.data-00000-of-00001",
+        "vocab.txt",
+    ] {
+        std::os::unix::fs::symlink(fixture.join(f), dir.join(f)).unwrap();
+    }
+    let e = bert::weights::load_model_files(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 encoder layers"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,6 +44,9 @@ use bert::{Context, DType};
 use crate::extract_features::write_atomically;
 use crate::flags::{Flags, MAX_BATCH};
 
+/// Largest `--text_a_column` / `--text_b_column` / `--label_column`.
+const MAX_COLUMN: usize = 1 << 16;
+
 struct Options {
     max_seq_length: usize,
     train_batch_size: usize,
@@ -106,13 +109,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         log_every_n_steps: flags.parsed("log_every_n_steps", 10u64)?.max(1),
     };
     let mut processor = if task_name.eq_ignore_ascii_case("tsv") {
+        // A column index is bounded: usize::MAX wrapped to 0 when the row's length was checked.
         let col = |name: &str| -> Result<Option<usize>, String> {
             flags
                 .get(name)
-                .map(|v| {
-                    v.parse()
-                        .map_err(|_| format!("flag --{name}: cannot parse {v:?}"))
-                })
+                .map(|_| flags.size(name, 0, MAX_COLUMN))
                 .transpose()
         };
         let text_a = col("text_a_column")?.ok_or("--task_name=tsv needs --text_a_column")?;
@@ -137,6 +138,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "iterations_per_loop",
     ] {
         flags.get(f);
+    }
+    // A read-only output directory is found now, not after hours of training.
+    if do_train || do_eval || do_predict {
+        bert::output::check_writable_dir(&output_dir).map_err(|e| e.to_string())?;
     }
     let start = load_start(&flags)?;
     // The encoder's dtype for evaluating and predicting (training is always f32).
@@ -369,6 +374,7 @@ fn load_start(flags: &Flags) -> Result<Start, String> {
             } else {
                 tf_checkpoint::load(ckpt).map_err(err)?
             };
+            weights::check_layers(&config, &weights).map_err(err)?;
             Ok(Start {
                 config,
                 weights,

@@ -48,6 +48,7 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
             } else {
                 tf_checkpoint::load(ckpt).map_err(err)?
             };
+            bert::weights::check_layers(&config, &weights).map_err(err)?;
             let model = BertModel::from_weights_as(config, weights, opts.dtype).map_err(err)?;
             // Google's scripts default to do_lower_case=True.
             let tok = Tokenizer::from_vocab_file(vocab, lower.unwrap_or(true)).map_err(err)?;

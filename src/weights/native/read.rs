@@ -301,6 +301,7 @@ impl NativeModel {
             w.insert_quantized(t.name.clone(), q)
                 .map_err(|e| Error::format(&self.path, Some(&t.name), e.to_string()))?;
         }
+        crate::weights::check_layers(self.config(), &w)?;
         Ok(w)
     }
 }
