@@ -344,3 +344,31 @@ fn fewer_config_layers_than_the_checkpoint_are_refused() {
     assert!(e.contains("2 encoder layers"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bert_file_read_into_memory_embeds_as_the_mapped_one() {
+    let dir = scratch("mmap");
+    let fixture = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let config = bert::BertConfig::from_file(fixture.join("bert_config.json")).unwrap();
+    let weights = bert::weights::tf_checkpoint::load(&fixture).unwrap();
+    let vocab: Vec<String> = std::fs::read_to_string(fixture.join("vocab.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let model = dir.join("tiny.bert");
+    bert::weights::native::save(&model, &config, &weights, &vocab, true).unwrap();
+    let input = dir.join("in.txt");
+    std::fs::write(&input, "hello world\nthe quick brown fox\n").unwrap();
+    let run = |extra: &[&str]| {
+        let o = bert(&["embed", "--model", model.to_str().unwrap()])
+            .args(extra)
+            .stdin(std::fs::File::open(&input).unwrap())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        o.stdout
+    };
+    assert_eq!(run(&["--mmap=false"]), run(&[]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -137,3 +137,31 @@ fn a_flipped_bit_in_a_bert_header_is_an_error() {
     assert!(e.contains("header CRC32C mismatch"), "{e}");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_mapped_bert_truncated_in_place_is_an_error_and_a_read_one_is_unaffected() {
+    // Issue 21 case 2: a mapped int8/f16 `.bert` overwritten in place crashed its readers
+    // with SIGBUS. Truncation between opening and reading the weights is now an error; a file
+    // read into memory (`NativeModel::read`, `--mmap=false`) does not care.
+    use bert::weights::native::{self, NativeModel};
+    use bert::weights::{quantize, tf_checkpoint, DType};
+    let dir = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let config = bert::BertConfig::from_file(dir.join("bert_config.json")).unwrap();
+    let weights = tf_checkpoint::load(&dir).unwrap();
+    let q = quantize::convert(weights, &config, DType::Int8).unwrap();
+    let path = std::env::temp_dir().join(format!("libbert-trunc-{}.bert", std::process::id()));
+    native::save(&path, &config, &q, &["[UNK]".to_string()], true).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+
+    let mapped = NativeModel::open(&path).unwrap();
+    let copied = NativeModel::read(&path).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(len / 2).unwrap();
+    let e = mapped.weights().unwrap_err().to_string();
+    assert!(e.contains("truncated") && e.contains("renaming"), "{e}");
+    assert!(mapped.verify().is_err());
+    copied.verify().unwrap();
+    let w = copied.weights().unwrap();
+    bert::BertModel::from_weights(config, &w).unwrap();
+    let _ = std::fs::remove_file(&path);
+}

@@ -10,7 +10,7 @@ use crate::lines::{for_each_line_within, MAX_TRUNCATED_LINE_BYTES};
 use crate::model_flags;
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let flags = Flags::parse(args, &["do_lower_case", "normalize"])?;
+    let flags = Flags::parse(args, &["do_lower_case", "normalize", "mmap"])?;
     let pipeline = model_flags::load(&flags, None)?;
     let pooling = match flags.get("pooling").unwrap_or("mean") {
         "mean" => Pooling::Mean,

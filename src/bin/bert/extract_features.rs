@@ -19,7 +19,7 @@ use crate::pyjson::{push_py_str, py_repr, py_round};
 pub fn run(args: &[String]) -> Result<(), String> {
     let flags = Flags::parse(
         args,
-        &["do_lower_case", "use_tpu", "use_one_hot_embeddings"],
+        &["do_lower_case", "use_tpu", "use_one_hot_embeddings", "mmap"],
     )?;
     let input = flags.required("input_file")?.to_string();
     let output = flags.required("output_file")?.to_string();

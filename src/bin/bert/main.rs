@@ -56,7 +56,9 @@ commands:
   version           print the version
 
 --dtype on embed, extract-features and classify converts the weights while loading (default:
-as the model file stores them).
+as the model file stores them). --mmap=false on embed and extract-features reads a .bert file
+into memory instead of mapping it (a mapped file must be replaced by rename, never rewritten
+in place, while a command uses it).
 
 Flags use Google's spelling (--vocab_file) or the dashed one (--vocab-file).
 ";

@@ -16,7 +16,8 @@ use crate::weights::crc32c::{crc32c, mask_crc32c};
 use crate::weights::{check_finite, num_elements, QuantizedTensor, Tensor, Weights};
 use crate::{Error, Result};
 
-/// An opened `.bert` file: header decoded, weights still only mapped.
+/// An opened `.bert` file: header decoded, weights still only mapped ([`NativeModel::open`])
+/// or read into memory ([`NativeModel::read`]).
 #[derive(Debug)]
 pub struct NativeModel {
     path: PathBuf,
@@ -25,11 +26,13 @@ pub struct NativeModel {
     header: Contents,
 }
 
-/// The bytes of a `.bert` image: a mapped file or an in-memory copy ([`NativeModel::from_bytes`]).
+/// The bytes of a `.bert` image: a mapped file or an in-memory copy ([`NativeModel::read`],
+/// [`NativeModel::from_bytes`]).
 #[derive(Debug)]
 enum Storage {
-    /// Shared with the f16/int8 layers that borrow their weights from it.
-    Map(Arc<memmap2::Mmap>),
+    /// Shared with the f16/int8 layers that borrow their weights from it; the file is kept to
+    /// tell whether it was truncated since it was mapped.
+    Map(Arc<memmap2::Mmap>, File),
     Owned(Vec<u8>),
 }
 
@@ -37,7 +40,7 @@ impl std::ops::Deref for Storage {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Storage::Map(m) => m,
+            Storage::Map(m, _) => m,
             Storage::Owned(v) => v,
         }
     }
@@ -45,13 +48,34 @@ impl std::ops::Deref for Storage {
 
 impl NativeModel {
     /// Maps the file and decodes the header; checks every tensor's bounds and size.
+    ///
+    /// The file must not change while it is mapped (by the returned value or by a model
+    /// built from its f16/int8 weights): replace a `.bert` file by renaming a new one over it,
+    /// as every libbert writer does ([`crate::output`]); the old inode stays valid for whoever
+    /// has it open. Overwriting it in place (`cp new.bert model.bert`, `truncate`) changes the
+    /// weights under a running model, and reading a page that truncation removed is a `SIGBUS`
+    /// that no library can turn into an error without a process-wide signal handler. Where
+    /// files may be rewritten in place, use [`NativeModel::read`]. A truncation between this
+    /// call and [`NativeModel::weights`] or [`NativeModel::verify`] is found there (an error).
     pub fn open(path: impl AsRef<Path>) -> Result<NativeModel> {
         let path = path.as_ref().to_path_buf();
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        // SAFETY: the file is opened read-only and only read through this map; like every
-        // memory-mapped reader we rely on nobody truncating it while it is mapped.
+        // SAFETY: the file is opened read-only and only read through this map. Its contents
+        // must not change while mapped: the contract documented above (replace by rename);
+        // a shrinking file is detected before each read of the weights (`check_length`).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-        NativeModel::parse(path, Storage::Map(Arc::new(map)))
+        NativeModel::parse(path, Storage::Map(Arc::new(map), file))
+    }
+
+    /// Reads the whole file into memory and decodes it: nothing refers to the file
+    /// afterwards, so it may be overwritten, truncated or removed while the model runs. Costs
+    /// the read of every byte at load (and, while the weights are built, twice the f16/int8
+    /// weights' size in memory) where [`NativeModel::open`] maps pages as layers first use
+    /// them and shares them between processes.
+    pub fn read(path: impl AsRef<Path>) -> Result<NativeModel> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        NativeModel::parse(path.to_path_buf(), Storage::Owned(bytes))
     }
 
     /// Decodes a `.bert` image held in memory (e.g. shipped inside an application bundle);
@@ -242,7 +266,7 @@ impl NativeModel {
     /// in-memory image.
     fn weight_bytes(&self, b: &Block) -> WeightBytes {
         match &self.map {
-            Storage::Map(map) => WeightBytes::Mapped {
+            Storage::Map(map, _) => WeightBytes::Mapped {
                 map: Arc::clone(map),
                 offset: self.data_start + b.offset as usize,
                 len: b.len as usize,
@@ -251,8 +275,30 @@ impl NativeModel {
         }
     }
 
+    /// An error if the mapped file is now shorter than its map: reading the missing pages
+    /// would be a `SIGBUS` (see [`NativeModel::open`]).
+    fn check_length(&self) -> Result<()> {
+        if let Storage::Map(map, file) = &self.map {
+            let now = file.metadata().map_err(|e| Error::io(&self.path, e))?.len();
+            if now < map.len() as u64 {
+                return Err(Error::format(
+                    &self.path,
+                    None,
+                    format!(
+                        "truncated to {now} of {} bytes after it was opened: a .bert file in \
+                         use must be replaced by renaming a new file over it, never rewritten \
+                         in place",
+                        map.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Verifies every checksum, the f16/int8 blocks included (reads the whole file).
     pub fn verify(&self) -> Result<()> {
+        self.check_length()?;
         for t in &self.header.tensors {
             self.checked(&t.name, &t.data)?;
             if let Some(s) = &t.scales {
@@ -266,6 +312,7 @@ impl NativeModel {
     /// tensors borrow their bytes from the memory map (see the module comment; their small
     /// scale blocks are read and verified).
     pub fn weights(&self) -> Result<Weights> {
+        self.check_length()?;
         let mut w = Weights::new();
         for t in &self.header.tensors {
             // Shapes and bounds were checked in `parse`.
