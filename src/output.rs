@@ -35,11 +35,12 @@ pub fn write_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let target = resolve_links(path)?;
-    match std::fs::metadata(&target) {
-        Ok(m) if m.is_dir() => Err(Error::io(&target, std::io::Error::other("is a directory"))),
-        Ok(m) if !m.is_file() => write_in_place(&target, write),
-        _ => replace(&target, write),
+    // The kind is asked of `path` itself: the system follows every link, `/dev/stdout`'s
+    // `/proc/self/fd/1` included, whose text ("pipe:[…]") names no path.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Error::io(path, std::io::Error::other("is a directory"))),
+        Ok(m) if !m.is_file() => write_in_place(path, write),
+        _ => replace(&resolve_links(path)?, write),
     }
 }
 

@@ -372,3 +372,25 @@ fn a_bert_file_read_into_memory_embeds_as_the_mapped_one() {
     assert_eq!(run(&["--mmap=false"]), run(&[]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn output_through_a_link_to_stdout_writes_stdout() {
+    // `--output_file=/dev/stdout` (a link to /proc/self/fd/1, whose target text is
+    // "pipe:[N]"): tested through a link of our own so that a mistake replaces only it.
+    if !Path::new("/proc/self/fd/1").exists() {
+        return;
+    }
+    let dir = scratch("stdout");
+    let link = dir.join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let o = extract_features(&link).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("{\"linex_index\": 0"), "{text:.80}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
