@@ -139,10 +139,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     ] {
         flags.get(f);
     }
-    // A read-only output directory is found now, not after hours of training.
-    if do_train || do_eval || do_predict {
-        bert::output::check_writable_dir(&output_dir).map_err(|e| e.to_string())?;
-    }
     let start = load_start(&flags)?;
     // The encoder's dtype for evaluating and predicting (training is always f32).
     let dtype = crate::model_flags::dtype(&flags)?;
@@ -151,6 +147,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !(do_train || do_eval || do_predict) {
         return Err("at least one of --do_train, --do_eval or --do_predict must be true".into());
     }
+    // A read-only output directory is found now, not after hours of training.
+    bert::output::check_writable_dir(&output_dir).map_err(|e| e.to_string())?;
     let limit = start.config.max_position_embeddings;
     if !(2..=limit).contains(&o.max_seq_length) {
         return Err(format!(
