@@ -120,3 +120,34 @@ fn a_read_only_output_dir_is_refused_before_training() {
         "{e}"
     );
 }
+
+#[test]
+fn a_training_state_whose_config_does_not_fit_its_data_is_an_error() {
+    // A version 1 state (no metadata checksum) whose config claims 2^24 x 2^24 embeddings:
+    // the parameters were allocated from the config before any tensor was read (an abort).
+    let config = BertConfig {
+        vocab_size: 1 << 24,
+        hidden_size: 1 << 24,
+        num_attention_heads: 1,
+        ..tiny_config()
+    };
+    let meta = serde_json::json!({
+        "format": "libbert-training-state", "version": "1", "global_step": "0",
+        "dropout_rng_state": "0", "order_rng_state": "0", "order_position": "0",
+        "labels": "[\"x\",\"y\"]", "config": serde_json::to_string(&config).unwrap(),
+        "data_crc32c": "0",
+    });
+    let mut header = serde_json::json!({ "__metadata__": meta })
+        .to_string()
+        .into_bytes();
+    while header.len() % 8 != 0 {
+        header.push(b' ');
+    }
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&header);
+    let path = std::env::temp_dir().join(format!("libbert-state-big-{}", std::process::id()));
+    std::fs::write(&path, &file).unwrap();
+    let e = checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("config"), "{e}");
+    let _ = std::fs::remove_file(&path);
+}

@@ -198,6 +198,16 @@ fn check_metadata_crc(meta: &BTreeMap<String, String>) -> std::result::Result<()
     Ok(())
 }
 
+/// Fewest data bytes a state for `config` has: values, `adam_m` and `adam_v` of the
+/// embeddings and the encoder layers' kernels. A metadata config larger than the file is
+/// refused before its parameters are allocated (a forged one asked for petabytes).
+fn min_state_bytes(c: &crate::config::BertConfig) -> u128 {
+    let (h, i) = (c.hidden_size as u128, c.intermediate_size as u128);
+    let rows = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) as u128;
+    let params = rows * h + c.num_hidden_layers as u128 * (4 * h * h + 2 * h * i);
+    params * 3 * 4
+}
+
 /// Reads a state file written by [`save`]: every tensor is checked against the variables its
 /// stored config and labels imply (names, shapes), and the data against `data_crc32c`.
 pub fn load(path: &Path) -> Result<TrainingState> {
@@ -252,6 +262,15 @@ pub fn load(path: &Path) -> Result<TrainingState> {
         serde_json::from_str(get("config")?).map_err(|e| err(format!("metadata config: {e}")))?;
     let labels: Vec<String> =
         serde_json::from_str(get("labels")?).map_err(|e| err(format!("metadata labels: {e}")))?;
+    if min_state_bytes(&config) > data.len() as u128 {
+        return Err(err(format!(
+            "metadata config ({} x {} embeddings, {} layers) cannot fit the file's {} data bytes",
+            config.vocab_size,
+            config.hidden_size,
+            config.num_hidden_layers,
+            data.len()
+        )));
+    }
     let mut params = Params::zeros(&config, labels.len())?;
 
     // A tensor's bytes, checked against its header entry.
