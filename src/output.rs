@@ -49,12 +49,22 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with(path, |out| out.write_all(bytes))
 }
 
-/// Creates `dir` (and its parents) if needed and checks that a file can be created in it, so a
-/// long run can refuse a read-only output directory before it starts rather than when it
-/// saves. The probe file is removed.
+/// Checks that files can be created in `dir`, so that a long run can refuse a read-only output
+/// directory before it starts rather than when it saves. Nothing is left behind: a directory
+/// that does not exist yet is not created (its nearest existing ancestor is probed), and the
+/// probe file is removed.
 pub fn check_writable_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let probe = dir.join(format!(".libbert-write-test.tmp{}", std::process::id()));
+    let existing = dir
+        .ancestors()
+        .find(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_ok())
+        .unwrap_or(Path::new("."));
+    if !existing.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::other(format!("{} is not a directory", existing.display())),
+        ));
+    }
+    let probe = existing.join(format!(".libbert-write-test.tmp{}", std::process::id()));
     OpenOptions::new()
         .write(true)
         .create_new(true)
