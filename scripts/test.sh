@@ -3,7 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+scripts/setup_tests.sh
+# The README's main command keeps stdout for the vectors: setup must print nothing there.
+if [ -n "$(scripts/setup.sh 2>/dev/null)" ]; then
+  echo "test.sh: scripts/setup.sh wrote to stdout" >&2
+  exit 1
+fi
 cargo fmt --all -- --check
 # Lint both the default build (pure Rust) and the one with every optional part (ONNX import).
 cargo clippy --workspace --all-targets -- -D warnings

@@ -185,6 +185,12 @@ impl BertConfig {
                 return Err(Error::Config(format!("{name} = {p} is not in [0, 1)")));
             }
         }
+        if !(self.initializer_range >= 0.0 && self.initializer_range.is_finite()) {
+            return Err(Error::Config(format!(
+                "initializer_range = {} must be a finite standard deviation >= 0",
+                self.initializer_range
+            )));
+        }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
             return Err(Error::Config(format!(
                 "layer_norm_eps = {} must be positive",
@@ -288,10 +294,13 @@ fn usize_field(obj: &Map<String, Value>, key: &str, default: Option<usize>) -> R
 fn f32_field(obj: &Map<String, Value>, key: &str, default: f32) -> Result<f32> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(default),
+        // JSON numbers beyond f32's range became ±inf (found by fuzzing: an
+        // initializer_range of -4.4e117 was accepted as -inf).
         Some(v) => v
             .as_f64()
             .map(|x| x as f32)
-            .ok_or_else(|| Error::Config(format!("{key}: not a number: {v}"))),
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| Error::Config(format!("{key}: not a finite f32 number: {v}"))),
     }
 }
 
@@ -303,6 +312,26 @@ mod tests {
         "hidden_dropout_prob": 0.1, "hidden_size": 128, "initializer_range": 0.02,
         "intermediate_size": 512, "max_position_embeddings": 512, "num_attention_heads": 2,
         "num_hidden_layers": 2, "type_vocab_size": 2, "vocab_size": 30522}"#;
+
+    #[test]
+    fn numbers_beyond_f32_are_errors() {
+        // The fuzzer's find (fuzz target `config`): -4.4e117 was read as -inf.
+        let text = format!(
+            "{{\"initializer_range\": -4{}2672, \"vocab_size\": 30522}}",
+            "4".repeat(114)
+        );
+        let e = BertConfig::from_json(&text, None).unwrap_err().to_string();
+        assert!(e.contains("initializer_range"), "{e}");
+        for (key, value) in [("initializer_range", "-0.5"), ("layer_norm_eps", "1e39")] {
+            let text = GOOGLE.replace(
+                "\"vocab_size\"",
+                &format!("\"{key}\": {value}, \"vocab_size\""),
+            );
+            let text = text.replacen(&format!("\"{key}\": 0.02, "), "", 1);
+            let e = BertConfig::from_json(&text, None).unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
 
     #[test]
     fn google_gelu_is_tanh_and_eps_defaults_to_1e12() {

@@ -16,6 +16,9 @@
 //!   from span logits) and the official SQuAD 1.1 / 2.0 evaluation.
 //! - [`pyjson`]: JSON written byte for byte as Python's `json.dumps` writes it.
 //!
+//! - [`output`]: how every file a user names is written (atomic replace, special files,
+//!   symbolic links).
+//!
 //! The C ABI lives in the `bert-ffi` crate (`ffi/`), the command-line tool in `src/bin/bert`.
 
 pub mod backend;
@@ -24,6 +27,7 @@ pub mod config;
 mod error;
 pub mod heads;
 pub mod model;
+pub mod output;
 pub mod pipeline;
 pub mod pyjson;
 pub mod squad;

@@ -1,5 +1,5 @@
-//! A fine-tuned classifier in the `.bert` format: the label list needs header version 2,
-//! plain models are still version 1 (files written before labels existed keep opening),
+//! A fine-tuned classifier in the `.bert` format: files are written as version 4 (labels in
+//! the header, header checksum), files of versions 1 and 2 written before keep opening,
 //! and [`Classifier`] computes `softmax(pooled @ output_weightsᵀ + output_bias)`.
 
 mod common;
@@ -56,11 +56,12 @@ fn a_version_1_file_written_by_hand_still_opens() {
     assert!(!m.do_lower_case());
     assert!(m.labels().is_empty());
     assert_eq!(m.config().hidden_size, config.hidden_size);
-    // An unknown version is refused, naming it (3 holds f16/int8 tensors, 4 is unknown).
-    file[8] = 4;
+    // An unknown version is refused, naming it (3 holds f16/int8 tensors, 4 adds the header
+    // checksum, 5 is unknown).
+    file[8] = 5;
     std::fs::write(&path, &file).unwrap();
     let e = NativeModel::open(&path).unwrap_err().to_string();
-    assert!(e.contains("version 4"), "{e}");
+    assert!(e.contains("version 5"), "{e}");
 }
 
 #[test]
@@ -75,7 +76,7 @@ fn labels_round_trip_and_classifier_matches_the_formula() {
         .collect();
     let plain = tmp("plain.bert");
     native::save(&plain, &config, &weights, &vocab, true).unwrap();
-    assert_eq!(version(&plain), 1);
+    assert_eq!(version(&plain), 4);
     let e = Classifier::load(&plain).unwrap_err().to_string();
     assert!(e.contains("not a fine-tuned classifier"), "{e}");
 
@@ -92,7 +93,7 @@ fn labels_round_trip_and_classifier_matches_the_formula() {
     let labels: Vec<String> = ["x", "y", "z"].iter().map(|s| s.to_string()).collect();
     let path = tmp("classifier.bert");
     native::save_with_labels(&path, &config, &weights, &vocab, true, &labels).unwrap();
-    assert_eq!(version(&path), 2);
+    assert_eq!(version(&path), 4);
     let m = NativeModel::open(&path).unwrap();
     assert_eq!(m.labels(), labels.as_slice());
     assert_eq!(m.vocab(), vocab.as_slice());

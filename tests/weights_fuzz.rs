@@ -359,6 +359,8 @@ fn safetensors_truncated_flipped_or_lying_is_an_error() {
     lie[..8].copy_from_slice(&(u64::MAX - 4).to_le_bytes());
     assert!(safetensors::parse(&lie, &path).is_err());
     let tiny = |header: &str, data: &[u8]| {
+        // Padded with spaces so the data starts 8-byte aligned, as writers do.
+        let header = format!("{header:<width$}", width = header.len().next_multiple_of(8));
         let mut f = (header.len() as u64).to_le_bytes().to_vec();
         f.extend_from_slice(header.as_bytes());
         f.extend_from_slice(data);
@@ -485,4 +487,45 @@ fn int8_bert_file_flipped_or_truncated_never_panics() {
         try_image(bytes[..rng.below(bytes.len())].to_vec());
     }
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn non_finite_weights_in_a_tf_checkpoint_or_bert_file_are_errors() {
+    // Issue 21 case 4: every loader refuses NaN or infinite weights, naming the tensor.
+    let dir = scratch_dir("tf-nan");
+    let data: Vec<u8> = [1.0f32, f32::NAN, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let e = Entry {
+        dtype: 1,
+        dims: vec![2, 2],
+        shard: 0,
+        offset: 0,
+        size: 16,
+        crc: mask_crc32c(crc32c(&data)),
+    };
+    let index = table(
+        &[header(1), (b"bert/pooler/dense/bias".to_vec(), entry(&e))],
+        0,
+    );
+    let err = tf_checkpoint::load(write_ckpt(&dir, &index, &data)).unwrap_err();
+    assert!(
+        err.to_string().contains("bert/pooler/dense/bias") && err.to_string().contains("finite"),
+        "{err}"
+    );
+
+    let config = BertConfig::from_file(tf_fixture().join("bert_config.json")).unwrap();
+    let mut w = bert::weights::Weights::new();
+    let t = bert::weights::Tensor::new(vec![2], vec![0.5, f32::INFINITY]).unwrap();
+    w.insert("bert/pooler/dense/bias", t);
+    let path = dir.join("nan.bert");
+    bert::weights::native::save(&path, &config, &w, &["[UNK]".into()], true).unwrap();
+    let m = bert::weights::native::NativeModel::open(&path).unwrap();
+    let err = m.weights().unwrap_err().to_string();
+    assert!(
+        err.contains("bert/pooler/dense/bias") && err.contains("finite"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -152,7 +152,7 @@ fn f16_and_int8_files_round_trip_and_verify_checksums_lazily() {
         let path = tmp(&format!("tiny-{dtype}.bert"));
         native::save(&path, &config, &q, &vocab(&dir), true).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 4);
         let opened = native::NativeModel::open(&path).unwrap();
         assert!(opened.is_quantized());
         assert_eq!(opened.vocab()[101], "[CLS]");
@@ -193,7 +193,7 @@ fn f16_and_int8_files_round_trip_and_verify_checksums_lazily() {
         };
         assert!(BertModel::load_with(&bad_path, &checked).is_err());
         BertModel::load_with(&path, &checked).unwrap();
-        // f32 tensors of a version 3 file are still verified on every load.
+        // f32 tensors of a quantized file are still verified on every load.
         let pooler_bias: Vec<u8> = q
             .tensor("bert/pooler/dense/bias")
             .unwrap()

@@ -342,7 +342,10 @@ mod tests {
             );
             assert!(y.iter().all(|&v| v == 0.25 * k as f32));
             assert!(scratch::current().is_none());
-            assert!(!scratch::lock(&pool.own_scratch().gemm).b.as_slice().is_empty());
+            assert!(!scratch::lock(&pool.own_scratch().gemm)
+                .b
+                .as_slice()
+                .is_empty());
         }
     }
 

@@ -18,13 +18,14 @@
 //! example order as `data_order` (U32), and `__metadata__` strings: `format`
 //! (`libbert-training-state`), `version`, `global_step`, the generators' states, the data
 //! position, the hyper-parameters and a fingerprint of the training examples (a resume with
-//! other data or settings is refused), `labels` and `config` (JSON), and `data_crc32c`
-//! (CRC-32C of the data bytes: a torn or corrupted file is an error, never a silent resume).
+//! other data or settings is refused), `labels` and `config` (JSON), `data_crc32c`
+//! (CRC-32C of the data bytes: a torn or corrupted file is an error, never a silent resume)
+//! and, since version 2, `metadata_crc32c` (CRC-32C of the other metadata strings: an edited
+//! `global_step` is an error too).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
@@ -34,8 +35,8 @@ use crate::{Error, Result};
 
 /// `format` in the metadata.
 pub const FORMAT: &str = "libbert-training-state";
-/// `version` in the metadata.
-pub const VERSION: u32 = 1;
+/// `version` in the metadata: 2 adds `metadata_crc32c`; version 1 files are still read.
+pub const VERSION: u32 = 2;
 /// The file name `bert classify` uses in `--output_dir`.
 pub const FILE_NAME: &str = "training_state.safetensors";
 
@@ -136,6 +137,7 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
         serde_json::to_string(&state.config).map_err(|e| Error::Config(e.to_string()))?,
     );
     meta.insert("data_crc32c".into(), crc.to_string());
+    meta.insert(METADATA_CRC.into(), metadata_crc(&meta).to_string());
     header.insert("__metadata__".into(), json!(meta));
     let mut text = Value::Object(header).to_string().into_bytes();
     // safetensors pads the header with spaces so the data starts 8-byte aligned.
@@ -156,33 +158,56 @@ pub fn save(path: &Path, state: &TrainingState) -> Result<()> {
     })
 }
 
-/// Temporary file beside `path`, `write`, fsync, rename, fsync of the directory.
+/// Temporary file beside `path`, `write`, fsync, rename, fsync of the directory
+/// ([`crate::output::write_with`]).
 pub(crate) fn write_atomically(
     path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let run = || -> std::io::Result<()> {
-        let mut out = BufWriter::new(File::create(&tmp)?);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Best effort: not every file system lets a directory be opened for fsync.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+    crate::output::write_with(path, write)
+}
+
+/// The metadata key holding [`metadata_crc`] (version 2).
+const METADATA_CRC: &str = "metadata_crc32c";
+
+/// CRC-32C of the metadata strings but [`METADATA_CRC`] itself, in key order, each key and
+/// value preceded by its length: `data_crc32c` covers the tensors, this the strings a resume
+/// reads (an edited `global_step` resumed at the wrong step).
+fn metadata_crc(meta: &BTreeMap<String, String>) -> u32 {
+    let mut crc = 0;
+    for (k, v) in meta.iter().filter(|(k, _)| *k != METADATA_CRC) {
+        for s in [k, v] {
+            crc = crc32c_extend(crc, &(s.len() as u64).to_le_bytes());
+            crc = crc32c_extend(crc, s.as_bytes());
         }
-        Ok(())
-    };
-    run().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    }
+    crc
+}
+
+/// Checks the stored [`METADATA_CRC`] against the metadata.
+fn check_metadata_crc(meta: &BTreeMap<String, String>) -> std::result::Result<(), String> {
+    let stored = meta
+        .get(METADATA_CRC)
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or("metadata has no metadata_crc32c number")?;
+    if stored != metadata_crc(meta) {
+        return Err(
+            "metadata checksum mismatch: the metadata (global_step, generator states, \
+                    settings) was edited or is corrupt"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Fewest data bytes a state for `config` has: values, `adam_m` and `adam_v` of the
+/// embeddings and the encoder layers' kernels. A metadata config larger than the file is
+/// refused before its parameters are allocated (a forged one asked for petabytes).
+fn min_state_bytes(c: &crate::config::BertConfig) -> u128 {
+    let (h, i) = (c.hidden_size as u128, c.intermediate_size as u128);
+    let rows = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) as u128;
+    let params = rows * h + c.num_hidden_layers as u128 * (4 * h * h + 2 * h * i);
+    params * 3 * 4
 }
 
 /// Reads a state file written by [`save`]: every tensor's entry is checked (dtype, shape,
@@ -214,11 +239,14 @@ pub fn load(path: &Path) -> Result<TrainingState> {
     if get("format")? != FORMAT {
         return Err(err(format!("not a {FORMAT} file")));
     }
-    if get("version")? != &VERSION.to_string() {
-        return Err(err(format!(
-            "training state version {} (this libbert reads {VERSION})",
-            get("version")?
-        )));
+    match get("version")?.as_str() {
+        "1" => {}
+        "2" => check_metadata_crc(&meta).map_err(err)?,
+        v => {
+            return Err(err(format!(
+                "training state version {v} (this libbert reads 1 to {VERSION})"
+            )))
+        }
     }
     let num = |k: &str| -> Result<u64> {
         get(k)?
@@ -237,6 +265,15 @@ pub fn load(path: &Path) -> Result<TrainingState> {
         serde_json::from_str(get("config")?).map_err(|e| err(format!("metadata config: {e}")))?;
     let labels: Vec<String> =
         serde_json::from_str(get("labels")?).map_err(|e| err(format!("metadata labels: {e}")))?;
+    if min_state_bytes(&config) > data.len() as u128 {
+        return Err(err(format!(
+            "metadata config ({} x {} embeddings, {} layers) cannot fit the file's {} data bytes",
+            config.vocab_size,
+            config.hidden_size,
+            config.num_hidden_layers,
+            data.len()
+        )));
+    }
 
     // A tensor's bytes, checked against its header entry.
     let tensor = |name: &str, dtype: &str, len: usize| -> Result<&[u8]> {
@@ -337,6 +374,7 @@ pub fn load(path: &Path) -> Result<TrainingState> {
         "labels",
         "config",
         "data_crc32c",
+        METADATA_CRC,
     ] {
         settings.remove(k);
     }

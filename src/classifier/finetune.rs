@@ -105,9 +105,11 @@ impl FineTuneParams {
                 self.max_grad_norm
             ));
         }
-        if !(self.num_train_epochs.is_finite() && self.num_train_epochs > 0.0) {
+        // More epochs than any run uses: 1e30 saturated the step count and trained forever.
+        const MAX_EPOCHS: f64 = 1e6;
+        if !(self.num_train_epochs > 0.0 && self.num_train_epochs <= MAX_EPOCHS) {
             return bad(format!(
-                "num_train_epochs {} is not a positive number",
+                "num_train_epochs {} is not a positive number of at most {MAX_EPOCHS}",
                 self.num_train_epochs
             ));
         }

@@ -92,6 +92,5 @@ fn document<'a>(items: impl Iterator<Item = (&'a str, PyValue)>) -> String {
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    crate::classifier::checkpoint::write_atomically(path, |out| out.write_all(text.as_bytes()))
+    crate::output::write_bytes(path, text.as_bytes())
 }

@@ -8,6 +8,9 @@
 //! byte offsets in the original input. Pure-ASCII segments (most text) take a fast path whose
 //! map is a plain shift.
 
+use std::cell::Cell;
+use std::ops::ControlFlow;
+
 use super::unicode::{
     combining_class, flags, is_cjk, push_lower, push_nfd, CASED, CASE_IGNORABLE, CCC, DECOMP,
     LOWER, MN, PUNCT, REMOVED, SEPARATOR,
@@ -89,6 +92,27 @@ impl BasicTokenizer {
         s: &mut BasicScratch,
         emit: &mut impl FnMut(&str, SrcMap<'_>, u32),
     ) {
+        self.run_until(text, s, &mut |t, m, w| {
+            emit(t, m, w);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// [`Self::run`] that stops when `emit` breaks: the rest of the whitespace token being
+    /// split is still split (and not emitted), nothing after it is read. What was emitted is
+    /// what [`Self::run`] emits first.
+    pub(crate) fn run_until(
+        &self,
+        text: &str,
+        s: &mut BasicScratch,
+        emit: &mut impl FnMut(&str, SrcMap<'_>, u32) -> ControlFlow<()>,
+    ) {
+        let stopped = Cell::new(false);
+        let emit = &mut |t: &str, m: SrcMap<'_>, w: u32| {
+            if !stopped.get() && emit(t, m, w).is_break() {
+                stopped.set(true);
+            }
+        };
         let bytes = text.as_bytes();
         let mut seg = Segment {
             start: 0,
@@ -115,6 +139,9 @@ impl BasicTokenizer {
                 seg.gap = true;
             } else if f & SEPARATOR != 0 {
                 self.flush(text, &mut seg, s, word, emit);
+                if stopped.get() {
+                    return;
+                }
                 after_sep = true;
             } else {
                 if after_sep {
@@ -125,6 +152,9 @@ impl BasicTokenizer {
                 if b >= 0x80 && is_cjk(c) {
                     // `_tokenize_chinese_chars`: the ideograph is a whitespace token alone.
                     self.flush(text, &mut seg, s, word, emit);
+                    if stopped.get() {
+                        return;
+                    }
                     if self.do_lower_case && f & DECOMP != 0 {
                         self.slow(text, i, i + len, s, word, emit);
                     } else {

@@ -136,7 +136,7 @@ impl Tokenizer {
             let pad_id = self.vocab().require(PAD, "padding")?;
             let longest = out.iter().map(Encoding::len).max().unwrap_or(0);
             for e in &mut out {
-                pad_to(e, longest, pad_id);
+                pad_to(e, longest, pad_id)?;
             }
         }
         Ok(out)
@@ -151,11 +151,19 @@ impl Tokenizer {
     ) -> Result<Encoding> {
         let cls = self.vocab().require(CLS, "encoding")?;
         let sep = self.vocab().require(SEP, "encoding")?;
+        // Truncation keeps at most `max - 2` tokens of a single text and `max - 3` of each
+        // text of a pair (`_truncate_seq_pair` of lengths capped so gives what it gives of the
+        // full lengths), so tokenizing stops there: a huge text costs what its head costs.
+        let limit = match (opts.max_seq_length, b) {
+            (None, _) => usize::MAX,
+            (Some(max), None) => max.saturating_sub(2),
+            (Some(max), Some(_)) => max.saturating_sub(3),
+        };
         let mut tokens = Vec::new();
-        self.tokenize_with(a, ws, &mut tokens);
+        self.tokenize_until(a, ws, &mut tokens, limit);
         let len_a = tokens.len();
         let len_b = b.map(|b| {
-            self.tokenize_with(b, ws, &mut tokens);
+            self.tokenize_until(b, ws, &mut tokens, limit);
             tokens.len() - len_a
         });
         let (keep_a, keep_b) = match opts.max_seq_length {
@@ -183,7 +191,7 @@ impl Tokenizer {
                     e.len()
                 )));
             }
-            pad_to(&mut e, n, self.vocab().require(PAD, "padding")?);
+            pad_to(&mut e, n, self.vocab().require(PAD, "padding")?)?;
         }
         Ok(e)
     }

@@ -21,6 +21,7 @@ mod vocab;
 mod windows;
 mod wordpiece;
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 pub use basic::BasicTokenizer;
@@ -29,7 +30,7 @@ pub use pad::Padding;
 pub use truncate::truncate_seq_pair;
 pub use unicode::{is_control, is_punctuation, is_whitespace};
 pub use unicode_tables::UNICODE_VERSION;
-pub use vocab::{Vocab, CLS, MASK, PAD, SEP, UNK};
+pub use vocab::{Vocab, CLS, MASK, MAX_VOCAB_FILE_BYTES, MAX_VOCAB_TOKENS, PAD, SEP, UNK};
 pub use windows::{check_is_max_context, doc_spans, DocSpan, Window, WindowOptions};
 pub use wordpiece::{WordPiece, MAX_INPUT_CHARS_PER_WORD};
 
@@ -117,22 +118,43 @@ impl Tokenizer {
     /// Like [`Tokenizer::tokenize`], appending to `out` and reusing `ws`: the allocation-free
     /// form for loops over many texts.
     pub fn tokenize_with<'t>(&'t self, text: &str, ws: &mut Workspace, out: &mut Vec<Token<'t>>) {
+        self.tokenize_until(text, ws, out, usize::MAX);
+    }
+
+    /// [`Tokenizer::tokenize_with`] that stops reading `text` once it has appended `limit`
+    /// tokens (a few more when the basic token it was splitting gives more): the tokens are
+    /// the first ones of the full tokenization. Truncating encodes use it, so a huge text costs
+    /// what its first `max_seq_length` tokens cost.
+    pub(crate) fn tokenize_until<'t>(
+        &'t self,
+        text: &str,
+        ws: &mut Workspace,
+        out: &mut Vec<Token<'t>>,
+        limit: usize,
+    ) {
         let Workspace { basic, pieces } = ws;
         let wp = &self.wordpiece;
-        self.basic.run(text, basic, &mut |word_text, map, word| {
-            pieces.clear();
-            wp.split(word_text, pieces);
-            for p in pieces.iter() {
-                let (start, end) = map.span(p.start, p.end);
-                out.push(Token {
-                    text: wp.vocab.token(p.id).unwrap_or(UNK),
-                    id: p.id,
-                    start,
-                    end,
-                    word,
-                });
-            }
-        });
+        let end = out.len().saturating_add(limit);
+        self.basic
+            .run_until(text, basic, &mut |word_text, map, word| {
+                pieces.clear();
+                wp.split(word_text, pieces);
+                for p in pieces.iter() {
+                    let (start, end) = map.span(p.start, p.end);
+                    out.push(Token {
+                        text: wp.vocab.token(p.id).unwrap_or(UNK),
+                        id: p.id,
+                        start,
+                        end,
+                        word,
+                    });
+                }
+                if out.len() >= end {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
     }
 
     /// [`Tokenizer::tokenize`] of UTF-8 bytes; invalid UTF-8 is an error (Google drops it).
@@ -158,4 +180,29 @@ pub(crate) fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
         what: format!("{what} at byte {}", e.valid_up_to()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenize_until_stops_at_the_limit() {
+        let vocab = Vocab::from_tokens(["[UNK]", "a", "b", ",", "##b"]).unwrap();
+        let tok = Tokenizer::new(vocab, true).unwrap();
+        let text = "a b, ab ".repeat(1000);
+        let full = tok.tokenize(&text);
+        assert_eq!(full.len(), 5000);
+        for limit in [0, 1, 2, 3, 7, 100] {
+            let mut out = Vec::new();
+            tok.tokenize_until(&text, &mut Workspace::default(), &mut out, limit);
+            // At most the rest of one whitespace token beyond the limit ("ab" is 2 tokens).
+            assert!(
+                out.len() >= limit && out.len() <= limit + 1,
+                "{limit}: {}",
+                out.len()
+            );
+            assert_eq!(out[..], full[..out.len()]);
+        }
+    }
 }

@@ -17,6 +17,12 @@ pub const PAD: &str = "[PAD]";
 /// Masked-LM token.
 pub const MASK: &str = "[MASK]";
 
+/// Largest `vocab.txt` read (real ones, multilingual and 250,000-token vocabularies included,
+/// are a few megabytes).
+pub const MAX_VOCAB_FILE_BYTES: u64 = 64 << 20;
+/// Most tokens of a vocabulary: `BertConfig::validate`'s bound on `vocab_size`.
+pub const MAX_VOCAB_TOKENS: usize = 1 << 24;
+
 /// A small multiplicative hasher (FxHash): vocab keys are short and trusted-size, and SipHash
 /// would dominate WordPiece's lookups. Collisions only cost time, never correctness.
 #[derive(Default, Clone, Copy)]
@@ -67,8 +73,21 @@ impl Vocab {
     /// Reads `vocab.txt`. Errors: missing or unreadable file, invalid UTF-8, empty vocabulary,
     /// duplicate tokens.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Vocab> {
+        use std::io::Read;
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // Read at most one byte past the bound: `/dev/zero` or a mistaken multi-gigabyte file
+        // is an error, not a process that grows until it is killed.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_VOCAB_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+        if bytes.len() as u64 > MAX_VOCAB_FILE_BYTES {
+            return Err(Error::Vocab(format!(
+                "{}: larger than {} MiB, not a vocabulary file",
+                path.display(),
+                MAX_VOCAB_FILE_BYTES >> 20
+            )));
+        }
         Vocab::from_bytes(&bytes).map_err(|e| match e {
             Error::InvalidUtf8 { what } => Error::InvalidUtf8 {
                 what: format!("{}: {what}", path.display()),
@@ -120,8 +139,12 @@ impl Vocab {
         if tokens.is_empty() {
             return Err(Error::Vocab("the vocabulary is empty".into()));
         }
-        if u32::try_from(tokens.len()).is_err() {
-            return Err(Error::Vocab("more than 2^32 tokens".into()));
+        if tokens.len() > MAX_VOCAB_TOKENS {
+            return Err(Error::Vocab(format!(
+                "{} tokens, more than {MAX_VOCAB_TOKENS} (the largest vocab_size a config \
+                 may have)",
+                tokens.len()
+            )));
         }
         for (i, &t) in tokens.iter().enumerate() {
             if let Some(first) = all.insert(t, i) {

@@ -190,7 +190,7 @@ impl Tokenizer {
                 _ => windows.iter().map(|w| w.encoding.len()).max().unwrap_or(0),
             };
             for w in &mut windows {
-                pad_to(&mut w.encoding, len, pad_id);
+                pad_to(&mut w.encoding, len, pad_id)?;
             }
         }
         Ok(windows)

@@ -46,6 +46,25 @@ impl Tensor {
     }
 }
 
+/// An error naming tensor `name` of `path` if a value is NaN or infinite: a checkpoint with
+/// such a weight computes NaN for every input, so every loader refuses it.
+pub(crate) fn check_finite(path: &std::path::Path, name: &str, values: &[f32]) -> Result<()> {
+    // A branch-free pass the compiler vectorises; the position is searched only on failure.
+    if !values.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+        return Ok(());
+    }
+    let (i, v) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+        .unwrap_or((0, &f32::NAN));
+    Err(Error::format(
+        path,
+        Some(name),
+        format!("value {i} is {v}: weights must be finite"),
+    ))
+}
+
 /// `prod(shape)`, or `None` on overflow.
 pub(crate) fn num_elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -222,7 +241,84 @@ pub(crate) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// `.onnx` file, is an ONNX export (config inferred from the graph; see the `onnx` module,
 /// which that feature builds).
 pub fn load_model_files(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
+    let (config, weights) = find_and_load(path)?;
+    check_layers(&config, &weights)?;
+    Ok((config, weights))
+}
+
+/// Refuses a path that cannot hold a model before looking for files beside it: a FIFO, a
+/// device such as `/dev/zero` or an empty file was reported as a missing `bert_config.json`.
+fn check_model_path(path: &std::path::Path) -> Result<()> {
+    let kind = match std::fs::metadata(path) {
+        // Not there: a TF checkpoint prefix names no file of its own; the loader says more.
+        Err(_) => return Ok(()),
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(m) if m.is_file() && m.len() > 0 => return Ok(()),
+        Ok(m) if m.is_file() => "an empty file",
+        Ok(m) => special_file_kind(&m),
+    };
+    Err(Error::format(
+        path,
+        None,
+        format!(
+            "is {kind}, not a model: give a model directory or a .bert, .safetensors, .onnx or \
+             TF checkpoint file"
+        ),
+    ))
+}
+
+/// "a FIFO", "a character device", ... for a path that is neither a file nor a directory.
+fn special_file_kind(m: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = m;
+    "not a regular file"
+}
+
+/// Refuses weights with more encoder layers than `config.num_hidden_layers`: the model would
+/// run the first layers and ignore the rest, silently (a config edited to 6 layers next to a
+/// 12-layer checkpoint). Every loader calls it.
+pub fn check_layers(config: &crate::config::BertConfig, weights: &Weights) -> Result<()> {
+    let deepest = weights
+        .tensors
+        .keys()
+        .chain(weights.quantized.keys())
+        .filter_map(|name| {
+            let rest = name.strip_prefix("bert/encoder/layer_")?;
+            rest.split('/').next()?.parse::<usize>().ok()
+        })
+        .max();
+    match deepest {
+        Some(d) if d >= config.num_hidden_layers => Err(Error::Config(format!(
+            "the checkpoint has {} encoder layers (up to layer_{d}) but num_hidden_layers is \
+             {}: the last layers would be ignored (set num_hidden_layers to {})",
+            d + 1,
+            config.num_hidden_layers,
+            d + 1
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// [`load_model_files`] before the layer check.
+fn find_and_load(path: &std::path::Path) -> Result<(crate::config::BertConfig, Weights)> {
     use crate::config::{BertConfig, ConfigFlavor};
+    check_model_path(path)?;
     if native::is_native_file(path) {
         let m = native::NativeModel::open(path)?;
         return Ok((m.config().clone(), m.weights()?));

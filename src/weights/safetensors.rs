@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{num_elements, transpose, Tensor, Weights};
+use super::{check_finite, num_elements, transpose, Tensor, Weights};
 use crate::{Error, Result};
 
 /// Largest header we accept (real headers are tens of kilobytes).
@@ -82,7 +82,12 @@ pub fn load(path: impl AsRef<Path>) -> Result<Weights> {
     parse(&map, path)
 }
 
-/// Parses safetensors bytes (`path` only names the source in errors).
+/// Parses safetensors bytes (`path` only names the source in errors). Checked as the reference
+/// `safetensors` crate checks a file, before a byte of data is read: the header length fits
+/// the file and leaves the data 8-byte aligned (the writer pads the JSON with spaces), the
+/// header is a JSON object, every tensor's `data_offsets` hold exactly its shape's bytes, and
+/// the tensors, sorted by offset, lie one after another from 0 to the end of the file (no
+/// gap, no overlap, nothing after). Non-finite weights are an error naming the tensor.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Weights> {
     let err = |t: Option<&str>, m: String| Error::format(path, t, m);
     let n = bytes
@@ -95,88 +100,90 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Weights> {
         .filter(|&e| n <= MAX_HEADER && e <= bytes.len() as u64)
         .ok_or_else(|| err(None, format!("header length {n} exceeds the file")))?
         as usize;
-    let header: Value = serde_json::from_slice(&bytes[8..header_end])
-        .map_err(|e| err(None, format!("header is not JSON: {e}")))?;
+    if header_end % 8 != 0 {
+        return Err(err(
+            None,
+            format!(
+                "header length {n} leaves the data unaligned (8 + {n} is not a multiple of 8, \
+                 as safetensors writers pad it): a truncated or edited header"
+            ),
+        ));
+    }
+    let json = &bytes[8..header_end];
+    if json.first() != Some(&b'{') {
+        return Err(err(None, "header does not start with '{'".into()));
+    }
+    let header: Value =
+        serde_json::from_slice(json).map_err(|e| err(None, format!("header is not JSON: {e}")))?;
     let header = header
         .as_object()
         .ok_or_else(|| err(None, "header is not a JSON object".into()))?;
     let data = &bytes[header_end..];
 
-    let mut weights = Weights::new();
+    let mut entries = Vec::with_capacity(header.len());
     for (hf_name, info) in header {
-        if hf_name == "__metadata__" {
-            continue;
+        if hf_name != "__metadata__" {
+            entries.push(entry(hf_name, info).map_err(|m| err(Some(hf_name), m))?);
         }
-        let t = Some(hf_name.as_str());
-        let dtype = info
-            .get("dtype")
-            .and_then(Value::as_str)
-            .ok_or_else(|| err(t, "no dtype".into()))?;
-        let shape: Vec<usize> = info
-            .get("shape")
-            .and_then(Value::as_array)
-            .ok_or_else(|| err(t, "no shape".into()))?
-            .iter()
-            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
-            .collect::<Option<_>>()
-            .ok_or_else(|| err(t, "shape is not a list of sizes".into()))?;
-        let offsets: Vec<u64> = info
-            .get("data_offsets")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default();
-        let [begin, end] = offsets[..] else {
-            return Err(err(t, "data_offsets is not [begin, end]".into()));
-        };
-        if begin > end || end > data.len() as u64 {
+    }
+    // Contiguous from 0 to the end of the data, in offset order.
+    entries.sort_by_key(|e| (e.begin, e.end));
+    let mut expected = 0u64;
+    for e in &entries {
+        if e.begin != expected {
             return Err(err(
-                t,
+                Some(e.name),
                 format!(
-                    "data_offsets [{begin}, {end}] outside the {} data bytes",
-                    data.len()
+                    "data_offsets [{}, {}] should start at {expected}: tensors lie one after \
+                     another without gaps or overlaps",
+                    e.begin, e.end
                 ),
             ));
         }
-        let raw = &data[begin as usize..end as usize];
-        let width = match dtype {
-            "F32" => 4,
-            "F16" | "BF16" => 2,
-            other => {
-                if let Some((g, _)) = google_name(hf_name) {
-                    weights.insert_unsupported(g, format!("dtype {other} (F32, F16, BF16 only)"));
-                }
-                continue;
+        expected = e.end;
+    }
+    if expected != data.len() as u64 {
+        return Err(err(
+            None,
+            format!(
+                "the tensors cover {expected} of the {} data bytes (a wrong header length or \
+                 data_offsets)",
+                data.len()
+            ),
+        ));
+    }
+
+    let mut weights = Weights::new();
+    for e in entries {
+        let t = Some(e.name);
+        let Some(dtype) = e.dtype else {
+            if let Some((g, _)) = google_name(e.name) {
+                weights
+                    .insert_unsupported(g, format!("dtype {} (F32, F16, BF16 only)", e.dtype_name));
             }
-        };
-        let count = num_elements(&shape)
-            .and_then(|c| c.checked_mul(width).map(|b| (c, b)))
-            .filter(|&(_, b)| b == raw.len())
-            .map(|(c, _)| c)
-            .ok_or_else(|| {
-                err(
-                    t,
-                    format!("{} bytes do not hold {dtype} {shape:?}", raw.len()),
-                )
-            })?;
-        let Some((name, transposed)) = google_name(hf_name) else {
             continue;
         };
+        let Some((name, transposed)) = google_name(e.name) else {
+            continue;
+        };
+        // Offsets were checked against the data above.
+        let raw = &data[e.begin as usize..e.end as usize];
         let mut values: Vec<f32> = match dtype {
-            "F32" => raw
+            Float::F32 => raw
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
-            "F16" => raw
+            Float::F16 => raw
                 .chunks_exact(2)
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
-            _ => raw
+            Float::Bf16 => raw
                 .chunks_exact(2)
                 .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
         };
-        debug_assert_eq!(values.len(), count);
-        let mut shape = shape;
+        check_finite(path, &name, &values)?;
+        let mut shape = e.shape;
         if transposed {
             // nn.Linear stores [out, in]; Google's dense kernels are [in, out].
             let &[out_dim, in_dim] = &shape[..] else {
@@ -197,6 +204,80 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Weights> {
         );
     }
     Ok(weights)
+}
+
+/// The float types we convert to f32.
+#[derive(Clone, Copy)]
+enum Float {
+    F32,
+    F16,
+    Bf16,
+}
+
+/// One header entry, its sizes checked.
+struct Entry<'a> {
+    name: &'a str,
+    dtype_name: &'a str,
+    /// `None`: a type we do not load (its size is still checked).
+    dtype: Option<Float>,
+    shape: Vec<usize>,
+    begin: u64,
+    end: u64,
+}
+
+/// Bytes per element of every safetensors dtype, and which of them we load.
+fn dtype_info(dtype: &str) -> Option<(u64, Option<Float>)> {
+    Some(match dtype {
+        "F32" => (4, Some(Float::F32)),
+        "F16" => (2, Some(Float::F16)),
+        "BF16" => (2, Some(Float::Bf16)),
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => (1, None),
+        "I16" | "U16" => (2, None),
+        "I32" | "U32" => (4, None),
+        "F64" | "I64" | "U64" => (8, None),
+        _ => return None,
+    })
+}
+
+fn entry<'a>(name: &'a str, info: &'a Value) -> std::result::Result<Entry<'a>, String> {
+    let dtype_name = info
+        .get("dtype")
+        .and_then(Value::as_str)
+        .ok_or("no dtype")?;
+    let (width, dtype) =
+        dtype_info(dtype_name).ok_or_else(|| format!("unknown dtype {dtype_name:?}"))?;
+    let shape: Vec<usize> = info
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or("no shape")?
+        .iter()
+        .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+        .collect::<Option<_>>()
+        .ok_or("shape is not a list of sizes")?;
+    let offsets: Vec<u64> = info
+        .get("data_offsets")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let [begin, end] = offsets[..] else {
+        return Err("data_offsets is not [begin, end]".into());
+    };
+    let bytes = num_elements(&shape)
+        .and_then(|c| (c as u64).checked_mul(width))
+        .ok_or_else(|| format!("shape {shape:?} overflows"))?;
+    if end.checked_sub(begin) != Some(bytes) {
+        return Err(format!(
+            "data_offsets [{begin}, {end}] do not hold the {bytes} bytes of {dtype_name} {shape:?}"
+        ));
+    }
+    Ok(Entry {
+        name,
+        dtype_name,
+        dtype,
+        shape,
+        begin,
+        end,
+    })
 }
 
 #[cfg(test)]
@@ -247,8 +328,9 @@ mod tests {
 
     #[test]
     fn parses_and_checks_offsets() {
+        // 75 bytes of JSON and 5 spaces: the data starts 8-byte aligned, as writers pad it.
         let header =
-            br#"{"pooler.dense.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#;
+            br#"{"pooler.dense.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}     "#;
         let mut file = (header.len() as u64).to_le_bytes().to_vec();
         file.extend_from_slice(header);
         for v in 0..6 {

@@ -172,7 +172,13 @@ fn norm_row_backward_body(
     db: &mut [f32],
 ) {
     let w = gamma.len();
-    let (dy, xh, out, dg, db) = (&dy[..w], &xh[..w], &mut out[..w], &mut dg[..w], &mut db[..w]);
+    let (dy, xh, out, dg, db) = (
+        &dy[..w],
+        &xh[..w],
+        &mut out[..w],
+        &mut dg[..w],
+        &mut db[..w],
+    );
     let s1 = sum64(w, |j| (dy[j] * gamma[j]) as f64);
     let s2 = sum64(w, |j| (dy[j] * gamma[j]) as f64 * xh[j] as f64);
     let (m1, m2) = (s1 / w as f64, s2 / w as f64);

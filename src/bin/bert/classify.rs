@@ -42,7 +42,10 @@ use bert::weights::{self, safetensors, tf_checkpoint, Weights};
 use bert::{Context, DType};
 
 use crate::extract_features::write_atomically;
-use crate::flags::Flags;
+use crate::flags::{Flags, MAX_BATCH};
+
+/// Largest `--text_a_column` / `--text_b_column` / `--label_column`.
+const MAX_COLUMN: usize = 1 << 16;
 
 struct Options {
     max_seq_length: usize,
@@ -91,28 +94,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let output_dir = PathBuf::from(flags.required("output_dir")?);
     let o = Options {
         max_seq_length: flags.parsed("max_seq_length", 128usize)?,
-        train_batch_size: flags.parsed("train_batch_size", 32usize)?,
-        eval_batch_size: flags.parsed("eval_batch_size", 8usize)?.max(1),
-        predict_batch_size: flags.parsed("predict_batch_size", 8usize)?.max(1),
+        train_batch_size: flags.size("train_batch_size", 32, MAX_BATCH)?,
+        eval_batch_size: flags.size("eval_batch_size", 8, MAX_BATCH)?.max(1),
+        predict_batch_size: flags.size("predict_batch_size", 8, MAX_BATCH)?.max(1),
         learning_rate: flags.parsed("learning_rate", 5e-5f32)?,
         num_train_epochs: flags.parsed("num_train_epochs", 3.0f64)?,
         warmup_proportion: flags.parsed("warmup_proportion", 0.1f64)?,
-        accumulation: flags.parsed("gradient_accumulation_steps", 1usize)?,
+        accumulation: flags.size("gradient_accumulation_steps", 1, MAX_BATCH)?,
         seed: flags.parsed("seed", 12345u64)?,
-        threads: flags.parsed("threads", 0usize)?,
+        threads: flags.threads()?,
         max_train_examples: flags.parsed("max_train_examples", 0usize)?,
         gradient_checkpointing: flags.bool("gradient_checkpointing", false)?,
         save_checkpoints_steps: flags.parsed("save_checkpoints_steps", 0u64)?,
         log_every_n_steps: flags.parsed("log_every_n_steps", 10u64)?.max(1),
     };
     let mut processor = if task_name.eq_ignore_ascii_case("tsv") {
+        // A column index is bounded: usize::MAX wrapped to 0 when the row's length was checked.
         let col = |name: &str| -> Result<Option<usize>, String> {
             flags
                 .get(name)
-                .map(|v| {
-                    v.parse()
-                        .map_err(|_| format!("flag --{name}: cannot parse {v:?}"))
-                })
+                .map(|_| flags.size(name, 0, MAX_COLUMN))
                 .transpose()
         };
         let text_a = col("text_a_column")?.ok_or("--task_name=tsv needs --text_a_column")?;
@@ -146,6 +147,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !(do_train || do_eval || do_predict) {
         return Err("at least one of --do_train, --do_eval or --do_predict must be true".into());
     }
+    // A read-only output directory is found now, not after hours of training.
+    bert::output::check_writable_dir(&output_dir).map_err(|e| e.to_string())?;
     let limit = start.config.max_position_embeddings;
     if !(2..=limit).contains(&o.max_seq_length) {
         return Err(format!(
@@ -217,7 +220,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             processor.read(&path, Split::Test).map_err(err)?
         } else {
             let dev_path = processor.path(&data_dir, Split::Dev);
-            eprintln!(
+            crate::note!(
                 "bert classify: no {} in {}: predicting on {} instead",
                 processor.layout(Split::Test).file_name,
                 data_dir.display(),
@@ -290,7 +293,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let results = classifier::evaluate(&classifier, &mut ctx, &features, o.eval_batch_size)
             .map_err(err)?;
         let text = results.to_eval_results_txt(&task_name, global_step);
-        eprint!("bert classify: eval results\n{text}");
+        let _ = write!(std::io::stderr(), "bert classify: eval results\n{text}");
         write_atomically(&output_dir.join("eval_results.txt"), text.as_bytes())?;
     }
     if let Some(examples) = test {
@@ -315,7 +318,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
         write_atomically(&output_dir.join("test_results.tsv"), text.as_bytes())?;
-        eprintln!(
+        crate::note!(
             "bert classify: wrote {} ({} examples)",
             output_dir.join("test_results.tsv").display(),
             features.len()
@@ -368,6 +371,7 @@ fn load_start(flags: &Flags) -> Result<Start, String> {
             } else {
                 tf_checkpoint::load(ckpt).map_err(err)?
             };
+            weights::check_layers(&config, &weights).map_err(err)?;
             Ok(Start {
                 config,
                 weights,
@@ -404,14 +408,14 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
     let state_path = output_dir.join(checkpoint::FILE_NAME);
     if state_path.is_file() {
         ft.resume(&state_path).map_err(err)?;
-        eprintln!(
+        crate::note!(
             "bert classify: resuming from {} at step {}",
             state_path.display(),
             ft.global_step()
         );
     }
     let total = ft.num_train_steps();
-    eprintln!(
+    crate::note!(
         "bert classify: {} examples, batch {} ({} micro-batches), {} steps, {} warm-up, \
          lr {}, max_seq_length {}, {} threads",
         ft.num_examples(),
@@ -472,9 +476,9 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
             Outcome::Paused | Outcome::Cancelled => {
                 save(ft)?;
                 if tty {
-                    eprintln!();
+                    crate::note!();
                 }
-                eprintln!(
+                crate::note!(
                     "bert classify: step {}: wrote {} and {}",
                     ft.global_step(),
                     model_path.display(),
@@ -486,7 +490,7 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
     save(ft)?;
     let secs = started.elapsed().as_secs_f64();
     let steps = ft.global_step() - first_step;
-    eprintln!(
+    crate::note!(
         "bert classify: trained {steps} steps in {} ({:.1} examples/s); wrote {}",
         format_duration(secs),
         (steps as usize * o.train_batch_size) as f64 / secs.max(1e-9),

@@ -52,6 +52,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
         &labels,
     )
     .map_err(err)?;
-    eprintln!("bert: wrote {output} ({dtype})");
+    crate::note!("bert: wrote {output} ({dtype})");
     Ok(())
 }

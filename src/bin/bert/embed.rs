@@ -5,12 +5,12 @@ use std::io::{BufWriter, Write};
 
 use bert::{Context, EmbedOptions, Pooling};
 
-use crate::flags::Flags;
-use crate::lines::for_each_line;
+use crate::flags::{Flags, MAX_BATCH};
+use crate::lines::{for_each_line_within, MAX_TRUNCATED_LINE_BYTES};
 use crate::model_flags;
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let flags = Flags::parse(args, &["do_lower_case", "normalize"])?;
+    let flags = Flags::parse(args, &["do_lower_case", "normalize", "mmap"])?;
     let pipeline = model_flags::load(&flags, None)?;
     let pooling = match flags.get("pooling").unwrap_or("mean") {
         "mean" => Pooling::Mean,
@@ -27,30 +27,30 @@ pub fn run(args: &[String]) -> Result<(), String> {
         pooling,
         normalize: flags.bool("normalize", false)?,
         max_seq_length: Some(pipeline.max_seq_length()),
-        batch_size: flags.parsed("batch_size", 32usize)?.max(1),
+        batch_size: flags.size("batch_size", 32, MAX_BATCH)?.max(1),
     };
-    let threads = flags.parsed("threads", 0usize)?;
+    let threads = flags.threads()?;
     flags.finish()?;
 
     let mut ctx = Context::new(threads);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let h = pipeline.model().config().hidden_size;
-    let mut pending: Vec<String> = Vec::with_capacity(opts.batch_size);
+    let mut pending: Vec<String> = Vec::new();
     let mut flush = |pending: &mut Vec<String>, out: &mut BufWriter<_>| -> Result<(), String> {
         let texts: Vec<&str> = pending.iter().map(String::as_str).collect();
         let vectors = pipeline
             .embed(&mut ctx, &texts, &opts)
             .map_err(|e| e.to_string())?;
         for v in vectors.chunks_exact(h) {
-            serde_json::to_writer(&mut *out, v).map_err(|e| e.to_string())?;
-            out.write_all(b"\n").map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut *out, v).map_err(|e| format!("writing to stdout: {e}"))?;
+            out.write_all(b"\n").map_err(stdout_err)?;
         }
         pending.clear();
         Ok(())
     };
     let stdin = std::io::stdin();
-    for_each_line(stdin.lock(), |_, text| {
+    for_each_line_within(stdin.lock(), MAX_TRUNCATED_LINE_BYTES, |_, text| {
         pending.push(text.to_string());
         if pending.len() == opts.batch_size {
             flush(&mut pending, &mut out)?;
@@ -60,5 +60,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !pending.is_empty() {
         flush(&mut pending, &mut out)?;
     }
-    out.flush().map_err(|e| e.to_string())
+    out.flush().map_err(stdout_err)
+}
+
+fn stdout_err(e: std::io::Error) -> String {
+    format!("writing to stdout: {e}")
 }

@@ -7,26 +7,25 @@
 //! Python's `json.dumps` prints them, so the file is byte-comparable with the original's.
 //! Unlike the original, invalid UTF-8 is an error (Google drops such bytes silently).
 
-use std::io::Write;
 use std::path::Path;
 
 use bert::pyjson::{push_py_str, py_repr, py_round};
 use bert::{Context, Pipeline};
 
-use crate::flags::Flags;
-use crate::lines::{self, for_each_line};
+use crate::flags::{Flags, MAX_BATCH};
+use crate::lines::{self, for_each_line_within, MAX_TRUNCATED_LINE_BYTES};
 use crate::model_flags;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let flags = Flags::parse(
         args,
-        &["do_lower_case", "use_tpu", "use_one_hot_embeddings"],
+        &["do_lower_case", "use_tpu", "use_one_hot_embeddings", "mmap"],
     )?;
     let input = flags.required("input_file")?.to_string();
     let output = flags.required("output_file")?.to_string();
     let layers = flags.get("layers").unwrap_or("-1,-2,-3,-4").to_string();
-    let batch_size = flags.parsed("batch_size", 32usize)?.max(1);
-    let threads = flags.parsed("threads", 0usize)?;
+    let batch_size = flags.size("batch_size", 32, MAX_BATCH)?.max(1);
+    let threads = flags.threads()?;
     // Accepted so that Google's command lines run unchanged; they select TPU execution or
     // a one-hot embedding lookup, which compute the same numbers here.
     for f in ["use_tpu", "use_one_hot_embeddings"] {
@@ -43,7 +42,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let layer_indexes = parse_layers(&layers, num_layers)?;
 
     let mut examples: Vec<(String, Option<String>)> = Vec::new();
-    for_each_line(lines::open(&input)?, |_, line| {
+    for_each_line_within(lines::open(&input)?, MAX_TRUNCATED_LINE_BYTES, |_, line| {
         examples.push(split_example(py_strip(line)));
         Ok(())
     })?;
@@ -156,26 +155,11 @@ fn write_batch(
     Ok(())
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it into place, so
-/// a failed run never leaves a half-written output.
+/// Writes `bytes` to `path` as libbert writes every output ([`bert::output::write_with`]):
+/// a regular file is replaced atomically (a failed run never leaves a half-written output),
+/// a device or FIFO is written in place, a symbolic link's target is replaced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!(
-        "{}tmp{}",
-        path.extension()
-            .map(|e| format!("{}.", e.to_string_lossy()))
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
+    bert::output::write_bytes(path, bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

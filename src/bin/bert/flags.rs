@@ -7,6 +7,11 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Largest `--threads`: far more than any machine's cores, far below what aborts.
+pub const MAX_THREADS: usize = 1024;
+/// Largest batch size of any command: each example of a batch holds its activations.
+pub const MAX_BATCH: usize = 1 << 16;
+
 #[derive(Debug)]
 pub struct Flags {
     values: BTreeMap<String, String>,
@@ -90,6 +95,21 @@ impl Flags {
                 .parse()
                 .map_err(|_| format!("flag --{name}: cannot parse {v:?}")),
         }
+    }
+
+    /// A size (count of examples, threads, ...) with an upper bound: a huge value is an
+    /// error here, not an abort when something that large is allocated.
+    pub fn size(&self, name: &str, default: usize, max: usize) -> Result<usize, String> {
+        let v: usize = self.parsed(name, default)?;
+        if v > max {
+            return Err(format!("flag --{name}: {v} is too large (at most {max})"));
+        }
+        Ok(v)
+    }
+
+    /// `--threads` (0: all cores), at most [`MAX_THREADS`].
+    pub fn threads(&self) -> Result<usize, String> {
+        self.size("threads", 0, MAX_THREADS)
     }
 
     /// Fails on any flag that no `get` asked for, so a misspelled flag is never ignored.

@@ -11,7 +11,18 @@ mod lines;
 mod model_flags;
 mod tokenize;
 
+use std::io::Write;
 use std::process::ExitCode;
+
+/// `eprintln!` that cannot panic: a closed or full stderr loses the message, never the run
+/// (`eprintln!` panics when stderr cannot be written).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use note;
 
 const USAGE: &str = "usage: bert <command> [flags]
 
@@ -53,7 +64,9 @@ commands:
   version           print the version
 
 --dtype on embed, extract-features and classify converts the weights while loading (default:
-as the model file stores them).
+as the model file stores them). --mmap=false on embed and extract-features reads a .bert file
+into memory instead of mapping it (a mapped file must be replaced by rename, never rewritten
+in place, while a command uses it).
 
 Flags use Google's spelling (--vocab_file) or the dashed one (--vocab-file).
 ";
@@ -61,18 +74,12 @@ Flags use Google's spelling (--vocab_file) or the dashed one (--vocab-file).
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        eprint!("{USAGE}");
+        let _ = std::io::stderr().write_all(USAGE.as_bytes());
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
-        "version" | "--version" => {
-            println!("bert {}", bert::VERSION);
-            Ok(())
-        }
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(())
-        }
+        "version" | "--version" => print_stdout(&format!("bert {}\n", bert::VERSION)),
+        "help" | "--help" | "-h" => print_stdout(USAGE),
         "tokenize" => tokenize::run(rest),
         "embed" => embed::run(rest),
         "extract-features" | "extract_features" => extract_features::run(rest),
@@ -84,8 +91,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("bert: {message}");
+            note!("bert: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `text` to stdout; a write error (a full disk, a closed pipe) is an error message,
+/// not the panic of `print!`.
+fn print_stdout(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("writing to stdout: {e}"))
 }

@@ -1,9 +1,14 @@
 //! Finding the model from the command line: `--model PATH` (a directory or file in any format
 //! libbert reads), or Google's trio `--bert_config_file`, `--init_checkpoint`, `--vocab_file`;
-//! `--dtype f32|f16|int8` converts the weights while loading (default: as stored).
+//! `--dtype f32|f16|int8` converts the weights while loading (default: as stored);
+//! `--mmap=false` reads a `.bert` file into memory instead of mapping it, so that it may be
+//! rewritten in place while the command runs.
 
 use bert::config::BertConfig;
-use bert::tokenizer::Tokenizer;
+use std::path::Path;
+
+use bert::tokenizer::{Tokenizer, Vocab};
+use bert::weights::native::{self, NativeModel};
 use bert::weights::{safetensors, tf_checkpoint};
 use bert::{BertModel, DType, ModelOptions, Pipeline};
 
@@ -29,7 +34,11 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
 
     let pipeline = match (model_path, config_file, checkpoint) {
         (Some(path), None, None) => {
-            let p = Pipeline::load_with(path, lower, &opts).map_err(err)?;
+            let p = if !flags.bool("mmap", true)? && native::is_native_file(Path::new(path)) {
+                read_native(Path::new(path), lower, &opts).map_err(err)?
+            } else {
+                Pipeline::load_with(path, lower, &opts).map_err(err)?
+            };
             match vocab_file {
                 // An explicit vocabulary overrides the one found beside the model.
                 Some(v) => {
@@ -48,6 +57,7 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
             } else {
                 tf_checkpoint::load(ckpt).map_err(err)?
             };
+            bert::weights::check_layers(&config, &weights).map_err(err)?;
             let model = BertModel::from_weights_as(config, weights, opts.dtype).map_err(err)?;
             // Google's scripts default to do_lower_case=True.
             let tok = Tokenizer::from_vocab_file(vocab, lower.unwrap_or(true)).map_err(err)?;
@@ -76,6 +86,20 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
         return Err(format!("--max_seq_length {max} is not within 2..={limit}"));
     }
     pipeline.with_max_seq_length(max).map_err(err)
+}
+
+/// A `.bert` file read into memory (`--mmap=false`): the file may then be rewritten in place
+/// while the command runs (see `NativeModel::read`).
+fn read_native(path: &Path, lower: Option<bool>, opts: &ModelOptions) -> bert::Result<Pipeline> {
+    let m = NativeModel::read(path)?;
+    if opts.verify_checksums {
+        m.verify()?;
+    }
+    let model = BertModel::from_weights_as(m.config().clone(), m.weights()?, opts.dtype)?;
+    let vocab = Vocab::from_tokens(m.vocab().iter().map(String::as_str))?;
+    let tokenizer = Tokenizer::new(vocab, lower.unwrap_or(m.do_lower_case()))?;
+    let max = model.config().max_position_embeddings;
+    Pipeline::new(model, tokenizer, max)
 }
 
 /// `--dtype f32|f16|int8`, if given.

@@ -23,7 +23,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut ws = Workspace::default();
     let mut tokens: Vec<Token<'_>> = Vec::new();
-    let io_err = |e: std::io::Error| format!("I/O error: {e}");
+    let io_err = |e: std::io::Error| format!("writing to stdout: {e}");
     for_each_line(input, |_, text| {
         tokens.clear();
         tokenizer.tokenize_with(text, &mut ws, &mut tokens);

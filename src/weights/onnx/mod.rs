@@ -83,6 +83,15 @@ pub fn load(path: impl AsRef<Path>) -> Result<(BertConfig, Weights)> {
 /// an f32 export).
 pub fn load_with_report(path: impl AsRef<Path>) -> Result<(BertConfig, Weights, QuantReport)> {
     let path = path.as_ref();
+    let (config, weights, report) = map_graph(path)?;
+    for (name, t) in weights.iter() {
+        super::check_finite(path, name, &t.data)?;
+    }
+    Ok((config, weights, report))
+}
+
+/// The weights and config that [`load_with_report`] returns, before the finiteness check.
+fn map_graph(path: &Path) -> Result<(BertConfig, Weights, QuantReport)> {
     // An unreadable file is an I/O error, not a malformed one.
     std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let model = tract_onnx::onnx()

@@ -262,6 +262,7 @@ impl BundleReader {
 /// memory; [`BundleReader`] reads them); non-f32 tensors (e.g. `global_step`) are recorded
 /// as unsupported, so asking for one names it.
 pub fn load(path: impl AsRef<Path>) -> Result<Weights> {
+    let path = path.as_ref();
     let bundle = BundleReader::open(path)?;
     let mut weights = Weights::new();
     for (name, dtype, _) in bundle.variables() {
@@ -275,7 +276,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<Weights> {
             );
             continue;
         }
-        weights.insert(name, bundle.read_f32(name)?);
+        let tensor = bundle.read_f32(name)?;
+        super::super::check_finite(path, name, &tensor.data)?;
+        weights.insert(name, tensor);
     }
     Ok(weights)
 }
