@@ -466,7 +466,7 @@ const char *bert_classifier_label(const struct bert_classifier *classifier, size
 
 // Classifies `n_texts` texts or text pairs: row `i` is `[CLS] A [SEP]` with A = `lens_a[i]`
 // bytes of UTF-8 at `texts_a[i]`, or `[CLS] A [SEP] B [SEP]` when `texts_b` is not NULL and
-// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes). A NULL `lens_a` / `lens_b` means the
+// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes; a NULL `texts_b[i]` needs `lens_b[i]` 0). A NULL `lens_a` / `lens_b` means the
 // texts are NUL-terminated. Inputs are truncated to the context's `max_seq_length` (set it
 // to the fine-tuning `max_seq_length`, e.g. 128) as Google's `_truncate_seq_pair` does.
 //
@@ -508,7 +508,8 @@ void bert_context_free(struct bert_context *context);
 // Number of threads the context's kernels use; 0 if `context` is NULL.
 uint32_t bert_context_n_threads(const struct bert_context *context);
 
-// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` with the
+// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` (`text_b`
+// NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
 // model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
 // `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
 // UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
@@ -647,8 +648,8 @@ bert_status bert_trainer_new(const char *model_path,
 // Frees a trainer. NULL is a no-op.
 void bert_trainer_free(struct bert_trainer *trainer);
 
-// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL: a single
-// sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
+// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL with `len_b` 0:
+// a single sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
 // the training (`BERT_SPLIT_TRAIN`) or evaluation (`BERT_SPLIT_EVAL`) set. Training examples
 // can only be added before the first `bert_trainer_train` (`BERT_ERROR_INVALID_ARGUMENT`
 // after).

@@ -4,8 +4,9 @@
 #
 #   header   regenerating include/bert.h changes nothing; it compiles as C99 and C++17
 #            with -Wall -Wextra -Werror -pedantic
-#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c and
-#            tests/c/test_trainer.c under valgrind (no leaks, no invalid accesses),
+#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c,
+#            tests/c/test_trainer.c and tests/c/test_abi.c under valgrind (no leaks, no
+#            invalid accesses),
 #            tests/c/test_threads.c (8 threads)
 #   C++      bindings/cpp test, g++ -std=c++17 -Wall -Werror
 #   Go       go vet + go test in bindings/go
@@ -69,10 +70,12 @@ echo "examples/c/embed.c: $(wc -l < "$work/embed.txt") floats (shared and static
 gcc "${cflags[@]}" tests/c/test_bert.c $(pkg-config --libs bert) -lm -o "$work/test_bert"
 gcc "${cflags[@]}" tests/c/test_threads.c $(pkg-config --libs bert) -lpthread -o "$work/test_threads"
 gcc "${cflags[@]}" tests/c/test_trainer.c $(pkg-config --libs bert) -lm -o "$work/test_trainer"
+gcc "${cflags[@]}" -D_POSIX_C_SOURCE=200809L tests/c/test_abi.c $(pkg-config --libs bert) -o "$work/test_abi"
 vg=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible)
 "${vg[@]}" "$work/test_bert" "$model" "$work/reference.txt" "$work/minilm.bert"
 # About 8 CPU-minutes under valgrind (MiniLM fine-tune, save, reload); ~2 s natively.
 "${vg[@]}" "$work/test_trainer" "$model" "$work/minilm.bert" "$work/sst2" "$tiny" "$work"
+"${vg[@]}" "$work/test_abi" "$tiny" "$work"
 "$work/test_threads" "$model"
 
 step "C++"

@@ -51,6 +51,19 @@ pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize, what: &str) -> FfiRe
     })
 }
 
+/// An optional `(ptr, len)` text: NULL with `len == 0` is none; NULL with another length is
+/// an error, as for every text.
+pub(crate) unsafe fn optional_text<'a>(
+    p: *const c_char,
+    len: usize,
+    what: &str,
+) -> FfiResult<Option<&'a str>> {
+    if p.is_null() && len == 0 {
+        return Ok(None);
+    }
+    text(p, len, what).map(Some)
+}
+
 /// Reads a `*_params` struct whose first field is its `size`; NULL means the defaults.
 pub(crate) unsafe fn params<T: Copy>(p: *const T, default: T, what: &str) -> FfiResult<T> {
     if p.is_null() {

@@ -112,7 +112,7 @@ pub unsafe extern "C" fn bert_classifier_label(
 
 /// Classifies `n_texts` texts or text pairs: row `i` is `[CLS] A [SEP]` with A = `lens_a[i]`
 /// bytes of UTF-8 at `texts_a[i]`, or `[CLS] A [SEP] B [SEP]` when `texts_b` is not NULL and
-/// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes). A NULL `lens_a` / `lens_b` means the
+/// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes; a NULL `texts_b[i]` needs `lens_b[i]` 0). A NULL `lens_a` / `lens_b` means the
 /// texts are NUL-terminated. Inputs are truncated to the context's `max_seq_length` (set it
 /// to the fine-tuning `max_seq_length`, e.g. 128) as Google's `_truncate_seq_pair` does.
 ///
@@ -175,16 +175,12 @@ pub unsafe extern "C" fn bert_classify(
             let lens = (!lens_b.is_null()).then(|| std::slice::from_raw_parts(lens_b, n_texts));
             let mut v = Vec::with_capacity(n_texts);
             for (i, &p) in ptrs.iter().enumerate() {
-                v.push(if p.is_null() {
-                    None
-                } else {
-                    let what = format!("texts_b[{i}]");
-                    let len = match lens {
-                        Some(l) => l[i],
-                        None => std::ffi::CStr::from_ptr(p).to_bytes().len(),
-                    };
-                    Some(args::text(p, len, &what)?)
-                });
+                let len = match lens {
+                    Some(l) => l[i],
+                    None if p.is_null() => 0,
+                    None => std::ffi::CStr::from_ptr(p).to_bytes().len(),
+                };
+                v.push(args::optional_text(p, len, &format!("texts_b[{i}]"))?);
             }
             v
         };

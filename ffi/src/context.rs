@@ -277,7 +277,8 @@ pub unsafe extern "C" fn bert_context_n_threads(context: *const bert_context) ->
     context.as_ref().map_or(0, |c| c.ctx.threads() as u32)
 }
 
-/// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` with the
+/// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` (`text_b`
+/// NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
 /// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
 /// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
 /// UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
@@ -306,11 +307,7 @@ pub unsafe extern "C" fn bert_encode(
         let c = args::handle_mut(context, "context")?;
         let p = args::params(params, bert_encode_default_params(), "bert_encode_params")?;
         let a = args::text(text_a, len_a, "text_a")?;
-        let b = if text_b.is_null() {
-            None
-        } else {
-            Some(args::text(text_b, len_b, "text_b")?)
-        };
+        let b = args::optional_text(text_b, len_b, "text_b")?;
         let max = match p.max_seq_length {
             0 => c.max_seq_length,
             n => n as usize,

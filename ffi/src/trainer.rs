@@ -314,11 +314,7 @@ unsafe fn add(
     let t = args::handle_mut(trainer, "trainer")?;
     let train = split_of(split)?;
     let a = args::text(text_a, len_a, "text_a")?;
-    let b = if text_b.is_null() {
-        None
-    } else {
-        Some(args::text(text_b, len_b, "text_b")?)
-    };
+    let b = args::optional_text(text_b, len_b, "text_b")?;
     let label = label(&t.tuner)?;
     if train {
         t.tuner.add_example(a, b, &label)?;
@@ -336,8 +332,8 @@ unsafe fn add(
     Ok(())
 }
 
-/// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL: a single
-/// sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
+/// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL with `len_b` 0:
+/// a single sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
 /// the training (`BERT_SPLIT_TRAIN`) or evaluation (`BERT_SPLIT_EVAL`) set. Training examples
 /// can only be added before the first `bert_trainer_train` (`BERT_ERROR_INVALID_ARGUMENT`
 /// after).
