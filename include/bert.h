@@ -62,9 +62,17 @@
 #define BERT_VERSION_NUMBER 100
 
 
+// Most threads a context or trainer may be given (`n_threads`); more is
+// `BERT_ERROR_INVALID_ARGUMENT`.
+#define BERT_MAX_THREADS 1024
+
 // Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
 // beside the model, else true (Google's default).
 #define BERT_LOWER_CASE_AUTO -1
+
+// Most labels a classifier may have (`bert_trainer_params.n_labels`); more is
+// `BERT_ERROR_INVALID_ARGUMENT`.
+#define BERT_MAX_LABELS 65536
 
 // A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
 // `bert_classifier_model`), a classification head and its labels. Immutable: share it
@@ -105,7 +113,8 @@ typedef bool (*bert_abort_callback)(void *user_data);
 typedef struct bert_context_params {
   // `sizeof(bert_context_params)`, set by `bert_context_default_params()`; checked.
   size_t size;
-  // Threads the context's kernels use, the calling thread included; 0 (default): all cores.
+  // Threads the context's kernels use, the calling thread included; 0 (default): all cores;
+  // at most `BERT_MAX_THREADS`.
   uint32_t n_threads;
   // Inputs are truncated to this many positions (`[CLS]`/`[SEP]` included) by
   // `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
@@ -128,8 +137,8 @@ typedef int32_t bert_padding;
 typedef struct bert_encode_params {
   // `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
   size_t size;
-  // Truncate to this many positions (pairs as Google's `_truncate_seq_pair`);
-  // 0 (default): the context's `max_seq_length`.
+  // Truncate to this many positions (pairs as Google's `_truncate_seq_pair`), 2 up to the
+  // model's `max_position_embeddings`; 0 (default): the context's `max_seq_length`.
   uint32_t max_seq_length;
   // `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
   bert_padding padding;
@@ -228,14 +237,16 @@ typedef struct bert_trainer_params {
   // Examples are truncated to this many positions, `[CLS]` and `[SEP]` included (default
   // 128).
   uint32_t max_seq_length;
-  // Threads of the passes, the calling thread included; 0 (default): all cores.
+  // Threads of the passes, the calling thread included; 0 (default): all cores; at most
+  // `BERT_MAX_THREADS`.
   uint32_t n_threads;
   // Seeds the head's initialisation, dropout and shuffling (default 12345). A run is
   // deterministic for a seed and thread count.
   uint64_t seed;
   // `n_labels` label names (NUL-terminated UTF-8, copied during the call); label id `i` is
   // `labels[i]`. NULL with `n_labels > 0`: the names "0", "1", .... NULL with 0 (default):
-  // the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none).
+  // the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none). At most
+  // `BERT_MAX_LABELS`.
   const char *const *labels;
   size_t n_labels;
   // `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.

@@ -64,6 +64,18 @@ pub(crate) unsafe fn optional_text<'a>(
     text(p, len, what).map(Some)
 }
 
+/// A thread count: 0 (all cores) up to `BERT_MAX_THREADS`. Each thread but the caller's is
+/// started and kept, so a bad value must not reach the pool.
+pub(crate) fn threads(n: u32, what: &str) -> FfiResult<usize> {
+    let max = crate::context::BERT_MAX_THREADS;
+    if n > max {
+        return Err(Failure::invalid(format!(
+            "{what} is {n}: use 0 (all cores) to {max} (BERT_MAX_THREADS)"
+        )));
+    }
+    Ok(n as usize)
+}
+
 /// Reads a `*_params` struct whose first field is its `size`; NULL means the defaults.
 pub(crate) unsafe fn params<T: Copy>(p: *const T, default: T, what: &str) -> FfiResult<T> {
     if p.is_null() {

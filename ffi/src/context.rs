@@ -17,7 +17,8 @@ use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TO
 pub struct bert_context_params {
     /// `sizeof(bert_context_params)`, set by `bert_context_default_params()`; checked.
     pub size: usize,
-    /// Threads the context's kernels use, the calling thread included; 0 (default): all cores.
+    /// Threads the context's kernels use, the calling thread included; 0 (default): all cores;
+    /// at most `BERT_MAX_THREADS`.
     pub n_threads: u32,
     /// Inputs are truncated to this many positions (`[CLS]`/`[SEP]` included) by
     /// `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
@@ -31,6 +32,10 @@ pub struct bert_context_params {
     /// Passed to `abort_callback`; must stay valid as long as the context.
     pub abort_user_data: *mut c_void,
 }
+
+/// Most threads a context or trainer may be given (`n_threads`); more is
+/// `BERT_ERROR_INVALID_ARGUMENT`.
+pub const BERT_MAX_THREADS: u32 = 1024;
 
 /// `bert_context_params` before the abort callback was appended (its size is still accepted).
 #[repr(C)]
@@ -86,8 +91,8 @@ pub const BERT_PADDING_FIXED: bert_padding = 1;
 pub struct bert_encode_params {
     /// `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
     pub size: usize,
-    /// Truncate to this many positions (pairs as Google's `_truncate_seq_pair`);
-    /// 0 (default): the context's `max_seq_length`.
+    /// Truncate to this many positions (pairs as Google's `_truncate_seq_pair`), 2 up to the
+    /// model's `max_position_embeddings`; 0 (default): the context's `max_seq_length`.
     pub max_seq_length: u32,
     /// `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
     pub padding: bert_padding,
@@ -225,7 +230,7 @@ pub unsafe extern "C" fn bert_context_new(
             }
             n => n,
         };
-        let mut ctx = Context::new(p.n_threads as usize);
+        let mut ctx = Context::new(args::threads(p.n_threads, "n_threads")?);
         if let Some(callback) = p.abort_callback {
             let a = AbortCallback {
                 callback,
@@ -308,9 +313,16 @@ pub unsafe extern "C" fn bert_encode(
         let p = args::params(params, bert_encode_default_params(), "bert_encode_params")?;
         let a = args::text(text_a, len_a, "text_a")?;
         let b = args::optional_text(text_b, len_b, "text_b")?;
-        let max = match p.max_seq_length {
+        let limit = c.model().model.config().max_position_embeddings;
+        let max = match p.max_seq_length as usize {
             0 => c.max_seq_length,
-            n => n as usize,
+            n if n < 2 || n > limit => {
+                return Err(Failure::invalid(format!(
+                    "max_seq_length {n} is not in 2..={limit} (the model's \
+                     max_position_embeddings)"
+                )))
+            }
+            n => n,
         };
         let padding = match p.padding {
             BERT_PADDING_NONE => Padding::None,

@@ -38,14 +38,16 @@ pub struct bert_trainer_params {
     /// Examples are truncated to this many positions, `[CLS]` and `[SEP]` included (default
     /// 128).
     pub max_seq_length: u32,
-    /// Threads of the passes, the calling thread included; 0 (default): all cores.
+    /// Threads of the passes, the calling thread included; 0 (default): all cores; at most
+    /// `BERT_MAX_THREADS`.
     pub n_threads: u32,
     /// Seeds the head's initialisation, dropout and shuffling (default 12345). A run is
     /// deterministic for a seed and thread count.
     pub seed: u64,
     /// `n_labels` label names (NUL-terminated UTF-8, copied during the call); label id `i` is
     /// `labels[i]`. NULL with `n_labels > 0`: the names "0", "1", .... NULL with 0 (default):
-    /// the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none).
+    /// the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none). At most
+    /// `BERT_MAX_LABELS`.
     pub labels: *const *const c_char,
     pub n_labels: usize,
     /// `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
@@ -76,6 +78,10 @@ struct bert_trainer_params_v1 {
     n_labels: usize,
     do_lower_case: i32,
 }
+
+/// Most labels a classifier may have (`bert_trainer_params.n_labels`); more is
+/// `BERT_ERROR_INVALID_ARGUMENT`.
+pub const BERT_MAX_LABELS: usize = 65536;
 
 /// Which example set an example goes to. Values never renumbered.
 pub type bert_split = i32;
@@ -193,6 +199,12 @@ pub extern "C" fn bert_tsv_default_params() -> bert_tsv_params {
 }
 
 unsafe fn labels_of(p: &bert_trainer_params, model: &[String]) -> FfiResult<Vec<String>> {
+    if p.n_labels > BERT_MAX_LABELS {
+        return Err(Failure::invalid(format!(
+            "n_labels is {}: at most {BERT_MAX_LABELS} (BERT_MAX_LABELS)",
+            p.n_labels
+        )));
+    }
     if !p.labels.is_null() {
         let ptrs = std::slice::from_raw_parts(p.labels, p.n_labels);
         return ptrs
@@ -254,7 +266,7 @@ pub unsafe extern "C" fn bert_trainer_new(
             gradient_accumulation_steps: p.gradient_accumulation_steps as usize,
             seed: p.seed,
             max_seq_length: p.max_seq_length as usize,
-            threads: p.n_threads as usize,
+            threads: args::threads(p.n_threads, "n_threads")?,
             gradient_checkpointing: p.gradient_checkpointing,
             max_grad_norm: p.max_grad_norm,
         };

@@ -8,6 +8,7 @@
  * Calls that once aborted or crashed the process run in a forked child (see `survives`), so
  * that a regression is reported as a failed check instead of ending the test.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,40 @@ static int failures = 0, checks = 0;
         if (s_ != (status)) fprintf(stderr, "  got %d (%s)\n", s_, bert_last_error()); \
         if ((status) != BERT_OK) CHECK(strlen(bert_last_error()) > 0);               \
     } while (0)
+
+/* Runs `body(arg)` in a child process; true when the child reported 0 ("as expected") within
+ * `seconds`, so that a call that aborts, crashes or hangs is reported, not fatal. The result
+ * travels through a pipe, not the exit status, which valgrind replaces when it finds the
+ * child's copies of the parent's objects unfreed at exit. */
+static int survives(int (*body)(void *), void *arg, unsigned seconds, const char *what) {
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(seconds);
+        unsigned char result = (unsigned char)(body(arg) != 0);
+        _exit(write(fds[1], &result, 1) == 1 ? 0 : 1);
+    }
+    close(fds[1]);
+    unsigned char result = 1;
+    ssize_t got = read(fds[0], &result, 1);
+    close(fds[0]);
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    if (got == 1) {
+        if (result != 0) fprintf(stderr, "  %s: not as expected (%s)\n", what, bert_last_error());
+        return result == 0;
+    }
+    if (WIFSIGNALED(wstatus))
+        fprintf(stderr, "  %s: the child died of signal %d%s\n", what, WTERMSIG(wstatus),
+                WTERMSIG(wstatus) == SIGALRM ? " (hung)" : "");
+    else
+        fprintf(stderr, "  %s: the child exited with %d and no result\n", what, WEXITSTATUS(wstatus));
+    return 0;
+}
 
 struct env {
     const char *tiny, *work;
@@ -110,6 +145,76 @@ static void null_texts(struct env *e) {
     CHECK_STATUS(bert_classify(e->clf_ctx, e->clf, a, la, b, lb, 1, NULL, probs, 2, NULL), BERT_OK);
 }
 
+/* --- sizes from the caller are checked: an error, never an abort ------------------------- */
+static int huge_threads(void *arg) {
+    struct env *e = arg;
+    bert_context_params cp = bert_context_default_params();
+    cp.n_threads = UINT32_MAX; /* once: 4 billion JoinHandles reserved, abort */
+    bert_context *c = (bert_context *)1;
+    if (bert_context_new(e->model, &cp, &c) != BERT_ERROR_INVALID_ARGUMENT || c != NULL) return 1;
+    if (!strstr(bert_last_error(), "BERT_MAX_THREADS")) return 1;
+    cp.n_threads = BERT_MAX_THREADS + 1;
+    return bert_context_new(e->model, &cp, &c) != BERT_ERROR_INVALID_ARGUMENT;
+}
+
+static int huge_encode(void *arg) {
+    struct env *e = arg;
+    bert_encode_params ep = bert_encode_default_params();
+    ep.max_seq_length = UINT32_MAX; /* once: 16 GiB of padding allocated, abort */
+    ep.padding = BERT_PADDING_FIXED;
+    bert_encoding_view v;
+    if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    ep.max_seq_length = 513; /* the tiny model's max_position_embeddings is 512 */
+    if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    ep.max_seq_length = 1;
+    if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    ep.max_seq_length = 512;
+    return bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_OK || v.n_tokens != 512;
+}
+
+static int huge_trainer(void *arg) {
+    struct env *e = arg;
+    bert_trainer_params tp = bert_trainer_default_params();
+    tp.n_labels = SIZE_MAX; /* once: a panic on "0", "1", ... names (BERT_ERROR_INTERNAL) */
+    bert_trainer *t = (bert_trainer *)1;
+    if (bert_trainer_new(e->tiny, &tp, &t) != BERT_ERROR_INVALID_ARGUMENT || t != NULL) return 1;
+    if (!strstr(bert_last_error(), "BERT_MAX_LABELS")) return 1;
+    tp.n_labels = 2;
+    tp.n_threads = UINT32_MAX; /* once: accepted, then an abort when training started */
+    if (bert_trainer_new(e->tiny, &tp, &t) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    /* a batch larger than the data makes no step: an error, nothing allocated for it */
+    tp.n_threads = 1;
+    tp.train_batch_size = UINT32_MAX;
+    tp.max_seq_length = 16;
+    if (bert_trainer_new(e->tiny, &tp, &t) != BERT_OK) return 1;
+    bert_status s = bert_trainer_add_example(t, BERT_SPLIT_TRAIN, "a", 1, NULL, 0, 1);
+    if (s == BERT_OK) s = bert_trainer_train(t, 0, NULL, NULL);
+    bert_trainer_free(t);
+    return s != BERT_ERROR_INVALID_ARGUMENT;
+}
+
+/* Capacities only bound what is written: a huge one allocates nothing. */
+static int huge_capacities(void *arg) {
+    struct env *e = arg;
+    uint32_t ids[8];
+    size_t n = 0;
+    if (bert_tokenize(bert_model_tokenizer(e->model), "a b", 3, ids, NULL, SIZE_MAX, &n) != BERT_OK || n != 2)
+        return 1;
+    float out[128], probs[2];
+    const char *text = "a";
+    if (bert_embed(e->ctx, &text, NULL, 1, BERT_POOLING_MEAN, true, out, SIZE_MAX, &n) != BERT_OK || n != 128)
+        return 1;
+    return bert_classify(e->clf_ctx, e->clf, &text, NULL, NULL, NULL, 1, NULL, probs, SIZE_MAX, &n) != BERT_OK ||
+           n != 2;
+}
+
+static void caller_sizes(struct env *e) {
+    CHECK(survives(huge_threads, e, 60, "n_threads UINT32_MAX"));
+    CHECK(survives(huge_encode, e, 60, "bert_encode max_seq_length UINT32_MAX"));
+    CHECK(survives(huge_trainer, e, 60, "trainer n_labels SIZE_MAX, n_threads UINT32_MAX"));
+    CHECK(survives(huge_capacities, e, 60, "capacities SIZE_MAX"));
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s TINY_MODEL_DIR WORK_DIR\n", argv[0]);
@@ -130,6 +235,7 @@ int main(int argc, char **argv) {
     if (!make_classifier(&e)) return 1;
 
     null_texts(&e);
+    caller_sizes(&e);
 
     bert_context_free(e.clf_ctx);
     bert_classifier_free(e.clf);
