@@ -105,8 +105,8 @@ typedef int32_t bert_backend;
 // Rust crate's `bert::Error::code()`; 9, 10 and 12 exist only at the C boundary.
 typedef int32_t bert_status;
 
-// See `bert_context_params.abort_callback`: return true to stop.
-typedef bool (*bert_abort_callback)(void *user_data);
+// See `bert_context_params.abort_callback`: return nonzero to stop, 0 to go on.
+typedef int32_t (*bert_abort_callback)(void *user_data);
 
 // Options of `bert_context_new`. Get them from `bert_context_default_params()`. NULL means
 // the defaults.
@@ -121,7 +121,7 @@ typedef struct bert_context_params {
   // otherwise; 0 (default): the model's `max_position_embeddings`.
   uint32_t max_seq_length;
   // Asked before each encoder layer of every call that runs the model (`bert_embed`,
-  // `bert_hidden_states`, `bert_classify`) whether to stop; returning true ends the call
+  // `bert_hidden_states`, `bert_classify`) whether to stop; returning nonzero ends the call
   // with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
   // NULL (default): never stop.
   bert_abort_callback abort_callback;
@@ -251,10 +251,10 @@ typedef struct bert_trainer_params {
   size_t n_labels;
   // `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
   int32_t do_lower_case;
-  // Recompute each layer's activations in the backward pass instead of keeping them
-  // (default false): about 40% less peak memory for about one more forward pass of
-  // compute, the same numbers.
-  bool gradient_checkpointing;
+  // 1: recompute each layer's activations in the backward pass instead of keeping them
+  // (about 40% less peak memory for about one more forward pass of compute, the same
+  // numbers); 0 (default): keep them.
+  uint8_t gradient_checkpointing;
   // Global-norm gradient clipping threshold (default 1.0, Google's); 0 disables clipping.
   float max_grad_norm;
 } bert_trainer_params;
@@ -271,8 +271,8 @@ typedef struct bert_tsv_params {
   int32_t text_a_column;
   int32_t text_b_column;
   int32_t label_column;
-  // The first line is a header (default true).
-  bool skip_header;
+  // 1 (default): the first line is a header; 0: it is a row.
+  uint8_t skip_header;
 } bert_tsv_params;
 
 // Which example set an example goes to. Values never renumbered.
@@ -537,8 +537,8 @@ bert_status bert_encode(struct bert_context *context,
 // Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at
 // `texts[i]` (if `lens` is NULL every text is NUL-terminated). Each text is encoded as
 // `[CLS] text [SEP]` (truncated to the context's `max_seq_length`), the batch runs through
-// the model, and the last layer is reduced by `pooling` and, if `normalize`, scaled to unit
-// L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
+// the model, and the last layer is reduced by `pooling` and, if `normalize` is 1 (not 0),
+// scaled to unit L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
 // to `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives
 // `n_texts * hidden_size`. If `out_capacity` is smaller, nothing runs and
 // `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`out` NULL with capacity 0 is a size query).
@@ -548,7 +548,7 @@ bert_status bert_embed(struct bert_context *context,
                        const size_t *lens,
                        size_t n_texts,
                        bert_pooling pooling,
-                       bool normalize,
+                       uint8_t normalize,
                        float *out,
                        size_t out_capacity,
                        size_t *out_len);
@@ -615,10 +615,11 @@ const char *bert_status_string(bert_status status);
 const char *bert_last_error(void);
 
 // Creates a tokenizer from a `vocab.txt` (one token per line; NUL-terminated UTF-8 path).
-// `do_lower_case`: lower-case and strip accents (uncased models). On failure `*out_tokenizer`
-// is NULL (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
+// `do_lower_case`: 1 to lower-case and strip accents (uncased models), 0 not to (another
+// value is `BERT_ERROR_INVALID_ARGUMENT`). On failure `*out_tokenizer` is NULL
+// (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
 bert_status bert_tokenizer_new_from_file(const char *vocab_path,
-                                         bool do_lower_case,
+                                         uint8_t do_lower_case,
                                          struct bert_tokenizer **out_tokenizer);
 
 // Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. Never pass the

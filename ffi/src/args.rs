@@ -64,6 +64,16 @@ pub(crate) unsafe fn optional_text<'a>(
     text(p, len, what).map(Some)
 }
 
+/// A C boolean read as the byte it is: 0 or 1, anything else is an error (a Rust `bool`
+/// holding another value would be undefined behaviour, and bindings write bytes).
+pub(crate) fn flag(value: u8, what: &str) -> FfiResult<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(Failure::invalid(format!("{what} is {v}: use 0 or 1"))),
+    }
+}
+
 /// A thread count: 0 (all cores) up to `BERT_MAX_THREADS`. Each thread but the caller's is
 /// started and kept, so a bad value must not reach the pool.
 pub(crate) fn threads(n: u32, what: &str) -> FfiResult<usize> {

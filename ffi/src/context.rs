@@ -25,7 +25,7 @@ pub struct bert_context_params {
     /// otherwise; 0 (default): the model's `max_position_embeddings`.
     pub max_seq_length: u32,
     /// Asked before each encoder layer of every call that runs the model (`bert_embed`,
-    /// `bert_hidden_states`, `bert_classify`) whether to stop; returning true ends the call
+    /// `bert_hidden_states`, `bert_classify`) whether to stop; returning nonzero ends the call
     /// with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
     /// NULL (default): never stop.
     pub abort_callback: bert_abort_callback,
@@ -46,12 +46,12 @@ struct bert_context_params_v1 {
     max_seq_length: u32,
 }
 
-/// See `bert_context_params.abort_callback`: return true to stop.
-pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> bool>;
+/// See `bert_context_params.abort_callback`: return nonzero to stop, 0 to go on.
+pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i32>;
 
 /// The application's abort callback and its data, as the core's abort hook.
 struct AbortCallback {
-    callback: unsafe extern "C" fn(*mut c_void) -> bool,
+    callback: unsafe extern "C" fn(*mut c_void) -> i32,
     user_data: *mut c_void,
 }
 
@@ -62,7 +62,7 @@ unsafe impl Send for AbortCallback {}
 impl AbortCallback {
     fn ask(&self) -> bool {
         // SAFETY: a function pointer the application gave for this call shape.
-        unsafe { (self.callback)(self.user_data) }
+        unsafe { (self.callback)(self.user_data) != 0 }
     }
 }
 
@@ -368,8 +368,8 @@ fn pooling_of(p: bert_pooling) -> FfiResult<Pooling> {
 /// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at
 /// `texts[i]` (if `lens` is NULL every text is NUL-terminated). Each text is encoded as
 /// `[CLS] text [SEP]` (truncated to the context's `max_seq_length`), the batch runs through
-/// the model, and the last layer is reduced by `pooling` and, if `normalize`, scaled to unit
-/// L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
+/// the model, and the last layer is reduced by `pooling` and, if `normalize` is 1 (not 0),
+/// scaled to unit L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
 /// to `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives
 /// `n_texts * hidden_size`. If `out_capacity` is smaller, nothing runs and
 /// `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`out` NULL with capacity 0 is a size query).
@@ -381,7 +381,7 @@ pub unsafe extern "C" fn bert_embed(
     lens: *const usize,
     n_texts: usize,
     pooling: bert_pooling,
-    normalize: bool,
+    normalize: u8,
     out: *mut f32,
     out_capacity: usize,
     out_len: *mut usize,
@@ -392,6 +392,7 @@ pub unsafe extern "C" fn bert_embed(
         }
         let c = args::handle_mut(context, "context")?;
         let pooling = pooling_of(pooling)?;
+        let normalize = args::flag(normalize, "normalize")?;
         let h = c.model().model.config().hidden_size;
         let needed = n_texts
             .checked_mul(h)

@@ -189,9 +189,8 @@ pub(crate) mod tests {
         let mut tok = std::ptr::null_mut();
         panic_in_next_call();
         // SAFETY: valid NUL-terminated path and out-pointer.
-        let s = unsafe {
-            crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), true, &mut tok)
-        };
+        let s =
+            unsafe { crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), 1, &mut tok) };
         assert_eq!(s, BERT_ERROR_INTERNAL);
         assert!(tok.is_null());
         assert_eq!(
@@ -204,9 +203,8 @@ pub(crate) mod tests {
 
         // The next call is unaffected: it fails for its own reason and replaces the message.
         // SAFETY: as above.
-        let s = unsafe {
-            crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), true, &mut tok)
-        };
+        let s =
+            unsafe { crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), 1, &mut tok) };
         assert_eq!(s, BERT_ERROR_IO);
         assert!(
             last_error().contains("/nonexistent/vocab.txt"),

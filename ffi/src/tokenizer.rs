@@ -14,19 +14,21 @@ pub struct bert_tokenizer {
 }
 
 /// Creates a tokenizer from a `vocab.txt` (one token per line; NUL-terminated UTF-8 path).
-/// `do_lower_case`: lower-case and strip accents (uncased models). On failure `*out_tokenizer`
-/// is NULL (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
+/// `do_lower_case`: 1 to lower-case and strip accents (uncased models), 0 not to (another
+/// value is `BERT_ERROR_INVALID_ARGUMENT`). On failure `*out_tokenizer` is NULL
+/// (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
 #[no_mangle]
 pub unsafe extern "C" fn bert_tokenizer_new_from_file(
     vocab_path: *const c_char,
-    do_lower_case: bool,
+    do_lower_case: u8,
     out_tokenizer: *mut *mut bert_tokenizer,
 ) -> bert_status {
     guard(|| {
         let out = args::out(out_tokenizer, "out_tokenizer")?;
         *out = std::ptr::null_mut();
         let path = args::c_str(vocab_path, "vocab_path")?;
-        let tokenizer = Tokenizer::from_vocab_file(path, do_lower_case)?;
+        let lower = args::flag(do_lower_case, "do_lower_case")?;
+        let tokenizer = Tokenizer::from_vocab_file(path, lower)?;
         *out = Box::into_raw(Box::new(bert_tokenizer { tokenizer }));
         Ok(())
     })

@@ -52,10 +52,10 @@ pub struct bert_trainer_params {
     pub n_labels: usize,
     /// `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
     pub do_lower_case: i32,
-    /// Recompute each layer's activations in the backward pass instead of keeping them
-    /// (default false): about 40% less peak memory for about one more forward pass of
-    /// compute, the same numbers.
-    pub gradient_checkpointing: bool,
+    /// 1: recompute each layer's activations in the backward pass instead of keeping them
+    /// (about 40% less peak memory for about one more forward pass of compute, the same
+    /// numbers); 0 (default): keep them.
+    pub gradient_checkpointing: u8,
     /// Global-norm gradient clipping threshold (default 1.0, Google's); 0 disables clipping.
     pub max_grad_norm: f32,
 }
@@ -104,8 +104,8 @@ pub struct bert_tsv_params {
     pub text_a_column: i32,
     pub text_b_column: i32,
     pub label_column: i32,
-    /// The first line is a header (default true).
-    pub skip_header: bool,
+    /// 1 (default): the first line is a header; 0: it is a row.
+    pub skip_header: u8,
 }
 
 /// What `bert_trainer_train`'s progress callback sees after each update.
@@ -180,7 +180,7 @@ pub extern "C" fn bert_trainer_default_params() -> bert_trainer_params {
         labels: std::ptr::null(),
         n_labels: 0,
         do_lower_case: BERT_LOWER_CASE_AUTO,
-        gradient_checkpointing: d.gradient_checkpointing,
+        gradient_checkpointing: u8::from(d.gradient_checkpointing),
         max_grad_norm: d.max_grad_norm,
     }
 }
@@ -194,7 +194,7 @@ pub extern "C" fn bert_tsv_default_params() -> bert_tsv_params {
         text_a_column: 0,
         text_b_column: -1,
         label_column: 1,
-        skip_header: true,
+        skip_header: 1,
     }
 }
 
@@ -267,7 +267,7 @@ pub unsafe extern "C" fn bert_trainer_new(
             seed: p.seed,
             max_seq_length: p.max_seq_length as usize,
             threads: args::threads(p.n_threads, "n_threads")?,
-            gradient_checkpointing: p.gradient_checkpointing,
+            gradient_checkpointing: args::flag(p.gradient_checkpointing, "gradient_checkpointing")?,
             max_grad_norm: p.max_grad_norm,
         };
         if !path.exists() {
@@ -432,7 +432,7 @@ pub unsafe extern "C" fn bert_trainer_add_tsv(
                 col(p.text_a_column, "text_a_column")?,
                 b,
                 col(p.label_column, "label_column")?,
-                p.skip_header,
+                args::flag(p.skip_header, "skip_header")?,
             )
         } else {
             Processor::glue(args::c_str(p.task_name, "params.task_name")?)?

@@ -215,6 +215,64 @@ static void caller_sizes(struct env *e) {
     CHECK(survives(huge_capacities, e, 60, "capacities SIZE_MAX"));
 }
 
+/* --- C booleans are bytes, checked: 0 or 1 (any other value in a Rust bool is UB) -------- */
+static int32_t stop_with_256(void *user) {
+    (void)user;
+    return 256; /* nonzero: stop (a bool return read as its low byte would say "go on") */
+}
+
+static void booleans(struct env *e) {
+    char vocab[4096];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", e->tiny);
+    bert_tokenizer *t = (bert_tokenizer *)1;
+    CHECK_STATUS(bert_tokenizer_new_from_file(vocab, 2, &t), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(t == NULL && strstr(bert_last_error(), "do_lower_case") != NULL);
+    CHECK_STATUS(bert_tokenizer_new_from_file(vocab, 1, &t), BERT_OK);
+    bert_tokenizer_free(t);
+
+    float out[128];
+    const char *text = "a";
+    CHECK_STATUS(bert_embed(e->ctx, &text, NULL, 1, BERT_POOLING_MEAN, 2, out, 128, NULL), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(bert_last_error(), "normalize") != NULL);
+    CHECK_STATUS(bert_embed(e->ctx, &text, NULL, 1, BERT_POOLING_MEAN, 0, out, 128, NULL), BERT_OK);
+
+    const char *labels[2] = {"neg", "pos"};
+    bert_trainer_params tp = bert_trainer_default_params();
+    tp.labels = labels;
+    tp.n_labels = 2;
+    tp.n_threads = 1;
+    memset(&tp.gradient_checkpointing, 2, 1); /* what a binding writing a byte can do */
+    bert_trainer *tr = (bert_trainer *)1;
+    CHECK_STATUS(bert_trainer_new(e->tiny, &tp, &tr), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(tr == NULL && strstr(bert_last_error(), "gradient_checkpointing") != NULL);
+    tp.gradient_checkpointing = 1;
+    CHECK_STATUS(bert_trainer_new(e->tiny, &tp, &tr), BERT_OK);
+
+    char tsv[4096];
+    snprintf(tsv, sizeof tsv, "%s/abi.tsv", e->work);
+    FILE *f = fopen(tsv, "w");
+    if (f) {
+        fputs("sentence\tlabel\na fine film\tpos\n", f);
+        fclose(f);
+    }
+    bert_tsv_params tsvp = bert_tsv_default_params();
+    memset(&tsvp.skip_header, 0xff, 1);
+    CHECK_STATUS(bert_trainer_add_tsv(tr, BERT_SPLIT_TRAIN, tsv, &tsvp), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(bert_last_error(), "skip_header") != NULL);
+    tsvp.skip_header = 1;
+    CHECK_STATUS(bert_trainer_add_tsv(tr, BERT_SPLIT_TRAIN, tsv, &tsvp), BERT_OK);
+    CHECK(bert_trainer_num_examples(tr, BERT_SPLIT_TRAIN) == 1);
+    bert_trainer_free(tr);
+
+    bert_context_params cp = bert_context_default_params();
+    cp.n_threads = 1;
+    cp.abort_callback = stop_with_256;
+    bert_context *c = NULL;
+    CHECK_STATUS(bert_context_new(e->model, &cp, &c), BERT_OK);
+    CHECK_STATUS(bert_embed(c, &text, NULL, 1, BERT_POOLING_MEAN, 1, out, 128, NULL), BERT_ERROR_CANCELLED);
+    bert_context_free(c);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s TINY_MODEL_DIR WORK_DIR\n", argv[0]);
@@ -236,6 +294,7 @@ int main(int argc, char **argv) {
 
     null_texts(&e);
     caller_sizes(&e);
+    booleans(&e);
 
     bert_context_free(e.clf_ctx);
     bert_classifier_free(e.clf);

@@ -74,7 +74,7 @@ struct abort_state {
     int asked, stop_at;
 };
 
-static bool on_abort(void *user) {
+static int32_t on_abort(void *user) {
     struct abort_state *a = user;
     return ++a->asked == a->stop_at;
 }
