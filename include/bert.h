@@ -7,9 +7,13 @@
  *     bert_last_error() gives the calling thread's message for its last failed call (owned by
  *     the library, valid until that thread's next libbert call; "" after a success).
  *   - Outputs go through trailing out-parameters. On failure a handle out-parameter is set to
- *     NULL and a view out-parameter is zeroed.
+ *     NULL and a result struct is zeroed (all but its size).
  *   - Options come from bert_*_default_params(); the struct's first field is its size, which
- *     is checked. A NULL params pointer means the defaults.
+ *     is checked. A NULL params pointer means the defaults. Result structs
+ *     (bert_encoding_view, bert_hidden_states_view, bert_eval_result) also start with a size,
+ *     which the caller sets before the call (bert_encoding_view v = {.size = sizeof v};); the
+ *     library writes no further. Both kinds only grow at their end, and a struct of an older
+ *     header's size is accepted, so a program keeps working with a newer library.
  *   - Texts are (const char *utf8, size_t len) and are checked: invalid UTF-8 gives
  *     BERT_ERROR_INVALID_UTF8. A NULL pointer is accepted only with len 0. Paths are
  *     NUL-terminated UTF-8. Inputs are only read during the call.
@@ -133,7 +137,7 @@ typedef struct bert_context_params {
 typedef int32_t bert_padding;
 
 // Options of `bert_encode`. Get them from `bert_encode_default_params()`; NULL means the
-// defaults.
+// defaults. Fields are only ever appended: a struct from an older header is accepted.
 typedef struct bert_encode_params {
   // `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
   size_t size;
@@ -145,8 +149,11 @@ typedef struct bert_encode_params {
 } bert_encode_params;
 
 // The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
-// context and valid until the next call on that context or its `bert_context_free`.
+// context and valid until the next call on that context or its `bert_context_free`. Set
+// `size` before the call: `bert_encoding_view v = {.size = sizeof v};`.
 typedef struct bert_encoding_view {
+  // `sizeof(bert_encoding_view)`, set by the caller; the library writes no further.
+  size_t size;
   // Number of positions, `[CLS]`, `[SEP]` and padding included.
   size_t n_tokens;
   // Token ids (`input_ids`).
@@ -168,8 +175,11 @@ typedef int32_t bert_pooling;
 // The result of `bert_hidden_states`: `data` holds `n_layers * n_tokens * hidden_size`
 // floats, `[n_layers][n_tokens][hidden_size]` row-major; layer 0 is the embedding output and
 // layer `i` the output of encoder layer `i - 1` (`n_layers` = L + 1). Owned by the context,
-// valid until the next call on that context or its `bert_context_free`.
+// valid until the next call on that context or its `bert_context_free`. Set `size` before
+// the call: `bert_hidden_states_view v = {.size = sizeof v};`.
 typedef struct bert_hidden_states_view {
+  // `sizeof(bert_hidden_states_view)`, set by the caller; the library writes no further.
+  size_t size;
   size_t n_layers;
   size_t n_tokens;
   size_t hidden_size;
@@ -259,7 +269,9 @@ typedef struct bert_trainer_params {
   float max_grad_norm;
 } bert_trainer_params;
 
-// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`.
+// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`;
+// NULL means the defaults. Fields are only ever appended: a struct from an older header is
+// accepted.
 typedef struct bert_tsv_params {
   // `sizeof(bert_tsv_params)`, set by `bert_tsv_default_params()`; checked.
   size_t size;
@@ -304,8 +316,11 @@ typedef struct bert_progress {
 // call into the same trainer.
 typedef int32_t (*bert_progress_callback)(const struct bert_progress *progress, void *user_data);
 
-// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics).
+// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics). Set `size` before
+// the call: `bert_eval_result r = {.size = sizeof r};`.
 typedef struct bert_eval_result {
+  // `sizeof(bert_eval_result)`, set by the caller; the library writes no further.
+  size_t size;
   // Evaluation examples scored.
   size_t n_examples;
   // Updates done when evaluated.
@@ -523,7 +538,7 @@ uint32_t bert_context_n_threads(const struct bert_context *context);
 // NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
 // model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
 // `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
-// UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
+// UTF-8. `params` may be NULL. On failure `*out` is zeroed (all but its `size`). `BERT_ERROR_INVALID_ARGUMENT` if
 // padding is fixed and the input is longer than `max_seq_length` cannot happen (inputs are
 // truncated first); unknown padding values are.
 bert_status bert_encode(struct bert_context *context,
@@ -555,7 +570,7 @@ bert_status bert_embed(struct bert_context *context,
 
 // Every layer's hidden states for one text (`len` bytes of UTF-8), encoded as
 // `[CLS] text [SEP]` and truncated to the context's `max_seq_length`, as a view owned by the
-// context (see `bert_hidden_states_view`). On failure `*out` is zeroed.
+// context (see `bert_hidden_states_view`). On failure `*out` is zeroed (all but its `size`).
 bert_status bert_hidden_states(struct bert_context *context,
                                const char *text,
                                size_t len,
@@ -715,7 +730,8 @@ bert_status bert_trainer_train(struct bert_trainer *trainer,
                                void *user_data);
 
 // Evaluates the current parameters on the evaluation set (dropout off): accuracy, loss, and
-// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure).
+// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure, all but its
+// `size`).
 // `BERT_ERROR_EMPTY_DATA` if the evaluation set is empty.
 bert_status bert_trainer_evaluate(const struct bert_trainer *trainer, struct bert_eval_result *out);
 

@@ -46,6 +46,16 @@ struct bert_context_params_v1 {
     max_seq_length: u32,
 }
 
+// SAFETY: repr(C), starts with its size, plain data (the callback is a nullable function
+// pointer); v1 is a prefix of this layout.
+unsafe impl args::Versioned for bert_context_params {
+    const NAME: &'static str = "bert_context_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_context_params_v1>(),
+        std::mem::size_of::<bert_context_params>(),
+    ];
+}
+
 /// See `bert_context_params.abort_callback`: return nonzero to stop, 0 to go on.
 pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i32>;
 
@@ -85,7 +95,7 @@ pub const BERT_PADDING_NONE: bert_padding = 0;
 pub const BERT_PADDING_FIXED: bert_padding = 1;
 
 /// Options of `bert_encode`. Get them from `bert_encode_default_params()`; NULL means the
-/// defaults.
+/// defaults. Fields are only ever appended: a struct from an older header is accepted.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_encode_params {
@@ -98,11 +108,21 @@ pub struct bert_encode_params {
     pub padding: bert_padding,
 }
 
+// SAFETY: repr(C), starts with its size, plain data; one layout so far (an appended field
+// adds this one's size to the list).
+unsafe impl args::Versioned for bert_encode_params {
+    const NAME: &'static str = "bert_encode_params";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_encode_params>()];
+}
+
 /// The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
-/// context and valid until the next call on that context or its `bert_context_free`.
+/// context and valid until the next call on that context or its `bert_context_free`. Set
+/// `size` before the call: `bert_encoding_view v = {.size = sizeof v};`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_encoding_view {
+    /// `sizeof(bert_encoding_view)`, set by the caller; the library writes no further.
+    pub size: usize,
     /// Number of positions, `[CLS]`, `[SEP]` and padding included.
     pub n_tokens: usize,
     /// Token ids (`input_ids`).
@@ -118,17 +138,32 @@ pub struct bert_encoding_view {
     pub offsets: *const u64,
 }
 
+// SAFETY: repr(C), starts with its size, plain data (pointers); one layout so far.
+unsafe impl args::Versioned for bert_encoding_view {
+    const NAME: &'static str = "bert_encoding_view";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_encoding_view>()];
+}
+
 /// The result of `bert_hidden_states`: `data` holds `n_layers * n_tokens * hidden_size`
 /// floats, `[n_layers][n_tokens][hidden_size]` row-major; layer 0 is the embedding output and
 /// layer `i` the output of encoder layer `i - 1` (`n_layers` = L + 1). Owned by the context,
-/// valid until the next call on that context or its `bert_context_free`.
+/// valid until the next call on that context or its `bert_context_free`. Set `size` before
+/// the call: `bert_hidden_states_view v = {.size = sizeof v};`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_hidden_states_view {
+    /// `sizeof(bert_hidden_states_view)`, set by the caller; the library writes no further.
+    pub size: usize,
     pub n_layers: usize,
     pub n_tokens: usize,
     pub hidden_size: usize,
     pub data: *const f32,
+}
+
+// SAFETY: repr(C), starts with its size, plain data; one layout so far.
+unsafe impl args::Versioned for bert_hidden_states_view {
+    const NAME: &'static str = "bert_hidden_states_view";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_hidden_states_view>()];
 }
 
 /// Per-thread state for running a model: thread budget, scratch and output buffers. Use one
@@ -214,12 +249,7 @@ pub unsafe extern "C" fn bert_context_new(
         let out = args::out(out_context, "out_context")?;
         *out = std::ptr::null_mut();
         let m = args::handle(model, "model")?;
-        let p = args::params_versioned(
-            params,
-            bert_context_default_params(),
-            "bert_context_params",
-            &[std::mem::size_of::<bert_context_params_v1>()],
-        )?;
+        let p = args::params(params, bert_context_default_params())?;
         let max = m.model.config().max_position_embeddings;
         let max_seq_length = match p.max_seq_length as usize {
             0 => max,
@@ -286,7 +316,7 @@ pub unsafe extern "C" fn bert_context_n_threads(context: *const bert_context) ->
 /// NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
 /// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
 /// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
-/// UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
+/// UTF-8. `params` may be NULL. On failure `*out` is zeroed (all but its `size`). `BERT_ERROR_INVALID_ARGUMENT` if
 /// padding is fixed and the input is longer than `max_seq_length` cannot happen (inputs are
 /// truncated first); unknown padding values are.
 #[no_mangle]
@@ -300,17 +330,9 @@ pub unsafe extern "C" fn bert_encode(
     out: *mut bert_encoding_view,
 ) -> bert_status {
     guard(|| {
-        let view = args::out(out, "out")?;
-        *view = bert_encoding_view {
-            n_tokens: 0,
-            ids: std::ptr::null(),
-            type_ids: std::ptr::null(),
-            attention_mask: std::ptr::null(),
-            special_tokens_mask: std::ptr::null(),
-            offsets: std::ptr::null(),
-        };
+        let view = args::output(out, "out")?;
         let c = args::handle_mut(context, "context")?;
-        let p = args::params(params, bert_encode_default_params(), "bert_encode_params")?;
+        let p = args::params(params, bert_encode_default_params())?;
         let a = args::text(text_a, len_a, "text_a")?;
         let b = args::optional_text(text_b, len_b, "text_b")?;
         let limit = c.model().model.config().max_position_embeddings;
@@ -339,14 +361,15 @@ pub unsafe extern "C" fn bert_encode(
         };
         let e = c.model().tokenizer.tokenizer.encode(a, b, &opts)?;
         c.set_inputs(std::slice::from_ref(&e));
-        *view = bert_encoding_view {
+        view.write(&bert_encoding_view {
+            size: std::mem::size_of::<bert_encoding_view>(),
             n_tokens: e.len(),
             ids: c.ids.as_ptr(),
             type_ids: c.type_ids.as_ptr(),
             attention_mask: c.mask.as_ptr(),
             special_tokens_mask: c.special.as_ptr(),
             offsets: c.offsets.as_ptr(),
-        };
+        });
         Ok(())
     })
 }
@@ -445,7 +468,7 @@ pub unsafe extern "C" fn bert_embed(
 
 /// Every layer's hidden states for one text (`len` bytes of UTF-8), encoded as
 /// `[CLS] text [SEP]` and truncated to the context's `max_seq_length`, as a view owned by the
-/// context (see `bert_hidden_states_view`). On failure `*out` is zeroed.
+/// context (see `bert_hidden_states_view`). On failure `*out` is zeroed (all but its `size`).
 #[no_mangle]
 pub unsafe extern "C" fn bert_hidden_states(
     context: *mut bert_context,
@@ -454,13 +477,7 @@ pub unsafe extern "C" fn bert_hidden_states(
     out: *mut bert_hidden_states_view,
 ) -> bert_status {
     guard(|| {
-        let view = args::out(out, "out")?;
-        *view = bert_hidden_states_view {
-            n_layers: 0,
-            n_tokens: 0,
-            hidden_size: 0,
-            data: std::ptr::null(),
-        };
+        let view = args::output(out, "out")?;
         let c = args::handle_mut(context, "context")?;
         let text = args::text(text, len, "text")?;
         let opts = EncodeOptions {
@@ -489,12 +506,13 @@ pub unsafe extern "C" fn bert_hidden_states(
             }
         }
         let h = outputs.hidden_size();
-        *view = bert_hidden_states_view {
+        view.write(&bert_hidden_states_view {
+            size: std::mem::size_of::<bert_hidden_states_view>(),
             n_layers: layers + 1,
             n_tokens: e.len(),
             hidden_size: h,
             data: c.hidden.as_ptr(),
-        };
+        });
         Ok(())
     })
 }

@@ -100,14 +100,18 @@ pub extern "C" fn bert_model_default_params() -> bert_model_params {
     }
 }
 
+// SAFETY: repr(C), starts with its size, plain data; v1 is a prefix of this layout.
+unsafe impl args::Versioned for bert_model_params {
+    const NAME: &'static str = "bert_model_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_model_params_v1>(),
+        std::mem::size_of::<bert_model_params>(),
+    ];
+}
+
 /// Reads the caller's params: this layout or an older, shorter one.
 unsafe fn read_params(params: *const bert_model_params) -> FfiResult<bert_model_params> {
-    args::params_versioned(
-        params,
-        bert_model_default_params(),
-        "bert_model_params",
-        &[std::mem::size_of::<bert_model_params_v1>()],
-    )
+    args::params(params, bert_model_default_params())
 }
 
 fn dtype(p: &bert_model_params) -> FfiResult<Option<DType>> {

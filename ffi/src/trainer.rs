@@ -83,6 +83,15 @@ struct bert_trainer_params_v1 {
 /// `BERT_ERROR_INVALID_ARGUMENT`.
 pub const BERT_MAX_LABELS: usize = 65536;
 
+// SAFETY: repr(C), starts with its size, plain data (no bool); v1 is a prefix of this layout.
+unsafe impl args::Versioned for bert_trainer_params {
+    const NAME: &'static str = "bert_trainer_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_trainer_params_v1>(),
+        std::mem::size_of::<bert_trainer_params>(),
+    ];
+}
+
 /// Which example set an example goes to. Values never renumbered.
 pub type bert_split = i32;
 /// Training examples (added before the first `bert_trainer_train`).
@@ -90,7 +99,9 @@ pub const BERT_SPLIT_TRAIN: bert_split = 0;
 /// Evaluation examples for `bert_trainer_evaluate` (may be added at any time).
 pub const BERT_SPLIT_EVAL: bert_split = 1;
 
-/// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`.
+/// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`;
+/// NULL means the defaults. Fields are only ever appended: a struct from an older header is
+/// accepted.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_tsv_params {
@@ -106,6 +117,12 @@ pub struct bert_tsv_params {
     pub label_column: i32,
     /// 1 (default): the first line is a header; 0: it is a row.
     pub skip_header: u8,
+}
+
+// SAFETY: repr(C), starts with its size, plain data (no bool); one layout so far.
+unsafe impl args::Versioned for bert_tsv_params {
+    const NAME: &'static str = "bert_tsv_params";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_tsv_params>()];
 }
 
 /// What `bert_trainer_train`'s progress callback sees after each update.
@@ -137,10 +154,13 @@ pub struct bert_progress {
 pub type bert_progress_callback =
     Option<unsafe extern "C" fn(progress: *const bert_progress, user_data: *mut c_void) -> i32>;
 
-/// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics).
+/// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics). Set `size` before
+/// the call: `bert_eval_result r = {.size = sizeof r};`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_eval_result {
+    /// `sizeof(bert_eval_result)`, set by the caller; the library writes no further.
+    pub size: usize,
     /// Evaluation examples scored.
     pub n_examples: usize,
     /// Updates done when evaluated.
@@ -153,6 +173,12 @@ pub struct bert_eval_result {
     /// are exactly two labels.
     pub f1: f64,
     pub mcc: f64,
+}
+
+// SAFETY: repr(C), starts with its size, plain data; one layout so far.
+unsafe impl args::Versioned for bert_eval_result {
+    const NAME: &'static str = "bert_eval_result";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_eval_result>()];
 }
 
 /// A fine-tuning run: model, hyper-parameters, labels, training and evaluation examples,
@@ -242,12 +268,7 @@ pub unsafe extern "C" fn bert_trainer_new(
         let out = args::out(out_trainer, "out_trainer")?;
         *out = std::ptr::null_mut();
         let path = Path::new(args::c_str(model_path, "model_path")?);
-        let p = args::params_versioned(
-            params,
-            bert_trainer_default_params(),
-            "bert_trainer_params",
-            &[std::mem::size_of::<bert_trainer_params_v1>()],
-        )?;
+        let p = args::params(params, bert_trainer_default_params())?;
         let lower = match p.do_lower_case {
             BERT_LOWER_CASE_AUTO => None,
             0 => Some(false),
@@ -419,7 +440,7 @@ pub unsafe extern "C" fn bert_trainer_add_tsv(
         let t = args::handle_mut(trainer, "trainer")?;
         let train = split_of(split)?;
         let path = Path::new(args::c_str(path, "path")?);
-        let p = args::params(params, bert_tsv_default_params(), "bert_tsv_params")?;
+        let p = args::params(params, bert_tsv_default_params())?;
         let processor = if p.task_name.is_null() {
             let col = |v: i32, what: &str| {
                 usize::try_from(v).map_err(|_| Failure::invalid(format!("{what} {v} is negative")))
@@ -535,7 +556,8 @@ pub unsafe extern "C" fn bert_trainer_train(
 }
 
 /// Evaluates the current parameters on the evaluation set (dropout off): accuracy, loss, and
-/// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure).
+/// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure, all but its
+/// `size`).
 /// `BERT_ERROR_EMPTY_DATA` if the evaluation set is empty.
 #[no_mangle]
 pub unsafe extern "C" fn bert_trainer_evaluate(
@@ -543,25 +565,18 @@ pub unsafe extern "C" fn bert_trainer_evaluate(
     out: *mut bert_eval_result,
 ) -> bert_status {
     guard(|| {
-        let o = args::out(out, "out")?;
-        *o = bert_eval_result {
-            n_examples: 0,
-            global_step: 0,
-            accuracy: 0.0,
-            loss: 0.0,
-            f1: 0.0,
-            mcc: 0.0,
-        };
+        let o = args::output(out, "out")?;
         let t = args::handle(trainer, "trainer")?;
         let r = t.tuner.evaluate(&t.eval, 32)?;
-        *o = bert_eval_result {
+        o.write(&bert_eval_result {
+            size: std::mem::size_of::<bert_eval_result>(),
             n_examples: r.num_examples,
             global_step: t.tuner.global_step(),
             accuracy: r.accuracy,
             loss: r.loss,
             f1: r.f1.unwrap_or(f64::NAN),
             mcc: r.mcc.unwrap_or(f64::NAN),
-        };
+        });
         Ok(())
     })
 }

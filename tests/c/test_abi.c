@@ -110,7 +110,7 @@ static int make_classifier(struct env *e) {
 
 /* --- texts: a NULL pointer is accepted only with length 0 (the header's rule) ------------- */
 static void null_texts(struct env *e) {
-    bert_encoding_view v;
+    bert_encoding_view v = {.size = sizeof v};
     /* text_b NULL with a length is not "no second text" */
     CHECK_STATUS(bert_encode(e->ctx, "a", 1, NULL, 7, NULL, &v), BERT_ERROR_NULL_ARGUMENT);
     CHECK(v.n_tokens == 0 && v.ids == NULL);
@@ -162,7 +162,7 @@ static int huge_encode(void *arg) {
     bert_encode_params ep = bert_encode_default_params();
     ep.max_seq_length = UINT32_MAX; /* once: 16 GiB of padding allocated, abort */
     ep.padding = BERT_PADDING_FIXED;
-    bert_encoding_view v;
+    bert_encoding_view v = {.size = sizeof v};
     if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
     ep.max_seq_length = 513; /* the tiny model's max_position_embeddings is 512 */
     if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
@@ -273,6 +273,64 @@ static void booleans(struct env *e) {
     bert_context_free(c);
 }
 
+/* --- result structs start with a size the caller sets; the library writes no further ----- */
+static void results(struct env *e) {
+    /* the caller's struct, then bytes that are not its own */
+    struct {
+        bert_encoding_view v;
+        unsigned char beyond[32];
+    } g;
+    memset(&g, 0xAB, sizeof g);
+    g.v.size = sizeof g.v;
+    CHECK_STATUS(bert_encode(e->ctx, "a b", 3, NULL, 0, NULL, &g.v), BERT_OK);
+    CHECK(g.v.size == sizeof g.v && g.v.n_tokens == 4 && g.v.ids[0] == 101);
+    CHECK(g.beyond[0] == 0xAB && g.beyond[31] == 0xAB);
+    /* unset (0) or a newer header's size: refused, nothing written */
+    memset(&g, 0xAB, sizeof g);
+    g.v.size = 0;
+    CHECK_STATUS(bert_encode(e->ctx, "a", 1, NULL, 0, NULL, &g.v), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(bert_last_error(), "sizeof(bert_encoding_view)") != NULL);
+    CHECK(g.v.n_tokens == (size_t)0xABABABABABABABABull);
+    g.v.size = sizeof g.v + 8;
+    CHECK_STATUS(bert_encode(e->ctx, "a", 1, NULL, 0, NULL, &g.v), BERT_ERROR_INVALID_ARGUMENT);
+    /* a failed call zeroes the struct, all but its size */
+    g.v.size = sizeof g.v;
+    CHECK_STATUS(bert_encode(e->ctx, "caf\xc3", 4, NULL, 0, NULL, &g.v), BERT_ERROR_INVALID_UTF8);
+    CHECK(g.v.size == sizeof g.v && g.v.n_tokens == 0 && g.v.ids == NULL && g.v.offsets == NULL);
+
+    bert_hidden_states_view h = {.size = sizeof h};
+    CHECK_STATUS(bert_hidden_states(e->ctx, "a", 1, &h), BERT_OK);
+    CHECK(h.n_layers == 3 && h.n_tokens == 3 && h.hidden_size == 128 && h.data != NULL);
+    h.size = 4;
+    CHECK_STATUS(bert_hidden_states(e->ctx, "a", 1, &h), BERT_ERROR_INVALID_ARGUMENT);
+
+    const char *labels[2] = {"neg", "pos"};
+    bert_trainer_params tp = bert_trainer_default_params();
+    tp.labels = labels;
+    tp.n_labels = 2;
+    tp.n_threads = 1;
+    bert_trainer *t = NULL;
+    CHECK_STATUS(bert_trainer_new(e->tiny, &tp, &t), BERT_OK);
+    CHECK_STATUS(bert_trainer_add_example(t, BERT_SPLIT_EVAL, "a fine film", 11, NULL, 0, 1), BERT_OK);
+    bert_eval_result r = {.size = sizeof r};
+    CHECK_STATUS(bert_trainer_evaluate(t, &r), BERT_OK);
+    CHECK(r.size == sizeof r && r.n_examples == 1 && r.loss > 0);
+    r.size = 0;
+    CHECK_STATUS(bert_trainer_evaluate(t, &r), BERT_ERROR_INVALID_ARGUMENT);
+    bert_tsv_params tsvp = bert_tsv_default_params();
+    tsvp.size = 1;
+    CHECK_STATUS(bert_trainer_add_tsv(t, BERT_SPLIT_TRAIN, "x.tsv", &tsvp), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(bert_last_error(), "bert_tsv_params.size is 1") != NULL);
+    bert_trainer_free(t);
+
+    /* params of an unknown size are refused too (older sizes are accepted: test_bert.c,
+     * test_trainer.c) */
+    bert_encode_params ep = bert_encode_default_params();
+    ep.size = sizeof ep + 8;
+    CHECK_STATUS(bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &g.v), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(bert_last_error(), "bert_encode_params.size") != NULL);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s TINY_MODEL_DIR WORK_DIR\n", argv[0]);
@@ -295,6 +353,7 @@ int main(int argc, char **argv) {
     null_texts(&e);
     caller_sizes(&e);
     booleans(&e);
+    results(&e);
 
     bert_context_free(e.clf_ctx);
     bert_classifier_free(e.clf);

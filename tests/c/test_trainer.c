@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
     CHECK(bert_trainer_num_examples(trainer, BERT_SPLIT_TRAIN) == 8);
 
     /* evaluation needs evaluation examples */
-    bert_eval_result ev;
+    bert_eval_result ev = {.size = sizeof ev};
     CHECK_STATUS(bert_trainer_evaluate(trainer, &ev), BERT_ERROR_EMPTY_DATA);
     CHECK_STATUS(bert_trainer_add_tsv(trainer, BERT_SPLIT_EVAL, dev_tsv, &tsv), BERT_OK);
     CHECK(bert_trainer_num_examples(trainer, BERT_SPLIT_EVAL) == 8);
@@ -217,7 +217,7 @@ int main(int argc, char **argv) {
             CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_TRAIN, t, strlen(t) - (size_t)i, NULL, 0, i % 2), BERT_OK);
         CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_EVAL, "fine", 4, "film", 4, 1), BERT_OK);
     }
-    bert_eval_result e0, e1;
+    bert_eval_result e0 = {.size = sizeof e0}, e1 = {.size = sizeof e1};
     CHECK_STATUS(bert_trainer_train(runs[0], 0, NULL, NULL), BERT_OK);            /* straight */
     CHECK_STATUS(bert_trainer_evaluate(runs[0], &e0), BERT_OK);
     CHECK_STATUS(bert_trainer_train(runs[1], 1, NULL, NULL), BERT_OK);            /* 1 update */
@@ -231,6 +231,7 @@ int main(int argc, char **argv) {
     CHECK(bert_trainer_global_step(runs[1]) == 1);
     CHECK_STATUS(bert_trainer_train(runs[1], 0, NULL, NULL), BERT_OK);
     memset(&e1, 0, sizeof e1);
+    e1.size = sizeof e1;
     CHECK_STATUS(bert_trainer_evaluate(runs[1], &e1), BERT_OK);
     CHECK(e1.global_step == 2 && e0.loss == e1.loss);
     for (int r = 0; r < 2; r++) bert_trainer_free(runs[r]);
