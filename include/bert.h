@@ -479,7 +479,8 @@ bert_status bert_classifier_load_file(const char *path, struct bert_classifier *
 void bert_classifier_free(struct bert_classifier *classifier);
 
 // The classifier's encoder and tokenizer as a model, borrowed: valid as long as the
-// classifier, never freed by the caller. Make the contexts for `bert_classify` from it (they
+// classifier, freed with it (`bert_model_free` on it frees nothing and sets
+// `bert_last_error()`). Make the contexts for `bert_classify` from it (they
 // also embed, tokenize and encode with it). NULL if `classifier` is NULL.
 const struct bert_model *bert_classifier_model(const struct bert_classifier *classifier);
 
@@ -605,7 +606,9 @@ bert_status bert_model_load_buffer(const void *data,
                                    const struct bert_model_params *params,
                                    struct bert_model **out_model);
 
-// Frees a model. NULL is a no-op. No context made from it may be used afterwards.
+// Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
+// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
+// it here frees nothing and sets `bert_last_error()`.
 void bert_model_free(struct bert_model *model);
 
 // Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
@@ -618,8 +621,9 @@ size_t bert_model_num_layers(const struct bert_model *model);
 // (`max_position_embeddings`); 0 if `model` is NULL.
 size_t bert_model_max_seq_length(const struct bert_model *model);
 
-// The model's tokenizer, borrowed: valid as long as the model, never freed by the caller
-// (`bert_tokenizer_free` on it is an error). NULL if `model` is NULL.
+// The model's tokenizer, borrowed: valid as long as the model, freed with it
+// (`bert_tokenizer_free` on it frees nothing and sets `bert_last_error()`). NULL if `model`
+// is NULL.
 const struct bert_tokenizer *bert_model_tokenizer(const struct bert_model *model);
 
 // Static English text for a status (for unknown values: "unknown status"). Never NULL.
@@ -637,8 +641,9 @@ bert_status bert_tokenizer_new_from_file(const char *vocab_path,
                                          uint8_t do_lower_case,
                                          struct bert_tokenizer **out_tokenizer);
 
-// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. Never pass the
-// tokenizer borrowed from a model (`bert_model_tokenizer`).
+// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. The tokenizer
+// borrowed from a model (`bert_model_tokenizer`) is freed with the model: passing it here
+// frees nothing and sets `bert_last_error()`.
 void bert_tokenizer_free(struct bert_tokenizer *tokenizer);
 
 // Splits `len` bytes of UTF-8 `text` into WordPiece tokens (no `[CLS]`/`[SEP]`, no

@@ -9,10 +9,10 @@ use bert::Inputs;
 
 use crate::args;
 use crate::context::bert_context;
+use crate::handles::Owner;
 use crate::log::{log, BERT_LOG_INFO};
 use crate::model::bert_model;
 use crate::status::{bert_status, guard, Failure, BERT_ERROR_BUFFER_TOO_SMALL};
-use crate::tokenizer::bert_tokenizer;
 
 /// A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
 /// `bert_classifier_model`), a classification head and its labels. Immutable: share it
@@ -58,10 +58,7 @@ pub unsafe extern "C" fn bert_classifier_load_file(
             .map(|l| CString::new(l.replace('\0', "\\0")).unwrap_or_default())
             .collect();
         *out = Box::into_raw(Box::new(bert_classifier {
-            model: bert_model {
-                model,
-                tokenizer: bert_tokenizer { tokenizer },
-            },
+            model: bert_model::new(model, tokenizer, Owner::Classifier),
             head,
             labels,
         }));
@@ -80,7 +77,8 @@ pub unsafe extern "C" fn bert_classifier_free(classifier: *mut bert_classifier) 
 }
 
 /// The classifier's encoder and tokenizer as a model, borrowed: valid as long as the
-/// classifier, never freed by the caller. Make the contexts for `bert_classify` from it (they
+/// classifier, freed with it (`bert_model_free` on it frees nothing and sets
+/// `bert_last_error()`). Make the contexts for `bert_classify` from it (they
 /// also embed, tokenize and encode with it). NULL if `classifier` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn bert_classifier_model(

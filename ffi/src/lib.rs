@@ -12,6 +12,7 @@
 mod args;
 mod classifier;
 mod context;
+mod handles;
 mod log;
 mod model;
 mod status;

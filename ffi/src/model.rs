@@ -9,6 +9,7 @@ use bert::weights::{native, safetensors};
 use bert::{BertModel, DType, ModelOptions};
 
 use crate::args;
+use crate::handles::Owner;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_FORMAT};
 use crate::tokenizer::bert_tokenizer;
 use crate::{bert_backend, BERT_BACKEND_CPU};
@@ -82,6 +83,22 @@ struct bert_model_params_v1 {
 pub struct bert_model {
     pub(crate) model: BertModel,
     pub(crate) tokenizer: bert_tokenizer,
+    /// The caller (`bert_model_load_*`) or the classifier it is borrowed from.
+    pub(crate) owner: Owner,
+}
+
+impl bert_model {
+    /// A model and its tokenizer (borrowed from the model), freed by `owner`.
+    pub(crate) fn new(model: BertModel, tokenizer: Tokenizer, owner: Owner) -> bert_model {
+        bert_model {
+            model,
+            tokenizer: bert_tokenizer {
+                tokenizer,
+                owner: Owner::Model,
+            },
+            owner,
+        }
+    }
 }
 
 /// Default model params: CPU back end, automatic `do_lower_case`, vocabulary beside the model.
@@ -205,10 +222,7 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
         pipeline = pipeline.with_tokenizer(Tokenizer::from_vocab_file(v, lower)?)?;
     }
     let (model, tokenizer) = pipeline.into_parts();
-    Ok(bert_model {
-        model,
-        tokenizer: bert_tokenizer { tokenizer },
-    })
+    Ok(bert_model::new(model, tokenizer, Owner::Caller))
 }
 
 unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_model> {
@@ -242,10 +256,7 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
                 .into())
             }
         };
-        return Ok(bert_model {
-            model,
-            tokenizer: bert_tokenizer { tokenizer },
-        });
+        return Ok(bert_model::new(model, tokenizer, Owner::Caller));
     }
     let looks_safetensors = bytes.len() > 9
         && u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) > 1
@@ -272,10 +283,7 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
             "safetensors bytes carry no vocabulary: set params.vocab_text or vocab_path".into(),
         ))
     })?;
-    Ok(bert_model {
-        model,
-        tokenizer: bert_tokenizer { tokenizer },
-    })
+    Ok(bert_model::new(model, tokenizer, Owner::Caller))
 }
 
 /// Reports a loaded model to the log callback.
@@ -344,14 +352,20 @@ pub unsafe extern "C" fn bert_model_load_buffer(
     })
 }
 
-/// Frees a model. NULL is a no-op. No context made from it may be used afterwards.
+/// Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
+/// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
+/// it here frees nothing and sets `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_model_free(model: *mut bert_model) {
-    if !model.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(model));
-        }));
+    let Some(m) = model.as_ref() else {
+        return;
+    };
+    if !m.owner.may_free("bert_model_free", "bert_classifier_model") {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(model));
+    }));
 }
 
 /// Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
@@ -377,8 +391,9 @@ pub unsafe extern "C" fn bert_model_max_seq_length(model: *const bert_model) -> 
         .map_or(0, |m| m.model.config().max_position_embeddings)
 }
 
-/// The model's tokenizer, borrowed: valid as long as the model, never freed by the caller
-/// (`bert_tokenizer_free` on it is an error). NULL if `model` is NULL.
+/// The model's tokenizer, borrowed: valid as long as the model, freed with it
+/// (`bert_tokenizer_free` on it frees nothing and sets `bert_last_error()`). NULL if `model`
+/// is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn bert_model_tokenizer(model: *const bert_model) -> *const bert_tokenizer {
     model

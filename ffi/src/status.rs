@@ -86,7 +86,7 @@ pub extern "C" fn bert_last_error() -> *const c_char {
     catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ptr())).unwrap_or(c"".as_ptr())
 }
 
-fn set_last_error(message: &str) {
+pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }

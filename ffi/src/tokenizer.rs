@@ -5,12 +5,15 @@ use std::ffi::c_char;
 use bert::tokenizer::Tokenizer;
 
 use crate::args;
+use crate::handles::Owner;
 use crate::status::{bert_status, guard, Failure, BERT_ERROR_BUFFER_TOO_SMALL};
 
 /// A WordPiece tokenizer (Google's `FullTokenizer`). Immutable and thread-safe: any number of
 /// threads may call `bert_tokenize` on one tokenizer at the same time.
 pub struct bert_tokenizer {
     pub(crate) tokenizer: Tokenizer,
+    /// The caller (`bert_tokenizer_new_from_file`) or the model it is borrowed from.
+    pub(crate) owner: Owner,
 }
 
 /// Creates a tokenizer from a `vocab.txt` (one token per line; NUL-terminated UTF-8 path).
@@ -29,20 +32,31 @@ pub unsafe extern "C" fn bert_tokenizer_new_from_file(
         let path = args::c_str(vocab_path, "vocab_path")?;
         let lower = args::flag(do_lower_case, "do_lower_case")?;
         let tokenizer = Tokenizer::from_vocab_file(path, lower)?;
-        *out = Box::into_raw(Box::new(bert_tokenizer { tokenizer }));
+        *out = Box::into_raw(Box::new(bert_tokenizer {
+            tokenizer,
+            owner: Owner::Caller,
+        }));
         Ok(())
     })
 }
 
-/// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. Never pass the
-/// tokenizer borrowed from a model (`bert_model_tokenizer`).
+/// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. The tokenizer
+/// borrowed from a model (`bert_model_tokenizer`) is freed with the model: passing it here
+/// frees nothing and sets `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_tokenizer_free(tokenizer: *mut bert_tokenizer) {
-    if !tokenizer.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(tokenizer));
-        }));
+    let Some(t) = tokenizer.as_ref() else {
+        return;
+    };
+    if !t
+        .owner
+        .may_free("bert_tokenizer_free", "bert_model_tokenizer")
+    {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(tokenizer));
+    }));
 }
 
 /// Splits `len` bytes of UTF-8 `text` into WordPiece tokens (no `[CLS]`/`[SEP]`, no

@@ -331,6 +331,42 @@ static void results(struct env *e) {
     CHECK(strstr(bert_last_error(), "bert_encode_params.size") != NULL);
 }
 
+/* --- borrowed handles know their owner: freeing one is a reported no-op, not UB ---------- */
+static int free_borrowed_tokenizer(void *arg) {
+    struct env *e = arg;
+    const bert_tokenizer *tok = bert_model_tokenizer(e->model);
+    bert_tokenizer_free((bert_tokenizer *)tok); /* once: free() of memory inside the model */
+    if (!strstr(bert_last_error(), "borrowed")) return 1;
+    size_t n = 0;
+    uint32_t ids[4];
+    return bert_tokenize(tok, "a b", 3, ids, NULL, 4, &n) != BERT_OK || n != 2;
+}
+
+static int free_borrowed_model(void *arg) {
+    struct env *e = arg;
+    const bert_model *m = bert_classifier_model(e->clf);
+    bert_model_free((bert_model *)m); /* once: free() of memory inside the classifier */
+    if (!strstr(bert_last_error(), "bert_classifier")) return 1;
+    bert_tokenizer_free((bert_tokenizer *)bert_model_tokenizer(m));
+    if (!strstr(bert_last_error(), "bert_model")) return 1;
+    float probs[2];
+    const char *text = "a";
+    return bert_classify(e->clf_ctx, e->clf, &text, NULL, NULL, NULL, 1, NULL, probs, 2, NULL) != BERT_OK;
+}
+
+static void borrowed(struct env *e) {
+    CHECK(survives(free_borrowed_tokenizer, e, 60, "bert_tokenizer_free(bert_model_tokenizer(model))"));
+    CHECK(survives(free_borrowed_model, e, 60, "bert_model_free(bert_classifier_model(classifier))"));
+    /* and in this process: nothing freed, the handles go on working */
+    bert_model_free((bert_model *)bert_classifier_model(e->clf));
+    CHECK(strstr(bert_last_error(), "nothing was freed") != NULL);
+    CHECK(bert_model_hidden_size(bert_classifier_model(e->clf)) == 128);
+    bert_tokenizer_free((bert_tokenizer *)bert_model_tokenizer(e->model));
+    size_t n = 0;
+    CHECK_STATUS(bert_tokenize(bert_model_tokenizer(e->model), "a", 1, NULL, NULL, 0, &n), BERT_ERROR_BUFFER_TOO_SMALL);
+    CHECK(n == 1);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s TINY_MODEL_DIR WORK_DIR\n", argv[0]);
@@ -354,6 +390,7 @@ int main(int argc, char **argv) {
     caller_sizes(&e);
     booleans(&e);
     results(&e);
+    borrowed(&e);
 
     bert_context_free(e.clf_ctx);
     bert_classifier_free(e.clf);
