@@ -43,8 +43,29 @@
  *     invokes them.
  *   - bert_last_error() is per thread; the log callback set by bert_log_set() is the one
  *     process-wide setting (silent until set); nothing else is global. The library never
- *     reads environment variables and starts threads only inside a call (joined before it
- *     returns).
+ *     reads environment variables.
+ *
+ * THREADS THE LIBRARY STARTS
+ *   - bert_context_new with n_threads = t > 1 (0: one per core) starts t - 1 worker threads
+ *     ("bert-pool-N"); with t = 1 it starts none. The workers run the context's kernels
+ *     during calls on it; between calls they spin for a few tens of microseconds, then
+ *     sleep on a condition variable (an idle context costs no CPU). bert_context_free joins
+ *     them.
+ *   - A bert_trainer with n_threads = t > 1 starts t - 1 such workers at its first
+ *     bert_trainer_train, bert_trainer_save_checkpoint or bert_trainer_resume;
+ *     bert_trainer_free joins them.
+ *   - bert_trainer_add_tsv, bert_trainer_evaluate and the adding of examples may run on
+ *     several threads, joined before the call returns.
+ *   No other call starts a thread, and none is left behind by a call except those above.
+ *
+ * FORK
+ *   fork() copies only the calling thread. In the child, a context or trainer made before the
+ *   fork has no workers: every call on it returns BERT_ERROR_INVALID_ARGUMENT, and its
+ *   *_free frees nothing (joining workers that are not there is undefined; the memory goes
+ *   with the child) and sets bert_last_error(). Models, tokenizers and classifiers are
+ *   immutable memory: the child may use them and make its own contexts from them. Fork while
+ *   no other thread is inside a libbert call (a lock held at that moment stays held in the
+ *   child), or exec right after.
  *
  * Version check at run time:  bert_version_number() == BERT_VERSION_NUMBER
  */
@@ -529,7 +550,9 @@ bert_status bert_context_new(const struct bert_model *model,
                              const struct bert_context_params *params,
                              struct bert_context **out_context);
 
-// Frees a context and every view it returned. NULL is a no-op.
+// Frees a context, joining its worker threads, and every view it returned. NULL is a
+// no-op. In a child process after `fork` a context of the parent frees nothing (its workers
+// do not exist there) and sets `bert_last_error()`.
 void bert_context_free(struct bert_context *context);
 
 // Number of threads the context's kernels use; 0 if `context` is NULL.
@@ -677,7 +700,9 @@ bert_status bert_trainer_new(const char *model_path,
                              const struct bert_trainer_params *params,
                              struct bert_trainer **out_trainer);
 
-// Frees a trainer. NULL is a no-op.
+// Frees a trainer, joining its worker threads. NULL is a no-op. In a child process after
+// `fork` a trainer of the parent frees nothing (its workers do not exist there) and sets
+// `bert_last_error()`.
 void bert_trainer_free(struct bert_trainer *trainer);
 
 // Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL with `len_b` 0:

@@ -71,7 +71,7 @@ gcc "${cflags[@]}" tests/c/test_bert.c $(pkg-config --libs bert) -lm -o "$work/t
 gcc "${cflags[@]}" tests/c/test_threads.c $(pkg-config --libs bert) -lpthread -o "$work/test_threads"
 gcc "${cflags[@]}" tests/c/test_trainer.c $(pkg-config --libs bert) -lm -o "$work/test_trainer"
 gcc "${cflags[@]}" -D_POSIX_C_SOURCE=200809L tests/c/test_abi.c $(pkg-config --libs bert) -o "$work/test_abi"
-vg=(valgrind --quiet --error-exitcode=1 --child-silent-after-fork=yes --leak-check=full --errors-for-leak-kinds=definite,indirect,possible)
+vg=(valgrind --quiet --error-exitcode=1 --child-silent-after-fork=yes --suppressions=tests/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect,possible)
 "${vg[@]}" "$work/test_bert" "$model" "$work/reference.txt" "$work/minilm.bert"
 # About 8 CPU-minutes under valgrind (MiniLM fine-tune, save, reload); ~2 s natively.
 "${vg[@]}" "$work/test_trainer" "$model" "$work/minilm.bert" "$work/sst2" "$tiny" "$work"

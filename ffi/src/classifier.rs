@@ -140,7 +140,7 @@ pub unsafe extern "C" fn bert_classify(
         if let Some(l) = out_len.as_mut() {
             *l = 0;
         }
-        let c = args::handle_mut(context, "context")?;
+        let c = crate::context::context(context)?;
         let clf = args::handle(classifier, "classifier")?;
         if !std::ptr::eq(c.model, &clf.model) {
             return Err(Failure::invalid(

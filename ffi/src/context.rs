@@ -7,6 +7,7 @@ use bert::tokenizer::{EncodeOptions, Encoding, Padding};
 use bert::{Context, Inputs, Pooling};
 
 use crate::args;
+use crate::handles::MadeIn;
 use crate::model::bert_model;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TOO_SMALL};
 
@@ -171,6 +172,8 @@ unsafe impl args::Versioned for bert_hidden_states_view {
 /// run a shared model in parallel. The model must outlive the context.
 pub struct bert_context {
     pub(crate) model: *const bert_model,
+    /// Its pool's workers exist only in this process (see `bert_context_free`).
+    made_in: MadeIn,
     pub(crate) ctx: Context,
     pub(crate) max_seq_length: usize,
     pub(crate) ids: Vec<u32>,
@@ -283,6 +286,7 @@ pub unsafe extern "C" fn bert_context_new(
         });
         *out = Box::into_raw(Box::new(bert_context {
             model,
+            made_in: MadeIn::here(),
             ctx,
             max_seq_length,
             ids: Vec::new(),
@@ -296,14 +300,27 @@ pub unsafe extern "C" fn bert_context_new(
     })
 }
 
-/// Frees a context and every view it returned. NULL is a no-op.
+/// The context of a call: not NULL, and made in this process.
+pub(crate) unsafe fn context<'a>(p: *mut bert_context) -> FfiResult<&'a mut bert_context> {
+    let c = args::handle_mut(p, "context")?;
+    c.made_in.check("context")?;
+    Ok(c)
+}
+
+/// Frees a context, joining its worker threads, and every view it returned. NULL is a
+/// no-op. In a child process after `fork` a context of the parent frees nothing (its workers
+/// do not exist there) and sets `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_context_free(context: *mut bert_context) {
-    if !context.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(context));
-        }));
+    let Some(c) = context.as_ref() else {
+        return;
+    };
+    if !c.made_in.may_free("bert_context_free") {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(context));
+    }));
 }
 
 /// Number of threads the context's kernels use; 0 if `context` is NULL.
@@ -331,7 +348,7 @@ pub unsafe extern "C" fn bert_encode(
 ) -> bert_status {
     guard(|| {
         let view = args::output(out, "out")?;
-        let c = args::handle_mut(context, "context")?;
+        let c = self::context(context)?;
         let p = args::params(params, bert_encode_default_params())?;
         let a = args::text(text_a, len_a, "text_a")?;
         let b = args::optional_text(text_b, len_b, "text_b")?;
@@ -413,7 +430,7 @@ pub unsafe extern "C" fn bert_embed(
         if let Some(l) = out_len.as_mut() {
             *l = 0;
         }
-        let c = args::handle_mut(context, "context")?;
+        let c = self::context(context)?;
         let pooling = pooling_of(pooling)?;
         let normalize = args::flag(normalize, "normalize")?;
         let h = c.model().model.config().hidden_size;
@@ -478,7 +495,7 @@ pub unsafe extern "C" fn bert_hidden_states(
 ) -> bert_status {
     guard(|| {
         let view = args::output(out, "out")?;
-        let c = args::handle_mut(context, "context")?;
+        let c = self::context(context)?;
         let text = args::text(text, len, "text")?;
         let opts = EncodeOptions {
             max_seq_length: Some(c.max_seq_length),

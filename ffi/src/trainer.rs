@@ -10,6 +10,7 @@ use bert::classifier::{
 };
 
 use crate::args;
+use crate::handles::MadeIn;
 use crate::log::{log, BERT_LOG_INFO};
 use crate::model::BERT_LOWER_CASE_AUTO;
 use crate::status::{bert_status, guard, Failure, FfiResult};
@@ -186,6 +187,22 @@ unsafe impl args::Versioned for bert_eval_result {
 pub struct bert_trainer {
     tuner: FineTuner,
     eval: Vec<InputFeatures>,
+    /// Its pool's workers (from the first `bert_trainer_train`) exist only in this process.
+    made_in: MadeIn,
+}
+
+/// The trainer of a call: not NULL, and made in this process.
+unsafe fn trainer<'a>(p: *mut bert_trainer) -> FfiResult<&'a mut bert_trainer> {
+    let t = args::handle_mut(p, "trainer")?;
+    t.made_in.check("trainer")?;
+    Ok(t)
+}
+
+/// [`trainer`], read-only.
+unsafe fn trainer_ref<'a>(p: *const bert_trainer) -> FfiResult<&'a bert_trainer> {
+    let t = args::handle(p, "trainer")?;
+    t.made_in.check("trainer")?;
+    Ok(t)
 }
 
 /// Default trainer params: run_classifier.py's (lr 5e-5, 3 epochs, batch 32, warm-up 0.1,
@@ -312,19 +329,26 @@ pub unsafe extern "C" fn bert_trainer_new(
         *out = Box::into_raw(Box::new(bert_trainer {
             tuner,
             eval: Vec::new(),
+            made_in: MadeIn::here(),
         }));
         Ok(())
     })
 }
 
-/// Frees a trainer. NULL is a no-op.
+/// Frees a trainer, joining its worker threads. NULL is a no-op. In a child process after
+/// `fork` a trainer of the parent frees nothing (its workers do not exist there) and sets
+/// `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_trainer_free(trainer: *mut bert_trainer) {
-    if !trainer.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(trainer));
-        }));
+    let Some(t) = trainer.as_ref() else {
+        return;
+    };
+    if !t.made_in.may_free("bert_trainer_free") {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(trainer));
+    }));
 }
 
 fn split_of(split: bert_split) -> FfiResult<bool> {
@@ -344,7 +368,7 @@ unsafe fn add(
     len_b: usize,
     label: impl FnOnce(&FineTuner) -> FfiResult<String>,
 ) -> FfiResult<()> {
-    let t = args::handle_mut(trainer, "trainer")?;
+    let t = self::trainer(trainer)?;
     let train = split_of(split)?;
     let a = args::text(text_a, len_a, "text_a")?;
     let b = args::optional_text(text_b, len_b, "text_b")?;
@@ -437,7 +461,7 @@ pub unsafe extern "C" fn bert_trainer_add_tsv(
     params: *const bert_tsv_params,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         let train = split_of(split)?;
         let path = Path::new(args::c_str(path, "path")?);
         let p = args::params(params, bert_tsv_default_params())?;
@@ -510,7 +534,7 @@ pub unsafe extern "C" fn bert_trainer_train(
     user_data: *mut c_void,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         if !t.tuner.started() && t.tuner.num_examples() > 0 {
             log(BERT_LOG_INFO, || {
                 format!(
@@ -566,7 +590,7 @@ pub unsafe extern "C" fn bert_trainer_evaluate(
 ) -> bert_status {
     guard(|| {
         let o = args::output(out, "out")?;
-        let t = args::handle(trainer, "trainer")?;
+        let t = trainer_ref(trainer)?;
         let r = t.tuner.evaluate(&t.eval, 32)?;
         o.write(&bert_eval_result {
             size: std::mem::size_of::<bert_eval_result>(),
@@ -590,7 +614,7 @@ pub unsafe extern "C" fn bert_trainer_save(
     path: *const c_char,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle(trainer, "trainer")?;
+        let t = trainer_ref(trainer)?;
         let path = args::c_str(path, "path")?;
         t.tuner.save(Path::new(path))?;
         Ok(())
@@ -606,7 +630,7 @@ pub unsafe extern "C" fn bert_trainer_save_checkpoint(
     path: *const c_char,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         let path = args::c_str(path, "path")?;
         t.tuner.save_checkpoint(Path::new(path))?;
         Ok(())
@@ -622,7 +646,7 @@ pub unsafe extern "C" fn bert_trainer_resume(
     path: *const c_char,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         let path = args::c_str(path, "path")?;
         t.tuner.resume(Path::new(path))?;
         Ok(())

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +39,7 @@ static int failures = 0, checks = 0;
         if ((status) != BERT_OK) CHECK(strlen(bert_last_error()) > 0);               \
     } while (0)
 
-/* Runs `body(arg)` in a child process; true when the child reported 0 ("as expected") within
+/* Runs `body(arg)` in a child process (which must make its own contexts); true when the child reported 0 ("as expected") within
  * `seconds`, so that a call that aborts, crashes or hangs is reported, not fatal. The result
  * travels through a pipe, not the exit status, which valgrind replaces when it finds the
  * child's copies of the parent's objects unfreed at exit. */
@@ -145,6 +146,15 @@ static void null_texts(struct env *e) {
     CHECK_STATUS(bert_classify(e->clf_ctx, e->clf, a, la, b, lb, 1, NULL, probs, 2, NULL), BERT_OK);
 }
 
+/* A context of this process (a child cannot use its parent's: see `forks`). */
+static bert_context *new_context(const bert_model *model) {
+    bert_context_params cp = bert_context_default_params();
+    cp.n_threads = 1;
+    cp.max_seq_length = 16;
+    bert_context *c = NULL;
+    return bert_context_new(model, &cp, &c) == BERT_OK ? c : NULL;
+}
+
 /* --- sizes from the caller are checked: an error, never an abort ------------------------- */
 static int huge_threads(void *arg) {
     struct env *e = arg;
@@ -159,17 +169,18 @@ static int huge_threads(void *arg) {
 
 static int huge_encode(void *arg) {
     struct env *e = arg;
+    bert_context *c = new_context(e->model);
     bert_encode_params ep = bert_encode_default_params();
     ep.max_seq_length = UINT32_MAX; /* once: 16 GiB of padding allocated, abort */
     ep.padding = BERT_PADDING_FIXED;
     bert_encoding_view v = {.size = sizeof v};
-    if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    if (bert_encode(c, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
     ep.max_seq_length = 513; /* the tiny model's max_position_embeddings is 512 */
-    if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    if (bert_encode(c, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
     ep.max_seq_length = 1;
-    if (bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    if (bert_encode(c, "a", 1, NULL, 0, &ep, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
     ep.max_seq_length = 512;
-    return bert_encode(e->ctx, "a", 1, NULL, 0, &ep, &v) != BERT_OK || v.n_tokens != 512;
+    return bert_encode(c, "a", 1, NULL, 0, &ep, &v) != BERT_OK || v.n_tokens != 512;
 }
 
 static int huge_trainer(void *arg) {
@@ -202,9 +213,11 @@ static int huge_capacities(void *arg) {
         return 1;
     float out[128], probs[2];
     const char *text = "a";
-    if (bert_embed(e->ctx, &text, NULL, 1, BERT_POOLING_MEAN, true, out, SIZE_MAX, &n) != BERT_OK || n != 128)
+    if (bert_embed(new_context(e->model), &text, NULL, 1, BERT_POOLING_MEAN, true, out, SIZE_MAX, &n) != BERT_OK ||
+        n != 128)
         return 1;
-    return bert_classify(e->clf_ctx, e->clf, &text, NULL, NULL, NULL, 1, NULL, probs, SIZE_MAX, &n) != BERT_OK ||
+    return bert_classify(new_context(bert_classifier_model(e->clf)), e->clf, &text, NULL, NULL, NULL, 1, NULL, probs,
+                         SIZE_MAX, &n) != BERT_OK ||
            n != 2;
 }
 
@@ -351,7 +364,7 @@ static int free_borrowed_model(void *arg) {
     if (!strstr(bert_last_error(), "bert_model")) return 1;
     float probs[2];
     const char *text = "a";
-    return bert_classify(e->clf_ctx, e->clf, &text, NULL, NULL, NULL, 1, NULL, probs, 2, NULL) != BERT_OK;
+    return bert_classify(new_context(m), e->clf, &text, NULL, NULL, NULL, 1, NULL, probs, 2, NULL) != BERT_OK;
 }
 
 static void borrowed(struct env *e) {
@@ -365,6 +378,134 @@ static void borrowed(struct env *e) {
     size_t n = 0;
     CHECK_STATUS(bert_tokenize(bert_model_tokenizer(e->model), "a", 1, NULL, NULL, 0, &n), BERT_ERROR_BUFFER_TOO_SMALL);
     CHECK(n == 1);
+}
+
+/* --- threads: started only where the header says, living as long as it says -------------- */
+static int n_threads_now(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (de->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+static void thread_lifetimes(struct env *e) {
+    const int base = n_threads_now();
+    CHECK(base >= 1);
+    float out[128];
+    const char *text = "a fine film";
+    bert_context_params cp = bert_context_default_params();
+    cp.n_threads = 1;
+    bert_context *c = NULL;
+    CHECK_STATUS(bert_context_new(e->model, &cp, &c), BERT_OK);
+    CHECK_STATUS(bert_embed(c, &text, NULL, 1, BERT_POOLING_MEAN, 1, out, 128, NULL), BERT_OK);
+    CHECK(n_threads_now() == base); /* one thread: the caller's, no worker */
+    bert_context_free(c);
+
+    cp.n_threads = 3; /* two workers, from bert_context_new to bert_context_free */
+    CHECK_STATUS(bert_context_new(e->model, &cp, &c), BERT_OK);
+    CHECK(bert_context_n_threads(c) == 3);
+    CHECK(n_threads_now() == base + 2);
+    CHECK_STATUS(bert_embed(c, &text, NULL, 1, BERT_POOLING_MEAN, 1, out, 128, NULL), BERT_OK);
+    CHECK(n_threads_now() == base + 2);
+    bert_context_free(c);
+    CHECK(n_threads_now() == base);
+
+    /* a trainer's workers live from its first bert_trainer_train to bert_trainer_free; the
+     * threads of adding examples and of evaluating are joined before those calls return */
+    const char *labels[2] = {"neg", "pos"};
+    bert_trainer_params tp = bert_trainer_default_params();
+    tp.labels = labels;
+    tp.n_labels = 2;
+    tp.n_threads = 2;
+    tp.train_batch_size = 2;
+    tp.num_train_epochs = 1;
+    tp.max_seq_length = 16;
+    bert_trainer *t = NULL;
+    CHECK_STATUS(bert_trainer_new(e->tiny, &tp, &t), BERT_OK);
+    char tsv[4096];
+    snprintf(tsv, sizeof tsv, "%s/abi4.tsv", e->work);
+    FILE *f = fopen(tsv, "w");
+    if (f) {
+        fputs("s\tl\na fine film\tpos\na dull film\tneg\nfine\tpos\ndull\tneg\n", f);
+        fclose(f);
+    }
+    CHECK_STATUS(bert_trainer_add_tsv(t, BERT_SPLIT_TRAIN, tsv, NULL), BERT_OK);
+    CHECK_STATUS(bert_trainer_add_tsv(t, BERT_SPLIT_EVAL, tsv, NULL), BERT_OK);
+    CHECK(n_threads_now() == base);
+    CHECK_STATUS(bert_trainer_train(t, 1, NULL, NULL), BERT_OK);
+    CHECK(n_threads_now() == base + 1);
+    bert_eval_result r = {.size = sizeof r};
+    CHECK_STATUS(bert_trainer_evaluate(t, &r), BERT_OK);
+    CHECK(n_threads_now() == base + 1);
+    bert_trainer_free(t);
+    CHECK(n_threads_now() == base);
+}
+
+/* --- fork: a child cannot use or free a parent's context or trainer, only report it ------- */
+struct fork_env {
+    struct env *e;
+    bert_context *ctx; /* 2 threads: one worker, absent in a child */
+    bert_trainer *trainer; /* trained: its worker is absent in a child too */
+    float expected[128];
+};
+
+static int in_child(void *arg) {
+    struct fork_env *f = arg;
+    float out[128];
+    const char *text = "a fine film";
+    if (bert_embed(f->ctx, &text, NULL, 1, BERT_POOLING_MEAN, 1, out, 128, NULL) != BERT_ERROR_INVALID_ARGUMENT ||
+        !strstr(bert_last_error(), "fork"))
+        return 1;
+    bert_encoding_view v = {.size = sizeof v};
+    if (bert_encode(f->ctx, "a", 1, NULL, 0, NULL, &v) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    bert_context_free(f->ctx); /* once: waited forever to join a worker that is not here */
+    if (!strstr(bert_last_error(), "fork")) return 1;
+    if (bert_trainer_train(f->trainer, 1, NULL, NULL) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    bert_eval_result r = {.size = sizeof r};
+    if (bert_trainer_evaluate(f->trainer, &r) != BERT_ERROR_INVALID_ARGUMENT) return 1;
+    bert_trainer_free(f->trainer);
+    if (!strstr(bert_last_error(), "fork")) return 1;
+    /* the parent's model is plain memory: a context made here runs it, same numbers */
+    bert_context_params cp = bert_context_default_params();
+    cp.n_threads = 2;
+    bert_context *mine = NULL;
+    if (bert_context_new(f->e->model, &cp, &mine) != BERT_OK) return 1;
+    bert_status s = bert_embed(mine, &text, NULL, 1, BERT_POOLING_MEAN, 1, out, 128, NULL);
+    bert_context_free(mine);
+    return s != BERT_OK || memcmp(out, f->expected, sizeof out) != 0;
+}
+
+static void forks(struct env *e) {
+    struct fork_env f;
+    memset(&f, 0, sizeof f);
+    f.e = e;
+    bert_context_params cp = bert_context_default_params();
+    cp.n_threads = 2;
+    CHECK_STATUS(bert_context_new(e->model, &cp, &f.ctx), BERT_OK);
+    const char *text = "a fine film";
+    CHECK_STATUS(bert_embed(f.ctx, &text, NULL, 1, BERT_POOLING_MEAN, 1, f.expected, 128, NULL), BERT_OK);
+    const char *labels[2] = {"neg", "pos"};
+    bert_trainer_params tp = bert_trainer_default_params();
+    tp.labels = labels;
+    tp.n_labels = 2;
+    tp.n_threads = 2;
+    tp.train_batch_size = 1;
+    tp.max_seq_length = 16;
+    CHECK_STATUS(bert_trainer_new(e->tiny, &tp, &f.trainer), BERT_OK);
+    CHECK_STATUS(bert_trainer_add_example(f.trainer, BERT_SPLIT_TRAIN, "fine", 4, NULL, 0, 1), BERT_OK);
+    CHECK_STATUS(bert_trainer_add_example(f.trainer, BERT_SPLIT_EVAL, "fine", 4, NULL, 0, 1), BERT_OK);
+    CHECK_STATUS(bert_trainer_train(f.trainer, 1, NULL, NULL), BERT_OK);
+    CHECK(survives(in_child, &f, 60, "a parent's context and trainer in a child"));
+    /* the parent's own are untouched */
+    float out[128];
+    CHECK_STATUS(bert_embed(f.ctx, &text, NULL, 1, BERT_POOLING_MEAN, 1, out, 128, NULL), BERT_OK);
+    CHECK(memcmp(out, f.expected, sizeof out) == 0);
+    CHECK_STATUS(bert_trainer_train(f.trainer, 1, NULL, NULL), BERT_OK);
+    bert_trainer_free(f.trainer);
+    bert_context_free(f.ctx);
 }
 
 int main(int argc, char **argv) {
@@ -391,6 +532,8 @@ int main(int argc, char **argv) {
     booleans(&e);
     results(&e);
     borrowed(&e);
+    thread_lifetimes(&e);
+    forks(&e);
 
     bert_context_free(e.clf_ctx);
     bert_classifier_free(e.clf);
