@@ -122,13 +122,51 @@ typedef struct bert_tokenizer bert_tokenizer;
 // optimizer state. Use from one thread at a time (it may move between threads).
 typedef struct bert_trainer bert_trainer;
 
-// Compute back ends. Values are never renumbered.
+// Compute back ends. Values are never renumbered (1 is retired: int8 runs on the CPU back
+// end, see `bert_model_params.dtype`).
 typedef int32_t bert_backend;
 
 // Result of every fallible function: `BERT_OK` (0) or one of the `BERT_ERROR_*` codes.
 // Values are never renumbered; new ones are appended. Codes 1 to 8, 11 and 13 to 16 are the
 // Rust crate's `bert::Error::code()`; 9, 10 and 12 exist only at the C boundary.
 typedef int32_t bert_status;
+
+// Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
+// renumbered.
+typedef int32_t bert_dtype;
+
+// Options of `bert_model_load_file`, `bert_model_load_buffer` and
+// `bert_classifier_load_file`. Get them from `bert_model_default_params()`, then change
+// fields. Passing NULL means the defaults.
+// Fields are only ever appended: a struct from an older header (a smaller `size`) is
+// accepted and its missing fields take their defaults.
+typedef struct bert_model_params {
+  // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
+  size_t size;
+  // `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
+  bert_backend backend;
+  // `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
+  int32_t do_lower_case;
+  // NUL-terminated path of `vocab.txt`; NULL (default): the vocabulary stored in a `.bert`
+  // file, else `vocab.txt` beside the model. Only read during the call.
+  const char *vocab_path;
+  // For `bert_model_load_buffer` of safetensors bytes: the Hugging Face `config.json` text
+  // (`config_json_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
+  const char *config_json;
+  size_t config_json_len;
+  // For `bert_model_load_buffer` of safetensors bytes: the `vocab.txt` text
+  // (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
+  const char *vocab_text;
+  size_t vocab_text_len;
+  // Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
+  // `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
+  bert_dtype dtype;
+  // 1: verify the checksums of a `.bert` file's f16 and int8 blocks while loading
+  // (`BERT_ERROR_FORMAT` naming the tensor if one does not match); it reads the whole
+  // file. 0 (default): those blocks stay untouched in the memory map until a layer uses
+  // them (f32 tensors and the header are always verified).
+  uint8_t verify_checksums;
+} bert_model_params;
 
 // See `bert_context_params.abort_callback`: return nonzero to stop, 0 to go on.
 typedef int32_t (*bert_abort_callback)(void *user_data);
@@ -214,37 +252,6 @@ typedef int32_t bert_log_level;
 // valid only during the call. Called on the thread of the libbert call that logs, possibly
 // from several threads at once; it must not call back into libbert.
 typedef void (*bert_log_callback)(bert_log_level level, const char *message, void *user_data);
-
-// Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
-// renumbered.
-typedef int32_t bert_dtype;
-
-// Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
-// `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
-// Fields are only ever appended: a struct from an older header (a smaller `size`) is
-// accepted and its missing fields take their defaults.
-typedef struct bert_model_params {
-  // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
-  size_t size;
-  // `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
-  bert_backend backend;
-  // `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
-  int32_t do_lower_case;
-  // NUL-terminated path of `vocab.txt`; NULL (default): the vocabulary stored in a `.bert`
-  // file, else `vocab.txt` beside the model. Only read during the call.
-  const char *vocab_path;
-  // For `bert_model_load_buffer` of safetensors bytes: the Hugging Face `config.json` text
-  // (`config_json_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
-  const char *config_json;
-  size_t config_json_len;
-  // For `bert_model_load_buffer` of safetensors bytes: the `vocab.txt` text
-  // (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
-  const char *vocab_text;
-  size_t vocab_text_len;
-  // Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
-  // `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
-  bert_dtype dtype;
-} bert_model_params;
 
 // Options of `bert_trainer_new`, with `run_classifier.py`'s defaults from
 // `bert_trainer_default_params()`. NULL means the defaults (then the model must be a
@@ -356,12 +363,8 @@ typedef struct bert_eval_result {
   double mcc;
 } bert_eval_result;
 
-// The f32 CPU reference back end (always available).
+// The CPU back end (always available): f32, f16 and int8 weights.
 #define BERT_BACKEND_CPU 0
-
-// Reserved. int8 inference runs on `BERT_BACKEND_CPU`: set `bert_model_params.dtype` to
-// `BERT_DTYPE_INT8` (or load an int8 `.bert` file).
-#define BERT_BACKEND_CPU_INT8 1
 
 // Reserved: Vulkan compute back end (not available yet).
 #define BERT_BACKEND_VULKAN 2
@@ -486,15 +489,24 @@ uint32_t bert_version_number(void);
 // Whether `backend` can be used by this build on this machine. Unknown values: false.
 bool bert_backend_available(bert_backend backend);
 
-// One line describing the build and machine, e.g. "libbert 0.1.0; backends: cpu-f32;
-// cores: 8". Static, never NULL, safe to call from any thread.
+// One line describing the build and machine: version, back ends, cores, the CPU's vector
+// extensions libbert can use and the kernels it chose, e.g. "libbert 0.1.0; backends: cpu;
+// cores: 8; simd: sse4.2 avx avx2 fma avx512f avx512vnni avxvnni; f32 kernels:
+// avx512; int8 kernels: vnni512". Static, never NULL, safe to call from any thread.
 const char *bert_system_info(void);
 
 // Loads a classifier fine-tuned by `bert_trainer_save` or `bert classify --do_train`: a
-// `.bert` file with a label list and a head (`output_weights`, `output_bias`). On failure
-// `*out_classifier` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model),
-// `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained one).
-bert_status bert_classifier_load_file(const char *path, struct bert_classifier **out_classifier);
+// `.bert` file with a label list and a head (`output_weights`, `output_bias`). `params` (may
+// be NULL: defaults) gives the back end, the encoder's `dtype` (the head stays f32) and
+// `verify_checksums`; the file brings its vocabulary and casing, so `vocab_path` must be
+// NULL and `do_lower_case` `BERT_LOWER_CASE_AUTO` (`BERT_ERROR_INVALID_ARGUMENT`
+// otherwise); `config_json` and `vocab_text` are ignored. On failure `*out_classifier` is
+// NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model, or a checksum that does not
+// match), `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained
+// one).
+bert_status bert_classifier_load_file(const char *path,
+                                      const struct bert_model_params *params,
+                                      struct bert_classifier **out_classifier);
 
 // Frees a classifier. NULL is a no-op. No context made from its model may be used afterwards.
 void bert_classifier_free(struct bert_classifier *classifier);

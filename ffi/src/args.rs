@@ -89,6 +89,11 @@ pub(crate) fn threads(n: u32, what: &str) -> FfiResult<usize> {
 /// A C struct whose first field is `size_t size` and which only ever grows by appending
 /// fields: the `*_params` the library reads and the result structs it writes.
 ///
+/// A layout is known by its size alone, so each must be larger than the one before: a field
+/// that would fit in the previous layout's trailing padding (a `u8` after a final `i32`)
+/// must come with enough fields, or be wide enough, to grow the struct
+/// (`every_layout_is_larger_than_the_last` checks each implementor).
+///
 /// # Safety
 /// Implementors are `#[repr(C)]`, start with a `usize` size, hold only plain data for which
 /// every bit pattern is valid (no `bool`, no references), and list in `LAYOUTS` the size of
@@ -332,6 +337,26 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.status, BERT_ERROR_NULL_ARGUMENT);
+    }
+
+    fn layouts_grow<T: Versioned>() {
+        let l = T::LAYOUTS;
+        assert!(l[0] > std::mem::size_of::<usize>(), "{}", T::NAME);
+        assert!(l.windows(2).all(|w| w[0] < w[1]), "{}: {l:?}", T::NAME);
+        assert_eq!(l.last(), Some(&std::mem::size_of::<T>()), "{}", T::NAME);
+    }
+
+    #[test]
+    fn every_layout_is_larger_than_the_last() {
+        layouts_grow::<New>();
+        layouts_grow::<crate::bert_model_params>();
+        layouts_grow::<crate::bert_context_params>();
+        layouts_grow::<crate::bert_encode_params>();
+        layouts_grow::<crate::bert_trainer_params>();
+        layouts_grow::<crate::bert_tsv_params>();
+        layouts_grow::<crate::bert_encoding_view>();
+        layouts_grow::<crate::bert_hidden_states_view>();
+        layouts_grow::<crate::bert_eval_result>();
     }
 
     #[test]

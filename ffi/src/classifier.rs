@@ -11,7 +11,7 @@ use crate::args;
 use crate::context::bert_context;
 use crate::handles::Owner;
 use crate::log::{log, BERT_LOG_INFO};
-use crate::model::bert_model;
+use crate::model::{self, bert_model, bert_model_params};
 use crate::status::{bert_status, guard, Failure, BERT_ERROR_BUFFER_TOO_SMALL};
 
 /// A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
@@ -24,18 +24,25 @@ pub struct bert_classifier {
 }
 
 /// Loads a classifier fine-tuned by `bert_trainer_save` or `bert classify --do_train`: a
-/// `.bert` file with a label list and a head (`output_weights`, `output_bias`). On failure
-/// `*out_classifier` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model),
-/// `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained one).
+/// `.bert` file with a label list and a head (`output_weights`, `output_bias`). `params` (may
+/// be NULL: defaults) gives the back end, the encoder's `dtype` (the head stays f32) and
+/// `verify_checksums`; the file brings its vocabulary and casing, so `vocab_path` must be
+/// NULL and `do_lower_case` `BERT_LOWER_CASE_AUTO` (`BERT_ERROR_INVALID_ARGUMENT`
+/// otherwise); `config_json` and `vocab_text` are ignored. On failure `*out_classifier` is
+/// NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model, or a checksum that does not
+/// match), `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained
+/// one).
 #[no_mangle]
 pub unsafe extern "C" fn bert_classifier_load_file(
     path: *const c_char,
+    params: *const bert_model_params,
     out_classifier: *mut *mut bert_classifier,
 ) -> bert_status {
     guard(|| {
         let out = args::out(out_classifier, "out_classifier")?;
         *out = std::ptr::null_mut();
         let path = Path::new(args::c_str(path, "path")?);
+        let opts = model::classifier_options(&model::read_params(params)?)?;
         if path.exists() && !bert::weights::native::is_native_file(path) {
             return Err(bert::Error::NotAClassifier(format!(
                 "{}: not a fine-tuned classifier (only a .bert file written by fine-tuning \
@@ -44,7 +51,7 @@ pub unsafe extern "C" fn bert_classifier_load_file(
             ))
             .into());
         }
-        let (model, tokenizer, labels, head) = Classifier::load(path)?.into_parts();
+        let (model, tokenizer, labels, head) = Classifier::load_with(path, &opts)?.into_parts();
         log(BERT_LOG_INFO, || {
             format!(
                 "classifier {}: {} layers, hidden {}, labels {labels:?}",

@@ -34,8 +34,9 @@ pub const BERT_DTYPE_F16: bert_dtype = 2;
 /// GELU and the pooler stay f32.
 pub const BERT_DTYPE_INT8: bert_dtype = 3;
 
-/// Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
-/// `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
+/// Options of `bert_model_load_file`, `bert_model_load_buffer` and
+/// `bert_classifier_load_file`. Get them from `bert_model_default_params()`, then change
+/// fields. Passing NULL means the defaults.
 /// Fields are only ever appended: a struct from an older header (a smaller `size`) is
 /// accepted and its missing fields take their defaults.
 #[repr(C)]
@@ -61,6 +62,11 @@ pub struct bert_model_params {
     /// Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
     /// `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
     pub dtype: bert_dtype,
+    /// 1: verify the checksums of a `.bert` file's f16 and int8 blocks while loading
+    /// (`BERT_ERROR_FORMAT` naming the tensor if one does not match); it reads the whole
+    /// file. 0 (default): those blocks stay untouched in the memory map until a layer uses
+    /// them (f32 tensors and the header are always verified).
+    pub verify_checksums: u8,
 }
 
 /// `bert_model_params` before `dtype` was appended (its size is still accepted).
@@ -75,6 +81,17 @@ struct bert_model_params_v1 {
     config_json_len: usize,
     vocab_text: *const c_char,
     vocab_text_len: usize,
+}
+
+// SAFETY: repr(C), starts with its size, plain data (no bool); v1 is a prefix of this
+// layout. The layout before `verify_checksums` has this size too (the field took its trailing
+// padding, which `bert_model_default_params()` returned as 0): it reads as this one.
+unsafe impl args::Versioned for bert_model_params {
+    const NAME: &'static str = "bert_model_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_model_params_v1>(),
+        std::mem::size_of::<bert_model_params>(),
+    ];
 }
 
 /// A loaded model and its tokenizer. Immutable: share one between any number of threads (each
@@ -114,20 +131,12 @@ pub extern "C" fn bert_model_default_params() -> bert_model_params {
         vocab_text: std::ptr::null(),
         vocab_text_len: 0,
         dtype: BERT_DTYPE_AUTO,
+        verify_checksums: 0,
     }
 }
 
-// SAFETY: repr(C), starts with its size, plain data; v1 is a prefix of this layout.
-unsafe impl args::Versioned for bert_model_params {
-    const NAME: &'static str = "bert_model_params";
-    const LAYOUTS: &'static [usize] = &[
-        std::mem::size_of::<bert_model_params_v1>(),
-        std::mem::size_of::<bert_model_params>(),
-    ];
-}
-
 /// Reads the caller's params: this layout or an older, shorter one.
-unsafe fn read_params(params: *const bert_model_params) -> FfiResult<bert_model_params> {
+pub(crate) unsafe fn read_params(params: *const bert_model_params) -> FfiResult<bert_model_params> {
     args::params(params, bert_model_default_params())
 }
 
@@ -142,6 +151,35 @@ fn dtype(p: &bert_model_params) -> FfiResult<Option<DType>> {
              BERT_DTYPE_INT8"
         ))),
     }
+}
+
+/// The weights' options: dtype and checksums.
+fn options(p: &bert_model_params) -> FfiResult<ModelOptions> {
+    Ok(ModelOptions {
+        dtype: dtype(p)?,
+        verify_checksums: args::flag(p.verify_checksums, "verify_checksums")?,
+    })
+}
+
+/// The options of `bert_classifier_load_file`: the back end, dtype and checksums. The
+/// classifier file brings its vocabulary and casing, so options that would change them are
+/// refused rather than ignored.
+pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOptions> {
+    check_backend(p)?;
+    if !p.vocab_path.is_null() {
+        return Err(Failure::invalid(
+            "vocab_path must be NULL for a classifier (its file holds the vocabulary it was \
+             fine-tuned with)",
+        ));
+    }
+    if p.do_lower_case != BERT_LOWER_CASE_AUTO {
+        return Err(Failure::invalid(format!(
+            "do_lower_case is {} but must be BERT_LOWER_CASE_AUTO for a classifier (its file \
+             holds the casing it was fine-tuned with)",
+            p.do_lower_case
+        )));
+    }
+    options(p)
 }
 
 fn check_backend(p: &bert_model_params) -> FfiResult<()> {
@@ -182,10 +220,7 @@ fn tokenizer_from_lines(lines: &[String], lower: bool) -> FfiResult<Tokenizer> {
 
 unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> {
     check_backend(p)?;
-    let opts = ModelOptions {
-        dtype: dtype(p)?,
-        ..ModelOptions::default()
-    };
+    let opts = options(p)?;
     let path = Path::new(path);
     if !path.exists() {
         return Err(bert::Error::io(
@@ -228,6 +263,7 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
 unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_model> {
     check_backend(p)?;
     let dtype = dtype(p)?;
+    let verify = args::flag(p.verify_checksums, "verify_checksums")?;
     let vocab_path = vocab_override(p)?;
     let name = Path::new("<buffer>");
     let config_text = args::text(p.config_json, p.config_json_len, "params.config_json")?;
@@ -243,6 +279,9 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
     };
     if bytes.starts_with(native::MAGIC) {
         let m = native::NativeModel::from_bytes(bytes.to_vec(), name)?;
+        if verify {
+            m.verify()?;
+        }
         let model = BertModel::from_weights_as(m.config().clone(), m.weights()?, dtype)?;
         let lower = lower_case(p, || m.do_lower_case())?;
         let tokenizer = match vocab_given(lower)? {

@@ -103,7 +103,7 @@ static int make_classifier(struct env *e) {
     bert_context_params cp = bert_context_default_params();
     cp.n_threads = 1;
     cp.max_seq_length = 16;
-    if (s == BERT_OK) s = bert_classifier_load_file(e->clf_path, &e->clf);
+    if (s == BERT_OK) s = bert_classifier_load_file(e->clf_path, NULL, &e->clf);
     if (s == BERT_OK) s = bert_context_new(bert_classifier_model(e->clf), &cp, &e->clf_ctx);
     if (s != BERT_OK) fprintf(stderr, "classifier: %s\n", bert_last_error());
     return s == BERT_OK;
@@ -508,6 +508,33 @@ static void forks(struct env *e) {
     bert_context_free(f.ctx);
 }
 
+/* --- bert_system_info names what the kernels use: AVX-512, VNNI ---------------------------- */
+static int cpu_has(const char *flag) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[8192];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0) continue;
+        for (char *w = strtok(strchr(line, ':'), " :\n"); w && !found; w = strtok(NULL, " :\n"))
+            found = strcmp(w, flag) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+static void system_info(void) {
+    const char *info = bert_system_info();
+    printf("bert_system_info: %s\n", info);
+    CHECK(strncmp(info, "libbert ", 8) == 0 && strstr(info, "f32 kernels: ") && strstr(info, "int8 kernels: "));
+    CHECK(!cpu_has("avx2") || strstr(info, " avx2"));
+    CHECK(!cpu_has("avx512f") || (strstr(info, " avx512f") && strstr(info, "f32 kernels: avx512")));
+    CHECK(!cpu_has("avx512_vnni") || (strstr(info, " avx512vnni") && strstr(info, "int8 kernels: vnni512")));
+    CHECK(!cpu_has("avx_vnni") || strstr(info, " avxvnni"));
+    CHECK(bert_backend_available(BERT_BACKEND_CPU) && !bert_backend_available(1) &&
+          !bert_backend_available(BERT_BACKEND_VULKAN));
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s TINY_MODEL_DIR WORK_DIR\n", argv[0]);
@@ -527,6 +554,7 @@ int main(int argc, char **argv) {
 
     if (!make_classifier(&e)) return 1;
 
+    system_info();
     null_texts(&e);
     caller_sizes(&e);
     booleans(&e);

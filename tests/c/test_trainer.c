@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
 
     /* --- the saved classifier, cross-checked against the trainer's evaluation ------------- */
     bert_classifier *clf = NULL;
-    CHECK_STATUS(bert_classifier_load_file(clf_path, &clf), BERT_OK);
+    CHECK_STATUS(bert_classifier_load_file(clf_path, NULL, &clf), BERT_OK);
     if (!clf) return 1;
     CHECK(bert_classifier_num_labels(clf) == 2);
     CHECK(strcmp(bert_classifier_label(clf, 0), "0") == 0 && strcmp(bert_classifier_label(clf, 1), "1") == 0);
@@ -322,11 +322,11 @@ int main(int argc, char **argv) {
 
     /* --- not a classifier ----------------------------------------------------------------- */
     bert_classifier *nc = (bert_classifier *)1;
-    CHECK_STATUS(bert_classifier_load_file(model_dir, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
+    CHECK_STATUS(bert_classifier_load_file(model_dir, NULL, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
     CHECK(nc == NULL);
-    CHECK_STATUS(bert_classifier_load_file(plain_bert, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
-    CHECK_STATUS(bert_classifier_load_file("/nonexistent.bert", &nc), BERT_ERROR_IO);
-    CHECK_STATUS(bert_classifier_load_file(NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_classifier_load_file(plain_bert, NULL, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
+    CHECK_STATUS(bert_classifier_load_file("/nonexistent.bert", NULL, &nc), BERT_ERROR_IO);
+    CHECK_STATUS(bert_classifier_load_file(NULL, NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
     CHECK(bert_classifier_num_labels(NULL) == 0 && bert_classifier_model(NULL) == NULL);
 
     /* --- trainer errors on the tiny fixture ---------------------------------------------- */
@@ -390,7 +390,7 @@ int main(int argc, char **argv) {
     CHECK(seen_log.lines[BERT_LOG_ERROR] >= 20);
     bert_log_set(NULL, NULL);
     int errors = seen_log.lines[BERT_LOG_ERROR];
-    CHECK_STATUS(bert_classifier_load_file(NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_classifier_load_file(NULL, NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
     CHECK(seen_log.lines[BERT_LOG_ERROR] == errors);
 
     bert_context_free(ctx);
