@@ -117,9 +117,10 @@ pub unsafe extern "C" fn bert_classifier_label(
 
 /// Classifies `n_texts` texts or text pairs: row `i` is `[CLS] A [SEP]` with A = `lens_a[i]`
 /// bytes of UTF-8 at `texts_a[i]`, or `[CLS] A [SEP] B [SEP]` when `texts_b` is not NULL and
-/// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes; a NULL `texts_b[i]` needs `lens_b[i]` 0). A NULL `lens_a` / `lens_b` means the
-/// texts are NUL-terminated. Inputs are truncated to the context's `max_seq_length` (set it
-/// to the fine-tuning `max_seq_length`, e.g. 128) as Google's `_truncate_seq_pair` does.
+/// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes; a NULL `texts_b[i]` needs `lens_b[i]` 0).
+/// A NULL `lens_a` / `lens_b` means the texts are NUL-terminated. Inputs are truncated to the
+/// context's `max_seq_length` (set it to the fine-tuning `max_seq_length`, e.g. 128) as
+/// Google's `_truncate_seq_pair` does.
 ///
 /// `context` must have been made from `bert_classifier_model(classifier)`
 /// (`BERT_ERROR_INVALID_ARGUMENT` otherwise). Writes `n_texts * num_labels` floats,

@@ -333,9 +333,10 @@ pub unsafe extern "C" fn bert_context_n_threads(context: *const bert_context) ->
 /// NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
 /// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
 /// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
-/// UTF-8. `params` may be NULL. On failure `*out` is zeroed (all but its `size`). `BERT_ERROR_INVALID_ARGUMENT` if
-/// padding is fixed and the input is longer than `max_seq_length` cannot happen (inputs are
-/// truncated first); unknown padding values are.
+/// UTF-8. `params` may be NULL. On failure `*out` is zeroed (all but its `size`). An unknown
+/// padding or a `max_seq_length` outside 2..=`max_position_embeddings` is
+/// `BERT_ERROR_INVALID_ARGUMENT` (inputs are truncated before they are padded, so fixed
+/// padding never meets a longer input).
 #[no_mangle]
 pub unsafe extern "C" fn bert_encode(
     context: *mut bert_context,
@@ -405,15 +406,15 @@ fn pooling_of(p: bert_pooling) -> FfiResult<Pooling> {
     })
 }
 
-/// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at
-/// `texts[i]` (if `lens` is NULL every text is NUL-terminated). Each text is encoded as
-/// `[CLS] text [SEP]` (truncated to the context's `max_seq_length`), the batch runs through
-/// the model, and the last layer is reduced by `pooling` and, if `normalize` is 1 (not 0),
-/// scaled to unit L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
-/// to `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives
-/// `n_texts * hidden_size`. If `out_capacity` is smaller, nothing runs and
-/// `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`out` NULL with capacity 0 is a size query).
-/// A text's embedding does not depend on the others in the batch.
+/// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at `texts[i]`
+/// (if `lens` is NULL every text is NUL-terminated). Each text is encoded as `[CLS] text
+/// [SEP]` (truncated to the context's `max_seq_length`), the batch runs through the model, and
+/// the last layer is reduced by `pooling` and, if `normalize` is 1 (not 0), scaled to unit L2
+/// norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written to
+/// `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives `n_texts *
+/// hidden_size`. If `out_capacity` is smaller, nothing runs and `BERT_ERROR_BUFFER_TOO_SMALL`
+/// is returned (`out` NULL with capacity 0 is a size query). A text's embedding does not
+/// depend on the others in the batch.
 #[no_mangle]
 pub unsafe extern "C" fn bert_embed(
     context: *mut bert_context,

@@ -12,7 +12,7 @@ use crate::args;
 use crate::handles::Owner;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_FORMAT};
 use crate::tokenizer::bert_tokenizer;
-use crate::{bert_backend, BERT_BACKEND_CPU};
+use crate::version::{bert_backend, BERT_BACKEND_CPU};
 
 /// Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
 /// beside the model, else true (Google's default).
