@@ -7,7 +7,8 @@
 #   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c,
 #            tests/c/test_trainer.c and tests/c/test_abi.c under valgrind (no leaks, no
 #            invalid accesses),
-#            tests/c/test_threads.c (8 threads)
+#            tests/c/test_threads.c (8 threads), a 20-second soak (scripts/soak.sh: load /
+#            embed / classify / free cycles on 2 threads, leak-checked by AddressSanitizer)
 #   C++      bindings/cpp test, g++ -std=c++17 -Wall -Werror
 #   Go       go vet + go test in bindings/go
 #   Kotlin   kotlinc + the test main on the JVM (JNA)
@@ -77,6 +78,9 @@ vg=(valgrind --quiet --error-exitcode=1 --child-silent-after-fork=yes --suppress
 "${vg[@]}" "$work/test_trainer" "$model" "$work/minilm.bert" "$work/sst2" "$tiny" "$work"
 "${vg[@]}" "$work/test_abi" "$tiny" "$work"
 "$work/test_threads" "$model"
+
+step "soak, short: 2 threads x 20 s under AddressSanitizer's leak check (scripts/soak.sh; 8 x 600 s outside CI)"
+scripts/soak.sh 20 2 | tail -n 1
 
 step "C++"
 g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Ibindings/cpp $(pkg-config --cflags bert) \
