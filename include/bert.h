@@ -1,18 +1,49 @@
 /*
  * libbert: Google's BERT rebuilt in Rust, behind a stable C ABI.
  *
+ *   #include "bert.h"
+ *
+ *   bert_model *model = NULL;
+ *   bert_context *ctx = NULL;
+ *   if (bert_model_load_file("all-MiniLM-L6-v2", NULL, &model) != BERT_OK ||
+ *       bert_context_new(model, NULL, &ctx) != BERT_OK) {
+ *       fprintf(stderr, "libbert: %s\n", bert_last_error());
+ *       return 1;
+ *   }
+ *   const char *text = "The quick brown fox.";
+ *   size_t len = strlen(text), hidden = bert_model_hidden_size(model);
+ *   float *v = malloc(hidden * sizeof *v);
+ *   if (v && bert_embed(ctx, &text, &len, 1, BERT_POOLING_MEAN, 1, v, hidden, NULL) == BERT_OK)
+ *       printf("%zu floats, the first %f\n", hidden, v[0]);
+ *   free(v);
+ *   bert_context_free(ctx);
+ *   bert_model_free(model);
+ *
+ * SECTIONS, in this order: handles; version and capabilities; errors; logging; model;
+ * tokenizer; context (encode, embed, hidden states); classify; train.
+ *
  * CONVENTIONS
  *   - Every fallible function returns a bert_status: BERT_OK (0) or a BERT_ERROR_* code.
  *     Codes are never renumbered. bert_status_string() gives static text for a code;
  *     bert_last_error() gives the calling thread's message for its last failed call (owned by
  *     the library, valid until that thread's next libbert call; "" after a success).
  *   - Outputs go through trailing out-parameters. On failure a handle out-parameter is set to
- *     NULL and a view out-parameter is zeroed.
+ *     NULL and a result struct is zeroed (all but its size).
  *   - Options come from bert_*_default_params(); the struct's first field is its size, which
- *     is checked. A NULL params pointer means the defaults.
+ *     is checked. A NULL params pointer means the defaults. Result structs
+ *     (bert_encoding_view, bert_hidden_states_view, bert_eval_result) also start with a size,
+ *     which the caller sets before the call (bert_encoding_view v = {.size = sizeof v};); the
+ *     library writes no further. Both kinds only grow at their end, and a struct of an older
+ *     header's size is accepted, so a program keeps working with a newer library.
+ *   - Booleans are uint8_t, 0 or 1; any other value is BERT_ERROR_INVALID_ARGUMENT.
  *   - Texts are (const char *utf8, size_t len) and are checked: invalid UTF-8 gives
- *     BERT_ERROR_INVALID_UTF8. A NULL pointer is accepted only with len 0. Paths are
- *     NUL-terminated UTF-8. Inputs are only read during the call.
+ *     BERT_ERROR_INVALID_UTF8. A NULL pointer is accepted only with len 0 (for an optional
+ *     text such as bert_encode's text_b it then means "none"). Paths are NUL-terminated
+ *     UTF-8. Inputs are only read during the call.
+ *   - Sizes from the caller are checked before anything is allocated for them (thread counts
+ *     up to BERT_MAX_THREADS, sequence lengths up to the model's max_position_embeddings):
+ *     a bad one is an error, never an abort. Memory grows with a batch (n_texts times its
+ *     longest input): pass very many texts in several calls.
  *   - Caller buffers come with a capacity; when it is too small the call returns
  *     BERT_ERROR_BUFFER_TOO_SMALL and reports the needed size (call twice). Views (structs of
  *     const pointers) point into a context and stay valid until the next call on that context.
@@ -20,18 +51,22 @@
  *     no-op. A NULL handle passed to any other function gives BERT_ERROR_NULL_ARGUMENT.
  *   - No panic or exception ever crosses this boundary (an internal bug gives
  *     BERT_ERROR_INTERNAL).
+ *   - Versions: a function's signature never changes once 1.0 is out (a new one is added as
+ *     name_v2, the old one deprecated a release before removal); the shared object is
+ *     libbert.so.MAJOR. Check bert_version_number() == BERT_VERSION_NUMBER at run time.
  *
- * LIFETIMES AND THREADS
+ * LIFETIMES
  *   - bert_model: immutable after loading; share one model between any number of threads.
  *     It must outlive every bert_context made from it and every use of the tokenizer
- *     borrowed from it by bert_model_tokenizer().
+ *     borrowed from it by bert_model_tokenizer() (freed with the model: bert_tokenizer_free
+ *     on it frees nothing and sets bert_last_error()).
  *   - bert_context: per-thread state (thread budget, scratch, output views). Use a context
  *     from one thread at a time (it may move between threads). One context per thread runs a
  *     shared model in parallel; results do not depend on the thread count.
  *   - bert_tokenizer: immutable and thread-safe; call it from any number of threads at once.
  *   - bert_classifier: immutable, like bert_model; its encoder is the borrowed model
- *     bert_classifier_model() returns, from which the contexts for bert_classify are made.
- *     It must outlive them.
+ *     bert_classifier_model() returns (freed with the classifier), from which the contexts
+ *     for bert_classify are made. It must outlive them.
  *   - bert_trainer: one thread at a time (it may move between threads). Its progress
  *     callback runs on the thread of bert_trainer_train and must not call into that trainer.
  *   - Callbacks (abort, progress, log) are plain function pointers with a void *user_data
@@ -39,12 +74,30 @@
  *     invokes them.
  *   - bert_last_error() is per thread; the log callback set by bert_log_set() is the one
  *     process-wide setting (silent until set); nothing else is global. The library never
- *     reads environment variables and starts threads only inside a call (joined before it
- *     returns).
+ *     reads environment variables.
  *
- * Version check at run time:  bert_version_number() == BERT_VERSION_NUMBER
+ * THREADS THE LIBRARY STARTS
+ *   - bert_context_new with n_threads = t > 1 (0: one per core) starts t - 1 worker threads
+ *     ("bert-pool-N"); with t = 1 it starts none. The workers run the context's kernels
+ *     during calls on it; between calls they spin for a few tens of microseconds, then
+ *     sleep on a condition variable (an idle context costs no CPU). bert_context_free joins
+ *     them.
+ *   - A bert_trainer with n_threads = t > 1 starts t - 1 such workers at its first
+ *     bert_trainer_train, bert_trainer_save_checkpoint or bert_trainer_resume;
+ *     bert_trainer_free joins them.
+ *   - bert_trainer_add_tsv, bert_trainer_evaluate and the adding of examples may run on
+ *     several threads, joined before the call returns.
+ *   No other call starts a thread, and none is left behind by a call except those above.
+ *
+ * FORK
+ *   fork() copies only the calling thread. In the child, a context or trainer made before the
+ *   fork has no workers: every call on it returns BERT_ERROR_INVALID_ARGUMENT, and its
+ *   *_free frees nothing (joining workers that are not there is undefined; the memory goes
+ *   with the child) and sets bert_last_error(). Models, tokenizers and classifiers are
+ *   immutable memory: the child may use them and make its own contexts from them. Fork while
+ *   no other thread is inside a libbert call (a lock held at that moment stays held in the
+ *   child), or exec right after.
  */
-
 
 #ifndef BERT_H
 #define BERT_H
@@ -61,10 +114,12 @@
 #define BERT_VERSION_PATCH 0
 #define BERT_VERSION_NUMBER 100
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-// Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
-// beside the model, else true (Google's default).
-#define BERT_LOWER_CASE_AUTO -1
+
+/* ==== Handles (opaque; see LIFETIMES AND THREADS) ===================================== */
 
 // A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
 // `bert_classifier_model`), a classification head and its labels. Immutable: share it
@@ -89,281 +144,40 @@ typedef struct bert_tokenizer bert_tokenizer;
 // optimizer state. Use from one thread at a time (it may move between threads).
 typedef struct bert_trainer bert_trainer;
 
-// Compute back ends. Values are never renumbered.
+
+/* ==== Version and capabilities ======================================================== */
+
+// Compute back ends. Values are never renumbered (1 is retired: int8 runs on the CPU back
+// end, see `bert_model_params.dtype`).
 typedef int32_t bert_backend;
+
+// The CPU back end (always available): f32, f16 and int8 weights.
+#define BERT_BACKEND_CPU 0
+
+// Reserved: Vulkan compute back end (not available yet).
+#define BERT_BACKEND_VULKAN 2
+
+// Version of the library as `major * 10000 + minor * 100 + patch`.
+//
+// Callers compare it with `BERT_VERSION_NUMBER` from the header they compiled against.
+uint32_t bert_version_number(void);
+
+// Whether `backend` can be used by this build on this machine. Unknown values: false.
+bool bert_backend_available(bert_backend backend);
+
+// One line describing the build and machine: version, back ends, cores, the CPU's vector
+// extensions libbert can use and the kernels it chose, e.g. "libbert 0.1.0; backends: cpu;
+// cores: 8; simd: sse4.2 avx avx2 fma avx512f avx512vnni avxvnni; f32 kernels:
+// avx512; int8 kernels: vnni512". Static, never NULL, safe to call from any thread.
+const char *bert_system_info(void);
+
+
+/* ==== Errors ========================================================================== */
 
 // Result of every fallible function: `BERT_OK` (0) or one of the `BERT_ERROR_*` codes.
 // Values are never renumbered; new ones are appended. Codes 1 to 8, 11 and 13 to 16 are the
 // Rust crate's `bert::Error::code()`; 9, 10 and 12 exist only at the C boundary.
 typedef int32_t bert_status;
-
-// See `bert_context_params.abort_callback`: return true to stop.
-typedef bool (*bert_abort_callback)(void *user_data);
-
-// Options of `bert_context_new`. Get them from `bert_context_default_params()`. NULL means
-// the defaults.
-typedef struct bert_context_params {
-  // `sizeof(bert_context_params)`, set by `bert_context_default_params()`; checked.
-  size_t size;
-  // Threads the context's kernels use, the calling thread included; 0 (default): all cores.
-  uint32_t n_threads;
-  // Inputs are truncated to this many positions (`[CLS]`/`[SEP]` included) by
-  // `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
-  // otherwise; 0 (default): the model's `max_position_embeddings`.
-  uint32_t max_seq_length;
-  // Asked before each encoder layer of every call that runs the model (`bert_embed`,
-  // `bert_hidden_states`, `bert_classify`) whether to stop; returning true ends the call
-  // with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
-  // NULL (default): never stop.
-  bert_abort_callback abort_callback;
-  // Passed to `abort_callback`; must stay valid as long as the context.
-  void *abort_user_data;
-} bert_context_params;
-
-// Padding of `bert_encode`. Values never renumbered.
-typedef int32_t bert_padding;
-
-// Options of `bert_encode`. Get them from `bert_encode_default_params()`; NULL means the
-// defaults.
-typedef struct bert_encode_params {
-  // `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
-  size_t size;
-  // Truncate to this many positions (pairs as Google's `_truncate_seq_pair`);
-  // 0 (default): the context's `max_seq_length`.
-  uint32_t max_seq_length;
-  // `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
-  bert_padding padding;
-} bert_encode_params;
-
-// The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
-// context and valid until the next call on that context or its `bert_context_free`.
-typedef struct bert_encoding_view {
-  // Number of positions, `[CLS]`, `[SEP]` and padding included.
-  size_t n_tokens;
-  // Token ids (`input_ids`).
-  const uint32_t *ids;
-  // Segment ids: 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`, 0 for padding.
-  const uint32_t *type_ids;
-  // 1 for real positions, 0 for padding (`input_mask`).
-  const uint32_t *attention_mask;
-  // 1 for `[CLS]`, `[SEP]`, `[PAD]`; 0 for tokens of the texts.
-  const uint32_t *special_tokens_mask;
-  // `2 * n_tokens` byte offsets: start and end (exclusive) of each token in its own text
-  // (A or B, see `type_ids`); 0, 0 for special tokens.
-  const uint64_t *offsets;
-} bert_encoding_view;
-
-// How `bert_embed` reduces the last layer to one vector per text. Values never renumbered.
-typedef int32_t bert_pooling;
-
-// The result of `bert_hidden_states`: `data` holds `n_layers * n_tokens * hidden_size`
-// floats, `[n_layers][n_tokens][hidden_size]` row-major; layer 0 is the embedding output and
-// layer `i` the output of encoder layer `i - 1` (`n_layers` = L + 1). Owned by the context,
-// valid until the next call on that context or its `bert_context_free`.
-typedef struct bert_hidden_states_view {
-  size_t n_layers;
-  size_t n_tokens;
-  size_t hidden_size;
-  const float *data;
-} bert_hidden_states_view;
-
-// Severity of a log line. Values never renumbered.
-typedef int32_t bert_log_level;
-
-// Receives one log line: `message` is NUL-terminated UTF-8 without a trailing newline,
-// valid only during the call. Called on the thread of the libbert call that logs, possibly
-// from several threads at once; it must not call back into libbert.
-typedef void (*bert_log_callback)(bert_log_level level, const char *message, void *user_data);
-
-// Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
-// renumbered.
-typedef int32_t bert_dtype;
-
-// Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
-// `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
-// Fields are only ever appended: a struct from an older header (a smaller `size`) is
-// accepted and its missing fields take their defaults.
-typedef struct bert_model_params {
-  // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
-  size_t size;
-  // `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
-  bert_backend backend;
-  // `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
-  int32_t do_lower_case;
-  // NUL-terminated path of `vocab.txt`; NULL (default): the vocabulary stored in a `.bert`
-  // file, else `vocab.txt` beside the model. Only read during the call.
-  const char *vocab_path;
-  // For `bert_model_load_buffer` of safetensors bytes: the Hugging Face `config.json` text
-  // (`config_json_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
-  const char *config_json;
-  size_t config_json_len;
-  // For `bert_model_load_buffer` of safetensors bytes: the `vocab.txt` text
-  // (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
-  const char *vocab_text;
-  size_t vocab_text_len;
-  // Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
-  // `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
-  bert_dtype dtype;
-} bert_model_params;
-
-// Options of `bert_trainer_new`, with `run_classifier.py`'s defaults from
-// `bert_trainer_default_params()`. NULL means the defaults (then the model must be a
-// fine-tuned `.bert` that brings its labels).
-typedef struct bert_trainer_params {
-  // `sizeof(bert_trainer_params)`, set by `bert_trainer_default_params()`; checked.
-  size_t size;
-  // Peak learning rate (default 5e-5), reached after the warm-up, then decayed linearly
-  // to 0.
-  float learning_rate;
-  // Fraction of the updates spent warming up (default 0.1).
-  float warmup_proportion;
-  // Passes over the training examples (default 3.0); the run makes
-  // `int(examples / train_batch_size * num_train_epochs)` updates.
-  double num_train_epochs;
-  // Examples per update (default 32).
-  uint32_t train_batch_size;
-  // Micro-batches per update, dividing `train_batch_size` (default 1): same update, less
-  // memory.
-  uint32_t gradient_accumulation_steps;
-  // Examples are truncated to this many positions, `[CLS]` and `[SEP]` included (default
-  // 128).
-  uint32_t max_seq_length;
-  // Threads of the passes, the calling thread included; 0 (default): all cores.
-  uint32_t n_threads;
-  // Seeds the head's initialisation, dropout and shuffling (default 12345). A run is
-  // deterministic for a seed and thread count.
-  uint64_t seed;
-  // `n_labels` label names (NUL-terminated UTF-8, copied during the call); label id `i` is
-  // `labels[i]`. NULL with `n_labels > 0`: the names "0", "1", .... NULL with 0 (default):
-  // the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none).
-  const char *const *labels;
-  size_t n_labels;
-  // `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
-  int32_t do_lower_case;
-  // Recompute each layer's activations in the backward pass instead of keeping them
-  // (default false): about 40% less peak memory for about one more forward pass of
-  // compute, the same numbers.
-  bool gradient_checkpointing;
-  // Global-norm gradient clipping threshold (default 1.0, Google's); 0 disables clipping.
-  float max_grad_norm;
-} bert_trainer_params;
-
-// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`.
-typedef struct bert_tsv_params {
-  // `sizeof(bert_tsv_params)`, set by `bert_tsv_default_params()`; checked.
-  size_t size;
-  // A GLUE task whose file layout to use ("cola", "mnli", "mrpc", "sst-2", "rte"; the
-  // train layout for `BERT_SPLIT_TRAIN`, the dev layout for `BERT_SPLIT_EVAL`), or NULL
-  // (default) for the columns below.
-  const char *task_name;
-  // 0-based columns of text A, text B (-1: none) and the label. Defaults 0, -1, 1.
-  int32_t text_a_column;
-  int32_t text_b_column;
-  int32_t label_column;
-  // The first line is a header (default true).
-  bool skip_header;
-} bert_tsv_params;
-
-// Which example set an example goes to. Values never renumbered.
-typedef int32_t bert_split;
-
-// What `bert_trainer_train`'s progress callback sees after each update.
-typedef struct bert_progress {
-  // `sizeof(bert_progress)`: fields are only appended.
-  size_t size;
-  // Updates done, this one included.
-  uint64_t step;
-  // Updates of the whole run.
-  uint64_t total_steps;
-  // Mean training loss of this update's examples.
-  float loss;
-  // Learning rate of this update.
-  float learning_rate;
-  // Global gradient norm before clipping (at 1.0).
-  double grad_norm;
-  // Training examples per second since this `bert_trainer_train` call began.
-  double examples_per_second;
-  // Seconds since this `bert_trainer_train` call began.
-  double elapsed_seconds;
-} bert_progress;
-
-// Called after each update with its progress (valid during the call) and the `user_data`
-// given to `bert_trainer_train`, on the calling thread. Return 0 to go on, nonzero to stop:
-// `bert_trainer_train` then returns `BERT_ERROR_CANCELLED` with the update kept. Must not
-// call into the same trainer.
-typedef int32_t (*bert_progress_callback)(const struct bert_progress *progress, void *user_data);
-
-// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics).
-typedef struct bert_eval_result {
-  // Evaluation examples scored.
-  size_t n_examples;
-  // Updates done when evaluated.
-  uint64_t global_step;
-  // Fraction of examples whose arg-max class is the label.
-  double accuracy;
-  // Mean cross-entropy per example (`eval_loss`).
-  double loss;
-  // F1 and Matthews correlation of label 1 (MRPC's and CoLA's metrics); NaN unless there
-  // are exactly two labels.
-  double f1;
-  double mcc;
-} bert_eval_result;
-
-// The f32 CPU reference back end (always available).
-#define BERT_BACKEND_CPU 0
-
-// Reserved. int8 inference runs on `BERT_BACKEND_CPU`: set `bert_model_params.dtype` to
-// `BERT_DTYPE_INT8` (or load an int8 `.bert` file).
-#define BERT_BACKEND_CPU_INT8 1
-
-// Reserved: Vulkan compute back end (not available yet).
-#define BERT_BACKEND_VULKAN 2
-
-// The last layer at `[CLS]` (position 0).
-#define BERT_POOLING_CLS 0
-
-// Mean over real tokens (sentence-transformers; all-MiniLM-L6-v2 uses this).
-#define BERT_POOLING_MEAN 1
-
-// Element-wise max over real tokens.
-#define BERT_POOLING_MAX 2
-
-// The pooler output `tanh(dense([CLS]))`; `BERT_ERROR_UNSUPPORTED` if the model has none.
-#define BERT_POOLING_POOLER 3
-
-// No padding: as many positions as tokens.
-#define BERT_PADDING_NONE 0
-
-// Pad with `[PAD]` (attention 0) to exactly `max_seq_length` positions (Google's inputs).
-#define BERT_PADDING_FIXED 1
-
-// Details useful when debugging libbert itself.
-#define BERT_LOG_DEBUG 0
-
-// What the library decided: model loaded, back end chosen, training started.
-#define BERT_LOG_INFO 1
-
-// Something the caller may want to change.
-#define BERT_LOG_WARN 2
-
-// A call failed (the same message `bert_last_error()` returns).
-#define BERT_LOG_ERROR 3
-
-// As the model file stores it: f32 checkpoints stay f32, an f16/int8 `.bert` file (written
-// by `bert convert --dtype`) stays f16/int8.
-#define BERT_DTYPE_AUTO 0
-
-// f32 weights (the reference). An int8 `.bert` file cannot be loaded as f32
-// (`BERT_ERROR_UNSUPPORTED`): load the f32 original.
-#define BERT_DTYPE_F32 1
-
-// f16 encoder kernels and word embeddings (converted on load from an f32 model).
-#define BERT_DTYPE_F16 2
-
-// int8 encoder kernels (per-output-channel scales, activations quantized per row) and int8
-// word embeddings (per-row scales); converted on load from an f32 model. LayerNorm, softmax,
-// GELU and the pooler stay f32.
-#define BERT_DTYPE_INT8 3
 
 // Success.
 #define BERT_OK 0
@@ -421,54 +235,379 @@ typedef struct bert_eval_result {
 // to evaluate.
 #define BERT_ERROR_EMPTY_DATA 16
 
-// Training examples (added before the first `bert_trainer_train`).
-#define BERT_SPLIT_TRAIN 0
+// Static English text for a status (for unknown values: "unknown status"). Never NULL.
+const char *bert_status_string(bert_status status);
 
-// Evaluation examples for `bert_trainer_evaluate` (may be added at any time).
-#define BERT_SPLIT_EVAL 1
+// The calling thread's message for the last failed call ("" after a successful one). Owned by
+// the library, valid until this thread's next call into libbert. Never NULL.
+const char *bert_last_error(void);
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
 
-// Version of the library as `major * 10000 + minor * 100 + patch`.
-//
-// Callers compare it with `BERT_VERSION_NUMBER` from the header they compiled against.
-uint32_t bert_version_number(void);
+/* ==== Logging ========================================================================= */
 
-// Whether `backend` can be used by this build on this machine. Unknown values: false.
-bool bert_backend_available(bert_backend backend);
+// Severity of a log line. Values never renumbered.
+typedef int32_t bert_log_level;
 
-// One line describing the build and machine, e.g. "libbert 0.1.0; backends: cpu-f32;
-// cores: 8". Static, never NULL, safe to call from any thread.
-const char *bert_system_info(void);
+// Receives one log line: `message` is NUL-terminated UTF-8 without a trailing newline,
+// valid only during the call. Called on the thread of the libbert call that logs, possibly
+// from several threads at once; it must not call back into libbert.
+typedef void (*bert_log_callback)(bert_log_level level, const char *message, void *user_data);
+
+// Details useful when debugging libbert itself.
+#define BERT_LOG_DEBUG 0
+
+// What the library decided: model loaded, back end chosen, training started.
+#define BERT_LOG_INFO 1
+
+// Something the caller may want to change.
+#define BERT_LOG_WARN 2
+
+// A call failed (the same message `bert_last_error()` returns).
+#define BERT_LOG_ERROR 3
+
+// Sends the library's log lines to `callback` with `user_data` (NULL: silence, the
+// default). Process-wide; may be called at any time from any thread. `user_data` must stay
+// valid until the callback is replaced.
+void bert_log_set(bert_log_callback callback, void *user_data);
+
+
+/* ==== Model =========================================================================== */
+
+// Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
+// beside the model, else true (Google's default).
+#define BERT_LOWER_CASE_AUTO -1
+
+// Weight storage a model is loaded with (`bert_model_params.dtype`). Values are never
+// renumbered.
+typedef int32_t bert_dtype;
+
+// Options of `bert_model_load_file`, `bert_model_load_buffer` and
+// `bert_classifier_load_file`. Get them from `bert_model_default_params()`, then change
+// fields. Passing NULL means the defaults.
+// Fields are only ever appended: a struct from an older header (a smaller `size`) is
+// accepted and its missing fields take their defaults.
+typedef struct bert_model_params {
+  // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
+  size_t size;
+  // `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
+  bert_backend backend;
+  // `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
+  int32_t do_lower_case;
+  // NUL-terminated path of `vocab.txt`; NULL (default): the vocabulary stored in a `.bert`
+  // file, else `vocab.txt` beside the model. Only read during the call.
+  const char *vocab_path;
+  // For `bert_model_load_buffer` of safetensors bytes: the Hugging Face `config.json` text
+  // (`config_json_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
+  const char *config_json;
+  size_t config_json_len;
+  // For `bert_model_load_buffer` of safetensors bytes: the `vocab.txt` text
+  // (`vocab_text_len` bytes, UTF-8). Ignored for `.bert` images and by `load_file`.
+  const char *vocab_text;
+  size_t vocab_text_len;
+  // Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
+  // `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
+  bert_dtype dtype;
+  // 1: verify the checksums of a `.bert` file's f16 and int8 blocks while loading
+  // (`BERT_ERROR_FORMAT` naming the tensor if one does not match); it reads the whole
+  // file. 0 (default): those blocks stay untouched in the memory map until a layer uses
+  // them (f32 tensors and the header are always verified).
+  uint8_t verify_checksums;
+} bert_model_params;
+
+// As the model file stores it: f32 checkpoints stay f32, an f16/int8 `.bert` file (written
+// by `bert convert --dtype`) stays f16/int8.
+#define BERT_DTYPE_AUTO 0
+
+// f32 weights (the reference). An int8 `.bert` file cannot be loaded as f32
+// (`BERT_ERROR_UNSUPPORTED`): load the f32 original.
+#define BERT_DTYPE_F32 1
+
+// f16 encoder kernels and word embeddings (converted on load from an f32 model).
+#define BERT_DTYPE_F16 2
+
+// int8 encoder kernels (per-output-channel scales, activations quantized per row) and int8
+// word embeddings (per-row scales); converted on load from an f32 model. LayerNorm, softmax,
+// GELU and the pooler stay f32.
+#define BERT_DTYPE_INT8 3
+
+// Default model params: CPU back end, automatic `do_lower_case`, vocabulary beside the model.
+bert_model_params bert_model_default_params(void);
+
+// Loads a model from `path` (NUL-terminated UTF-8): a directory (Hugging Face `config.json` +
+// `model.safetensors`, or Google `bert_config.json` + `bert_model.ckpt.*`), a `.safetensors`
+// file or TF checkpoint (config read from beside it), or a libbert `.bert` file. The
+// vocabulary comes from the `.bert` file, else `vocab.txt` beside the model (see params).
+// `params` may be NULL (defaults). On success `*out_model` is the new model; on failure it is
+// set to NULL and the status says why (`BERT_ERROR_IO`, `BERT_ERROR_FORMAT` for a file that is
+// not a model, `BERT_ERROR_CONFIG`, `BERT_ERROR_SHAPE`, `BERT_ERROR_VOCAB`, ...).
+bert_status bert_model_load_file(const char *path,
+                                 const bert_model_params *params,
+                                 bert_model **out_model);
+
+// Loads a model from `len` bytes at `data`: a `.bert` image (config, vocabulary and
+// `do_lower_case` inside) or the bytes of a `model.safetensors`, which need
+// `params->config_json` and a vocabulary (`params->vocab_text` or `params->vocab_path`).
+// The bytes are copied: the caller may free them when the call returns. On failure
+// `*out_model` is NULL (`BERT_ERROR_FORMAT` for bytes that are not a model).
+bert_status bert_model_load_buffer(const void *data,
+                                   size_t len,
+                                   const bert_model_params *params,
+                                   bert_model **out_model);
+
+// Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
+// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
+// it here frees nothing and sets `bert_last_error()`.
+void bert_model_free(bert_model *model);
+
+// Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
+size_t bert_model_hidden_size(const bert_model *model);
+
+// Number of encoder layers L; 0 if `model` is NULL.
+size_t bert_model_num_layers(const bert_model *model);
+
+// Longest input the model accepts, `[CLS]` and `[SEP]` included
+// (`max_position_embeddings`); 0 if `model` is NULL.
+size_t bert_model_max_seq_length(const bert_model *model);
+
+// The model's tokenizer, borrowed: valid as long as the model, freed with it
+// (`bert_tokenizer_free` on it frees nothing and sets `bert_last_error()`). NULL if `model`
+// is NULL.
+const bert_tokenizer *bert_model_tokenizer(const bert_model *model);
+
+
+/* ==== Tokenizer ======================================================================= */
+
+// Creates a tokenizer from a `vocab.txt` (one token per line; NUL-terminated UTF-8 path).
+// `do_lower_case`: 1 to lower-case and strip accents (uncased models), 0 not to (another
+// value is `BERT_ERROR_INVALID_ARGUMENT`). On failure `*out_tokenizer` is NULL
+// (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
+bert_status bert_tokenizer_new_from_file(const char *vocab_path,
+                                         uint8_t do_lower_case,
+                                         bert_tokenizer **out_tokenizer);
+
+// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. The tokenizer
+// borrowed from a model (`bert_model_tokenizer`) is freed with the model: passing it here
+// frees nothing and sets `bert_last_error()`.
+void bert_tokenizer_free(bert_tokenizer *tokenizer);
+
+// Splits `len` bytes of UTF-8 `text` into WordPiece tokens (no `[CLS]`/`[SEP]`, no
+// truncation). Writes up to `capacity` ids to `ids` and, unless `offsets` is NULL, the byte
+// span of each token in `text` as `offsets[2*i]` (start) and `offsets[2*i+1]` (end,
+// exclusive) — `offsets` holds `2 * capacity` values. `*n_tokens` receives the number of
+// tokens. If it exceeds `capacity` nothing is written and `BERT_ERROR_BUFFER_TOO_SMALL` is
+// returned: call again with a buffer of `*n_tokens` (`ids` NULL with `capacity` 0 is a pure
+// size query). Invalid UTF-8: `BERT_ERROR_INVALID_UTF8`. Thread-safe.
+bert_status bert_tokenize(const bert_tokenizer *tokenizer,
+                          const char *text,
+                          size_t len,
+                          uint32_t *ids,
+                          uint64_t *offsets,
+                          size_t capacity,
+                          size_t *n_tokens);
+
+
+/* ==== Context: encode, embed, hidden states =========================================== */
+
+// Most threads a context or trainer may be given (`n_threads`); more is
+// `BERT_ERROR_INVALID_ARGUMENT`.
+#define BERT_MAX_THREADS 1024
+
+// See `bert_context_params.abort_callback`: return nonzero to stop, 0 to go on.
+typedef int32_t (*bert_abort_callback)(void *user_data);
+
+// Options of `bert_context_new`. Get them from `bert_context_default_params()`. NULL means
+// the defaults.
+typedef struct bert_context_params {
+  // `sizeof(bert_context_params)`, set by `bert_context_default_params()`; checked.
+  size_t size;
+  // Threads the context's kernels use, the calling thread included; 0 (default): all cores;
+  // at most `BERT_MAX_THREADS`.
+  uint32_t n_threads;
+  // Inputs are truncated to this many positions (`[CLS]`/`[SEP]` included) by
+  // `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
+  // otherwise; 0 (default): the model's `max_position_embeddings`.
+  uint32_t max_seq_length;
+  // Asked before each encoder layer of every call that runs the model (`bert_embed`,
+  // `bert_hidden_states`, `bert_classify`) whether to stop; returning nonzero ends the call
+  // with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
+  // NULL (default): never stop.
+  bert_abort_callback abort_callback;
+  // Passed to `abort_callback`; must stay valid as long as the context.
+  void *abort_user_data;
+} bert_context_params;
+
+// Padding of `bert_encode`. Values never renumbered.
+typedef int32_t bert_padding;
+
+// Options of `bert_encode`. Get them from `bert_encode_default_params()`; NULL means the
+// defaults. Fields are only ever appended: a struct from an older header is accepted.
+typedef struct bert_encode_params {
+  // `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
+  size_t size;
+  // Truncate to this many positions (pairs as Google's `_truncate_seq_pair`), 2 up to the
+  // model's `max_position_embeddings`; 0 (default): the context's `max_seq_length`.
+  uint32_t max_seq_length;
+  // `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
+  bert_padding padding;
+} bert_encode_params;
+
+// The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
+// context and valid until the next call on that context or its `bert_context_free`. Set
+// `size` before the call: `bert_encoding_view v = {.size = sizeof v};`.
+typedef struct bert_encoding_view {
+  // `sizeof(bert_encoding_view)`, set by the caller; the library writes no further.
+  size_t size;
+  // Number of positions, `[CLS]`, `[SEP]` and padding included.
+  size_t n_tokens;
+  // Token ids (`input_ids`).
+  const uint32_t *ids;
+  // Segment ids: 0 for `[CLS] A [SEP]`, 1 for `B [SEP]`, 0 for padding.
+  const uint32_t *type_ids;
+  // 1 for real positions, 0 for padding (`input_mask`).
+  const uint32_t *attention_mask;
+  // 1 for `[CLS]`, `[SEP]`, `[PAD]`; 0 for tokens of the texts.
+  const uint32_t *special_tokens_mask;
+  // `2 * n_tokens` byte offsets: start and end (exclusive) of each token in its own text
+  // (A or B, see `type_ids`); 0, 0 for special tokens.
+  const uint64_t *offsets;
+} bert_encoding_view;
+
+// How `bert_embed` reduces the last layer to one vector per text. Values never renumbered.
+typedef int32_t bert_pooling;
+
+// The result of `bert_hidden_states`: `data` holds `n_layers * n_tokens * hidden_size`
+// floats, `[n_layers][n_tokens][hidden_size]` row-major; layer 0 is the embedding output and
+// layer `i` the output of encoder layer `i - 1` (`n_layers` = L + 1). Owned by the context,
+// valid until the next call on that context or its `bert_context_free`. Set `size` before
+// the call: `bert_hidden_states_view v = {.size = sizeof v};`.
+typedef struct bert_hidden_states_view {
+  // `sizeof(bert_hidden_states_view)`, set by the caller; the library writes no further.
+  size_t size;
+  size_t n_layers;
+  size_t n_tokens;
+  size_t hidden_size;
+  const float *data;
+} bert_hidden_states_view;
+
+// The last layer at `[CLS]` (position 0).
+#define BERT_POOLING_CLS 0
+
+// Mean over real tokens (sentence-transformers; all-MiniLM-L6-v2 uses this).
+#define BERT_POOLING_MEAN 1
+
+// Element-wise max over real tokens.
+#define BERT_POOLING_MAX 2
+
+// The pooler output `tanh(dense([CLS]))`; `BERT_ERROR_UNSUPPORTED` if the model has none.
+#define BERT_POOLING_POOLER 3
+
+// No padding: as many positions as tokens.
+#define BERT_PADDING_NONE 0
+
+// Pad with `[PAD]` (attention 0) to exactly `max_seq_length` positions (Google's inputs).
+#define BERT_PADDING_FIXED 1
+
+// Default context params: all cores, the model's maximum sequence length.
+bert_context_params bert_context_default_params(void);
+
+// Default encode params: the context's `max_seq_length`, no padding.
+bert_encode_params bert_encode_default_params(void);
+
+// Creates a context for `model` (which must outlive it). `params` may be NULL. On failure
+// `*out_context` is NULL.
+bert_status bert_context_new(const bert_model *model,
+                             const bert_context_params *params,
+                             bert_context **out_context);
+
+// Frees a context, joining its worker threads, and every view it returned. NULL is a
+// no-op. In a child process after `fork` a context of the parent frees nothing (its workers
+// do not exist there) and sets `bert_last_error()`.
+void bert_context_free(bert_context *context);
+
+// Number of threads the context's kernels use; 0 if `context` is NULL.
+uint32_t bert_context_n_threads(const bert_context *context);
+
+// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` (`text_b`
+// NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
+// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
+// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
+// UTF-8. `params` may be NULL. On failure `*out` is zeroed (all but its `size`). An unknown
+// padding or a `max_seq_length` outside 2..=`max_position_embeddings` is
+// `BERT_ERROR_INVALID_ARGUMENT` (inputs are truncated before they are padded, so fixed
+// padding never meets a longer input).
+bert_status bert_encode(bert_context *context,
+                        const char *text_a,
+                        size_t len_a,
+                        const char *text_b,
+                        size_t len_b,
+                        const bert_encode_params *params,
+                        bert_encoding_view *out);
+
+// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at `texts[i]`
+// (if `lens` is NULL every text is NUL-terminated). Each text is encoded as `[CLS] text
+// [SEP]` (truncated to the context's `max_seq_length`), the batch runs through the model, and
+// the last layer is reduced by `pooling` and, if `normalize` is 1 (not 0), scaled to unit L2
+// norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written to
+// `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives `n_texts *
+// hidden_size`. If `out_capacity` is smaller, nothing runs and `BERT_ERROR_BUFFER_TOO_SMALL`
+// is returned (`out` NULL with capacity 0 is a size query). A text's embedding does not
+// depend on the others in the batch.
+bert_status bert_embed(bert_context *context,
+                       const char *const *texts,
+                       const size_t *lens,
+                       size_t n_texts,
+                       bert_pooling pooling,
+                       uint8_t normalize,
+                       float *out,
+                       size_t out_capacity,
+                       size_t *out_len);
+
+// Every layer's hidden states for one text (`len` bytes of UTF-8), encoded as
+// `[CLS] text [SEP]` and truncated to the context's `max_seq_length`, as a view owned by the
+// context (see `bert_hidden_states_view`). On failure `*out` is zeroed (all but its `size`).
+bert_status bert_hidden_states(bert_context *context,
+                               const char *text,
+                               size_t len,
+                               bert_hidden_states_view *out);
+
+
+/* ==== Classify ======================================================================== */
 
 // Loads a classifier fine-tuned by `bert_trainer_save` or `bert classify --do_train`: a
-// `.bert` file with a label list and a head (`output_weights`, `output_bias`). On failure
-// `*out_classifier` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model),
-// `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained one).
-bert_status bert_classifier_load_file(const char *path, struct bert_classifier **out_classifier);
+// `.bert` file with a label list and a head (`output_weights`, `output_bias`). `params` (may
+// be NULL: defaults) gives the back end, the encoder's `dtype` (the head stays f32) and
+// `verify_checksums`; the file brings its vocabulary and casing, so `vocab_path` must be
+// NULL and `do_lower_case` `BERT_LOWER_CASE_AUTO` (`BERT_ERROR_INVALID_ARGUMENT`
+// otherwise); `config_json` and `vocab_text` are ignored. On failure `*out_classifier` is
+// NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model, or a checksum that does not
+// match), `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained
+// one).
+bert_status bert_classifier_load_file(const char *path,
+                                      const bert_model_params *params,
+                                      bert_classifier **out_classifier);
 
 // Frees a classifier. NULL is a no-op. No context made from its model may be used afterwards.
-void bert_classifier_free(struct bert_classifier *classifier);
+void bert_classifier_free(bert_classifier *classifier);
 
 // The classifier's encoder and tokenizer as a model, borrowed: valid as long as the
-// classifier, never freed by the caller. Make the contexts for `bert_classify` from it (they
+// classifier, freed with it (`bert_model_free` on it frees nothing and sets
+// `bert_last_error()`). Make the contexts for `bert_classify` from it (they
 // also embed, tokenize and encode with it). NULL if `classifier` is NULL.
-const struct bert_model *bert_classifier_model(const struct bert_classifier *classifier);
+const bert_model *bert_classifier_model(const bert_classifier *classifier);
 
 // Number of labels (classes); 0 if `classifier` is NULL.
-size_t bert_classifier_num_labels(const struct bert_classifier *classifier);
+size_t bert_classifier_num_labels(const bert_classifier *classifier);
 
 // Name of label `index` (NUL-terminated UTF-8, owned by the classifier, valid as long as
 // it); NULL if `classifier` is NULL or `index` is not below `bert_classifier_num_labels`.
-const char *bert_classifier_label(const struct bert_classifier *classifier, size_t index);
+const char *bert_classifier_label(const bert_classifier *classifier, size_t index);
 
 // Classifies `n_texts` texts or text pairs: row `i` is `[CLS] A [SEP]` with A = `lens_a[i]`
 // bytes of UTF-8 at `texts_a[i]`, or `[CLS] A [SEP] B [SEP]` when `texts_b` is not NULL and
-// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes). A NULL `lens_a` / `lens_b` means the
-// texts are NUL-terminated. Inputs are truncated to the context's `max_seq_length` (set it
-// to the fine-tuning `max_seq_length`, e.g. 128) as Google's `_truncate_seq_pair` does.
+// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes; a NULL `texts_b[i]` needs `lens_b[i]` 0).
+// A NULL `lens_a` / `lens_b` means the texts are NUL-terminated. Inputs are truncated to the
+// context's `max_seq_length` (set it to the fine-tuning `max_seq_length`, e.g. 128) as
+// Google's `_truncate_seq_pair` does.
 //
 // `context` must have been made from `bert_classifier_model(classifier)`
 // (`BERT_ERROR_INVALID_ARGUMENT` otherwise). Writes `n_texts * num_labels` floats,
@@ -478,8 +617,8 @@ const char *bert_classifier_label(const struct bert_classifier *classifier, size
 // `BERT_ERROR_BUFFER_TOO_SMALL` is returned (both NULL with capacity 0 is a size query). A
 // row does not depend on the others in the batch. The abort callback of the context can stop
 // the call (`BERT_ERROR_CANCELLED`).
-bert_status bert_classify(struct bert_context *context,
-                          const struct bert_classifier *classifier,
+bert_status bert_classify(bert_context *context,
+                          const bert_classifier *classifier,
                           const char *const *texts_a,
                           const size_t *lens_a,
                           const char *const *texts_b,
@@ -490,150 +629,135 @@ bert_status bert_classify(struct bert_context *context,
                           size_t capacity,
                           size_t *out_len);
 
-// Default context params: all cores, the model's maximum sequence length.
-struct bert_context_params bert_context_default_params(void);
 
-// Default encode params: the context's `max_seq_length`, no padding.
-struct bert_encode_params bert_encode_default_params(void);
+/* ==== Train =========================================================================== */
 
-// Creates a context for `model` (which must outlive it). `params` may be NULL. On failure
-// `*out_context` is NULL.
-bert_status bert_context_new(const struct bert_model *model,
-                             const struct bert_context_params *params,
-                             struct bert_context **out_context);
+// Most labels a classifier may have (`bert_trainer_params.n_labels`); more is
+// `BERT_ERROR_INVALID_ARGUMENT`.
+#define BERT_MAX_LABELS 65536
 
-// Frees a context and every view it returned. NULL is a no-op.
-void bert_context_free(struct bert_context *context);
+// Options of `bert_trainer_new`, with `run_classifier.py`'s defaults from
+// `bert_trainer_default_params()`. NULL means the defaults (then the model must be a
+// fine-tuned `.bert` that brings its labels).
+typedef struct bert_trainer_params {
+  // `sizeof(bert_trainer_params)`, set by `bert_trainer_default_params()`; checked.
+  size_t size;
+  // Peak learning rate (default 5e-5), reached after the warm-up, then decayed linearly
+  // to 0.
+  float learning_rate;
+  // Fraction of the updates spent warming up (default 0.1).
+  float warmup_proportion;
+  // Passes over the training examples (default 3.0); the run makes
+  // `int(examples / train_batch_size * num_train_epochs)` updates.
+  double num_train_epochs;
+  // Examples per update (default 32).
+  uint32_t train_batch_size;
+  // Micro-batches per update, dividing `train_batch_size` (default 1): same update, less
+  // memory.
+  uint32_t gradient_accumulation_steps;
+  // Examples are truncated to this many positions, `[CLS]` and `[SEP]` included (default
+  // 128).
+  uint32_t max_seq_length;
+  // Threads of the passes, the calling thread included; 0 (default): all cores; at most
+  // `BERT_MAX_THREADS`.
+  uint32_t n_threads;
+  // Seeds the head's initialisation, dropout and shuffling (default 12345). A run is
+  // deterministic for a seed and thread count.
+  uint64_t seed;
+  // `n_labels` label names (NUL-terminated UTF-8, copied during the call); label id `i` is
+  // `labels[i]`. NULL with `n_labels > 0`: the names "0", "1", .... NULL with 0 (default):
+  // the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none). At most
+  // `BERT_MAX_LABELS`.
+  const char *const *labels;
+  size_t n_labels;
+  // `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
+  int32_t do_lower_case;
+  // 1: recompute each layer's activations in the backward pass instead of keeping them
+  // (about 40% less peak memory for about one more forward pass of compute, the same
+  // numbers); 0 (default): keep them.
+  uint8_t gradient_checkpointing;
+  // Global-norm gradient clipping threshold (default 1.0, Google's); 0 disables clipping.
+  float max_grad_norm;
+} bert_trainer_params;
 
-// Number of threads the context's kernels use; 0 if `context` is NULL.
-uint32_t bert_context_n_threads(const struct bert_context *context);
+// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`;
+// NULL means the defaults. Fields are only ever appended: a struct from an older header is
+// accepted.
+typedef struct bert_tsv_params {
+  // `sizeof(bert_tsv_params)`, set by `bert_tsv_default_params()`; checked.
+  size_t size;
+  // A GLUE task whose file layout to use ("cola", "mnli", "mrpc", "sst-2", "rte"; the
+  // train layout for `BERT_SPLIT_TRAIN`, the dev layout for `BERT_SPLIT_EVAL`), or NULL
+  // (default) for the columns below.
+  const char *task_name;
+  // 0-based columns of text A, text B (-1: none) and the label. Defaults 0, -1, 1.
+  int32_t text_a_column;
+  int32_t text_b_column;
+  int32_t label_column;
+  // 1 (default): the first line is a header; 0: it is a row.
+  uint8_t skip_header;
+} bert_tsv_params;
 
-// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` with the
-// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
-// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
-// UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
-// padding is fixed and the input is longer than `max_seq_length` cannot happen (inputs are
-// truncated first); unknown padding values are.
-bert_status bert_encode(struct bert_context *context,
-                        const char *text_a,
-                        size_t len_a,
-                        const char *text_b,
-                        size_t len_b,
-                        const struct bert_encode_params *params,
-                        struct bert_encoding_view *out);
+// Which example set an example goes to. Values never renumbered.
+typedef int32_t bert_split;
 
-// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at
-// `texts[i]` (if `lens` is NULL every text is NUL-terminated). Each text is encoded as
-// `[CLS] text [SEP]` (truncated to the context's `max_seq_length`), the batch runs through
-// the model, and the last layer is reduced by `pooling` and, if `normalize`, scaled to unit
-// L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
-// to `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives
-// `n_texts * hidden_size`. If `out_capacity` is smaller, nothing runs and
-// `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`out` NULL with capacity 0 is a size query).
-// A text's embedding does not depend on the others in the batch.
-bert_status bert_embed(struct bert_context *context,
-                       const char *const *texts,
-                       const size_t *lens,
-                       size_t n_texts,
-                       bert_pooling pooling,
-                       bool normalize,
-                       float *out,
-                       size_t out_capacity,
-                       size_t *out_len);
+// What `bert_trainer_train`'s progress callback sees after each update.
+typedef struct bert_progress {
+  // `sizeof(bert_progress)`: fields are only appended.
+  size_t size;
+  // Updates done, this one included.
+  uint64_t step;
+  // Updates of the whole run.
+  uint64_t total_steps;
+  // Mean training loss of this update's examples.
+  float loss;
+  // Learning rate of this update.
+  float learning_rate;
+  // Global gradient norm before clipping (at 1.0).
+  double grad_norm;
+  // Training examples per second since this `bert_trainer_train` call began.
+  double examples_per_second;
+  // Seconds since this `bert_trainer_train` call began.
+  double elapsed_seconds;
+} bert_progress;
 
-// Every layer's hidden states for one text (`len` bytes of UTF-8), encoded as
-// `[CLS] text [SEP]` and truncated to the context's `max_seq_length`, as a view owned by the
-// context (see `bert_hidden_states_view`). On failure `*out` is zeroed.
-bert_status bert_hidden_states(struct bert_context *context,
-                               const char *text,
-                               size_t len,
-                               struct bert_hidden_states_view *out);
+// Called after each update with its progress (valid during the call) and the `user_data`
+// given to `bert_trainer_train`, on the calling thread. Return 0 to go on, nonzero to stop:
+// `bert_trainer_train` then returns `BERT_ERROR_CANCELLED` with the update kept. Must not
+// call into the same trainer.
+typedef int32_t (*bert_progress_callback)(const bert_progress *progress, void *user_data);
 
-// Sends the library's log lines to `callback` with `user_data` (NULL: silence, the
-// default). Process-wide; may be called at any time from any thread. `user_data` must stay
-// valid until the callback is replaced.
-void bert_log_set(bert_log_callback callback, void *user_data);
+// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics). Set `size` before
+// the call: `bert_eval_result r = {.size = sizeof r};`.
+typedef struct bert_eval_result {
+  // `sizeof(bert_eval_result)`, set by the caller; the library writes no further.
+  size_t size;
+  // Evaluation examples scored.
+  size_t n_examples;
+  // Updates done when evaluated.
+  uint64_t global_step;
+  // Fraction of examples whose arg-max class is the label.
+  double accuracy;
+  // Mean cross-entropy per example (`eval_loss`).
+  double loss;
+  // F1 and Matthews correlation of label 1 (MRPC's and CoLA's metrics); NaN unless there
+  // are exactly two labels.
+  double f1;
+  double mcc;
+} bert_eval_result;
 
-// Default model params: CPU back end, automatic `do_lower_case`, vocabulary beside the model.
-struct bert_model_params bert_model_default_params(void);
+// Training examples (added before the first `bert_trainer_train`).
+#define BERT_SPLIT_TRAIN 0
 
-// Loads a model from `path` (NUL-terminated UTF-8): a directory (Hugging Face `config.json` +
-// `model.safetensors`, or Google `bert_config.json` + `bert_model.ckpt.*`), a `.safetensors`
-// file or TF checkpoint (config read from beside it), or a libbert `.bert` file. The
-// vocabulary comes from the `.bert` file, else `vocab.txt` beside the model (see params).
-// `params` may be NULL (defaults). On success `*out_model` is the new model; on failure it is
-// set to NULL and the status says why (`BERT_ERROR_IO`, `BERT_ERROR_FORMAT` for a file that is
-// not a model, `BERT_ERROR_CONFIG`, `BERT_ERROR_SHAPE`, `BERT_ERROR_VOCAB`, ...).
-bert_status bert_model_load_file(const char *path,
-                                 const struct bert_model_params *params,
-                                 struct bert_model **out_model);
-
-// Loads a model from `len` bytes at `data`: a `.bert` image (config, vocabulary and
-// `do_lower_case` inside) or the bytes of a `model.safetensors`, which need
-// `params->config_json` and a vocabulary (`params->vocab_text` or `params->vocab_path`).
-// The bytes are copied: the caller may free them when the call returns. On failure
-// `*out_model` is NULL (`BERT_ERROR_FORMAT` for bytes that are not a model).
-bert_status bert_model_load_buffer(const void *data,
-                                   size_t len,
-                                   const struct bert_model_params *params,
-                                   struct bert_model **out_model);
-
-// Frees a model. NULL is a no-op. No context made from it may be used afterwards.
-void bert_model_free(struct bert_model *model);
-
-// Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
-size_t bert_model_hidden_size(const struct bert_model *model);
-
-// Number of encoder layers L; 0 if `model` is NULL.
-size_t bert_model_num_layers(const struct bert_model *model);
-
-// Longest input the model accepts, `[CLS]` and `[SEP]` included
-// (`max_position_embeddings`); 0 if `model` is NULL.
-size_t bert_model_max_seq_length(const struct bert_model *model);
-
-// The model's tokenizer, borrowed: valid as long as the model, never freed by the caller
-// (`bert_tokenizer_free` on it is an error). NULL if `model` is NULL.
-const struct bert_tokenizer *bert_model_tokenizer(const struct bert_model *model);
-
-// Static English text for a status (for unknown values: "unknown status"). Never NULL.
-const char *bert_status_string(bert_status status);
-
-// The calling thread's message for the last failed call ("" after a successful one). Owned by
-// the library, valid until this thread's next call into libbert. Never NULL.
-const char *bert_last_error(void);
-
-// Creates a tokenizer from a `vocab.txt` (one token per line; NUL-terminated UTF-8 path).
-// `do_lower_case`: lower-case and strip accents (uncased models). On failure `*out_tokenizer`
-// is NULL (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
-bert_status bert_tokenizer_new_from_file(const char *vocab_path,
-                                         bool do_lower_case,
-                                         struct bert_tokenizer **out_tokenizer);
-
-// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. Never pass the
-// tokenizer borrowed from a model (`bert_model_tokenizer`).
-void bert_tokenizer_free(struct bert_tokenizer *tokenizer);
-
-// Splits `len` bytes of UTF-8 `text` into WordPiece tokens (no `[CLS]`/`[SEP]`, no
-// truncation). Writes up to `capacity` ids to `ids` and, unless `offsets` is NULL, the byte
-// span of each token in `text` as `offsets[2*i]` (start) and `offsets[2*i+1]` (end,
-// exclusive) — `offsets` holds `2 * capacity` values. `*n_tokens` receives the number of
-// tokens. If it exceeds `capacity` nothing is written and `BERT_ERROR_BUFFER_TOO_SMALL` is
-// returned: call again with a buffer of `*n_tokens` (`ids` NULL with `capacity` 0 is a pure
-// size query). Invalid UTF-8: `BERT_ERROR_INVALID_UTF8`. Thread-safe.
-bert_status bert_tokenize(const struct bert_tokenizer *tokenizer,
-                          const char *text,
-                          size_t len,
-                          uint32_t *ids,
-                          uint64_t *offsets,
-                          size_t capacity,
-                          size_t *n_tokens);
+// Evaluation examples for `bert_trainer_evaluate` (may be added at any time).
+#define BERT_SPLIT_EVAL 1
 
 // Default trainer params: run_classifier.py's (lr 5e-5, 3 epochs, batch 32, warm-up 0.1,
 // max_seq_length 128, seed 12345), all cores, labels from the model.
-struct bert_trainer_params bert_trainer_default_params(void);
+bert_trainer_params bert_trainer_default_params(void);
 
 // Default TSV params: text in column 0, label in column 1, a header line.
-struct bert_tsv_params bert_tsv_default_params(void);
+bert_tsv_params bert_tsv_default_params(void);
 
 // Creates a trainer from a model (`path` as for `bert_model_load_file`: a directory, a
 // `.safetensors`, a TF checkpoint or a `.bert` file, whose head is reused when it has as
@@ -641,18 +765,20 @@ struct bert_tsv_params bert_tsv_default_params(void);
 // `BERT_ERROR_LABEL` (no or empty label list), `BERT_ERROR_INVALID_ARGUMENT` (bad
 // hyper-parameter), and the loading statuses.
 bert_status bert_trainer_new(const char *model_path,
-                             const struct bert_trainer_params *params,
-                             struct bert_trainer **out_trainer);
+                             const bert_trainer_params *params,
+                             bert_trainer **out_trainer);
 
-// Frees a trainer. NULL is a no-op.
-void bert_trainer_free(struct bert_trainer *trainer);
+// Frees a trainer, joining its worker threads. NULL is a no-op. In a child process after
+// `fork` a trainer of the parent frees nothing (its workers do not exist there) and sets
+// `bert_last_error()`.
+void bert_trainer_free(bert_trainer *trainer);
 
-// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL: a single
-// sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
+// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL with `len_b` 0:
+// a single sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
 // the training (`BERT_SPLIT_TRAIN`) or evaluation (`BERT_SPLIT_EVAL`) set. Training examples
 // can only be added before the first `bert_trainer_train` (`BERT_ERROR_INVALID_ARGUMENT`
 // after).
-bert_status bert_trainer_add_example(struct bert_trainer *trainer,
+bert_status bert_trainer_add_example(bert_trainer *trainer,
                                      bert_split split,
                                      const char *text_a,
                                      size_t len_a,
@@ -662,7 +788,7 @@ bert_status bert_trainer_add_example(struct bert_trainer *trainer,
 
 // `bert_trainer_add_example` with the label given by name (`label_len` bytes of UTF-8; a
 // name not in the label list is `BERT_ERROR_LABEL`).
-bert_status bert_trainer_add_example_label(struct bert_trainer *trainer,
+bert_status bert_trainer_add_example_label(bert_trainer *trainer,
                                            bert_split split,
                                            const char *text_a,
                                            size_t len_a,
@@ -675,19 +801,19 @@ bert_status bert_trainer_add_example_label(struct bert_trainer *trainer,
 // `params` says (NULL: defaults). All or nothing: a malformed row is `BERT_ERROR_FORMAT`, a
 // label not in the list `BERT_ERROR_LABEL`, both naming the file and line; then nothing is
 // added.
-bert_status bert_trainer_add_tsv(struct bert_trainer *trainer,
+bert_status bert_trainer_add_tsv(bert_trainer *trainer,
                                  bert_split split,
                                  const char *path,
-                                 const struct bert_tsv_params *params);
+                                 const bert_tsv_params *params);
 
 // Number of examples in a set; 0 if `trainer` is NULL or `split` unknown.
-size_t bert_trainer_num_examples(const struct bert_trainer *trainer, bert_split split);
+size_t bert_trainer_num_examples(const bert_trainer *trainer, bert_split split);
 
 // Updates the run makes with the training examples added so far; 0 if `trainer` is NULL.
-uint64_t bert_trainer_num_train_steps(const struct bert_trainer *trainer);
+uint64_t bert_trainer_num_train_steps(const bert_trainer *trainer);
 
 // Updates done so far; 0 if `trainer` is NULL.
-uint64_t bert_trainer_global_step(const struct bert_trainer *trainer);
+uint64_t bert_trainer_global_step(const bert_trainer *trainer);
 
 // Trains: runs updates until the run's `bert_trainer_num_train_steps` are done, or
 // `max_steps` updates were made by this call (0: no limit), or `callback` (may be NULL)
@@ -696,36 +822,37 @@ uint64_t bert_trainer_global_step(const struct bert_trainer *trainer);
 // kept; call again to go on), `BERT_ERROR_EMPTY_DATA` without training examples,
 // `BERT_ERROR_DIVERGED` if the loss stops being finite (the trainer is then unusable). The
 // first call fixes the training set.
-bert_status bert_trainer_train(struct bert_trainer *trainer,
+bert_status bert_trainer_train(bert_trainer *trainer,
                                uint64_t max_steps,
                                bert_progress_callback callback,
                                void *user_data);
 
 // Evaluates the current parameters on the evaluation set (dropout off): accuracy, loss, and
-// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure).
+// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure, all but its
+// `size`).
 // `BERT_ERROR_EMPTY_DATA` if the evaluation set is empty.
-bert_status bert_trainer_evaluate(const struct bert_trainer *trainer, struct bert_eval_result *out);
+bert_status bert_trainer_evaluate(const bert_trainer *trainer, bert_eval_result *out);
 
 // Saves the fine-tuned classifier as a `.bert` file (`path`, NUL-terminated UTF-8) for
 // `bert_classifier_load_file` and `bert classify --do_predict`: written to a temporary file
 // beside it, synced and renamed, so `path` is never half-written.
-bert_status bert_trainer_save(const struct bert_trainer *trainer, const char *path);
+bert_status bert_trainer_save(const bert_trainer *trainer, const char *path);
 
 // Saves the whole training state (parameters, optimizer slots, step, generators, data
 // position: a safetensors file, written atomically) so that `bert_trainer_resume` can
 // continue the run later, bit for bit. Fixes the training set like `bert_trainer_train`.
-bert_status bert_trainer_save_checkpoint(struct bert_trainer *trainer, const char *path);
+bert_status bert_trainer_save_checkpoint(bert_trainer *trainer, const char *path);
 
 // Continues the run saved by `bert_trainer_save_checkpoint`. The trainer must have been
 // created with the same model, params and labels and given the same training examples
 // (`BERT_ERROR_INVALID_ARGUMENT` naming what differs); a damaged file is `BERT_ERROR_FORMAT`.
-bert_status bert_trainer_resume(struct bert_trainer *trainer, const char *path);
+bert_status bert_trainer_resume(bert_trainer *trainer, const char *path);
 
 // Number of labels; 0 if `trainer` is NULL.
-size_t bert_trainer_num_labels(const struct bert_trainer *trainer);
+size_t bert_trainer_num_labels(const bert_trainer *trainer);
 
 #ifdef __cplusplus
 }  // extern "C"
-#endif  // __cplusplus
+#endif
 
 #endif  /* BERT_H */

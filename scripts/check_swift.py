@@ -6,7 +6,11 @@
 - Package.swift declares the system library with pkg-config `bert`,
 - every Swift class is `final` and every class holding a handle frees it in `deinit`
   (model, context, tokenizer, classifier, trainer),
-- the callback types of bert.h (progress, log) are used, and the classifier/trainer classes exist.
+- the callback types of bert.h (progress, log) are used, and the classifier/trainer classes exist,
+- every call of a `bert_*` function passes as many arguments as bert.h declares (a signature
+  that changed in the header is caught here, not by a Swift compiler),
+- every result struct the bindings make (bert_encoding_view, bert_hidden_states_view,
+  bert_eval_result) gets its `size` set before the call, as the header requires.
 """
 import pathlib
 import re
@@ -57,7 +61,69 @@ for cls in ("Classifier", "ClassifierContext", "Trainer"):
 if "bert_log_callback" not in sources:
     problems.append("bert_log_callback is not used (Log.set)")
 
+
+def split_args(text):
+    """Top-level comma-separated pieces of an argument list (closures and nested calls kept)."""
+    depth, pieces, cur = 0, [], ""
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            pieces.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        pieces.append(cur)
+    return pieces
+
+
+def call_args(text, start):
+    """The text between the parenthesis at `start` and its match."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i]
+    return None
+
+
+declared = {}
+for m in re.finditer(r"^[A-Za-z_][\w \*]*?\b(bert_[a-z0-9_]+)\(([^;{]*?)\);", header, re.M | re.S):
+    params = m.group(2).strip()
+    declared[m.group(1)] = 0 if params == "void" else len(split_args(params))
+if len(declared) < 20:
+    problems.append(f"only {len(declared)} declarations parsed in bert.h: parser out of date?")
+code = "\n".join(line for line in sources.splitlines() if not line.lstrip().startswith("//"))
+calls = 0
+for m in re.finditer(r"\b(bert_[a-z0-9_]+)\(", code):
+    name = m.group(1)
+    if name not in declared:
+        continue
+    args = call_args(code, m.end() - 1)
+    if args is None:
+        problems.append(f"unbalanced call of {name}")
+        continue
+    calls += 1
+    n = len(split_args(args))
+    if n != declared[name]:
+        line = code[:m.start()].count("\n") + 1
+        problems.append(f"{name} called with {n} arguments (line {line} of the joined sources), "
+                        f"bert.h declares {declared[name]}")
+
+for m in re.finditer(r"var\s+(\w+)\s*=\s*(bert_encoding_view|bert_hidden_states_view|bert_eval_result)\(\)", code):
+    var, struct = m.group(1), m.group(2)
+    after = code[m.end():m.end() + 400]
+    if not re.search(re.escape(var) + r"\.size\s*=\s*MemoryLayout<" + struct + r">\.size", after):
+        problems.append(f"{struct} {var} is passed without its size set (MemoryLayout<{struct}>.size)")
+
 if problems:
     print("check_swift: FAILED", *problems, sep="\n  ")
     sys.exit(1)
-print(f"check_swift: ok ({len(functions)} bert_* functions of bert.h referenced; module map and deinit checked)")
+print(f"check_swift: ok ({len(functions)} bert_* functions of bert.h referenced, {calls} calls with the "
+      "declared number of arguments, result struct sizes set; module map and deinit checked)")

@@ -4,9 +4,11 @@
 #
 #   header   regenerating include/bert.h changes nothing; it compiles as C99 and C++17
 #            with -Wall -Wextra -Werror -pedantic
-#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c and
-#            tests/c/test_trainer.c under valgrind (no leaks, no invalid accesses),
-#            tests/c/test_threads.c (8 threads)
+#   C        examples/c/embed.c (shared and static via pkg-config), tests/c/test_bert.c,
+#            tests/c/test_trainer.c and tests/c/test_abi.c under valgrind (no leaks, no
+#            invalid accesses),
+#            tests/c/test_threads.c (8 threads), a 20-second soak (scripts/soak.sh: load /
+#            embed / classify / free cycles on 2 threads, leak-checked by AddressSanitizer)
 #   C++      bindings/cpp test, g++ -std=c++17 -Wall -Werror
 #   Go       go vet + go test in bindings/go
 #   Kotlin   kotlinc + the test main on the JVM (JNA)
@@ -69,11 +71,16 @@ echo "examples/c/embed.c: $(wc -l < "$work/embed.txt") floats (shared and static
 gcc "${cflags[@]}" tests/c/test_bert.c $(pkg-config --libs bert) -lm -o "$work/test_bert"
 gcc "${cflags[@]}" tests/c/test_threads.c $(pkg-config --libs bert) -lpthread -o "$work/test_threads"
 gcc "${cflags[@]}" tests/c/test_trainer.c $(pkg-config --libs bert) -lm -o "$work/test_trainer"
-vg=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible)
+gcc "${cflags[@]}" -D_POSIX_C_SOURCE=200809L tests/c/test_abi.c $(pkg-config --libs bert) -o "$work/test_abi"
+vg=(valgrind --quiet --error-exitcode=1 --child-silent-after-fork=yes --suppressions=tests/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect,possible)
 "${vg[@]}" "$work/test_bert" "$model" "$work/reference.txt" "$work/minilm.bert"
 # About 8 CPU-minutes under valgrind (MiniLM fine-tune, save, reload); ~2 s natively.
 "${vg[@]}" "$work/test_trainer" "$model" "$work/minilm.bert" "$work/sst2" "$tiny" "$work"
+"${vg[@]}" "$work/test_abi" "$tiny" "$work"
 "$work/test_threads" "$model"
+
+step "soak, short: 2 threads x 20 s under AddressSanitizer's leak check (scripts/soak.sh; 8 x 600 s outside CI)"
+scripts/soak.sh 20 2 | tail -n 1
 
 step "C++"
 g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Ibindings/cpp $(pkg-config --cflags bert) \

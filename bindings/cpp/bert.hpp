@@ -99,7 +99,7 @@ class Tokenizer {
 public:
     Tokenizer(const std::string &vocab_path, bool do_lower_case) {
         bert_tokenizer *t = nullptr;
-        detail::check(bert_tokenizer_new_from_file(vocab_path.c_str(), do_lower_case, &t));
+        detail::check(bert_tokenizer_new_from_file(vocab_path.c_str(), do_lower_case ? 1 : 0, &t));
         handle_.reset(t);
     }
     std::vector<Token> tokenize(std::string_view text) const { return bert::tokenize(get(), text); }
@@ -149,12 +149,12 @@ struct HiddenStates {
 };
 
 // A fine-tuned classifier (immutable; share it between threads). Make its contexts with
-// Context(classifier). Must outlive them.
+// Context(classifier). Must outlive them. `params`: back end, dtype, verify_checksums.
 class Classifier {
 public:
-    explicit Classifier(const std::string &path) {
+    explicit Classifier(const std::string &path, const bert_model_params &params = bert_model_default_params()) {
         bert_classifier *c = nullptr;
-        detail::check(bert_classifier_load_file(path.c_str(), &c));
+        detail::check(bert_classifier_load_file(path.c_str(), &params, &c));
         handle_.reset(c);
     }
     size_t num_labels() const noexcept { return bert_classifier_num_labels(get()); }
@@ -229,13 +229,14 @@ public:
         std::vector<float> out(texts.size() * hidden_);
         size_t n = 0;
         detail::check(bert_embed(get(), ptrs.data(), lens.data(), texts.size(),
-                                 static_cast<bert_pooling>(pooling), normalize, out.data(), out.size(), &n));
+                                 static_cast<bert_pooling>(pooling), normalize ? 1 : 0, out.data(), out.size(), &n));
         out.resize(n);
         return out;
     }
     Encoding encode(std::string_view a, const std::string_view *b = nullptr,
                     const bert_encode_params &params = bert_encode_default_params()) {
         bert_encoding_view v{};
+        v.size = sizeof v;
         detail::check(bert_encode(get(), a.data(), a.size(), b ? b->data() : nullptr, b ? b->size() : 0,
                                   &params, &v));
         Encoding e;
@@ -248,6 +249,7 @@ public:
     }
     HiddenStates hidden_states(std::string_view text) {
         bert_hidden_states_view v{};
+        v.size = sizeof v;
         detail::check(bert_hidden_states(get(), text.data(), text.size(), &v));
         return HiddenStates{v.n_layers, v.n_tokens, v.hidden_size,
                             std::vector<float>(v.data, v.data + v.n_layers * v.n_tokens * v.hidden_size)};
@@ -299,6 +301,7 @@ public:
     }
     bert_eval_result evaluate() const {
         bert_eval_result r{};
+        r.size = sizeof r;
         detail::check(bert_trainer_evaluate(get(), &r));
         return r;
     }

@@ -117,6 +117,13 @@ int main(int argc, char **argv) {
         CHECK(std::fabs(c.probabilities[0] + c.probabilities[1] - 1) < 1e-6f);
         std::cout << "C++: trained 2 updates (eval accuracy " << r.accuracy << "), P(1 | a fine film) = "
                   << c.probabilities[1] << "\n";
+        // Its encoder quantized on load (the head stays f32): close to the f32 classifier.
+        bert_model_params q = bert_model_default_params();
+        q.dtype = BERT_DTYPE_INT8;
+        bert::Classifier clf8(path, q);
+        bert::Context cctx8(clf8, cp);
+        bert::Classification c8 = cctx8.classify(clf8, {"a fine film", "A man plays."}, {"", "Music."});
+        CHECK(std::fabs(c8.probabilities[1] - c.probabilities[1]) < 0.05f);
         try {
             bert::Classifier not_one(argv[1]);
             CHECK(false);

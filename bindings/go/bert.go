@@ -78,6 +78,14 @@ func check(s C.bert_status) error {
 	return &Error{Status: Status(s), Message: msg}
 }
 
+// cBool is a Go bool as the ABI's 0/1 byte.
+func cBool(b bool) C.uint8_t {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // call runs a C call and reads its message on the same OS thread.
 func call(f func() C.bert_status) error {
 	runtime.LockOSThread()
@@ -203,7 +211,7 @@ func NewTokenizer(vocabPath string, doLowerCase bool) (*Tokenizer, error) {
 	defer C.free(unsafe.Pointer(cpath))
 	var p *C.bert_tokenizer
 	if err := call(func() C.bert_status {
-		return C.bert_tokenizer_new_from_file(cpath, C.bool(doLowerCase), &p)
+		return C.bert_tokenizer_new_from_file(cpath, cBool(doLowerCase), &p)
 	}); err != nil {
 		return nil, err
 	}
@@ -285,7 +293,7 @@ func (c *Context) Embed(texts []string, pooling Pooling, normalize bool) ([][]fl
 	var got C.size_t
 	if err := call(func() C.bert_status {
 		return C.bert_embed(c.p, &ptrs[0], &lens[0], C.size_t(n), C.bert_pooling(pooling),
-			C.bool(normalize), (*C.float)(&flat[0]), C.size_t(len(flat)), &got)
+			cBool(normalize), (*C.float)(&flat[0]), C.size_t(len(flat)), &got)
 	}); err != nil {
 		return nil, err
 	}
@@ -318,6 +326,7 @@ func (c *Context) Encode(a string, maxSeqLength int, b ...string) (*Encoding, er
 	params := C.bert_encode_default_params()
 	params.max_seq_length = C.uint32_t(maxSeqLength)
 	var v C.bert_encoding_view
+	v.size = C.size_t(unsafe.Sizeof(v))
 	if err := call(func() C.bert_status {
 		return C.bert_encode(c.p, ca, C.size_t(len(a)), cb, C.size_t(lenB), &params, &v)
 	}); err != nil {
@@ -343,6 +352,7 @@ func (c *Context) HiddenStates(text string) (data []float32, layers, tokens int,
 	ct := C.CString(text)
 	defer C.free(unsafe.Pointer(ct))
 	var v C.bert_hidden_states_view
+	v.size = C.size_t(unsafe.Sizeof(v))
 	if err := call(func() C.bert_status { return C.bert_hidden_states(c.p, ct, C.size_t(len(text)), &v) }); err != nil {
 		return nil, 0, 0, err
 	}

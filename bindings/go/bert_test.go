@@ -248,6 +248,20 @@ func TestTrainAndClassify(t *testing.T) {
 		t.Fatalf("probabilities sum to 1 + %g", d)
 	}
 	t.Logf("trained 2 updates (eval accuracy %.3f); P(1 | a fine film) = %.4f", r.Accuracy, probs[0][1])
+	clf8, err := LoadClassifierWith(path, LoadOptions{DType: DTypeInt8, VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clf8.Close()
+	cc8, err := clf8.NewContext(1, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc8.Close()
+	probs8, _, err := cc8.Classify([]string{"a fine film"}, nil)
+	if err != nil || math.Abs(float64(probs8[0][1]-probs[0][1])) > 0.05 {
+		t.Fatalf("int8 classifier: %v %v (f32: %v)", probs8, err, probs[0])
+	}
 	if _, err := LoadClassifier(dir); !errors.As(err, &e) || e.Status != ErrNotAClassifier {
 		t.Fatalf("a pre-trained model is not a classifier: %v", err)
 	}

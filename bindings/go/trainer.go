@@ -22,12 +22,38 @@ type Classifier struct {
 
 var _ io.Closer = (*Classifier)(nil)
 
+// DType is the storage of a model's weights (bert_dtype).
+type DType int32
+
+const (
+	DTypeAuto DType = C.BERT_DTYPE_AUTO
+	DTypeF32  DType = C.BERT_DTYPE_F32
+	DTypeF16  DType = C.BERT_DTYPE_F16
+	DTypeInt8 DType = C.BERT_DTYPE_INT8
+)
+
+// LoadOptions are the bert_model_params of LoadClassifierWith.
+type LoadOptions struct {
+	// DType converts the encoder's weights while loading (DTypeAuto: as the file stores them).
+	DType DType
+	// VerifyChecksums verifies the file's f16/int8 blocks while loading (reads the whole file).
+	VerifyChecksums bool
+}
+
 // LoadClassifier loads a .bert file written by Trainer.Save or `bert classify --do_train`.
 func LoadClassifier(path string) (*Classifier, error) {
+	return LoadClassifierWith(path, LoadOptions{})
+}
+
+// LoadClassifierWith is LoadClassifier with options (e.g. the encoder quantized to int8).
+func LoadClassifierWith(path string, o LoadOptions) (*Classifier, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
+	params := C.bert_model_default_params()
+	params.dtype = C.bert_dtype(o.DType)
+	params.verify_checksums = cBool(o.VerifyChecksums)
 	var p *C.bert_classifier
-	if err := call(func() C.bert_status { return C.bert_classifier_load_file(cpath, &p) }); err != nil {
+	if err := call(func() C.bert_status { return C.bert_classifier_load_file(cpath, &params, &p) }); err != nil {
 		return nil, err
 	}
 	c := &Classifier{p: p}
@@ -187,7 +213,7 @@ func DefaultTrainerParams() TrainerParams {
 		MaxSeqLength:              int(d.max_seq_length),
 		Threads:                   int(d.n_threads),
 		Seed:                      uint64(d.seed),
-		GradientCheckpointing:     bool(d.gradient_checkpointing),
+		GradientCheckpointing:     d.gradient_checkpointing != 0,
 		MaxGradNorm:               float32(d.max_grad_norm),
 	}
 }
@@ -227,7 +253,7 @@ func NewTrainer(modelPath string, tp TrainerParams) (*Trainer, error) {
 	params.n_threads = C.uint32_t(tp.Threads)
 	params.seed = C.uint64_t(tp.Seed)
 	params.n_labels = C.size_t(tp.NumLabels)
-	params.gradient_checkpointing = C.bool(tp.GradientCheckpointing)
+	params.gradient_checkpointing = cBool(tp.GradientCheckpointing)
 	params.max_grad_norm = C.float(tp.MaxGradNorm)
 	if len(tp.Labels) > 0 {
 		names, _, free := cStrings(tp.Labels)
@@ -308,6 +334,7 @@ func (t *Trainer) Train(maxSteps uint64, progress func(Progress) bool) error {
 func (t *Trainer) Evaluate() (EvalResult, error) {
 	defer runtime.KeepAlive(t)
 	var r C.bert_eval_result
+	r.size = C.size_t(unsafe.Sizeof(r))
 	if err := call(func() C.bert_status { return C.bert_trainer_evaluate(t.p, &r) }); err != nil {
 		return EvalResult{}, err
 	}

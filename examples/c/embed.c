@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     size_t len = strlen(text);
     out = malloc(hidden * sizeof *out);
     if (!out) goto done;
-    if (bert_embed(ctx, &text, &len, 1, BERT_POOLING_MEAN, true, out, hidden, NULL) != BERT_OK) {
+    if (bert_embed(ctx, &text, &len, 1, BERT_POOLING_MEAN, 1, out, hidden, NULL) != BERT_OK) {
         fprintf(stderr, "libbert: %s\n", bert_last_error());
         goto done;
     }

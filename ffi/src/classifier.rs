@@ -11,10 +11,10 @@ use bert::Inputs;
 
 use crate::args;
 use crate::context::bert_context;
+use crate::handles::Owner;
 use crate::log::{log, BERT_LOG_INFO};
-use crate::model::bert_model;
+use crate::model::{self, bert_model, bert_model_params};
 use crate::status::{bert_status, guard, Failure, BERT_ERROR_BUFFER_TOO_SMALL};
-use crate::tokenizer::bert_tokenizer;
 
 /// A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
 /// `bert_classifier_model`), a classification head and its labels. Immutable: share it
@@ -26,18 +26,25 @@ pub struct bert_classifier {
 }
 
 /// Loads a classifier fine-tuned by `bert_trainer_save` or `bert classify --do_train`: a
-/// `.bert` file with a label list and a head (`output_weights`, `output_bias`). On failure
-/// `*out_classifier` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model),
-/// `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained one).
+/// `.bert` file with a label list and a head (`output_weights`, `output_bias`). `params` (may
+/// be NULL: defaults) gives the back end, the encoder's `dtype` (the head stays f32) and
+/// `verify_checksums`; the file brings its vocabulary and casing, so `vocab_path` must be
+/// NULL and `do_lower_case` `BERT_LOWER_CASE_AUTO` (`BERT_ERROR_INVALID_ARGUMENT`
+/// otherwise); `config_json` and `vocab_text` are ignored. On failure `*out_classifier` is
+/// NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model, or a checksum that does not
+/// match), `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained
+/// one).
 #[no_mangle]
 pub unsafe extern "C" fn bert_classifier_load_file(
     path: *const c_char,
+    params: *const bert_model_params,
     out_classifier: *mut *mut bert_classifier,
 ) -> bert_status {
     guard(|| {
         let out = args::out(out_classifier, "out_classifier")?;
         *out = std::ptr::null_mut();
         let path = Path::new(args::c_str(path, "path")?);
+        let opts = model::classifier_options(&model::read_params(params)?)?;
         if path.exists() && !bert::weights::native::is_native_file(path) {
             return Err(bert::Error::NotAClassifier(format!(
                 "{}: not a fine-tuned classifier (only a .bert file written by fine-tuning \
@@ -46,7 +53,7 @@ pub unsafe extern "C" fn bert_classifier_load_file(
             ))
             .into());
         }
-        let (model, tokenizer, labels, head) = Classifier::load(path)?.into_parts();
+        let (model, tokenizer, labels, head) = Classifier::load_with(path, &opts)?.into_parts();
         log(BERT_LOG_INFO, || {
             format!(
                 "classifier {}: {} layers, hidden {}, labels {labels:?}",
@@ -60,10 +67,7 @@ pub unsafe extern "C" fn bert_classifier_load_file(
             .map(|l| CString::new(l.replace('\0', "\\0")).unwrap_or_default())
             .collect();
         *out = Box::into_raw(Box::new(bert_classifier {
-            model: bert_model {
-                model,
-                tokenizer: bert_tokenizer { tokenizer },
-            },
+            model: bert_model::new(model, tokenizer, Owner::Classifier),
             head,
             labels,
         }));
@@ -82,7 +86,8 @@ pub unsafe extern "C" fn bert_classifier_free(classifier: *mut bert_classifier) 
 }
 
 /// The classifier's encoder and tokenizer as a model, borrowed: valid as long as the
-/// classifier, never freed by the caller. Make the contexts for `bert_classify` from it (they
+/// classifier, freed with it (`bert_model_free` on it frees nothing and sets
+/// `bert_last_error()`). Make the contexts for `bert_classify` from it (they
 /// also embed, tokenize and encode with it). NULL if `classifier` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn bert_classifier_model(
@@ -114,9 +119,10 @@ pub unsafe extern "C" fn bert_classifier_label(
 
 /// Classifies `n_texts` texts or text pairs: row `i` is `[CLS] A [SEP]` with A = `lens_a[i]`
 /// bytes of UTF-8 at `texts_a[i]`, or `[CLS] A [SEP] B [SEP]` when `texts_b` is not NULL and
-/// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes). A NULL `lens_a` / `lens_b` means the
-/// texts are NUL-terminated. Inputs are truncated to the context's `max_seq_length` (set it
-/// to the fine-tuning `max_seq_length`, e.g. 128) as Google's `_truncate_seq_pair` does.
+/// `texts_b[i]` is not NULL (B = `lens_b[i]` bytes; a NULL `texts_b[i]` needs `lens_b[i]` 0).
+/// A NULL `lens_a` / `lens_b` means the texts are NUL-terminated. Inputs are truncated to the
+/// context's `max_seq_length` (set it to the fine-tuning `max_seq_length`, e.g. 128) as
+/// Google's `_truncate_seq_pair` does.
 ///
 /// `context` must have been made from `bert_classifier_model(classifier)`
 /// (`BERT_ERROR_INVALID_ARGUMENT` otherwise). Writes `n_texts * num_labels` floats,
@@ -144,7 +150,7 @@ pub unsafe extern "C" fn bert_classify(
         if let Some(l) = out_len.as_mut() {
             *l = 0;
         }
-        let c = args::handle_mut(context, "context")?;
+        let c = crate::context::context(context)?;
         let clf = args::handle(classifier, "classifier")?;
         if !std::ptr::eq(c.model, &clf.model) {
             return Err(Failure::invalid(
@@ -177,16 +183,12 @@ pub unsafe extern "C" fn bert_classify(
             let lens = (!lens_b.is_null()).then(|| std::slice::from_raw_parts(lens_b, n_texts));
             let mut v = Vec::with_capacity(n_texts);
             for (i, &p) in ptrs.iter().enumerate() {
-                v.push(if p.is_null() {
-                    None
-                } else {
-                    let what = format!("texts_b[{i}]");
-                    let len = match lens {
-                        Some(l) => l[i],
-                        None => std::ffi::CStr::from_ptr(p).to_bytes().len(),
-                    };
-                    Some(args::text(p, len, &what)?)
-                });
+                let len = match lens {
+                    Some(l) => l[i],
+                    None if p.is_null() => 0,
+                    None => std::ffi::CStr::from_ptr(p).to_bytes().len(),
+                };
+                v.push(args::optional_text(p, len, &format!("texts_b[{i}]"))?);
             }
             v
         };

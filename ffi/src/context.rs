@@ -7,6 +7,7 @@ use bert::tokenizer::{EncodeOptions, Encoding, Padding};
 use bert::{Context, Inputs, Pooling};
 
 use crate::args;
+use crate::handles::MadeIn;
 use crate::model::bert_model;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TOO_SMALL};
 
@@ -17,20 +18,25 @@ use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TO
 pub struct bert_context_params {
     /// `sizeof(bert_context_params)`, set by `bert_context_default_params()`; checked.
     pub size: usize,
-    /// Threads the context's kernels use, the calling thread included; 0 (default): all cores.
+    /// Threads the context's kernels use, the calling thread included; 0 (default): all cores;
+    /// at most `BERT_MAX_THREADS`.
     pub n_threads: u32,
     /// Inputs are truncated to this many positions (`[CLS]`/`[SEP]` included) by
     /// `bert_embed` and `bert_hidden_states`, and by `bert_encode` unless its params say
     /// otherwise; 0 (default): the model's `max_position_embeddings`.
     pub max_seq_length: u32,
     /// Asked before each encoder layer of every call that runs the model (`bert_embed`,
-    /// `bert_hidden_states`, `bert_classify`) whether to stop; returning true ends the call
+    /// `bert_hidden_states`, `bert_classify`) whether to stop; returning nonzero ends the call
     /// with `BERT_ERROR_CANCELLED` and writes no output. Called on the thread of the call.
     /// NULL (default): never stop.
     pub abort_callback: bert_abort_callback,
     /// Passed to `abort_callback`; must stay valid as long as the context.
     pub abort_user_data: *mut c_void,
 }
+
+/// Most threads a context or trainer may be given (`n_threads`); more is
+/// `BERT_ERROR_INVALID_ARGUMENT`.
+pub const BERT_MAX_THREADS: u32 = 1024;
 
 /// `bert_context_params` before the abort callback was appended (its size is still accepted).
 #[repr(C)]
@@ -41,12 +47,22 @@ struct bert_context_params_v1 {
     max_seq_length: u32,
 }
 
-/// See `bert_context_params.abort_callback`: return true to stop.
-pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> bool>;
+// SAFETY: repr(C), starts with its size, plain data (the callback is a nullable function
+// pointer); v1 is a prefix of this layout.
+unsafe impl args::Versioned for bert_context_params {
+    const NAME: &'static str = "bert_context_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_context_params_v1>(),
+        std::mem::size_of::<bert_context_params>(),
+    ];
+}
+
+/// See `bert_context_params.abort_callback`: return nonzero to stop, 0 to go on.
+pub type bert_abort_callback = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i32>;
 
 /// The application's abort callback and its data, as the core's abort hook.
 struct AbortCallback {
-    callback: unsafe extern "C" fn(*mut c_void) -> bool,
+    callback: unsafe extern "C" fn(*mut c_void) -> i32,
     user_data: *mut c_void,
 }
 
@@ -57,7 +73,7 @@ unsafe impl Send for AbortCallback {}
 impl AbortCallback {
     fn ask(&self) -> bool {
         // SAFETY: a function pointer the application gave for this call shape.
-        unsafe { (self.callback)(self.user_data) }
+        unsafe { (self.callback)(self.user_data) != 0 }
     }
 }
 
@@ -80,24 +96,34 @@ pub const BERT_PADDING_NONE: bert_padding = 0;
 pub const BERT_PADDING_FIXED: bert_padding = 1;
 
 /// Options of `bert_encode`. Get them from `bert_encode_default_params()`; NULL means the
-/// defaults.
+/// defaults. Fields are only ever appended: a struct from an older header is accepted.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_encode_params {
     /// `sizeof(bert_encode_params)`, set by `bert_encode_default_params()`; checked.
     pub size: usize,
-    /// Truncate to this many positions (pairs as Google's `_truncate_seq_pair`);
-    /// 0 (default): the context's `max_seq_length`.
+    /// Truncate to this many positions (pairs as Google's `_truncate_seq_pair`), 2 up to the
+    /// model's `max_position_embeddings`; 0 (default): the context's `max_seq_length`.
     pub max_seq_length: u32,
     /// `BERT_PADDING_NONE` (default) or `BERT_PADDING_FIXED`.
     pub padding: bert_padding,
 }
 
+// SAFETY: repr(C), starts with its size, plain data; one layout so far (an appended field
+// adds this one's size to the list).
+unsafe impl args::Versioned for bert_encode_params {
+    const NAME: &'static str = "bert_encode_params";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_encode_params>()];
+}
+
 /// The result of `bert_encode`: read-only arrays of `n_tokens` values each, owned by the
-/// context and valid until the next call on that context or its `bert_context_free`.
+/// context and valid until the next call on that context or its `bert_context_free`. Set
+/// `size` before the call: `bert_encoding_view v = {.size = sizeof v};`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_encoding_view {
+    /// `sizeof(bert_encoding_view)`, set by the caller; the library writes no further.
+    pub size: usize,
     /// Number of positions, `[CLS]`, `[SEP]` and padding included.
     pub n_tokens: usize,
     /// Token ids (`input_ids`).
@@ -113,17 +139,32 @@ pub struct bert_encoding_view {
     pub offsets: *const u64,
 }
 
+// SAFETY: repr(C), starts with its size, plain data (pointers); one layout so far.
+unsafe impl args::Versioned for bert_encoding_view {
+    const NAME: &'static str = "bert_encoding_view";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_encoding_view>()];
+}
+
 /// The result of `bert_hidden_states`: `data` holds `n_layers * n_tokens * hidden_size`
 /// floats, `[n_layers][n_tokens][hidden_size]` row-major; layer 0 is the embedding output and
 /// layer `i` the output of encoder layer `i - 1` (`n_layers` = L + 1). Owned by the context,
-/// valid until the next call on that context or its `bert_context_free`.
+/// valid until the next call on that context or its `bert_context_free`. Set `size` before
+/// the call: `bert_hidden_states_view v = {.size = sizeof v};`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_hidden_states_view {
+    /// `sizeof(bert_hidden_states_view)`, set by the caller; the library writes no further.
+    pub size: usize,
     pub n_layers: usize,
     pub n_tokens: usize,
     pub hidden_size: usize,
     pub data: *const f32,
+}
+
+// SAFETY: repr(C), starts with its size, plain data; one layout so far.
+unsafe impl args::Versioned for bert_hidden_states_view {
+    const NAME: &'static str = "bert_hidden_states_view";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_hidden_states_view>()];
 }
 
 /// Per-thread state for running a model: thread budget, scratch and output buffers. Use one
@@ -131,6 +172,8 @@ pub struct bert_hidden_states_view {
 /// run a shared model in parallel. The model must outlive the context.
 pub struct bert_context {
     pub(crate) model: *const bert_model,
+    /// Its pool's workers exist only in this process (see `bert_context_free`).
+    made_in: MadeIn,
     pub(crate) ctx: Context,
     pub(crate) max_seq_length: usize,
     pub(crate) ids: Vec<u32>,
@@ -209,12 +252,7 @@ pub unsafe extern "C" fn bert_context_new(
         let out = args::out(out_context, "out_context")?;
         *out = std::ptr::null_mut();
         let m = args::handle(model, "model")?;
-        let p = args::params_versioned(
-            params,
-            bert_context_default_params(),
-            "bert_context_params",
-            &[std::mem::size_of::<bert_context_params_v1>()],
-        )?;
+        let p = args::params(params, bert_context_default_params())?;
         let max = m.model.config().max_position_embeddings;
         let max_seq_length = match p.max_seq_length as usize {
             0 => max,
@@ -225,7 +263,7 @@ pub unsafe extern "C" fn bert_context_new(
             }
             n => n,
         };
-        let mut ctx = Context::new(p.n_threads as usize);
+        let mut ctx = Context::new(args::threads(p.n_threads, "n_threads")?);
         if let Some(callback) = p.abort_callback {
             let a = AbortCallback {
                 callback,
@@ -248,6 +286,7 @@ pub unsafe extern "C" fn bert_context_new(
         });
         *out = Box::into_raw(Box::new(bert_context {
             model,
+            made_in: MadeIn::here(),
             ctx,
             max_seq_length,
             ids: Vec::new(),
@@ -261,14 +300,27 @@ pub unsafe extern "C" fn bert_context_new(
     })
 }
 
-/// Frees a context and every view it returned. NULL is a no-op.
+/// The context of a call: not NULL, and made in this process.
+pub(crate) unsafe fn context<'a>(p: *mut bert_context) -> FfiResult<&'a mut bert_context> {
+    let c = args::handle_mut(p, "context")?;
+    c.made_in.check("context")?;
+    Ok(c)
+}
+
+/// Frees a context, joining its worker threads, and every view it returned. NULL is a
+/// no-op. In a child process after `fork` a context of the parent frees nothing (its workers
+/// do not exist there) and sets `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_context_free(context: *mut bert_context) {
-    if !context.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(context));
-        }));
+    let Some(c) = context.as_ref() else {
+        return;
+    };
+    if !c.made_in.may_free("bert_context_free") {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(context));
+    }));
 }
 
 /// Number of threads the context's kernels use; 0 if `context` is NULL.
@@ -277,12 +329,14 @@ pub unsafe extern "C" fn bert_context_n_threads(context: *const bert_context) ->
     context.as_ref().map_or(0, |c| c.ctx.threads() as u32)
 }
 
-/// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` with the
+/// Encodes `[CLS] A [SEP]` or, when `text_b` is not NULL, `[CLS] A [SEP] B [SEP]` (`text_b`
+/// NULL with `len_b` 0: no B; NULL with another length: `BERT_ERROR_NULL_ARGUMENT`) with the
 /// model's tokenizer: ids, type ids, masks and offsets into a view owned by the context (see
 /// `bert_encoding_view`; valid until the next call on the context). Texts are `(ptr, len)`
-/// UTF-8. `params` may be NULL. On failure `*out` is zeroed. `BERT_ERROR_INVALID_ARGUMENT` if
-/// padding is fixed and the input is longer than `max_seq_length` cannot happen (inputs are
-/// truncated first); unknown padding values are.
+/// UTF-8. `params` may be NULL. On failure `*out` is zeroed (all but its `size`). An unknown
+/// padding or a `max_seq_length` outside 2..=`max_position_embeddings` is
+/// `BERT_ERROR_INVALID_ARGUMENT` (inputs are truncated before they are padded, so fixed
+/// padding never meets a longer input).
 #[no_mangle]
 pub unsafe extern "C" fn bert_encode(
     context: *mut bert_context,
@@ -294,26 +348,21 @@ pub unsafe extern "C" fn bert_encode(
     out: *mut bert_encoding_view,
 ) -> bert_status {
     guard(|| {
-        let view = args::out(out, "out")?;
-        *view = bert_encoding_view {
-            n_tokens: 0,
-            ids: std::ptr::null(),
-            type_ids: std::ptr::null(),
-            attention_mask: std::ptr::null(),
-            special_tokens_mask: std::ptr::null(),
-            offsets: std::ptr::null(),
-        };
-        let c = args::handle_mut(context, "context")?;
-        let p = args::params(params, bert_encode_default_params(), "bert_encode_params")?;
+        let view = args::output(out, "out")?;
+        let c = self::context(context)?;
+        let p = args::params(params, bert_encode_default_params())?;
         let a = args::text(text_a, len_a, "text_a")?;
-        let b = if text_b.is_null() {
-            None
-        } else {
-            Some(args::text(text_b, len_b, "text_b")?)
-        };
-        let max = match p.max_seq_length {
+        let b = args::optional_text(text_b, len_b, "text_b")?;
+        let limit = c.model().model.config().max_position_embeddings;
+        let max = match p.max_seq_length as usize {
             0 => c.max_seq_length,
-            n => n as usize,
+            n if n < 2 || n > limit => {
+                return Err(Failure::invalid(format!(
+                    "max_seq_length {n} is not in 2..={limit} (the model's \
+                     max_position_embeddings)"
+                )))
+            }
+            n => n,
         };
         let padding = match p.padding {
             BERT_PADDING_NONE => Padding::None,
@@ -330,14 +379,15 @@ pub unsafe extern "C" fn bert_encode(
         };
         let e = c.model().tokenizer.tokenizer.encode(a, b, &opts)?;
         c.set_inputs(std::slice::from_ref(&e));
-        *view = bert_encoding_view {
+        view.write(&bert_encoding_view {
+            size: std::mem::size_of::<bert_encoding_view>(),
             n_tokens: e.len(),
             ids: c.ids.as_ptr(),
             type_ids: c.type_ids.as_ptr(),
             attention_mask: c.mask.as_ptr(),
             special_tokens_mask: c.special.as_ptr(),
             offsets: c.offsets.as_ptr(),
-        };
+        });
         Ok(())
     })
 }
@@ -356,15 +406,15 @@ fn pooling_of(p: bert_pooling) -> FfiResult<Pooling> {
     })
 }
 
-/// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at
-/// `texts[i]` (if `lens` is NULL every text is NUL-terminated). Each text is encoded as
-/// `[CLS] text [SEP]` (truncated to the context's `max_seq_length`), the batch runs through
-/// the model, and the last layer is reduced by `pooling` and, if `normalize`, scaled to unit
-/// L2 norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written
-/// to `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives
-/// `n_texts * hidden_size`. If `out_capacity` is smaller, nothing runs and
-/// `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`out` NULL with capacity 0 is a size query).
-/// A text's embedding does not depend on the others in the batch.
+/// Sentence embeddings of `n_texts` texts: text `i` is `lens[i]` bytes of UTF-8 at `texts[i]`
+/// (if `lens` is NULL every text is NUL-terminated). Each text is encoded as `[CLS] text
+/// [SEP]` (truncated to the context's `max_seq_length`), the batch runs through the model, and
+/// the last layer is reduced by `pooling` and, if `normalize` is 1 (not 0), scaled to unit L2
+/// norm. The result, `n_texts * hidden_size` floats (`[n_texts][hidden_size]`), is written to
+/// `out`, which holds `out_capacity` floats; `*out_len` (may be NULL) receives `n_texts *
+/// hidden_size`. If `out_capacity` is smaller, nothing runs and `BERT_ERROR_BUFFER_TOO_SMALL`
+/// is returned (`out` NULL with capacity 0 is a size query). A text's embedding does not
+/// depend on the others in the batch.
 #[no_mangle]
 pub unsafe extern "C" fn bert_embed(
     context: *mut bert_context,
@@ -372,7 +422,7 @@ pub unsafe extern "C" fn bert_embed(
     lens: *const usize,
     n_texts: usize,
     pooling: bert_pooling,
-    normalize: bool,
+    normalize: u8,
     out: *mut f32,
     out_capacity: usize,
     out_len: *mut usize,
@@ -381,8 +431,9 @@ pub unsafe extern "C" fn bert_embed(
         if let Some(l) = out_len.as_mut() {
             *l = 0;
         }
-        let c = args::handle_mut(context, "context")?;
+        let c = self::context(context)?;
         let pooling = pooling_of(pooling)?;
+        let normalize = args::flag(normalize, "normalize")?;
         let h = c.model().model.config().hidden_size;
         let needed = n_texts
             .checked_mul(h)
@@ -435,7 +486,7 @@ pub unsafe extern "C" fn bert_embed(
 
 /// Every layer's hidden states for one text (`len` bytes of UTF-8), encoded as
 /// `[CLS] text [SEP]` and truncated to the context's `max_seq_length`, as a view owned by the
-/// context (see `bert_hidden_states_view`). On failure `*out` is zeroed.
+/// context (see `bert_hidden_states_view`). On failure `*out` is zeroed (all but its `size`).
 #[no_mangle]
 pub unsafe extern "C" fn bert_hidden_states(
     context: *mut bert_context,
@@ -444,14 +495,8 @@ pub unsafe extern "C" fn bert_hidden_states(
     out: *mut bert_hidden_states_view,
 ) -> bert_status {
     guard(|| {
-        let view = args::out(out, "out")?;
-        *view = bert_hidden_states_view {
-            n_layers: 0,
-            n_tokens: 0,
-            hidden_size: 0,
-            data: std::ptr::null(),
-        };
-        let c = args::handle_mut(context, "context")?;
+        let view = args::output(out, "out")?;
+        let c = self::context(context)?;
         let text = args::text(text, len, "text")?;
         let opts = EncodeOptions {
             max_seq_length: Some(c.max_seq_length),
@@ -479,12 +524,13 @@ pub unsafe extern "C" fn bert_hidden_states(
             }
         }
         let h = outputs.hidden_size();
-        *view = bert_hidden_states_view {
+        view.write(&bert_hidden_states_view {
+            size: std::mem::size_of::<bert_hidden_states_view>(),
             n_layers: layers + 1,
             n_tokens: e.len(),
             hidden_size: h,
             data: c.hidden.as_ptr(),
-        };
+        });
         Ok(())
     })
 }

@@ -9,9 +9,10 @@ use bert::weights::{native, safetensors};
 use bert::{BertModel, DType, ModelOptions};
 
 use crate::args;
+use crate::handles::Owner;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_FORMAT};
 use crate::tokenizer::bert_tokenizer;
-use crate::{bert_backend, BERT_BACKEND_CPU};
+use crate::version::{bert_backend, BERT_BACKEND_CPU};
 
 /// Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
 /// beside the model, else true (Google's default).
@@ -33,8 +34,9 @@ pub const BERT_DTYPE_F16: bert_dtype = 2;
 /// GELU and the pooler stay f32.
 pub const BERT_DTYPE_INT8: bert_dtype = 3;
 
-/// Options of `bert_model_load_file` / `bert_model_load_buffer`. Get them from
-/// `bert_model_default_params()`, then change fields. Passing NULL means the defaults.
+/// Options of `bert_model_load_file`, `bert_model_load_buffer` and
+/// `bert_classifier_load_file`. Get them from `bert_model_default_params()`, then change
+/// fields. Passing NULL means the defaults.
 /// Fields are only ever appended: a struct from an older header (a smaller `size`) is
 /// accepted and its missing fields take their defaults.
 #[repr(C)]
@@ -60,6 +62,11 @@ pub struct bert_model_params {
     /// Weight storage: `BERT_DTYPE_AUTO` (default: as the file stores it), `BERT_DTYPE_F32`,
     /// `BERT_DTYPE_F16` or `BERT_DTYPE_INT8` (converted while loading).
     pub dtype: bert_dtype,
+    /// 1: verify the checksums of a `.bert` file's f16 and int8 blocks while loading
+    /// (`BERT_ERROR_FORMAT` naming the tensor if one does not match); it reads the whole
+    /// file. 0 (default): those blocks stay untouched in the memory map until a layer uses
+    /// them (f32 tensors and the header are always verified).
+    pub verify_checksums: u8,
 }
 
 /// `bert_model_params` before `dtype` was appended (its size is still accepted).
@@ -76,12 +83,39 @@ struct bert_model_params_v1 {
     vocab_text_len: usize,
 }
 
+// SAFETY: repr(C), starts with its size, plain data (no bool); v1 is a prefix of this
+// layout. The layout before `verify_checksums` has this size too (the field took its trailing
+// padding, which `bert_model_default_params()` returned as 0): it reads as this one.
+unsafe impl args::Versioned for bert_model_params {
+    const NAME: &'static str = "bert_model_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_model_params_v1>(),
+        std::mem::size_of::<bert_model_params>(),
+    ];
+}
+
 /// A loaded model and its tokenizer. Immutable: share one between any number of threads (each
 /// with its own `bert_context`). Free it with `bert_model_free` after every context made from
 /// it, and every tokenizer borrowed from it with `bert_model_tokenizer`, is no longer used.
 pub struct bert_model {
     pub(crate) model: BertModel,
     pub(crate) tokenizer: bert_tokenizer,
+    /// The caller (`bert_model_load_*`) or the classifier it is borrowed from.
+    pub(crate) owner: Owner,
+}
+
+impl bert_model {
+    /// A model and its tokenizer (borrowed from the model), freed by `owner`.
+    pub(crate) fn new(model: BertModel, tokenizer: Tokenizer, owner: Owner) -> bert_model {
+        bert_model {
+            model,
+            tokenizer: bert_tokenizer {
+                tokenizer,
+                owner: Owner::Model,
+            },
+            owner,
+        }
+    }
 }
 
 /// Default model params: CPU back end, automatic `do_lower_case`, vocabulary beside the model.
@@ -97,17 +131,13 @@ pub extern "C" fn bert_model_default_params() -> bert_model_params {
         vocab_text: std::ptr::null(),
         vocab_text_len: 0,
         dtype: BERT_DTYPE_AUTO,
+        verify_checksums: 0,
     }
 }
 
 /// Reads the caller's params: this layout or an older, shorter one.
-unsafe fn read_params(params: *const bert_model_params) -> FfiResult<bert_model_params> {
-    args::params_versioned(
-        params,
-        bert_model_default_params(),
-        "bert_model_params",
-        &[std::mem::size_of::<bert_model_params_v1>()],
-    )
+pub(crate) unsafe fn read_params(params: *const bert_model_params) -> FfiResult<bert_model_params> {
+    args::params(params, bert_model_default_params())
 }
 
 fn dtype(p: &bert_model_params) -> FfiResult<Option<DType>> {
@@ -121,6 +151,35 @@ fn dtype(p: &bert_model_params) -> FfiResult<Option<DType>> {
              BERT_DTYPE_INT8"
         ))),
     }
+}
+
+/// The weights' options: dtype and checksums.
+fn options(p: &bert_model_params) -> FfiResult<ModelOptions> {
+    Ok(ModelOptions {
+        dtype: dtype(p)?,
+        verify_checksums: args::flag(p.verify_checksums, "verify_checksums")?,
+    })
+}
+
+/// The options of `bert_classifier_load_file`: the back end, dtype and checksums. The
+/// classifier file brings its vocabulary and casing, so options that would change them are
+/// refused rather than ignored.
+pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOptions> {
+    check_backend(p)?;
+    if !p.vocab_path.is_null() {
+        return Err(Failure::invalid(
+            "vocab_path must be NULL for a classifier (its file holds the vocabulary it was \
+             fine-tuned with)",
+        ));
+    }
+    if p.do_lower_case != BERT_LOWER_CASE_AUTO {
+        return Err(Failure::invalid(format!(
+            "do_lower_case is {} but must be BERT_LOWER_CASE_AUTO for a classifier (its file \
+             holds the casing it was fine-tuned with)",
+            p.do_lower_case
+        )));
+    }
+    options(p)
 }
 
 fn check_backend(p: &bert_model_params) -> FfiResult<()> {
@@ -161,10 +220,7 @@ fn tokenizer_from_lines(lines: &[String], lower: bool) -> FfiResult<Tokenizer> {
 
 unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> {
     check_backend(p)?;
-    let opts = ModelOptions {
-        dtype: dtype(p)?,
-        ..ModelOptions::default()
-    };
+    let opts = options(p)?;
     let path = Path::new(path);
     if !path.exists() {
         return Err(bert::Error::io(
@@ -201,15 +257,13 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
         pipeline = pipeline.with_tokenizer(Tokenizer::from_vocab_file(v, lower)?)?;
     }
     let (model, tokenizer) = pipeline.into_parts();
-    Ok(bert_model {
-        model,
-        tokenizer: bert_tokenizer { tokenizer },
-    })
+    Ok(bert_model::new(model, tokenizer, Owner::Caller))
 }
 
 unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_model> {
     check_backend(p)?;
     let dtype = dtype(p)?;
+    let verify = args::flag(p.verify_checksums, "verify_checksums")?;
     let vocab_path = vocab_override(p)?;
     let name = Path::new("<buffer>");
     let config_text = args::text(p.config_json, p.config_json_len, "params.config_json")?;
@@ -225,6 +279,9 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
     };
     if bytes.starts_with(native::MAGIC) {
         let m = native::NativeModel::from_bytes(bytes.to_vec(), name)?;
+        if verify {
+            m.verify()?;
+        }
         let model = BertModel::from_weights_as(m.config().clone(), m.weights()?, dtype)?;
         let lower = lower_case(p, || m.do_lower_case())?;
         let tokenizer = match vocab_given(lower)? {
@@ -238,10 +295,7 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
                 .into())
             }
         };
-        return Ok(bert_model {
-            model,
-            tokenizer: bert_tokenizer { tokenizer },
-        });
+        return Ok(bert_model::new(model, tokenizer, Owner::Caller));
     }
     let looks_safetensors = bytes.len() > 9
         && u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) > 1
@@ -268,10 +322,7 @@ unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_mod
             "safetensors bytes carry no vocabulary: set params.vocab_text or vocab_path".into(),
         ))
     })?;
-    Ok(bert_model {
-        model,
-        tokenizer: bert_tokenizer { tokenizer },
-    })
+    Ok(bert_model::new(model, tokenizer, Owner::Caller))
 }
 
 /// Reports a loaded model to the log callback.
@@ -340,14 +391,20 @@ pub unsafe extern "C" fn bert_model_load_buffer(
     })
 }
 
-/// Frees a model. NULL is a no-op. No context made from it may be used afterwards.
+/// Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
+/// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
+/// it here frees nothing and sets `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_model_free(model: *mut bert_model) {
-    if !model.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(model));
-        }));
+    let Some(m) = model.as_ref() else {
+        return;
+    };
+    if !m.owner.may_free("bert_model_free", "bert_classifier_model") {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(model));
+    }));
 }
 
 /// Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
@@ -373,8 +430,9 @@ pub unsafe extern "C" fn bert_model_max_seq_length(model: *const bert_model) -> 
         .map_or(0, |m| m.model.config().max_position_embeddings)
 }
 
-/// The model's tokenizer, borrowed: valid as long as the model, never freed by the caller
-/// (`bert_tokenizer_free` on it is an error). NULL if `model` is NULL.
+/// The model's tokenizer, borrowed: valid as long as the model, freed with it
+/// (`bert_tokenizer_free` on it frees nothing and sets `bert_last_error()`). NULL if `model`
+/// is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn bert_model_tokenizer(model: *const bert_model) -> *const bert_tokenizer {
     model

@@ -86,7 +86,7 @@ pub extern "C" fn bert_last_error() -> *const c_char {
     catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ptr())).unwrap_or(c"".as_ptr())
 }
 
-fn set_last_error(message: &str) {
+pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
@@ -189,9 +189,8 @@ pub(crate) mod tests {
         let mut tok = std::ptr::null_mut();
         panic_in_next_call();
         // SAFETY: valid NUL-terminated path and out-pointer.
-        let s = unsafe {
-            crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), true, &mut tok)
-        };
+        let s =
+            unsafe { crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), 1, &mut tok) };
         assert_eq!(s, BERT_ERROR_INTERNAL);
         assert!(tok.is_null());
         assert_eq!(
@@ -204,9 +203,8 @@ pub(crate) mod tests {
 
         // The next call is unaffected: it fails for its own reason and replaces the message.
         // SAFETY: as above.
-        let s = unsafe {
-            crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), true, &mut tok)
-        };
+        let s =
+            unsafe { crate::tokenizer::bert_tokenizer_new_from_file(vocab.as_ptr(), 1, &mut tok) };
         assert_eq!(s, BERT_ERROR_IO);
         assert!(
             last_error().contains("/nonexistent/vocab.txt"),

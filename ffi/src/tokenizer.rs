@@ -5,42 +5,58 @@ use std::ffi::c_char;
 use bert::tokenizer::Tokenizer;
 
 use crate::args;
+use crate::handles::Owner;
 use crate::status::{bert_status, guard, Failure, BERT_ERROR_BUFFER_TOO_SMALL};
 
 /// A WordPiece tokenizer (Google's `FullTokenizer`). Immutable and thread-safe: any number of
 /// threads may call `bert_tokenize` on one tokenizer at the same time.
 pub struct bert_tokenizer {
     pub(crate) tokenizer: Tokenizer,
+    /// The caller (`bert_tokenizer_new_from_file`) or the model it is borrowed from.
+    pub(crate) owner: Owner,
 }
 
 /// Creates a tokenizer from a `vocab.txt` (one token per line; NUL-terminated UTF-8 path).
-/// `do_lower_case`: lower-case and strip accents (uncased models). On failure `*out_tokenizer`
-/// is NULL (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
+/// `do_lower_case`: 1 to lower-case and strip accents (uncased models), 0 not to (another
+/// value is `BERT_ERROR_INVALID_ARGUMENT`). On failure `*out_tokenizer` is NULL
+/// (`BERT_ERROR_IO`, `BERT_ERROR_VOCAB`, `BERT_ERROR_INVALID_UTF8`).
 #[no_mangle]
 pub unsafe extern "C" fn bert_tokenizer_new_from_file(
     vocab_path: *const c_char,
-    do_lower_case: bool,
+    do_lower_case: u8,
     out_tokenizer: *mut *mut bert_tokenizer,
 ) -> bert_status {
     guard(|| {
         let out = args::out(out_tokenizer, "out_tokenizer")?;
         *out = std::ptr::null_mut();
         let path = args::c_str(vocab_path, "vocab_path")?;
-        let tokenizer = Tokenizer::from_vocab_file(path, do_lower_case)?;
-        *out = Box::into_raw(Box::new(bert_tokenizer { tokenizer }));
+        let lower = args::flag(do_lower_case, "do_lower_case")?;
+        let tokenizer = Tokenizer::from_vocab_file(path, lower)?;
+        *out = Box::into_raw(Box::new(bert_tokenizer {
+            tokenizer,
+            owner: Owner::Caller,
+        }));
         Ok(())
     })
 }
 
-/// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. Never pass the
-/// tokenizer borrowed from a model (`bert_model_tokenizer`).
+/// Frees a tokenizer made by `bert_tokenizer_new_from_file`. NULL is a no-op. The tokenizer
+/// borrowed from a model (`bert_model_tokenizer`) is freed with the model: passing it here
+/// frees nothing and sets `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_tokenizer_free(tokenizer: *mut bert_tokenizer) {
-    if !tokenizer.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(tokenizer));
-        }));
+    let Some(t) = tokenizer.as_ref() else {
+        return;
+    };
+    if !t
+        .owner
+        .may_free("bert_tokenizer_free", "bert_model_tokenizer")
+    {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(tokenizer));
+    }));
 }
 
 /// Splits `len` bytes of UTF-8 `text` into WordPiece tokens (no `[CLS]`/`[SEP]`, no

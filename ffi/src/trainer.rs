@@ -10,6 +10,7 @@ use bert::classifier::{
 };
 
 use crate::args;
+use crate::handles::MadeIn;
 use crate::log::{log, BERT_LOG_INFO};
 use crate::model::BERT_LOWER_CASE_AUTO;
 use crate::status::{bert_status, guard, Failure, FfiResult};
@@ -38,22 +39,24 @@ pub struct bert_trainer_params {
     /// Examples are truncated to this many positions, `[CLS]` and `[SEP]` included (default
     /// 128).
     pub max_seq_length: u32,
-    /// Threads of the passes, the calling thread included; 0 (default): all cores.
+    /// Threads of the passes, the calling thread included; 0 (default): all cores; at most
+    /// `BERT_MAX_THREADS`.
     pub n_threads: u32,
     /// Seeds the head's initialisation, dropout and shuffling (default 12345). A run is
     /// deterministic for a seed and thread count.
     pub seed: u64,
     /// `n_labels` label names (NUL-terminated UTF-8, copied during the call); label id `i` is
     /// `labels[i]`. NULL with `n_labels > 0`: the names "0", "1", .... NULL with 0 (default):
-    /// the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none).
+    /// the labels of a fine-tuned `.bert` model (`BERT_ERROR_LABEL` if it has none). At most
+    /// `BERT_MAX_LABELS`.
     pub labels: *const *const c_char,
     pub n_labels: usize,
     /// `BERT_LOWER_CASE_AUTO` (default), 0 or 1, as in `bert_model_params`.
     pub do_lower_case: i32,
-    /// Recompute each layer's activations in the backward pass instead of keeping them
-    /// (default false): about 40% less peak memory for about one more forward pass of
-    /// compute, the same numbers.
-    pub gradient_checkpointing: bool,
+    /// 1: recompute each layer's activations in the backward pass instead of keeping them
+    /// (about 40% less peak memory for about one more forward pass of compute, the same
+    /// numbers); 0 (default): keep them.
+    pub gradient_checkpointing: u8,
     /// Global-norm gradient clipping threshold (default 1.0, Google's); 0 disables clipping.
     pub max_grad_norm: f32,
 }
@@ -77,6 +80,19 @@ struct bert_trainer_params_v1 {
     do_lower_case: i32,
 }
 
+/// Most labels a classifier may have (`bert_trainer_params.n_labels`); more is
+/// `BERT_ERROR_INVALID_ARGUMENT`.
+pub const BERT_MAX_LABELS: usize = 65536;
+
+// SAFETY: repr(C), starts with its size, plain data (no bool); v1 is a prefix of this layout.
+unsafe impl args::Versioned for bert_trainer_params {
+    const NAME: &'static str = "bert_trainer_params";
+    const LAYOUTS: &'static [usize] = &[
+        std::mem::size_of::<bert_trainer_params_v1>(),
+        std::mem::size_of::<bert_trainer_params>(),
+    ];
+}
+
 /// Which example set an example goes to. Values never renumbered.
 pub type bert_split = i32;
 /// Training examples (added before the first `bert_trainer_train`).
@@ -84,7 +100,9 @@ pub const BERT_SPLIT_TRAIN: bert_split = 0;
 /// Evaluation examples for `bert_trainer_evaluate` (may be added at any time).
 pub const BERT_SPLIT_EVAL: bert_split = 1;
 
-/// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`.
+/// How `bert_trainer_add_tsv` reads a tab-separated file. From `bert_tsv_default_params()`;
+/// NULL means the defaults. Fields are only ever appended: a struct from an older header is
+/// accepted.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_tsv_params {
@@ -98,8 +116,14 @@ pub struct bert_tsv_params {
     pub text_a_column: i32,
     pub text_b_column: i32,
     pub label_column: i32,
-    /// The first line is a header (default true).
-    pub skip_header: bool,
+    /// 1 (default): the first line is a header; 0: it is a row.
+    pub skip_header: u8,
+}
+
+// SAFETY: repr(C), starts with its size, plain data (no bool); one layout so far.
+unsafe impl args::Versioned for bert_tsv_params {
+    const NAME: &'static str = "bert_tsv_params";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_tsv_params>()];
 }
 
 /// What `bert_trainer_train`'s progress callback sees after each update.
@@ -131,10 +155,13 @@ pub struct bert_progress {
 pub type bert_progress_callback =
     Option<unsafe extern "C" fn(progress: *const bert_progress, user_data: *mut c_void) -> i32>;
 
-/// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics).
+/// Scores of `bert_trainer_evaluate` (run_classifier.py's eval metrics). Set `size` before
+/// the call: `bert_eval_result r = {.size = sizeof r};`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct bert_eval_result {
+    /// `sizeof(bert_eval_result)`, set by the caller; the library writes no further.
+    pub size: usize,
     /// Evaluation examples scored.
     pub n_examples: usize,
     /// Updates done when evaluated.
@@ -149,11 +176,33 @@ pub struct bert_eval_result {
     pub mcc: f64,
 }
 
+// SAFETY: repr(C), starts with its size, plain data; one layout so far.
+unsafe impl args::Versioned for bert_eval_result {
+    const NAME: &'static str = "bert_eval_result";
+    const LAYOUTS: &'static [usize] = &[std::mem::size_of::<bert_eval_result>()];
+}
+
 /// A fine-tuning run: model, hyper-parameters, labels, training and evaluation examples,
 /// optimizer state. Use from one thread at a time (it may move between threads).
 pub struct bert_trainer {
     tuner: FineTuner,
     eval: Vec<InputFeatures>,
+    /// Its pool's workers (from the first `bert_trainer_train`) exist only in this process.
+    made_in: MadeIn,
+}
+
+/// The trainer of a call: not NULL, and made in this process.
+unsafe fn trainer<'a>(p: *mut bert_trainer) -> FfiResult<&'a mut bert_trainer> {
+    let t = args::handle_mut(p, "trainer")?;
+    t.made_in.check("trainer")?;
+    Ok(t)
+}
+
+/// [`trainer`], read-only.
+unsafe fn trainer_ref<'a>(p: *const bert_trainer) -> FfiResult<&'a bert_trainer> {
+    let t = args::handle(p, "trainer")?;
+    t.made_in.check("trainer")?;
+    Ok(t)
 }
 
 /// Default trainer params: run_classifier.py's (lr 5e-5, 3 epochs, batch 32, warm-up 0.1,
@@ -174,7 +223,7 @@ pub extern "C" fn bert_trainer_default_params() -> bert_trainer_params {
         labels: std::ptr::null(),
         n_labels: 0,
         do_lower_case: BERT_LOWER_CASE_AUTO,
-        gradient_checkpointing: d.gradient_checkpointing,
+        gradient_checkpointing: u8::from(d.gradient_checkpointing),
         max_grad_norm: d.max_grad_norm,
     }
 }
@@ -188,11 +237,17 @@ pub extern "C" fn bert_tsv_default_params() -> bert_tsv_params {
         text_a_column: 0,
         text_b_column: -1,
         label_column: 1,
-        skip_header: true,
+        skip_header: 1,
     }
 }
 
 unsafe fn labels_of(p: &bert_trainer_params, model: &[String]) -> FfiResult<Vec<String>> {
+    if p.n_labels > BERT_MAX_LABELS {
+        return Err(Failure::invalid(format!(
+            "n_labels is {}: at most {BERT_MAX_LABELS} (BERT_MAX_LABELS)",
+            p.n_labels
+        )));
+    }
     if !p.labels.is_null() {
         let ptrs = std::slice::from_raw_parts(p.labels, p.n_labels);
         return ptrs
@@ -230,12 +285,7 @@ pub unsafe extern "C" fn bert_trainer_new(
         let out = args::out(out_trainer, "out_trainer")?;
         *out = std::ptr::null_mut();
         let path = Path::new(args::c_str(model_path, "model_path")?);
-        let p = args::params_versioned(
-            params,
-            bert_trainer_default_params(),
-            "bert_trainer_params",
-            &[std::mem::size_of::<bert_trainer_params_v1>()],
-        )?;
+        let p = args::params(params, bert_trainer_default_params())?;
         let lower = match p.do_lower_case {
             BERT_LOWER_CASE_AUTO => None,
             0 => Some(false),
@@ -254,8 +304,8 @@ pub unsafe extern "C" fn bert_trainer_new(
             gradient_accumulation_steps: p.gradient_accumulation_steps as usize,
             seed: p.seed,
             max_seq_length: p.max_seq_length as usize,
-            threads: p.n_threads as usize,
-            gradient_checkpointing: p.gradient_checkpointing,
+            threads: args::threads(p.n_threads, "n_threads")?,
+            gradient_checkpointing: args::flag(p.gradient_checkpointing, "gradient_checkpointing")?,
             max_grad_norm: p.max_grad_norm,
         };
         if !path.exists() {
@@ -279,19 +329,26 @@ pub unsafe extern "C" fn bert_trainer_new(
         *out = Box::into_raw(Box::new(bert_trainer {
             tuner,
             eval: Vec::new(),
+            made_in: MadeIn::here(),
         }));
         Ok(())
     })
 }
 
-/// Frees a trainer. NULL is a no-op.
+/// Frees a trainer, joining its worker threads. NULL is a no-op. In a child process after
+/// `fork` a trainer of the parent frees nothing (its workers do not exist there) and sets
+/// `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_trainer_free(trainer: *mut bert_trainer) {
-    if !trainer.is_null() {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            drop(Box::from_raw(trainer));
-        }));
+    let Some(t) = trainer.as_ref() else {
+        return;
+    };
+    if !t.made_in.may_free("bert_trainer_free") {
+        return;
     }
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(Box::from_raw(trainer));
+    }));
 }
 
 fn split_of(split: bert_split) -> FfiResult<bool> {
@@ -311,14 +368,10 @@ unsafe fn add(
     len_b: usize,
     label: impl FnOnce(&FineTuner) -> FfiResult<String>,
 ) -> FfiResult<()> {
-    let t = args::handle_mut(trainer, "trainer")?;
+    let t = self::trainer(trainer)?;
     let train = split_of(split)?;
     let a = args::text(text_a, len_a, "text_a")?;
-    let b = if text_b.is_null() {
-        None
-    } else {
-        Some(args::text(text_b, len_b, "text_b")?)
-    };
+    let b = args::optional_text(text_b, len_b, "text_b")?;
     let label = label(&t.tuner)?;
     if train {
         t.tuner.add_example(a, b, &label)?;
@@ -336,8 +389,8 @@ unsafe fn add(
     Ok(())
 }
 
-/// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL: a single
-/// sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
+/// Adds one example: text A (`len_a` bytes of UTF-8), optional text B (NULL with `len_b` 0:
+/// a single sentence) and its label id (`0 .. n_labels-1`; anything else is `BERT_ERROR_LABEL`), to
 /// the training (`BERT_SPLIT_TRAIN`) or evaluation (`BERT_SPLIT_EVAL`) set. Training examples
 /// can only be added before the first `bert_trainer_train` (`BERT_ERROR_INVALID_ARGUMENT`
 /// after).
@@ -408,10 +461,10 @@ pub unsafe extern "C" fn bert_trainer_add_tsv(
     params: *const bert_tsv_params,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         let train = split_of(split)?;
         let path = Path::new(args::c_str(path, "path")?);
-        let p = args::params(params, bert_tsv_default_params(), "bert_tsv_params")?;
+        let p = args::params(params, bert_tsv_default_params())?;
         let processor = if p.task_name.is_null() {
             let col = |v: i32, what: &str| {
                 usize::try_from(v).map_err(|_| Failure::invalid(format!("{what} {v} is negative")))
@@ -424,7 +477,7 @@ pub unsafe extern "C" fn bert_trainer_add_tsv(
                 col(p.text_a_column, "text_a_column")?,
                 b,
                 col(p.label_column, "label_column")?,
-                p.skip_header,
+                args::flag(p.skip_header, "skip_header")?,
             )
         } else {
             Processor::glue(args::c_str(p.task_name, "params.task_name")?)?
@@ -481,7 +534,7 @@ pub unsafe extern "C" fn bert_trainer_train(
     user_data: *mut c_void,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         if !t.tuner.started() && t.tuner.num_examples() > 0 {
             log(BERT_LOG_INFO, || {
                 format!(
@@ -527,7 +580,8 @@ pub unsafe extern "C" fn bert_trainer_train(
 }
 
 /// Evaluates the current parameters on the evaluation set (dropout off): accuracy, loss, and
-/// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure).
+/// for two labels F1 and MCC of label 1, into `*out` (zeroed on failure, all but its
+/// `size`).
 /// `BERT_ERROR_EMPTY_DATA` if the evaluation set is empty.
 #[no_mangle]
 pub unsafe extern "C" fn bert_trainer_evaluate(
@@ -535,25 +589,18 @@ pub unsafe extern "C" fn bert_trainer_evaluate(
     out: *mut bert_eval_result,
 ) -> bert_status {
     guard(|| {
-        let o = args::out(out, "out")?;
-        *o = bert_eval_result {
-            n_examples: 0,
-            global_step: 0,
-            accuracy: 0.0,
-            loss: 0.0,
-            f1: 0.0,
-            mcc: 0.0,
-        };
-        let t = args::handle(trainer, "trainer")?;
+        let o = args::output(out, "out")?;
+        let t = trainer_ref(trainer)?;
         let r = t.tuner.evaluate(&t.eval, 32)?;
-        *o = bert_eval_result {
+        o.write(&bert_eval_result {
+            size: std::mem::size_of::<bert_eval_result>(),
             n_examples: r.num_examples,
             global_step: t.tuner.global_step(),
             accuracy: r.accuracy,
             loss: r.loss,
             f1: r.f1.unwrap_or(f64::NAN),
             mcc: r.mcc.unwrap_or(f64::NAN),
-        };
+        });
         Ok(())
     })
 }
@@ -567,7 +614,7 @@ pub unsafe extern "C" fn bert_trainer_save(
     path: *const c_char,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle(trainer, "trainer")?;
+        let t = trainer_ref(trainer)?;
         let path = args::c_str(path, "path")?;
         t.tuner.save(Path::new(path))?;
         Ok(())
@@ -583,7 +630,7 @@ pub unsafe extern "C" fn bert_trainer_save_checkpoint(
     path: *const c_char,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         let path = args::c_str(path, "path")?;
         t.tuner.save_checkpoint(Path::new(path))?;
         Ok(())
@@ -599,7 +646,7 @@ pub unsafe extern "C" fn bert_trainer_resume(
     path: *const c_char,
 ) -> bert_status {
     guard(|| {
-        let t = args::handle_mut(trainer, "trainer")?;
+        let t = self::trainer(trainer)?;
         let path = args::c_str(path, "path")?;
         t.tuner.resume(Path::new(path))?;
         Ok(())

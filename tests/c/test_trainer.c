@@ -74,7 +74,7 @@ struct abort_state {
     int asked, stop_at;
 };
 
-static bool on_abort(void *user) {
+static int32_t on_abort(void *user) {
     struct abort_state *a = user;
     return ++a->asked == a->stop_at;
 }
@@ -165,7 +165,7 @@ int main(int argc, char **argv) {
     CHECK(bert_trainer_num_examples(trainer, BERT_SPLIT_TRAIN) == 8);
 
     /* evaluation needs evaluation examples */
-    bert_eval_result ev;
+    bert_eval_result ev = {.size = sizeof ev};
     CHECK_STATUS(bert_trainer_evaluate(trainer, &ev), BERT_ERROR_EMPTY_DATA);
     CHECK_STATUS(bert_trainer_add_tsv(trainer, BERT_SPLIT_EVAL, dev_tsv, &tsv), BERT_OK);
     CHECK(bert_trainer_num_examples(trainer, BERT_SPLIT_EVAL) == 8);
@@ -217,7 +217,7 @@ int main(int argc, char **argv) {
             CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_TRAIN, t, strlen(t) - (size_t)i, NULL, 0, i % 2), BERT_OK);
         CHECK_STATUS(bert_trainer_add_example(runs[r], BERT_SPLIT_EVAL, "fine", 4, "film", 4, 1), BERT_OK);
     }
-    bert_eval_result e0, e1;
+    bert_eval_result e0 = {.size = sizeof e0}, e1 = {.size = sizeof e1};
     CHECK_STATUS(bert_trainer_train(runs[0], 0, NULL, NULL), BERT_OK);            /* straight */
     CHECK_STATUS(bert_trainer_evaluate(runs[0], &e0), BERT_OK);
     CHECK_STATUS(bert_trainer_train(runs[1], 1, NULL, NULL), BERT_OK);            /* 1 update */
@@ -231,13 +231,14 @@ int main(int argc, char **argv) {
     CHECK(bert_trainer_global_step(runs[1]) == 1);
     CHECK_STATUS(bert_trainer_train(runs[1], 0, NULL, NULL), BERT_OK);
     memset(&e1, 0, sizeof e1);
+    e1.size = sizeof e1;
     CHECK_STATUS(bert_trainer_evaluate(runs[1], &e1), BERT_OK);
     CHECK(e1.global_step == 2 && e0.loss == e1.loss);
     for (int r = 0; r < 2; r++) bert_trainer_free(runs[r]);
 
     /* --- the saved classifier, cross-checked against the trainer's evaluation ------------- */
     bert_classifier *clf = NULL;
-    CHECK_STATUS(bert_classifier_load_file(clf_path, &clf), BERT_OK);
+    CHECK_STATUS(bert_classifier_load_file(clf_path, NULL, &clf), BERT_OK);
     if (!clf) return 1;
     CHECK(bert_classifier_num_labels(clf) == 2);
     CHECK(strcmp(bert_classifier_label(clf, 0), "0") == 0 && strcmp(bert_classifier_label(clf, 1), "1") == 0);
@@ -321,11 +322,11 @@ int main(int argc, char **argv) {
 
     /* --- not a classifier ----------------------------------------------------------------- */
     bert_classifier *nc = (bert_classifier *)1;
-    CHECK_STATUS(bert_classifier_load_file(model_dir, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
+    CHECK_STATUS(bert_classifier_load_file(model_dir, NULL, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
     CHECK(nc == NULL);
-    CHECK_STATUS(bert_classifier_load_file(plain_bert, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
-    CHECK_STATUS(bert_classifier_load_file("/nonexistent.bert", &nc), BERT_ERROR_IO);
-    CHECK_STATUS(bert_classifier_load_file(NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_classifier_load_file(plain_bert, NULL, &nc), BERT_ERROR_NOT_A_CLASSIFIER);
+    CHECK_STATUS(bert_classifier_load_file("/nonexistent.bert", NULL, &nc), BERT_ERROR_IO);
+    CHECK_STATUS(bert_classifier_load_file(NULL, NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
     CHECK(bert_classifier_num_labels(NULL) == 0 && bert_classifier_model(NULL) == NULL);
 
     /* --- trainer errors on the tiny fixture ---------------------------------------------- */
@@ -389,7 +390,7 @@ int main(int argc, char **argv) {
     CHECK(seen_log.lines[BERT_LOG_ERROR] >= 20);
     bert_log_set(NULL, NULL);
     int errors = seen_log.lines[BERT_LOG_ERROR];
-    CHECK_STATUS(bert_classifier_load_file(NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_classifier_load_file(NULL, NULL, &nc), BERT_ERROR_NULL_ARGUMENT);
     CHECK(seen_log.lines[BERT_LOG_ERROR] == errors);
 
     bert_context_free(ctx);

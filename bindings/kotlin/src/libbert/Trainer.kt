@@ -62,9 +62,10 @@ open class ContextParamsStruct : Structure() {
     class ByValue : ContextParamsStruct(), Structure.ByValue
 }
 
-/** bert_eval_result. */
-@Structure.FieldOrder("n_examples", "global_step", "accuracy", "loss", "f1", "mcc")
+/** bert_eval_result; the caller sets `size` (see [Trainer.evaluate]). */
+@Structure.FieldOrder("size", "n_examples", "global_step", "accuracy", "loss", "f1", "mcc")
 open class EvalResultStruct : Structure() {
+    @JvmField var size: Long = 0
     @JvmField var n_examples: Long = 0
     @JvmField var global_step: Long = 0
     @JvmField var accuracy: Double = 0.0
@@ -72,6 +73,29 @@ open class EvalResultStruct : Structure() {
     @JvmField var f1: Double = 0.0
     @JvmField var mcc: Double = 0.0
 }
+
+/** bert_model_params, field for field (booleans are bytes). */
+@Structure.FieldOrder(
+    "size", "backend", "do_lower_case", "vocab_path", "config_json", "config_json_len", "vocab_text",
+    "vocab_text_len", "dtype", "verify_checksums",
+)
+open class ModelParamsStruct : Structure() {
+    @JvmField var size: Long = 0
+    @JvmField var backend: Int = 0
+    @JvmField var do_lower_case: Int = 0
+    @JvmField var vocab_path: Pointer? = null
+    @JvmField var config_json: Pointer? = null
+    @JvmField var config_json_len: Long = 0
+    @JvmField var vocab_text: Pointer? = null
+    @JvmField var vocab_text_len: Long = 0
+    @JvmField var dtype: Int = 0
+    @JvmField var verify_checksums: Byte = 0
+
+    class ByValue : ModelParamsStruct(), Structure.ByValue
+}
+
+/** bert_dtype: the storage of a model's weights. */
+enum class DType(val value: Int) { AUTO(0), F32(1), F16(2), INT8(3) }
 
 /** bert_progress_callback. */
 interface ProgressCallback : Callback {
@@ -84,6 +108,7 @@ interface LibBertTrain : Library {
     fun bert_trainer_default_params(): TrainerParamsStruct.ByValue
     fun bert_tsv_default_params(): TsvParamsStruct.ByValue
     fun bert_context_default_params(): ContextParamsStruct.ByValue
+    fun bert_model_default_params(): ModelParamsStruct.ByValue
     fun bert_trainer_new(path: String, params: TrainerParamsStruct?, out: PointerByReference): Int
     fun bert_trainer_free(trainer: Pointer?)
     fun bert_trainer_add_example(
@@ -102,7 +127,7 @@ interface LibBertTrain : Library {
     fun bert_trainer_save(trainer: Pointer?, path: String): Int
     fun bert_trainer_save_checkpoint(trainer: Pointer?, path: String): Int
     fun bert_trainer_resume(trainer: Pointer?, path: String): Int
-    fun bert_classifier_load_file(path: String, out: PointerByReference): Int
+    fun bert_classifier_load_file(path: String, params: ModelParamsStruct?, out: PointerByReference): Int
     fun bert_classifier_free(classifier: Pointer?)
     fun bert_classifier_model(classifier: Pointer?): Pointer?
     fun bert_classifier_num_labels(classifier: Pointer?): Long
@@ -276,6 +301,7 @@ class Trainer(modelPath: String, params: TrainerParams = TrainerParams.defaults(
 
     fun evaluate(): EvalResult {
         val r = EvalResultStruct()
+        r.size = r.size().toLong()
         check(LibBertTrain.lib.bert_trainer_evaluate(ptr, r))
         return EvalResult(r.n_examples, r.global_step, r.accuracy, r.loss, r.f1, r.mcc)
     }
@@ -291,14 +317,26 @@ class Trainer(modelPath: String, params: TrainerParams = TrainerParams.defaults(
     }
 }
 
-/** A fine-tuned classifier. Thread-safe; classify through a [ClassifierContext] per thread. */
-class Classifier(path: String) : AutoCloseable {
+/**
+ * A fine-tuned classifier. Thread-safe; classify through a [ClassifierContext] per thread.
+ * [dtype] converts the encoder's weights while loading (the head stays f32); [verifyChecksums]
+ * verifies the file's f16/int8 blocks while loading.
+ */
+class Classifier(path: String, dtype: DType = DType.AUTO, verifyChecksums: Boolean = false) : AutoCloseable {
     private var handle: Pointer?
     internal val ptr: Pointer get() = handle ?: throw IllegalStateException("classifier is closed")
 
     init {
+        // A by-reference copy of the defaults (a ByValue instance would be passed by value).
+        val d = LibBertTrain.lib.bert_model_default_params()
+        val params = ModelParamsStruct()
+        params.size = d.size
+        params.backend = d.backend
+        params.do_lower_case = d.do_lower_case
+        params.dtype = dtype.value
+        params.verify_checksums = if (verifyChecksums) 1 else 0
         val out = PointerByReference()
-        check(LibBertTrain.lib.bert_classifier_load_file(path, out))
+        check(LibBertTrain.lib.bert_classifier_load_file(path, params, out))
         handle = out.value
     }
 

@@ -114,6 +114,12 @@ fun main(args: Array<String>) {
                 println("Kotlin: P(1 | a fine film) = ${p[0][1]}")
             }
         }
+        Classifier(path, DType.INT8, verifyChecksums = true).use { c ->
+            c.newContext(threads = 1, maxSeqLength = 32).use { ctx ->
+                val p = ctx.classify(listOf("a fine film"))
+                expect(abs(p[0].sum() - 1f) < 1e-6f, "int8 classifier probabilities ${p[0].toList()}")
+            }
+        }
         expectStatus(LibBertTrain.ERROR_NOT_A_CLASSIFIER) { Classifier(dir) }
     }
     println("$passed passed, $failed failed")

@@ -89,7 +89,7 @@ public final class Tokenizer {
 
     public init(vocabPath: String, doLowerCase: Bool) throws {
         var out: OpaquePointer?
-        try check(bert_tokenizer_new_from_file(vocabPath, doLowerCase, &out))
+        try check(bert_tokenizer_new_from_file(vocabPath, doLowerCase ? 1 : 0, &out))
         handle = out!
     }
 
@@ -135,7 +135,7 @@ public final class Context {
         var lens = texts.map { $0.utf8.count }
         var out = [Float](repeating: 0, count: texts.count * h)
         var written = 0
-        try check(bert_embed(handle, &pointers, &lens, texts.count, pooling.rawValue, normalize,
+        try check(bert_embed(handle, &pointers, &lens, texts.count, pooling.rawValue, normalize ? 1 : 0,
                              &out, out.count, &written))
         return (0..<texts.count).map { Array(out[$0 * h..<($0 + 1) * h]) }
     }
@@ -145,6 +145,7 @@ public final class Context {
         var params = bert_encode_default_params()
         params.max_seq_length = maxSeqLength
         var v = bert_encoding_view()
+        v.size = MemoryLayout<bert_encoding_view>.size
         let bb = b ?? ""
         try check(bert_encode(handle, a, a.utf8.count, b == nil ? nil : bb, bb.utf8.count, &params, &v))
         let n = v.n_tokens
@@ -157,6 +158,7 @@ public final class Context {
     /// Every layer's hidden states for one text (layer 0: the embedding output).
     public func hiddenStates(_ text: String) throws -> HiddenStates {
         var v = bert_hidden_states_view()
+        v.size = MemoryLayout<bert_hidden_states_view>.size
         try check(bert_hidden_states(handle, text, text.utf8.count, &v))
         let count = v.n_layers * v.n_tokens * v.hidden_size
         return HiddenStates(layers: v.n_layers, tokens: v.n_tokens, hiddenSize: v.hidden_size,

@@ -14,10 +14,12 @@ func withCStrings<R>(_ texts: [String], _ body: ([UnsafePointer<CChar>?], [Int])
 public final class Classifier {
     let handle: OpaquePointer
 
-    /// Loads a .bert file written by Trainer.save or `bert classify --do_train`.
-    public init(path: String) throws {
+    /// Loads a .bert file written by Trainer.save or `bert classify --do_train`; `params` from
+    /// bert_model_default_params() gives the back end, dtype and verify_checksums.
+    public init(path: String, params: bert_model_params = bert_model_default_params()) throws {
+        var p = params
         var out: OpaquePointer?
-        try check(bert_classifier_load_file(path, &out))
+        try check(bert_classifier_load_file(path, &p, &out))
         handle = out!
     }
 
@@ -155,6 +157,7 @@ public final class Trainer {
 
     public func evaluate() throws -> bert_eval_result {
         var r = bert_eval_result()
+        r.size = MemoryLayout<bert_eval_result>.size
         try check(bert_trainer_evaluate(handle, &r))
         return r
     }
