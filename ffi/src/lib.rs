@@ -61,7 +61,25 @@ pub extern "C" fn bert_system_info() -> *const c_char {
     std::panic::catch_unwind(|| {
         INFO.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let mut simd = Vec::new();
+            #[cfg_attr(
+                not(any(target_arch = "x86_64", target_arch = "aarch64")),
+                allow(unused_mut)
+            )]
+            let mut simd: Vec<&str> = Vec::new();
+            #[cfg(target_arch = "aarch64")]
+            for (name, on) in [
+                ("neon", std::arch::is_aarch64_feature_detected!("neon")),
+                (
+                    "dotprod",
+                    std::arch::is_aarch64_feature_detected!("dotprod"),
+                ),
+                ("i8mm", std::arch::is_aarch64_feature_detected!("i8mm")),
+                ("fp16", std::arch::is_aarch64_feature_detected!("fp16")),
+            ] {
+                if on {
+                    simd.push(name);
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             {
                 for (name, on) in [
