@@ -18,7 +18,7 @@
 //!   all-MiniLM-L6-v2 this moved the worst sentence-embedding cosine to f32 from 0.9911 to
 //!   0.9985 with 7-bit activations (BENCHMARKS.md, "int8/f16 kernels").
 //! - Products are summed exactly in i32 (`d = Σ a·q − z·Σ q`, column sums `Σ_i q[i][o]`
-//!   computed once, on first use), then the epilogue computes in f32
+//!   per K chunk computed once, on first use), then the epilogue computes in f32
 //!   `y = fma(u + Σ_outliers x·q, s[o], bias[o])` with `u = d · t[r]`, and applies the
 //!   activation. Results do not depend on the thread count, and every path gives the same
 //!   bits as the portable kernel at the same `L`.
@@ -279,8 +279,8 @@ pub(crate) struct Int8Weights {
     pub out_dim: usize,
     pub packed: WeightBytes,
     pub scales: Vec<f32>,
-    /// `Σ_i q[i][o]` per column, computed on first use (so opening a mapped file reads no
-    /// weight).
+    /// `Σ_i q[i][o]` per column over each K chunk (`[chunks][out]`, see [`K_CHUNK`]),
+    /// computed on first use (so opening a mapped file reads no weight).
     colsums: OnceLock<Vec<i32>>,
     pub path: Int8Path,
 }
@@ -438,7 +438,7 @@ impl Int8Weights {
                                     t: &qa.scale[r0..r0 + mcur],
                                     z: &qa.zero[r0..r0 + mcur],
                                     s: &self.scales[cols.clone()],
-                                    colsum: &colsums[cols.clone()],
+                                    colsum: &colsums[g0 / (K_CHUNK / K_GROUP) * n..][cols.clone()],
                                     bias: &bias[cols],
                                     outliers: &qa.outliers[r0..r0 + mcur],
                                     w: &bytes[b0..b0 + np * groups * 64],

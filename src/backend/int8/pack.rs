@@ -1,7 +1,9 @@
 //! Packing: weights into the layout of `int8.rs` (once), activations into u8 row panels (per
 //! call).
 
-use super::{Outliers, QuantizedKernel, QuantizedRows, Spec, K_GROUP, OUTLIERS, PANEL_COLS};
+use super::{
+    Outliers, QuantizedKernel, QuantizedRows, Spec, K_CHUNK, K_GROUP, OUTLIERS, PANEL_COLS,
+};
 use crate::backend::Pool;
 
 /// Packs `q.values` (`[in, out]`) into the version-1 layout (see the module docs).
@@ -28,21 +30,28 @@ pub(super) fn pack_weights(q: &QuantizedKernel) -> Vec<u8> {
     out
 }
 
-/// `Σ_i q[i][o]` for every column `o < out` of a packed kernel (whose length was checked).
+/// `Σ_i q[i][o]` over each K chunk (`K_CHUNK` values of `i`) for every column `o < out` of
+/// a packed kernel (whose length was checked): `[chunks][out]`, at least one chunk (of
+/// zeros when K = 0). The i32 sums of `int8.rs` are per chunk, and so is the zero point's
+/// share `z · Σ q` that each chunk's epilogue takes off.
 pub(super) fn column_sums(packed: &[u8], in_dim: usize, out_dim: usize) -> Vec<i32> {
     let groups = in_dim.div_ceil(K_GROUP);
     let panels = out_dim.div_ceil(PANEL_COLS);
-    let mut sums = vec![0i32; panels * PANEL_COLS];
+    let chunk = K_CHUNK / K_GROUP;
+    let chunks = groups.div_ceil(chunk).max(1);
+    let mut sums = vec![0i32; chunks * out_dim];
     if groups > 0 {
         for (p, panel) in packed.chunks_exact(groups * 64).enumerate().take(panels) {
-            for group in panel.chunks_exact(64) {
+            for (g, group) in panel.chunks_exact(64).enumerate() {
+                let row = &mut sums[g / chunk * out_dim..][..out_dim];
                 for (c, col) in group.chunks_exact(K_GROUP).enumerate() {
-                    sums[p * PANEL_COLS + c] += col.iter().map(|&b| b as i8 as i32).sum::<i32>();
+                    if let Some(s) = row.get_mut(p * PANEL_COLS + c) {
+                        *s += col.iter().map(|&b| b as i8 as i32).sum::<i32>();
+                    }
                 }
             }
         }
     }
-    sums.truncate(out_dim);
     sums
 }
 
