@@ -24,6 +24,8 @@ fn paths() -> Vec<Int8Path> {
         Int8Path::Vnni512,
         Int8Path::AvxVnni,
         Int8Path::Avx2,
+        Int8Path::I8mm,
+        Int8Path::Dotprod,
         Int8Path::Portable,
     ];
     let have: Vec<Int8Path> = all.into_iter().filter(|p| p.available()).collect();
@@ -458,7 +460,13 @@ fn from_int8_packed_rejects_wrong_lengths() {
     let huge = Dense::from_int8_packed(usize::MAX, 2, WeightBytes::Owned(vec![]), vec![], vec![]);
     assert!(huge.is_err());
     // A path the CPU lacks is an error too (or, where the CPU has every path, fine).
-    for path in [Int8Path::Vnni512, Int8Path::AvxVnni, Int8Path::Avx2] {
+    for path in [
+        Int8Path::Vnni512,
+        Int8Path::AvxVnni,
+        Int8Path::Avx2,
+        Int8Path::I8mm,
+        Int8Path::Dotprod,
+    ] {
         let r = Dense::new_int8_with_path(&q, vec![0.0; n], path);
         assert_eq!(r.is_ok(), path.available(), "{path:?}");
     }
