@@ -12,6 +12,8 @@
 mod args;
 mod classifier;
 mod context;
+#[cfg(feature = "jni")]
+mod jni;
 mod log;
 mod model;
 mod status;
