@@ -248,7 +248,7 @@ impl Int8Path {
                 np: 1,
                 levels: 255,
                 kernel: arm::kernel_dotprod,
-                simd: false,
+                simd: true,
                 ka: K_GROUP,
                 signed: true,
             },
@@ -258,7 +258,7 @@ impl Int8Path {
                 np: 1,
                 levels: 255,
                 kernel: arm::kernel_i8mm,
-                simd: false,
+                simd: true,
                 ka: arm::I8MM_KA,
                 signed: true,
             },
@@ -278,8 +278,12 @@ pub(crate) struct Spec {
     /// Largest activation level (127 or 255).
     levels: u8,
     kernel: KernelFn,
-    /// Use the AVX2+FMA quantization and epilogue (bit-identical to the portable ones).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// Use the target's SIMD helpers, bit-identical to the portable ones: on x86_64 the
+    /// AVX2+FMA quantization and epilogue, on aarch64 the NEON epilogue.
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     simd: bool,
     /// K values per group of the packed activations: `K_GROUP` (4), or 8 for `SMMLA`,
     /// whose operand is 2 rows x 8 k (see [`QuantizedRows::data`]).
@@ -607,6 +611,12 @@ unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
         // SAFETY: `spec.simd` is set only for paths that check AVX2 and FMA, checked
         // available when the layer was built; the rest is the caller's contract.
         unsafe { x86::epilogue(e) };
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if spec.simd {
+        // SAFETY: the caller's contract (NEON is in the aarch64 base architecture).
+        unsafe { arm::epilogue(e) };
         return;
     }
     let _ = spec;

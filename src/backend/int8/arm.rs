@@ -11,11 +11,13 @@
 //!   groups of 8 k (`I8MM_KA`), so a row pair is one load. 4 x 16 tile: 2 row pairs x 8
 //!   column pairs, 16 accumulators.
 //!
-//! The instructions are written as `asm!`: their intrinsics are newer than the crate's MSRV.
+//! Their epilogue ([`epilogue`]) is the portable one's arithmetic on NEON, four columns at a
+//! time. The instructions are written as `asm!`: their intrinsics are newer than the crate's
+//! MSRV.
 //! The enclosing functions enable the extension, checked at run time
 //! (`is_aarch64_feature_detected!`) before a layer takes the path.
 
-use super::{Tile, K_GROUP};
+use super::{Tile, TileEpilogue, K_GROUP, OUTLIERS, PANEL_COLS};
 use std::arch::aarch64::*;
 
 /// Rows per tile (both kernels).
@@ -173,6 +175,72 @@ pub(super) unsafe fn kernel_i8mm(
                     };
                 }
             }
+        }
+    }
+}
+
+/// The epilogue of `int8.rs` (`epilogue_row`) for a whole tile, 4 columns at a time, for the
+/// ARM paths: the same operations in the same order (`fmla` rounds once, like
+/// `f32::mul_add`; `scvtf` rounds to nearest, like `as f32`), so the same bits. Every outlier
+/// slot is applied, unused ones (value 0, index 0) included, as the portable version does.
+///
+/// # Safety
+/// The contract of `int8.rs`'s `epilogue`.
+pub(super) unsafe fn epilogue(e: &TileEpilogue<'_>) {
+    let cols = e.s.len();
+    let body = cols / 4 * 4;
+    // K = 0 has no weights to read (and no outliers).
+    let slots = if e.wstride == 0 { 0 } else { OUTLIERS };
+    for i in 0..e.rows {
+        let o = &e.outliers[i];
+        let (t, z) = (vdupq_n_f32(e.t[i]), vdupq_n_s32(e.z[i]));
+        // Per outlier slot: the value, where its weights sit in a panel's K group, and the
+        // shift that brings its byte to the top of each 32-bit lane.
+        let mut xs = [vdupq_n_f32(0.0); OUTLIERS];
+        let mut offs = [0usize; OUTLIERS];
+        let mut ups = [vdupq_n_s32(0); OUTLIERS];
+        for s in 0..slots {
+            let c = o.idx[s] as usize;
+            // `c < K` (slot index or 0), so its group lies inside each panel.
+            assert!(c / K_GROUP * 64 + 64 <= e.wstride);
+            xs[s] = vdupq_n_f32(o.val[s]);
+            offs[s] = c / K_GROUP * 64;
+            ups[s] = vdupq_n_s32((24 - 8 * (c % K_GROUP)) as i32);
+        }
+        for j in (0..body).step_by(4) {
+            // Columns `j..j+4` of panel `j / 16`: 4 bytes each, 16 contiguous bytes.
+            let panel = j / PANEL_COLS * e.wstride;
+            assert!(panel + e.wstride <= e.w.len());
+            let wj = panel + j % PANEL_COLS * K_GROUP;
+            // SAFETY: `j + 4 <= cols`: inside the tile row, the column slices and (caller's
+            // contract) the output row. Weight loads: 16 bytes at `wj + off`, `off + 64 <=
+            // wstride` (asserted per slot), `j % 16 <= 12`: inside panel `j / 16`, which
+            // lies inside `e.w` (asserted).
+            unsafe {
+                let acc = vld1q_s32(e.acc[i].as_ptr().add(j));
+                let cs = vld1q_s32(e.colsum.as_ptr().add(j));
+                let d = vsubq_s32(acc, vmulq_s32(z, cs));
+                let mut u = vmulq_f32(vcvtq_f32_s32(d), t);
+                let s = vld1q_f32(e.s.as_ptr().add(j));
+                let y = e.y.add(i * e.ldy + j);
+                let out = if e.first {
+                    for k in 0..slots {
+                        let w = vreinterpretq_s32_s8(vld1q_s8(
+                            e.w.as_ptr().add(wj + offs[k]) as *const i8
+                        ));
+                        let q = vshrq_n_s32::<24>(vshlq_s32(w, ups[k]));
+                        u = vfmaq_f32(u, xs[k], vcvtq_f32_s32(q));
+                    }
+                    vfmaq_f32(vld1q_f32(e.bias.as_ptr().add(j)), u, s)
+                } else {
+                    vfmaq_f32(vld1q_f32(y), u, s)
+                };
+                vst1q_f32(y, out);
+            }
+        }
+        if body < cols {
+            // SAFETY: the caller's contract.
+            unsafe { super::epilogue_row(e, i, body) };
         }
     }
 }
