@@ -17,6 +17,11 @@ fn main() {
     // The f32 AVX-512 micro-kernels (`bert_avx512`) likewise.
     println!("cargo:rustc-check-cfg=cfg(bert_vnni)");
     println!("cargo:rustc-check-cfg=cfg(bert_avx512)");
+    // `RUSTFLAGS="--cfg bert_portable"` makes every kernel choice (`Isa::detect`,
+    // `Int8Path::detect`, the row kernels' `Path::Auto`) the portable one: a build that
+    // measures the portable path on a CPU with SIMD (scripts/test_arm.sh counts the
+    // instructions of each path under QEMU). Never set by default.
+    println!("cargo:rustc-check-cfg=cfg(bert_portable)");
     if rustc_minor().is_some_and(|m| m >= 89) {
         println!("cargo:rustc-cfg=bert_vnni");
         println!("cargo:rustc-cfg=bert_avx512");

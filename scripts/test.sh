@@ -20,3 +20,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
 cargo test --workspace --all-features
 cargo test -p bert --lib
 scripts/test_bindings.sh
+scripts/test_arm.sh

@@ -15,6 +15,8 @@
 
 mod classifier;
 mod context;
+#[cfg(feature = "jni")]
+mod jni;
 mod log;
 mod model;
 mod status;

@@ -61,6 +61,20 @@ pub extern "C" fn bert_system_info() -> *const c_char {
 fn simd_features() -> Vec<&'static str> {
     #[allow(unused_mut)]
     let mut simd = Vec::new();
+    #[cfg(target_arch = "aarch64")]
+    for (name, on) in [
+        ("neon", std::arch::is_aarch64_feature_detected!("neon")),
+        (
+            "dotprod",
+            std::arch::is_aarch64_feature_detected!("dotprod"),
+        ),
+        ("i8mm", std::arch::is_aarch64_feature_detected!("i8mm")),
+        ("fp16", std::arch::is_aarch64_feature_detected!("fp16")),
+    ] {
+        if on {
+            simd.push(name);
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     {
         use bert::backend::int8::Int8Path;

@@ -9,8 +9,10 @@
 //!   include 0 (0 and the zero padding are exact). Asymmetric u8 is what the x86
 //!   instructions multiply (`vpdpbusd`, `vpmaddubsw`: u8 × i8), and it spends every level on
 //!   rows that are mostly positive (after GELU) as well as on centred ones. `L` is 255 on the
-//!   VNNI and portable paths and 127 on AVX2 ([`Int8Path::activation_levels`]: `vpmaddubsw`
-//!   adds pairs of products in saturating i16).
+//!   VNNI, ARM and portable paths and 127 on AVX2 ([`Int8Path::activation_levels`]:
+//!   `vpmaddubsw` adds pairs of products in saturating i16). The ARM instructions (`SDOT`,
+//!   `SMMLA`) multiply i8 by i8: their paths store `a − 128` with zero point `z − 128`,
+//!   which leaves every difference `a − z`, and so every sum, as it is.
 //! - **Outliers**: the [`OUTLIERS`] (2) largest `|x|` of each row are left out of that range
 //!   (their level is set to `z`, so they add nothing to the integer sum) and multiplied in
 //!   f32 by their int8 weights in the epilogue. BERT's LayerNorm and GELU outputs have a few
@@ -18,7 +20,7 @@
 //!   all-MiniLM-L6-v2 this moved the worst sentence-embedding cosine to f32 from 0.9911 to
 //!   0.9985 with 7-bit activations (BENCHMARKS.md, "int8/f16 kernels").
 //! - Products are summed exactly in i32 (`d = Σ a·q − z·Σ q`, column sums `Σ_i q[i][o]`
-//!   computed once, on first use), then the epilogue computes in f32
+//!   per K chunk computed once, on first use), then the epilogue computes in f32
 //!   `y = fma(u + Σ_outliers x·q, s[o], bias[o])` with `u = d · t[r]`, and applies the
 //!   activation. Results do not depend on the thread count, and every path gives the same
 //!   bits as the portable kernel at the same `L`.
@@ -32,9 +34,12 @@
 //! consecutive K values (i8):
 //! `byte[((panel · K/4 + group) · 16 + column) · 4 + k % 4] = q[4·group + k % 4][16·panel + column]`.
 //! One group is 64 bytes: one zmm for `vpdpbusd` (16 columns × 4 k summed into an i32 lane), or
-//! two ymm of 8 columns for AVX2. A file stores these bytes as they are, so a model written on
-//! one machine loads on any other (ARM included) without repacking.
+//! two ymm of 8 columns for AVX2, four NEON registers of 4 columns for `SDOT`, and, two groups
+//! zipped, the 2-column x 8-k operands of `SMMLA`. A file stores these bytes as they are, so
+//! a model written on one machine loads on any other (ARM included) without repacking.
 
+#[cfg(target_arch = "aarch64")]
+mod arm;
 mod pack;
 mod portable;
 // Compiled only by Rust 1.89+ (`build.rs`), whatever the crate's MSRV.
@@ -141,15 +146,30 @@ pub enum Int8Path {
     Avx2,
     /// Plain Rust (any CPU, ARM included).
     Portable,
+    /// aarch64 dot product (`SDOT`, Armv8.2 `dotprod`: Cortex-A55/A76 and later), 4 x 16
+    /// tile.
+    Dotprod,
+    /// aarch64 int8 matrix multiply (`SMMLA`, Armv8.6 `i8mm`: Cortex-A510/A710/X2 and
+    /// later), 4 x 16 tile of 2 x 2 blocks.
+    I8mm,
 }
 
 impl Int8Path {
     /// The best path this CPU runs.
     pub fn detect() -> Int8Path {
-        [Int8Path::Vnni512, Int8Path::AvxVnni, Int8Path::Avx2]
-            .into_iter()
-            .find(|p| p.available())
-            .unwrap_or(Int8Path::Portable)
+        if cfg!(bert_portable) {
+            return Int8Path::Portable;
+        }
+        [
+            Int8Path::Vnni512,
+            Int8Path::AvxVnni,
+            Int8Path::Avx2,
+            Int8Path::I8mm,
+            Int8Path::Dotprod,
+        ]
+        .into_iter()
+        .find(|p| p.available())
+        .unwrap_or(Int8Path::Portable)
     }
 
     /// Whether this build and CPU can run the path. The VNNI paths need a compiler with
@@ -166,6 +186,10 @@ impl Int8Path {
             Int8Path::Vnni512 => vnni::vnni512_available(),
             #[cfg(all(target_arch = "x86_64", bert_vnni))]
             Int8Path::AvxVnni => vnni::avx_vnni_available(),
+            #[cfg(target_arch = "aarch64")]
+            Int8Path::Dotprod => std::arch::is_aarch64_feature_detected!("dotprod"),
+            #[cfg(target_arch = "aarch64")]
+            Int8Path::I8mm => std::arch::is_aarch64_feature_detected!("i8mm"),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -194,6 +218,8 @@ impl Int8Path {
                 levels: 127,
                 kernel: x86::kernel,
                 simd: true,
+                ka: K_GROUP,
+                signed: false,
             },
             #[cfg(all(target_arch = "x86_64", bert_vnni))]
             Int8Path::Vnni512 => Spec {
@@ -202,6 +228,8 @@ impl Int8Path {
                 levels: 255,
                 kernel: vnni::kernel512,
                 simd: true,
+                ka: K_GROUP,
+                signed: false,
             },
             #[cfg(all(target_arch = "x86_64", bert_vnni))]
             Int8Path::AvxVnni => Spec {
@@ -210,6 +238,28 @@ impl Int8Path {
                 levels: 255,
                 kernel: vnni::kernel256,
                 simd: true,
+                ka: K_GROUP,
+                signed: false,
+            },
+            #[cfg(target_arch = "aarch64")]
+            Int8Path::Dotprod => Spec {
+                mr: arm::MR,
+                np: 1,
+                levels: 255,
+                kernel: arm::kernel_dotprod,
+                simd: true,
+                ka: K_GROUP,
+                signed: true,
+            },
+            #[cfg(target_arch = "aarch64")]
+            Int8Path::I8mm => Spec {
+                mr: arm::MR,
+                np: 1,
+                levels: 255,
+                kernel: arm::kernel_i8mm,
+                simd: true,
+                ka: arm::I8MM_KA,
+                signed: true,
             },
             _ => Spec::portable(255),
         }
@@ -227,9 +277,20 @@ pub(crate) struct Spec {
     /// Largest activation level (127 or 255).
     levels: u8,
     kernel: KernelFn,
-    /// Use the AVX2+FMA quantization and epilogue (bit-identical to the portable ones).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// Use the target's SIMD helpers, bit-identical to the portable ones: on x86_64 the
+    /// AVX2+FMA quantization and epilogue, on aarch64 the NEON epilogue.
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     simd: bool,
+    /// K values per group of the packed activations: `K_GROUP` (4), or 8 for `SMMLA`,
+    /// whose operand is 2 rows x 8 k (see [`QuantizedRows::data`]).
+    ka: usize,
+    /// Activations stored as `i8` (`level − 128`, zero point `z − 128`) for the ARM
+    /// instructions, which multiply i8 by i8: `Σ (a − 128) q − (z − 128) Σ q = Σ (a − z) q`,
+    /// the same exact integer as the u8 paths compute, so the same bits.
+    signed: bool,
 }
 
 impl Spec {
@@ -240,7 +301,14 @@ impl Spec {
             levels,
             kernel: portable::kernel,
             simd: false,
+            ka: K_GROUP,
+            signed: false,
         }
+    }
+
+    /// Bytes of one packed panel of `mr` activation rows over `groups` K groups.
+    fn a_panel_len(&self, groups: usize) -> usize {
+        (groups * K_GROUP).div_ceil(self.ka) * self.ka * self.mr
     }
 }
 
@@ -253,13 +321,14 @@ const TILE_COLS: usize = 3 * PANEL_COLS;
 /// An i32 tile: `acc[i][j]` for tile row `i`, column `j`.
 type Tile = [[i32; TILE_COLS]; TILE_ROWS];
 
-/// `acc[i][16·p + j] = Σ_{g < groups} Σ_{t < 4} a[g][i][t] · b_p[g][j][t]` for rows
-/// `i < rows` and panels `p < panels`, where `a` is one packed A panel (per group, `mr` rows
-/// of 4 u8) and panel `p` starts at `b + p · stride` (per group, 16 columns of 4 i8).
+/// `acc[i][16·p + j] = Σ_{k < 4·groups} a[i][k] · q_p[k][j]` for rows `i < rows` and panels
+/// `p < panels`, where `a` is one packed A panel (per group of `ka` k values, `mr` rows of
+/// `ka` u8, or i8 for a `signed` spec) and panel `p` starts at `b + p · stride` (per group of
+/// 4 k, 16 columns of 4 i8).
 ///
 /// # Safety
 /// `1 <= rows <= mr` and `1 <= panels <= np` of the kernel's [`Spec`]; `a` holds
-/// `groups · mr · 4` bytes; each panel holds `groups · 64` bytes; the CPU has the path's
+/// `a_panel_len(groups)` bytes; each panel holds `groups · 64` bytes; the CPU has the path's
 /// instructions.
 type KernelFn = unsafe fn(
     groups: usize,
@@ -278,8 +347,8 @@ pub(crate) struct Int8Weights {
     pub out_dim: usize,
     pub packed: WeightBytes,
     pub scales: Vec<f32>,
-    /// `Σ_i q[i][o]` per column, computed on first use (so opening a mapped file reads no
-    /// weight).
+    /// `Σ_i q[i][o]` per column over each K chunk (`[chunks][out]`, see [`K_CHUNK`]),
+    /// computed on first use (so opening a mapped file reads no weight).
     colsums: OnceLock<Vec<i32>>,
     pub path: Int8Path,
 }
@@ -407,7 +476,7 @@ impl Int8Weights {
                             let b0 = p0 * groups * 64;
                             for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
                                 let mcur = spec.mr.min(rows - r0);
-                                let a0 = r0 / spec.mr * groups * spec.mr * 4;
+                                let a0 = r0 / spec.mr * spec.a_panel_len(groups);
                                 prefetch_tile(out_ptr.0.wrapping_add(r0 * n + j0), n, mcur, ncur);
                                 // At least one chunk, so that K = 0 still writes `act(bias)`.
                                 let mut g0 = 0;
@@ -437,7 +506,8 @@ impl Int8Weights {
                                         t: &qa.scale[r0..r0 + mcur],
                                         z: &qa.zero[r0..r0 + mcur],
                                         s: &self.scales[cols.clone()],
-                                        colsum: &colsums[cols.clone()],
+                                        colsum: &colsums[g0 / (K_CHUNK / K_GROUP) * n..]
+                                            [cols.clone()],
                                         bias: &bias[cols],
                                         outliers: &qa.outliers[r0..r0 + mcur],
                                         w: &bytes[b0..b0 + np * groups * 64],
@@ -542,6 +612,12 @@ unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
         // SAFETY: `spec.simd` is set only for paths that check AVX2 and FMA, checked
         // available when the layer was built; the rest is the caller's contract.
         unsafe { x86::epilogue(e) };
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if spec.simd {
+        // SAFETY: the caller's contract (NEON is in the aarch64 base architecture).
+        unsafe { arm::epilogue(e) };
         return;
     }
     let _ = spec;

@@ -15,6 +15,8 @@ pub enum Isa {
     Avx2,
     /// x86_64 AVX-512F, 8 x 48 tile (builds with Rust 1.89+ only).
     Avx512,
+    /// aarch64 NEON (every aarch64 CPU), 8 x 12 tile.
+    Neon,
 }
 
 /// `(kc, a, a_row_stride, a_k_stride, b_panel, c, c_rs, c_cs, mr, nr, epilogue, l2_prefetch)`.
@@ -34,12 +36,17 @@ pub(crate) type KernelFn = unsafe fn(
 );
 
 impl Isa {
-    /// The best kernel this CPU runs.
+    /// The best kernel this CPU runs (always [`Isa::Portable`] in a build with
+    /// `--cfg bert_portable`, which measures the portable path on any CPU).
     pub fn detect() -> Isa {
-        if Isa::Avx512.available() {
+        if cfg!(bert_portable) {
+            Isa::Portable
+        } else if Isa::Avx512.available() {
             Isa::Avx512
         } else if Isa::Avx2.available() {
             Isa::Avx2
+        } else if Isa::Neon.available() {
+            Isa::Neon
         } else {
             Isa::Portable
         }
@@ -56,14 +63,17 @@ impl Isa {
             }
             #[cfg(all(target_arch = "x86_64", bert_avx512))]
             Isa::Avx512 => microkernel::avx512::available(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => microkernel::neon::available(),
             #[allow(unreachable_patterns)]
             _ => false,
         }
     }
 
     /// (MR, NR, kernel) of `attention_head`, whose products are short (K = head size or
-    /// sequence length) and narrow (N = head size): AVX2 uses a 6 x 16 tile there, which
-    /// heads of 32 or 64 and sequences of multiples of 16 fill without padding.
+    /// sequence length) and narrow (N = head size): AVX2 uses a 6 x 16 tile there and NEON
+    /// a 4 x 16 one, which heads of 32 or 64 and sequences of multiples of 16 fill without
+    /// padding.
     pub(crate) fn attention_params(self) -> (usize, usize, KernelFn) {
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -77,6 +87,12 @@ impl Isa {
                 microkernel::avx512::AVX512_ATTN_MR,
                 microkernel::avx512::AVX512_ATTN_NR,
                 microkernel::avx512::avx512_8x32,
+            ),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => (
+                microkernel::neon::NEON_ATTN_MR,
+                microkernel::neon::NEON_ATTN_NR,
+                microkernel::neon::neon_4x16,
             ),
             _ => {
                 let (mr, nr, _, _, kernel) = self.params();
@@ -111,6 +127,16 @@ impl Isa {
                 192,
                 256,
                 microkernel::avx512::avx512,
+            ),
+            // 256 x 12 B panel: 12 KiB of the 32 KiB L1 of a Cortex-A53 (64 KiB on A76
+            // and later); 128 rows of A x 256: 128 KiB, in every Cortex-A L2.
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => (
+                microkernel::neon::NEON_MR,
+                microkernel::neon::NEON_NR,
+                256,
+                128,
+                microkernel::neon::neon,
             ),
             #[allow(unreachable_patterns)]
             _ => panic!("{self:?} kernels are not in this build"),

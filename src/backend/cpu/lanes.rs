@@ -1,6 +1,6 @@
 //! The element-wise functions of `math.rs` (exp, tanh, both GELUs) written once over a small
-//! lane trait, so the same formula runs on one `f32` (portable path, tails) and on eight at a
-//! time in an AVX2 register.
+//! lane trait, so the same formula runs on one `f32` (portable path, tails), on eight at a
+//! time in an AVX2 register, sixteen in an AVX-512 one and four in a NEON one (`neon.rs`).
 //!
 //! Why not leave it to the auto-vectorizer: the GEMM epilogue applies activations to 24-float
 //! tile rows, and LLVM vectorizes a plain loop with an unroll factor that needs >= 32 (or 64)
@@ -327,7 +327,7 @@ impl Elementwise for GeluErf {
 
 /// Lanes that walk a row of floats in memory: whole vectors, and a partial last one, so
 /// [`map`] and [`softmax_row`] are written once for every vector width.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) trait Row: Lanes {
     /// Floats per vector.
     const N: usize;
@@ -359,7 +359,7 @@ pub(crate) trait Row: Lanes {
 ///
 /// # Safety
 /// The CPU has the instructions `L` is built from.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) unsafe fn map<L: Row, F: Elementwise>(x: &mut [f32]) {
     let (n, w) = (x.len(), L::N);
@@ -394,7 +394,7 @@ pub(crate) unsafe fn map<L: Row, F: Elementwise>(x: &mut [f32]) {
 ///
 /// # Safety
 /// The CPU has the instructions `L` is built from.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) unsafe fn softmax_row<L: Row>(x: &mut [f32]) {
     let (n, w) = (x.len(), L::N);
@@ -464,6 +464,9 @@ pub(crate) unsafe fn softmax_row<L: Row>(x: &mut [f32]) {
 #[cfg(all(target_arch = "x86_64", bert_avx512))]
 #[clippy::msrv = "1.89"]
 pub(crate) mod avx512;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {

@@ -1,9 +1,11 @@
 //! Vectorized element-wise and row kernels: exp, softmax, LayerNorm, GELU (tanh and erf), tanh.
 //!
 //! Every kernel is written once as branch-free scalar code over a slice (reductions keep 16
-//! partial sums so they vectorize too), then compiled twice: for AVX2+FMA, and portably (SSE2
-//! on x86_64, NEON on aarch64); the x86 variant is picked at run time. `FMA` selects fused multiply-adds only where the hardware has them, because a
-//! software `fmaf` would be slower than the whole kernel.
+//! partial sums so they vectorize too), then compiled per instruction set: AVX2+FMA and
+//! AVX-512 on x86_64 (picked at run time), and portably (SSE2 on x86_64, NEON on aarch64).
+//! The element-wise functions and the attention's soft-max run on explicit vector lanes
+//! (`lanes.rs`: AVX2, AVX-512, NEON). `FMA` selects fused multiply-adds only where the
+//! hardware has them, because a software `fmaf` would be slower than the whole kernel.
 //!
 //! Accuracy (checked against f64 in the tests below): `exp` ≤ 2 ulp-ish relative error
 //! (about 2e-7) on [-87.3, 88]; results below e^-87.3 flush to 0, arguments in (88, 88.8]
@@ -30,23 +32,38 @@ pub(crate) fn exp<const FMA: bool>(x: f32) -> f32 {
     lanes::exp(Scalar::<FMA>(x)).0
 }
 
+/// The vector registers a kernel body works on (its `VEC` parameter).
+const VEC_NONE: u8 = 0;
+#[cfg(target_arch = "x86_64")]
+const VEC_AVX2: u8 = 1;
+#[cfg(all(target_arch = "x86_64", bert_avx512))]
+const VEC_AVX512: u8 = 2;
+#[cfg(target_arch = "aarch64")]
+const VEC_NEON: u8 = 3;
+
 /// Applies an element-wise function of `lanes.rs` to `x`: sixteen floats per zmm register on
-/// the AVX-512 path (`W512`), eight per ymm on the AVX2 path (`FMA` is only true there on
-/// x86_64), one at a time otherwise.
+/// the AVX-512 path, eight per ymm on the AVX2 path, four per NEON register on aarch64, one
+/// at a time otherwise (`VEC` says which; the dispatcher below checked the CPU for it).
 macro_rules! map_lanes {
-    ($FMA:ident, $W512:ident, $x:expr, $f:ty) => {{
+    ($FMA:ident, $VEC:ident, $x:expr, $f:ty) => {{
         #[cfg(all(target_arch = "x86_64", bert_avx512))]
-        if $W512 {
-            // SAFETY: the bodies get `W512 = true` only from the AVX-512 dispatcher below,
+        if $VEC == VEC_AVX512 {
+            // SAFETY: the bodies get `VEC_AVX512` only from the AVX-512 dispatcher below,
             // which checked the CPU.
             unsafe { lanes::map::<lanes::avx512::V16, $f>($x) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if $FMA {
-            // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
-            // dispatcher below, which checked the CPU.
+        if $VEC == VEC_AVX2 {
+            // SAFETY: the bodies get `VEC_AVX2` only from the AVX2+FMA dispatcher below,
+            // which checked the CPU.
             unsafe { lanes::map::<lanes::avx2::V8, $f>($x) };
+            return;
+        }
+        #[cfg(target_arch = "aarch64")]
+        if $VEC == VEC_NEON {
+            // SAFETY: NEON is in the aarch64 base architecture.
+            unsafe { lanes::map::<lanes::neon::V4, $f>($x) };
             return;
         }
         for v in $x.iter_mut() {
@@ -93,7 +110,7 @@ fn max_lanes(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn softmax_body<const FMA: bool, const W512: bool>(x: &mut [f32], width: usize) {
+fn softmax_body<const FMA: bool, const VEC: u8>(x: &mut [f32], width: usize) {
     for row in x.chunks_exact_mut(width) {
         let max = max_lanes(row);
         let mut acc = [0.0f32; LANES];
@@ -122,7 +139,7 @@ fn softmax_body<const FMA: bool, const W512: bool>(x: &mut [f32], width: usize) 
 /// Softmax, in place, of `rows` rows of `width` values at row stride `stride` in `x` (the
 /// attention's score tile, which the P·V product then reads in place as its A operand).
 #[inline(always)]
-fn softmax_strided_body<const FMA: bool, const W512: bool>(
+fn softmax_strided_body<const FMA: bool, const VEC: u8>(
     x: &mut [f32],
     stride: usize,
     width: usize,
@@ -131,20 +148,26 @@ fn softmax_strided_body<const FMA: bool, const W512: bool>(
     for i in 0..rows {
         let row = &mut x[i * stride..][..width];
         #[cfg(all(target_arch = "x86_64", bert_avx512))]
-        if W512 {
-            // SAFETY: `W512 = true` only comes from the AVX-512 dispatcher, which checked
+        if VEC == VEC_AVX512 {
+            // SAFETY: `VEC_AVX512` only comes from the AVX-512 dispatcher, which checked
             // the CPU.
             unsafe { lanes::softmax_row::<lanes::avx512::V16>(row) };
             continue;
         }
         #[cfg(target_arch = "x86_64")]
-        if FMA {
-            // SAFETY: on x86_64 the bodies get `FMA = true` only from the AVX2+FMA
-            // dispatcher, which checked the CPU.
+        if VEC == VEC_AVX2 {
+            // SAFETY: `VEC_AVX2` only comes from the AVX2+FMA dispatcher, which checked the
+            // CPU.
             unsafe { lanes::softmax_row::<lanes::avx2::V8>(row) };
             continue;
         }
-        softmax_body::<FMA, W512>(row, width);
+        #[cfg(target_arch = "aarch64")]
+        if VEC == VEC_NEON {
+            // SAFETY: NEON is in the aarch64 base architecture.
+            unsafe { lanes::softmax_row::<lanes::neon::V4>(row) };
+            continue;
+        }
+        softmax_body::<FMA, VEC>(row, width);
     }
 }
 
@@ -186,7 +209,7 @@ fn layer_norm_row<const FMA: bool>(row: &mut [f32], gamma: &[f32], beta: &[f32],
 /// of the plain kernel (a layer recomputed under gradient checkpointing matches its first
 /// pass).
 #[inline(always)]
-fn layer_norm_record_body<const FMA: bool, const W512: bool>(
+fn layer_norm_record_body<const FMA: bool, const VEC: u8>(
     x: &mut [f32],
     width: usize,
     gamma: &[f32],
@@ -207,7 +230,7 @@ fn layer_norm_record_body<const FMA: bool, const W512: bool>(
 }
 
 #[inline(always)]
-fn layer_norm_body<const FMA: bool, const W512: bool>(
+fn layer_norm_body<const FMA: bool, const VEC: u8>(
     x: &mut [f32],
     width: usize,
     gamma: &[f32],
@@ -220,7 +243,7 @@ fn layer_norm_body<const FMA: bool, const W512: bool>(
 }
 
 #[inline(always)]
-fn layer_norm_residual_body<const FMA: bool, const W512: bool>(
+fn layer_norm_residual_body<const FMA: bool, const VEC: u8>(
     x: &mut [f32],
     residual: &[f32],
     width: usize,
@@ -237,7 +260,7 @@ fn layer_norm_residual_body<const FMA: bool, const W512: bool>(
 }
 
 #[inline(always)]
-fn add_assign_body<const FMA: bool, const W512: bool>(x: &mut [f32], y: &[f32]) {
+fn add_assign_body<const FMA: bool, const VEC: u8>(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
         *a += b;
     }
@@ -245,29 +268,29 @@ fn add_assign_body<const FMA: bool, const W512: bool>(x: &mut [f32], y: &[f32]) 
 
 #[cfg(test)]
 #[inline(always)]
-fn exp_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::Exp)
+fn exp_body<const FMA: bool, const VEC: u8>(x: &mut [f32]) {
+    map_lanes!(FMA, VEC, x, lanes::Exp)
 }
 
 #[inline(always)]
-fn tanh_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::Tanh)
+fn tanh_body<const FMA: bool, const VEC: u8>(x: &mut [f32]) {
+    map_lanes!(FMA, VEC, x, lanes::Tanh)
 }
 
 #[inline(always)]
-fn gelu_tanh_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::GeluTanh)
+fn gelu_tanh_body<const FMA: bool, const VEC: u8>(x: &mut [f32]) {
+    map_lanes!(FMA, VEC, x, lanes::GeluTanh)
 }
 
 #[inline(always)]
-fn gelu_erf_body<const FMA: bool, const W512: bool>(x: &mut [f32]) {
-    map_lanes!(FMA, W512, x, lanes::GeluErf)
+fn gelu_erf_body<const FMA: bool, const VEC: u8>(x: &mut [f32]) {
+    map_lanes!(FMA, VEC, x, lanes::GeluErf)
 }
 
 /// Which code path the row kernels take; `Auto` picks the best one this CPU has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-// Off x86_64 only `Auto` is used outside tests (it is the portable path there).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+// Outside tests only `Auto` is used.
+#[allow(dead_code)]
 pub(crate) enum Path {
     Auto,
     Portable,
@@ -277,27 +300,36 @@ pub(crate) enum Path {
     /// sixteen lanes wide; the other kernels as on AVX2, compiled with AVX-512 enabled.
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// aarch64 NEON: the element-wise functions and the attention's soft-max four lanes
+    /// wide. The other kernels (LayerNorm, the plain soft-max, the residual add) are the
+    /// portable bodies, which the compiler already vectorizes for NEON (the aarch64
+    /// baseline), as it does for AVX2 on that path.
+    #[cfg(target_arch = "aarch64")]
+    Neon,
 }
 
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[allow(dead_code)]
 impl Path {
-    fn resolve(self) -> Path {
-        #[cfg(target_arch = "x86_64")]
-        if self == Path::Auto && Path::Avx512.available() {
-            return Path::Avx512;
+    /// The path `Auto` stands for on this CPU (`Portable` in a `--cfg bert_portable`
+    /// build), or `self`.
+    pub(crate) fn resolve(self) -> Path {
+        if self != Path::Auto {
+            return self;
+        }
+        if cfg!(bert_portable) {
+            return Path::Portable;
         }
         #[cfg(target_arch = "x86_64")]
-        if self == Path::Auto
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Path::Avx2;
+        for p in [Path::Avx512, Path::Avx2] {
+            if p.available() {
+                return p;
+            }
         }
-        if self == Path::Auto {
-            Path::Portable
-        } else {
-            self
+        #[cfg(target_arch = "aarch64")]
+        if Path::Neon.available() {
+            return Path::Neon;
         }
+        Path::Portable
     }
 
     /// Whether this CPU can run the path (tests skip the ones it cannot).
@@ -315,11 +347,13 @@ impl Path {
                     && Path::Avx2.available()
                     && std::arch::is_x86_feature_detected!("avx512f")
             }
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => std::arch::is_aarch64_feature_detected!("neon"),
         }
     }
 }
 
-/// Defines `pub(crate) fn $name(path, args...)` dispatching to `$body::<FMA, W512>` compiled
+/// Defines `pub(crate) fn $name(path, args...)` dispatching to `$body::<FMA, VEC>` compiled
 /// for each instruction set.
 macro_rules! dispatch {
     ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
@@ -329,12 +363,12 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    $body::<true, false>($($arg),*)
+                    $body::<true, VEC_AVX2>($($arg),*)
                 }
                 #[cfg(bert_avx512)]
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    $body::<true, true>($($arg),*)
+                    $body::<true, VEC_AVX512>($($arg),*)
                 }
                 match path.resolve() {
                     #[cfg(bert_avx512)]
@@ -353,9 +387,13 @@ macro_rules! dispatch {
                     _ => {}
                 }
             }
+            #[cfg(target_arch = "aarch64")]
+            if path.resolve() == Path::Neon {
+                return $body::<true, VEC_NEON>($($arg),*);
+            }
             let _ = path;
-            // aarch64 always has NEON fused multiply-add; x86_64 without AVX2 may lack FMA.
-            $body::<{ cfg!(target_arch = "aarch64") }, false>($($arg),*)
+            // aarch64 always has fused multiply-add; x86_64 without AVX2 may lack FMA.
+            $body::<{ cfg!(target_arch = "aarch64") }, VEC_NONE>($($arg),*)
         }
     };
 }

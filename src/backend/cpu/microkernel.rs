@@ -15,6 +15,8 @@
 //! | AVX-512F, attention (`avx512::avx512_8x32`) | 8 x 32 | 16 zmm of 32 |
 //! | AVX2+FMA | 4 x 24 | 12 ymm of 16 |
 //! | AVX2+FMA, attention (`avx2_6x16`) | 6 x 16 | 12 ymm of 16 |
+//! | NEON (`neon`, aarch64) | 8 x 12 | 24 of 32 |
+//! | NEON, attention (`neon::neon_4x16`) | 4 x 16 | 16 of 32 |
 //! | portable | 4 x 8 | autovectorized |
 //!
 //! The AVX-512 tiles are compiled only by Rust 1.89+ (stable AVX-512 intrinsics; the crate's
@@ -30,6 +32,8 @@ use super::Activation;
 #[cfg(all(target_arch = "x86_64", bert_avx512))]
 #[clippy::msrv = "1.89"]
 pub(crate) mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 
 /// Where a micro-kernel streams weights that later tiles will use into L2, alongside its
 /// own work: three lines per k step from `next`, which advances `step` bytes per step. Only
@@ -37,6 +41,7 @@ pub(crate) mod avx512;
 /// kernels ignore it. Addresses only: a prefetch never faults, so `next` may point past the
 /// end of the weights.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct Prefetch {
     pub next: usize,
     pub step: usize,

@@ -20,7 +20,7 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
 }
 
 fn isas() -> Vec<Isa> {
-    let all = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+    let all = [Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Neon];
     let have: Vec<Isa> = all.into_iter().filter(|i| i.available()).collect();
     for isa in all.iter().filter(|i| !have.contains(i)) {
         eprintln!("note: {isa:?} kernels not tested: this CPU lacks them");
@@ -33,6 +33,8 @@ fn paths() -> Vec<Path> {
     let mut all = vec![Path::Portable];
     #[cfg(target_arch = "x86_64")]
     all.extend([Path::Avx2, Path::Avx512]);
+    #[cfg(target_arch = "aarch64")]
+    all.push(Path::Neon);
     all.into_iter().filter(|p| p.available()).collect()
 }
 
@@ -635,4 +637,37 @@ fn f16_conversion_is_exact_for_every_bit_pattern() {
             );
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // `fcvtl`, 8 values at a time: one panel of width 8 over [8192, 8]; then width 12
+        // (the NEON tile) over [5461, 12], whose last 4 columns take the portable tail.
+        for (cols, nr) in [(8, 8), (12, 12)] {
+            let k = (1 << 16) / cols;
+            let mut simd = vec![0.0f32; k * nr];
+            f16::neon::pack_b(&mut simd, &bytes[..k * cols * 2], cols, 0, k, 0, 1, nr);
+            for (h, (&a, &b)) in simd.iter().zip(&portable).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{h:#06x}"
+                );
+            }
+        }
+    }
+}
+
+/// Prints the kernels this CPU gets (the emulated ARM runs of `scripts/test_arm.sh` show
+/// which path each CPU level used) and checks that each is one the CPU can run.
+#[test]
+fn detected_paths_are_available_and_reported() {
+    let (isa, row, int8) = (
+        Isa::detect(),
+        Path::Auto.resolve(),
+        crate::backend::int8::Int8Path::detect(),
+    );
+    assert!(isa.available() && row.available() && int8.available());
+    #[cfg(target_arch = "aarch64")]
+    if !cfg!(bert_portable) {
+        assert_eq!((isa, row), (Isa::Neon, Path::Neon));
+    }
+    eprintln!("kernel paths: f32 gemm {isa:?}, row kernels {row:?}, int8 {int8:?}");
 }

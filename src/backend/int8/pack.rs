@@ -1,7 +1,9 @@
 //! Packing: weights into the layout of `int8.rs` (once), activations into u8 row panels (per
 //! call).
 
-use super::{Outliers, QuantizedKernel, QuantizedRows, Spec, K_GROUP, OUTLIERS, PANEL_COLS};
+use super::{
+    Outliers, QuantizedKernel, QuantizedRows, Spec, K_CHUNK, K_GROUP, OUTLIERS, PANEL_COLS,
+};
 use crate::backend::Pool;
 
 /// Packs `q.values` (`[in, out]`) into the version-1 layout (see the module docs).
@@ -28,21 +30,28 @@ pub(super) fn pack_weights(q: &QuantizedKernel) -> Vec<u8> {
     out
 }
 
-/// `Σ_i q[i][o]` for every column `o < out` of a packed kernel (whose length was checked).
+/// `Σ_i q[i][o]` over each K chunk (`K_CHUNK` values of `i`) for every column `o < out` of
+/// a packed kernel (whose length was checked): `[chunks][out]`, at least one chunk (of
+/// zeros when K = 0). The i32 sums of `int8.rs` are per chunk, and so is the zero point's
+/// share `z · Σ q` that each chunk's epilogue takes off.
 pub(super) fn column_sums(packed: &[u8], in_dim: usize, out_dim: usize) -> Vec<i32> {
     let groups = in_dim.div_ceil(K_GROUP);
     let panels = out_dim.div_ceil(PANEL_COLS);
-    let mut sums = vec![0i32; panels * PANEL_COLS];
+    let chunk = K_CHUNK / K_GROUP;
+    let chunks = groups.div_ceil(chunk).max(1);
+    let mut sums = vec![0i32; chunks * out_dim];
     if groups > 0 {
         for (p, panel) in packed.chunks_exact(groups * 64).enumerate().take(panels) {
-            for group in panel.chunks_exact(64) {
+            for (g, group) in panel.chunks_exact(64).enumerate() {
+                let row = &mut sums[g / chunk * out_dim..][..out_dim];
                 for (c, col) in group.chunks_exact(K_GROUP).enumerate() {
-                    sums[p * PANEL_COLS + c] += col.iter().map(|&b| b as i8 as i32).sum::<i32>();
+                    if let Some(s) = row.get_mut(p * PANEL_COLS + c) {
+                        *s += col.iter().map(|&b| b as i8 as i32).sum::<i32>();
+                    }
                 }
             }
         }
     }
-    sums.truncate(out_dim);
     sums
 }
 
@@ -68,7 +77,8 @@ pub(super) fn level(v: f32, inv: f32, zf: f32, levels: f32) -> u8 {
 }
 
 /// Quantizes `x: [rows, k]` row by row onto `0..=spec.levels` and packs it into `spec.mr`-row
-/// panels: per K group, `mr` rows of 4 bytes. Bytes past `k` in the last group and rows past
+/// panels: per group of `spec.ka` k values, `mr` rows of `ka` bytes (levels, or `level − 128`
+/// as i8 for a `signed` spec). Bytes past `k` in the last group and rows past
 /// `rows` in the last panel keep whatever they held: they meet only zero weights, or give
 /// tile rows that are never stored. Rows are split across `threads` of `pool` when large.
 pub(super) fn quantize_rows(
@@ -83,7 +93,7 @@ pub(super) fn quantize_rows(
     let mr = spec.mr;
     let groups = k.div_ceil(K_GROUP);
     let rpanels = rows.div_ceil(mr);
-    let panel_len = groups * mr * K_GROUP;
+    let panel_len = spec.a_panel_len(groups);
     let len = rpanels * panel_len;
     if q.data.len() < len {
         q.data.resize(len, 0);
@@ -162,7 +172,9 @@ fn quantize_panel(
         unsafe { super::x86::quantize_panel(x, rows, k, spec.mr, spec.levels, panel, p) };
         return;
     }
-    let mr = spec.mr;
+    let (mr, ka) = (spec.mr, spec.ka);
+    // `level − 128` as i8 is the level with its top bit flipped.
+    let flip = if spec.signed { 0x80 } else { 0 };
     for (i, row) in x.chunks_exact(k).enumerate().take(rows) {
         let o = select_outliers(row);
         let (lo, hi) = row
@@ -173,9 +185,10 @@ fn quantize_panel(
         let (step, inv, z) = row_params(lo, hi, spec.levels);
         let (zf, levels) = (z as f32, spec.levels as f32);
         for (kk, &v) in row.iter().enumerate() {
-            panel[(kk / K_GROUP * mr + i) * K_GROUP + kk % K_GROUP] = level(v, inv, zf, levels);
+            panel[(kk / ka * mr + i) * ka + kk % ka] = level(v, inv, zf, levels) ^ flip;
         }
-        set_outliers_to_zero_point(&o, z, panel, mr, i);
+        let z = z - i32::from(flip);
+        set_outliers_to_zero_point(&o, z, panel, mr, ka, i);
         (p.scale[i], p.zero[i], p.outliers[i]) = (step, z, o);
     }
 }
@@ -208,19 +221,21 @@ pub(super) fn is_outlier(o: &Outliers, c: usize) -> bool {
         .any(|(&i, &v)| i as usize == c && v != 0.0)
 }
 
-/// Gives the outliers' bytes the level `z`, so that `a − z = 0`: the int8 sum leaves them to
-/// the f32 correction of the epilogue.
+/// Gives the outliers' bytes of row `i` (groups of `ka` k values) the level `z` (as u8, or
+/// as i8 when the panel is signed), so that `a − z = 0`: the int8 sum leaves them to the f32
+/// correction of the epilogue.
 pub(super) fn set_outliers_to_zero_point(
     o: &Outliers,
     z: i32,
     panel: &mut [u8],
     mr: usize,
+    ka: usize,
     i: usize,
 ) {
     for (&c, &v) in o.idx.iter().zip(&o.val) {
         if v != 0.0 {
             let c = c as usize;
-            panel[(c / K_GROUP * mr + i) * K_GROUP + c % K_GROUP] = z as u8;
+            panel[(c / ka * mr + i) * ka + c % ka] = z as u8;
         }
     }
 }

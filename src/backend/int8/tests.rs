@@ -24,6 +24,8 @@ fn paths() -> Vec<Int8Path> {
         Int8Path::Vnni512,
         Int8Path::AvxVnni,
         Int8Path::Avx2,
+        Int8Path::I8mm,
+        Int8Path::Dotprod,
         Int8Path::Portable,
     ];
     let have: Vec<Int8Path> = all.into_iter().filter(|p| p.available()).collect();
@@ -317,6 +319,19 @@ fn long_k_is_summed_in_chunks() {
 }
 
 #[test]
+fn long_k_with_a_zero_point_matches_f64() {
+    // Rows with negative and positive values get a zero point near the middle of the range:
+    // each K chunk's sum must take off its own share `z · Σ q` (the column sums over that
+    // chunk), not the whole K's once per chunk. 5 K groups past the chunk: an odd last group
+    // for the 8-k activation groups of `SMMLA`.
+    let (rows, k, n) = (3, K_CHUNK + 20, 20);
+    let (x, w) = (values(rows * k, 51), values(k * n, 52));
+    for path in paths() {
+        check_f64(path, &Pool::new(2), rows, k, n, &x, &w);
+    }
+}
+
+#[test]
 fn activation_is_fused_in_the_epilogue() {
     let (rows, k, n) = (5, 50, 70);
     let x = values(rows * k, 11);
@@ -445,7 +460,13 @@ fn from_int8_packed_rejects_wrong_lengths() {
     let huge = Dense::from_int8_packed(usize::MAX, 2, WeightBytes::Owned(vec![]), vec![], vec![]);
     assert!(huge.is_err());
     // A path the CPU lacks is an error too (or, where the CPU has every path, fine).
-    for path in [Int8Path::Vnni512, Int8Path::AvxVnni, Int8Path::Avx2] {
+    for path in [
+        Int8Path::Vnni512,
+        Int8Path::AvxVnni,
+        Int8Path::Avx2,
+        Int8Path::I8mm,
+        Int8Path::Dotprod,
+    ] {
         let r = Dense::new_int8_with_path(&q, vec![0.0; n], path);
         assert_eq!(r.is_ok(), path.available(), "{path:?}");
     }

@@ -213,7 +213,7 @@ pub(super) unsafe fn quantize_panel(
             panel[(kk / K_GROUP * mr + i) * K_GROUP + kk % K_GROUP] =
                 level(v, inv[i], zf[i], levels as f32);
         }
-        set_outliers_to_zero_point(&p.outliers[i], p.zero[i], panel, mr, i);
+        set_outliers_to_zero_point(&p.outliers[i], p.zero[i], panel, mr, K_GROUP, i);
     }
 }
 
