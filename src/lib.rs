@@ -55,5 +55,5 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use backend::{Activation, Backend, Cpu};
 pub use config::BertConfig;
 pub use model::{Batch, BertModel, Context, Inputs, ModelOptions, Outputs, Pooling};
-pub use pipeline::{EmbedOptions, Pipeline};
+pub use pipeline::{EmbedOptions, LongText, Pipeline};
 pub use weights::{DType, Weights};

@@ -35,6 +35,7 @@ fn options() -> EmbedOptions {
         normalize: true,
         max_seq_length: Some(MAX_SEQ),
         batch_size: 8,
+        ..EmbedOptions::default()
     }
 }
 

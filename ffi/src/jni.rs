@@ -313,8 +313,7 @@ pub extern "system" fn Java_libbert_jni_Native_embed(
         let opts = EmbedOptions {
             pooling,
             normalize: normalize != 0,
-            max_seq_length: None,
-            batch_size: 32,
+            ..EmbedOptions::default()
         };
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let v = p.embed(ctx, &refs, &opts)?;

@@ -1,8 +1,11 @@
-//! `bert embed --model PATH [--pooling mean|cls|max|pooler] [--normalize]`: one sentence
-//! embedding per input line (stdin), written as a JSON array of floats per line (stdout).
+//! `bert embed --model PATH [--pooling mean|cls|max|pooler] [--normalize] [--batch_size N]
+//! [--max_batch_tokens N] [--doc_stride N]`: one sentence embedding per input line (stdin),
+//! written as a JSON array of floats per line (stdout). `--doc_stride` embeds a line longer
+//! than `--max_seq_length` as overlapping windows instead of truncating it.
 
 use std::io::{BufWriter, Write};
 
+use bert::pipeline::LongText;
 use bert::{Context, EmbedOptions, Pooling};
 
 use crate::flags::{Flags, MAX_BATCH};
@@ -23,11 +26,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ))
         }
     };
+    let defaults = EmbedOptions::default();
     let opts = EmbedOptions {
         pooling,
         normalize: flags.bool("normalize", false)?,
         max_seq_length: Some(pipeline.max_seq_length()),
-        batch_size: flags.size("batch_size", 32, MAX_BATCH)?.max(1),
+        batch_size: flags
+            .size("batch_size", defaults.batch_size, MAX_BATCH)?
+            .max(1),
+        max_batch_tokens: flags.size("max_batch_tokens", defaults.max_batch_tokens, usize::MAX)?,
+        // Windows of `--doc_stride` tokens instead of truncation, as run_squad.py cuts a
+        // document.
+        long_text: match flags.size("doc_stride", 0, usize::MAX)? {
+            0 => LongText::Truncate,
+            stride => LongText::Windows { stride },
+        },
     };
     let threads = flags.threads()?;
     flags.finish()?;
@@ -52,7 +65,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let stdin = std::io::stdin();
     for_each_line_within(stdin.lock(), MAX_TRUNCATED_LINE_BYTES, |_, text| {
         pending.push(text.to_string());
-        if pending.len() == opts.batch_size {
+        // Several batches' worth at a time, so the pipeline can cut them by tokens.
+        if pending.len() == READ_AHEAD.max(opts.batch_size) {
             flush(&mut pending, &mut out)?;
         }
         Ok(())
@@ -62,6 +76,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     out.flush().map_err(stdout_err)
 }
+
+/// Lines read before they are embedded (memory stays bounded by this many lines).
+const READ_AHEAD: usize = 1024;
 
 fn stdout_err(e: std::io::Error) -> String {
     format!("writing to stdout: {e}")

@@ -5,9 +5,13 @@
 //! (`[CLS] A [SEP] (B [SEP])`, `_truncate_seq_pair`), pad a batch to its longest sequence,
 //! run the encoder and pool.
 
+mod embed;
+
 use std::path::{Path, PathBuf};
 
-use crate::model::{Batch, BertModel, Context, ModelOptions, Pooling};
+pub use embed::{EmbedOptions, LongText};
+
+use crate::model::{Batch, BertModel, ModelOptions};
 use crate::tokenizer::{EncodeOptions, Encoding, Padding, Tokenizer, Vocab};
 use crate::weights::native::{self, NativeModel};
 use crate::{Error, Result};
@@ -19,29 +23,6 @@ pub struct Pipeline {
     model: BertModel,
     tokenizer: Tokenizer,
     max_seq_length: usize,
-}
-
-/// How [`Pipeline::embed`] turns texts into vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EmbedOptions {
-    pub pooling: Pooling,
-    /// L2-normalise each vector (what sentence-transformers' `Normalize` module does).
-    pub normalize: bool,
-    /// Longest input in positions, `[CLS]`/`[SEP]` included; `None` uses the model's default.
-    pub max_seq_length: Option<usize>,
-    /// Texts run through the encoder together (each batch is padded to its longest text).
-    pub batch_size: usize,
-}
-
-impl Default for EmbedOptions {
-    fn default() -> Self {
-        EmbedOptions {
-            pooling: Pooling::Mean,
-            normalize: false,
-            max_seq_length: None,
-            batch_size: 32,
-        }
-    }
 }
 
 impl Pipeline {
@@ -172,27 +153,6 @@ impl Pipeline {
                 .extend(e.attention_mask.iter().map(|&m| u32::from(m)));
         }
         Ok((encodings, b))
-    }
-
-    /// One vector per text, `[texts.len(), hidden_size]` row-major.
-    pub fn embed(
-        &self,
-        ctx: &mut Context,
-        texts: &[&str],
-        opts: &EmbedOptions,
-    ) -> Result<Vec<f32>> {
-        let h = self.model.config().hidden_size;
-        let max_len = opts.max_seq_length.unwrap_or(self.max_seq_length);
-        let mut out = Vec::with_capacity(texts.len() * h);
-        for chunk in texts.chunks(opts.batch_size.max(1)) {
-            let pairs: Vec<(&str, Option<&str>)> = chunk.iter().map(|t| (*t, None)).collect();
-            let (_, batch) = self.encode(&pairs, max_len, ctx.threads())?;
-            let v = self
-                .model
-                .embed(ctx, &batch.inputs(), opts.pooling, opts.normalize)?;
-            out.extend_from_slice(&v);
-        }
-        Ok(out)
     }
 }
 
