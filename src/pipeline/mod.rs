@@ -17,7 +17,7 @@ use crate::weights::native::{self, NativeModel};
 use crate::{Error, Result};
 
 /// A loaded model and the tokenizer that belongs to it. Immutable and `Send + Sync`: share
-/// one between threads, each with its own [`Context`].
+/// one between threads, each with its own [`Context`](crate::model::Context).
 #[derive(Debug)]
 pub struct Pipeline {
     model: BertModel,
