@@ -57,11 +57,11 @@ fn a_version_1_file_written_by_hand_still_opens() {
     assert!(m.labels().is_empty());
     assert_eq!(m.config().hidden_size, config.hidden_size);
     // An unknown version is refused, naming it (3 holds f16/int8 tensors, 4 adds the header
-    // checksum, 5 is unknown).
-    file[8] = 5;
+    // checksum, 5 packed f32 kernels, 6 is unknown).
+    file[8] = 6;
     std::fs::write(&path, &file).unwrap();
     let e = NativeModel::open(&path).unwrap_err().to_string();
-    assert!(e.contains("version 5"), "{e}");
+    assert!(e.contains("version 6"), "{e}");
 }
 
 #[test]

@@ -222,3 +222,116 @@ fn f16_and_int8_files_round_trip_and_verify_checksums_lazily() {
         let _ = std::fs::remove_file(&path);
     }
 }
+
+/// `[k, n]` row-major -> panels of `nr` columns in `kc`-row blocks (columns padded with zeros
+/// to a multiple of `nr`), written from the layout's description, not with the library's
+/// packer: the file format is checked against its specification.
+fn pack_reference(v: &[f32], k: usize, n: usize, nr: usize, kc: usize) -> Vec<u8> {
+    let n_pad = n.div_ceil(nr) * nr;
+    let mut out = Vec::with_capacity(k * n_pad * 4);
+    for p0 in (0..k).step_by(kc) {
+        let rows = kc.min(k - p0);
+        for j0 in (0..n_pad).step_by(nr) {
+            for p in p0..p0 + rows {
+                for j in j0..j0 + nr {
+                    let x = if j < n { v[p * n + j] } else { 0.0 };
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn packed_f32_file_runs_from_the_map_and_reads_back_bit_for_bit() {
+    use bert::backend::WeightBytes;
+    use bert::weights::{quantize, QuantizedTensor};
+    let dir = tf_fixture();
+    let config = BertConfig::from_file(dir.join("bert_config.json")).unwrap();
+    let weights = tf_checkpoint::load(&dir).unwrap();
+    let expected = run(&BertModel::load(&dir).unwrap());
+
+    // Packed for this CPU: version 5, run in place, Google's tensors back bit for bit.
+    let path = tmp("packed.bert");
+    let packed = quantize::pack_f32(weights.clone(), &config).unwrap();
+    native::save(&path, &config, &packed, &vocab(&dir), true).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 5);
+    let opened = native::NativeModel::open(&path).unwrap();
+    let back = opened.weights().unwrap();
+    assert_eq!(back.len(), weights.len());
+    for (name, t) in weights.iter() {
+        assert_eq!(back.tensor(name), Some(t), "{name}");
+    }
+    let mapped = opened.weights_mapped().unwrap();
+    let fused = "bert/encoder/layer_0/attention/self/qkv/kernel";
+    match mapped.quantized(fused) {
+        Some(QuantizedTensor::F32Packed {
+            in_dim: 128,
+            out_dim: 384,
+            bytes: WeightBytes::Mapped { .. },
+            ..
+        }) => {}
+        other => panic!("{fused}: {other:?}"),
+    }
+    assert!(matches!(
+        mapped.quantized("bert/embeddings/word_embeddings"),
+        Some(QuantizedTensor::F32Rows {
+            bytes: WeightBytes::Mapped { .. },
+            ..
+        })
+    ));
+    assert_eq!(run(&BertModel::load(&path).unwrap()), expected);
+    opened.verify().unwrap();
+
+    // Packed in another CPU's layout (8-column panels of 64 rows, written here from the
+    // format's description): unpacked and packed again at load, same bits.
+    let name = "bert/encoder/layer_1/intermediate/dense/kernel";
+    let (k, n) = (config.hidden_size, config.intermediate_size);
+    let plain = weights.get(name, &[k, n]).unwrap().to_vec();
+    let mut foreign = weights.clone();
+    let q = QuantizedTensor::F32Packed {
+        in_dim: k,
+        out_dim: n,
+        nr: 8,
+        kc: 64,
+        bytes: WeightBytes::Owned(pack_reference(&plain, k, n, 8, 64)),
+    };
+    foreign.insert_quantized(name, q.clone()).unwrap();
+    assert_eq!(q.to_f32().unwrap(), plain);
+    let foreign_path = tmp("foreign.bert");
+    native::save(&foreign_path, &config, &foreign, &vocab(&dir), true).unwrap();
+    assert_eq!(run(&BertModel::load(&foreign_path).unwrap()), expected);
+    let back = native::NativeModel::open(&foreign_path)
+        .unwrap()
+        .weights()
+        .unwrap();
+    assert_eq!(back.get(name, &[k, n]).unwrap(), &plain[..]);
+
+    // The library's packing for this CPU is the layout the format describes.
+    if let Some(QuantizedTensor::F32Packed { nr, kc, bytes, .. }) =
+        packed.quantized("bert/encoder/layer_1/intermediate/dense/kernel")
+    {
+        assert_eq!(
+            bytes.as_bytes(),
+            &pack_reference(&plain, k, n, *nr, *kc)[..]
+        );
+    } else {
+        panic!("layer 1's intermediate kernel is not packed");
+    }
+
+    // A packed kernel whose bytes do not fill its panels is refused.
+    let short = QuantizedTensor::F32Packed {
+        in_dim: k,
+        out_dim: n,
+        nr: 8,
+        kc: 64,
+        bytes: WeightBytes::Owned(vec![0; 4 * k * n - 4]),
+    };
+    let err = foreign.insert_quantized(name, short).unwrap_err();
+    assert!(err.to_string().contains("packed f32"), "{err}");
+    for p in [path, foreign_path] {
+        let _ = std::fs::remove_file(p);
+    }
+}

@@ -65,6 +65,31 @@ use math::Path;
 use pack::MatRef;
 pub use rows::Table;
 
+/// Floats of a `[k, n]` f32 kernel packed in `nr`-column panels (see
+/// [`crate::weights::QuantizedTensor::F32Packed`]).
+pub(crate) fn packed_f32_len(k: usize, n: usize, nr: usize) -> Option<usize> {
+    pack::packed_len(k, n, nr)
+}
+
+/// The `[k, n]` row-major kernel back from panels of `nr` columns in `kc`-row blocks.
+pub(crate) fn unpack_f32(packed: &[f32], k: usize, n: usize, nr: usize, kc: usize) -> Vec<f32> {
+    pack::unpack(packed, k, n, nr, kc)
+}
+
+/// A `[k, n]` row-major kernel packed in `isa`'s f32 panel layout: the values and the layout
+/// `(nr, kc)`, as a `.bert` file stores them.
+pub(crate) fn pack_f32(isa: Isa, kernel: &[f32], k: usize, n: usize) -> (Vec<f32>, (usize, usize)) {
+    let (nr, kc) = pack::layout(isa);
+    let mut out = vec![0.0; pack::packed_len(k, n, nr).unwrap_or(0)];
+    let view = MatRef {
+        data: kernel,
+        rs: n,
+        cs: 1,
+    };
+    pack::pack_into(&mut out, view, k, n, nr, kc);
+    (out, (nr, kc))
+}
+
 /// `c = alpha * a @ b + beta * c` with `a: [m, k]`, `b: [k, n]`, `c: [m, n]`, each given with
 /// its (row stride, column stride) in elements, so transposed operands need no copy.
 /// `beta == 0` overwrites `c` without reading it.

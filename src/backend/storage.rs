@@ -43,6 +43,32 @@ impl WeightBytes {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The bytes as little-endian f32 values in place, when they are 4-byte aligned and a
+    /// whole number of values (a `.bert` block always is: 64-byte aligned in a page-aligned
+    /// map); `None` otherwise, or on a big-endian target.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        if cfg!(target_endian = "big") {
+            return None;
+        }
+        // SAFETY: every bit pattern is a valid f32; `align_to` only reinterprets the aligned
+        // middle part, which is the whole slice when `pre` and `post` are empty.
+        let (pre, mid, post) = unsafe { self.as_bytes().align_to::<f32>() };
+        (pre.is_empty() && post.is_empty()).then_some(mid)
+    }
+
+    /// The bytes as f32 values: borrowed where [`WeightBytes::as_f32`] can, else decoded.
+    pub fn to_f32(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self.as_f32() {
+            Some(v) => std::borrow::Cow::Borrowed(v),
+            None => std::borrow::Cow::Owned(
+                self.as_bytes()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+        }
+    }
 }
 
 impl From<Vec<u8>> for WeightBytes {

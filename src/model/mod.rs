@@ -105,10 +105,7 @@ impl<B: Backend> std::fmt::Debug for BertModel<B> {
 pub fn read_weights(path: &Path, opts: &ModelOptions) -> Result<(BertConfig, Weights)> {
     let (config, w) = if native::is_native_file(path) {
         let m = native::NativeModel::open(path)?;
-        if opts.verify_checksums {
-            m.verify()?;
-        }
-        (m.config().clone(), m.weights()?)
+        (m.config().clone(), native_weights(&m, opts)?)
     } else {
         weights::load_model_files(path)?
     };
@@ -117,6 +114,18 @@ pub fn read_weights(path: &Path, opts: &ModelOptions) -> Result<(BertConfig, Wei
         None => w,
     };
     Ok((config, w))
+}
+
+/// The weights of an opened `.bert` file for an inference model: as stored (nothing large
+/// copied), unless `opts.dtype` asks for a conversion, which starts from Google's layout.
+pub(crate) fn native_weights(m: &native::NativeModel, opts: &ModelOptions) -> Result<Weights> {
+    if opts.verify_checksums {
+        m.verify()?;
+    }
+    match opts.dtype {
+        None => m.weights_mapped(),
+        Some(d) => quantize::convert(m.weights()?, m.config(), d),
+    }
 }
 
 impl BertModel<Cpu> {

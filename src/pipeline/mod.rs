@@ -43,13 +43,17 @@ impl Pipeline {
         opts: &ModelOptions,
     ) -> Result<Pipeline> {
         let path = path.as_ref();
-        let model = BertModel::load_with(path, opts)?;
         let dir = model_dir(path);
-        let tokenizer = if native::is_native_file(path) {
+        let (model, tokenizer) = if native::is_native_file(path) {
+            // One map and one header decode for the model and its vocabulary.
             let native = NativeModel::open(path)?;
+            let w = crate::model::native_weights(&native, opts)?;
+            let model = BertModel::from_weights(native.config().clone(), &w)?;
             let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
-            Tokenizer::new(vocab, do_lower_case.unwrap_or(native.do_lower_case()))?
+            let lower = do_lower_case.unwrap_or(native.do_lower_case());
+            (model, Tokenizer::new(vocab, lower)?)
         } else {
+            let model = BertModel::load_with(path, opts)?;
             let vocab = dir.join("vocab.txt");
             if !vocab.is_file() {
                 return Err(Error::Vocab(format!(
@@ -61,7 +65,7 @@ impl Pipeline {
                 Some(v) => v,
                 None => hf_do_lower_case(&dir).unwrap_or(true),
             };
-            Tokenizer::from_vocab_file(vocab, lower)?
+            (model, Tokenizer::from_vocab_file(vocab, lower)?)
         };
         let max_seq_length = sentence_transformers_max_len(&dir)
             .unwrap_or(model.config().max_position_embeddings)

@@ -73,7 +73,10 @@ pub fn convert_with(
     let name = "bert/embeddings/word_embeddings";
     let table = take(&mut w, name, &[config.vocab_size, h])?;
     let table = match embeddings {
-        _ if table.dtype() == embeddings && table.is_table() == (embeddings == DType::Int8) => {
+        _ if table.dtype() == embeddings
+            && table.is_table() == (embeddings == DType::Int8)
+            && !table.is_borrowed_f32() =>
+        {
             table
         }
         DType::Int8 => {
@@ -85,6 +88,56 @@ pub fn convert_with(
         d => table.into_kernel(d)?,
     };
     put(&mut w, name, table)?;
+    Ok(w)
+}
+
+/// `w` (f32) with the encoder's dense kernels packed for this CPU's f32 micro-kernel and the
+/// three self-attention kernels fused (`…/attention/self/qkv`, as in f16 and int8 models):
+/// what `bert convert` writes into an f32 `.bert` file, so that the model runs from the
+/// memory map without repacking ([`QuantizedTensor::F32Packed`]; on a CPU whose kernel has
+/// another panel layout the kernels are unpacked and packed again at load). Reading the file
+/// back with `NativeModel::weights` gives Google's tensors bit for bit.
+pub fn pack_f32(w: Weights, config: &BertConfig) -> Result<Weights> {
+    let mut w = convert(w, config, DType::F32)?;
+    let (h, i) = (config.hidden_size, config.intermediate_size);
+    let isa = crate::backend::cpu::Isa::detect();
+    let pack = |w: &mut Weights, name: &str, k: Tensor| -> Result<()> {
+        let (rows, cols) = (k.shape[0], k.shape[1]);
+        let (values, (nr, kc)) = crate::backend::cpu::pack_f32(isa, &k.data, rows, cols);
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let q = QuantizedTensor::F32Packed {
+            in_dim: rows,
+            out_dim: cols,
+            nr,
+            kc,
+            bytes: WeightBytes::Owned(bytes),
+        };
+        w.insert_quantized(name, q)
+    };
+    for l in 0..config.num_hidden_layers {
+        let scope = format!("bert/encoder/layer_{l}");
+        let attn = format!("{scope}/attention/self");
+        let (parts, bias) = qkv_parts(&w, &attn, h)?;
+        for name in QKV_PARTS {
+            w.remove(&format!("{attn}/{name}/kernel"));
+            w.remove(&format!("{attn}/{name}/bias"));
+        }
+        let fused = fuse_qkv(parts, h)?.into_f32()?;
+        pack(&mut w, &format!("{attn}/{QKV}/kernel"), fused)?;
+        w.insert(
+            format!("{attn}/{QKV}/bias"),
+            Tensor::new(vec![3 * h], bias)?,
+        );
+        for (name, rows, cols) in [
+            ("attention/output/dense", h, h),
+            ("intermediate/dense", h, i),
+            ("output/dense", i, h),
+        ] {
+            let name = format!("{scope}/{name}/kernel");
+            let k = take(&mut w, &name, &[rows, cols])?.into_f32()?;
+            pack(&mut w, &name, k)?;
+        }
+    }
     Ok(w)
 }
 
@@ -122,9 +175,17 @@ impl Stored {
         }
     }
 
-    /// This 2-D tensor as a dense kernel stored as `dtype`.
+    /// Whether this is f32 that is not a plain `Vec` (packed or borrowed from a map).
+    fn is_borrowed_f32(&self) -> bool {
+        matches!(
+            self,
+            Stored::Q(QuantizedTensor::F32Packed { .. } | QuantizedTensor::F32Rows { .. })
+        )
+    }
+
+    /// This 2-D tensor as a dense kernel stored as `dtype` (f32: a plain `Vec`).
     fn into_kernel(self, dtype: DType) -> Result<Stored> {
-        if self.dtype() == dtype && !self.is_table() {
+        if self.dtype() == dtype && !self.is_table() && !self.is_borrowed_f32() {
             return Ok(self);
         }
         let t = self.into_f32()?;

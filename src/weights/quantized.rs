@@ -56,7 +56,8 @@ impl FromStr for DType {
     }
 }
 
-/// A tensor stored below f32 precision.
+/// A tensor not held as a `Vec<f32>`: stored below f32 precision, or f32 borrowed from a
+/// `.bert` file's memory map (plain, or packed for the f32 micro-kernel).
 #[derive(Debug, Clone)]
 pub enum QuantizedTensor {
     /// IEEE half floats, little-endian, row-major in `shape` (a dense kernel is `[in, out]`).
@@ -88,6 +89,23 @@ pub enum QuantizedTensor {
         cols: usize,
         values: WeightBytes,
         scales: Vec<f32>,
+    },
+    /// A dense kernel `[in, out]` in f32, in the panel layout of the f32 micro-kernels
+    /// (`nr`-column panels of `kc`-row blocks, columns padded to `nr`): a `.bert` file packed
+    /// for one CPU family runs straight from its memory map there, and is unpacked elsewhere.
+    F32Packed {
+        in_dim: usize,
+        out_dim: usize,
+        nr: usize,
+        kc: usize,
+        bytes: WeightBytes,
+    },
+    /// An f32 matrix `[rows, cols]`, row-major little-endian, borrowed from a memory map (the
+    /// word embeddings of an f32 `.bert` model: a lookup reads one row).
+    F32Rows {
+        rows: usize,
+        cols: usize,
+        bytes: WeightBytes,
     },
 }
 
@@ -159,6 +177,7 @@ impl QuantizedTensor {
     pub fn dtype(&self) -> DType {
         match self {
             QuantizedTensor::F16 { .. } => DType::F16,
+            QuantizedTensor::F32Packed { .. } | QuantizedTensor::F32Rows { .. } => DType::F32,
             _ => DType::Int8,
         }
     }
@@ -173,7 +192,11 @@ impl QuantizedTensor {
             | QuantizedTensor::Int8Packed {
                 in_dim, out_dim, ..
             } => vec![*in_dim, *out_dim],
-            QuantizedTensor::Int8Rows { rows, cols, .. } => vec![*rows, *cols],
+            QuantizedTensor::F32Packed {
+                in_dim, out_dim, ..
+            } => vec![*in_dim, *out_dim],
+            QuantizedTensor::Int8Rows { rows, cols, .. }
+            | QuantizedTensor::F32Rows { rows, cols, .. } => vec![*rows, *cols],
         }
     }
 
@@ -234,6 +257,32 @@ impl QuantizedTensor {
                     ));
                 }
             }
+            QuantizedTensor::F32Packed {
+                in_dim,
+                out_dim,
+                nr,
+                kc,
+                bytes,
+            } => {
+                let want = crate::backend::cpu::packed_f32_len(*in_dim, *out_dim, *nr)
+                    .and_then(|n| n.checked_mul(4));
+                if *nr == 0 || *kc == 0 || want != Some(bytes.len()) {
+                    return bad(format!(
+                        "packed f32 [{in_dim}, {out_dim}] in panels of {nr} x {kc}: {} bytes, \
+                         expected {want:?}",
+                        bytes.len()
+                    ));
+                }
+            }
+            QuantizedTensor::F32Rows { rows, cols, bytes } => {
+                let want = rows.checked_mul(*cols).and_then(|n| n.checked_mul(4));
+                if want != Some(bytes.len()) {
+                    return bad(format!(
+                        "f32 [{rows}, {cols}]: {} bytes, expected {want:?}",
+                        bytes.len()
+                    ));
+                }
+            }
         }
         if let Some(s) = self
             .scales()
@@ -250,17 +299,33 @@ impl QuantizedTensor {
     /// The int8 scales (empty for f16).
     pub fn scales(&self) -> &[f32] {
         match self {
-            QuantizedTensor::F16 { .. } => &[],
+            QuantizedTensor::F16 { .. }
+            | QuantizedTensor::F32Packed { .. }
+            | QuantizedTensor::F32Rows { .. } => &[],
             QuantizedTensor::Int8 { scales, .. }
             | QuantizedTensor::Int8Packed { scales, .. }
             | QuantizedTensor::Int8Rows { scales, .. } => scales,
         }
     }
 
-    /// The f32 values (a dequantized copy). A packed int8 kernel cannot be unpacked: convert
-    /// from the f32 original instead.
+    /// The f32 values (a dequantized or unpacked copy, `[in, out]` row-major for a kernel). A
+    /// packed int8 kernel cannot be unpacked: convert from the f32 original instead.
     pub fn to_f32(&self) -> Result<Vec<f32>> {
         match self {
+            QuantizedTensor::F32Packed {
+                in_dim,
+                out_dim,
+                nr,
+                kc,
+                bytes,
+            } => {
+                self.check()?;
+                let v = bytes.to_f32();
+                Ok(crate::backend::cpu::unpack_f32(
+                    &v, *in_dim, *out_dim, *nr, *kc,
+                ))
+            }
+            QuantizedTensor::F32Rows { bytes, .. } => Ok(bytes.to_f32().into_owned()),
             QuantizedTensor::F16 { bytes, .. } => Ok(f16_to_f32(bytes.as_bytes())),
             QuantizedTensor::Int8 {
                 out_dim,

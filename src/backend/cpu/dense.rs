@@ -353,6 +353,31 @@ impl Dense {
     ) -> Result<Dense> {
         let shape_err =
             |got: Vec<usize>| Error::Shape(format!("kernel {got:?} is not [{in_dim}, {out_dim}]"));
+        let plain;
+        let src = match src {
+            // Panels in this CPU's layout run from the map as they are; others are unpacked
+            // and packed again (what loading a plain f32 file costs).
+            MatrixSource::Quantized(QuantizedTensor::F32Packed {
+                in_dim: k,
+                out_dim: n,
+                nr,
+                kc,
+                bytes,
+            }) if (*k, *n) == (in_dim, out_dim) => {
+                if let Some(p) = PackedB::from_bytes(Isa::detect(), *k, *n, (*nr, *kc), bytes) {
+                    return Ok(Self::with_kernel(in_dim, out_dim, Kernel::F32(p)));
+                }
+                plain = src_values(src)?;
+                MatrixSource::F32(&plain, Layout::InOut)
+            }
+            MatrixSource::Quantized(q @ QuantizedTensor::F32Rows { bytes, .. })
+                if q.shape() == [in_dim, out_dim] =>
+            {
+                plain = bytes.to_f32();
+                MatrixSource::F32(&plain, Layout::InOut)
+            }
+            other => other,
+        };
         match src {
             MatrixSource::F32(values, layout) => {
                 if in_dim.checked_mul(out_dim) != Some(values.len()) {
@@ -400,6 +425,10 @@ impl Dense {
                 QuantizedTensor::Int8Rows { .. } => Err(Error::Shape(
                     "an int8 table with per-row scales is not a dense kernel".into(),
                 )),
+                // Taken above when the shape fits.
+                QuantizedTensor::F32Packed { .. } | QuantizedTensor::F32Rows { .. } => {
+                    Err(shape_err(q.shape()))
+                }
             },
         }
     }
@@ -411,6 +440,14 @@ impl Dense {
             kernel,
             bias: Vec::new(),
         }
+    }
+}
+
+/// The values of an f32 source that cannot be used in place, as a `[in, out]` matrix.
+fn src_values(src: MatrixSource<'_>) -> Result<std::borrow::Cow<'_, [f32]>> {
+    match src {
+        MatrixSource::Quantized(q) => Ok(std::borrow::Cow::Owned(q.to_f32()?)),
+        MatrixSource::F32(v, _) => Ok(std::borrow::Cow::Borrowed(v)),
     }
 }
 

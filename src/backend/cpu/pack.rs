@@ -5,6 +5,7 @@ use super::gemm::SMALL_MR;
 use super::isa::Isa;
 #[cfg(all(target_arch = "x86_64", bert_avx512))]
 use super::microkernel;
+use crate::backend::WeightBytes;
 
 /// A `Vec<f32>` whose visible part starts on a 64-byte boundary (whole cache lines for the
 /// kernels' panel loads).
@@ -204,7 +205,37 @@ pub(crate) struct PackedB {
     pub(crate) k: usize,
     pub(crate) n: usize,
     pub(crate) n_pad: usize,
-    pub(crate) data: AlignedVec,
+    pub(crate) data: Panels,
+}
+
+/// Where packed panels live: packed at load, or as a `.bert` file stores them (dtype
+/// "f32 packed"), borrowed from its memory map so that a model starts without repacking.
+#[derive(Clone, Debug)]
+pub(crate) enum Panels {
+    Owned(AlignedVec),
+    Mapped(WeightBytes),
+}
+
+impl Panels {
+    pub(crate) fn as_slice(&self) -> &[f32] {
+        match self {
+            Panels::Owned(v) => v.as_slice(),
+            // `PackedB::from_bytes` admitted only bytes that `as_f32` reads in place.
+            Panels::Mapped(b) => b.as_f32().unwrap_or(&[]),
+        }
+    }
+}
+
+/// The panel layout of `isa`'s f32 micro-kernel: `(NR, KC)`. Two kernels with the same
+/// layout read the same packed bytes.
+pub(crate) fn layout(isa: Isa) -> (usize, usize) {
+    let (_, nr, kc, _, _) = isa.params();
+    (nr, kc)
+}
+
+/// Floats of a `[k, n]` matrix packed in `nr`-column panels (columns padded to `nr`).
+pub(crate) fn packed_len(k: usize, n: usize, nr: usize) -> Option<usize> {
+    n.div_ceil(nr.max(1)).checked_mul(nr)?.checked_mul(k)
 }
 
 impl PackedB {
@@ -214,22 +245,71 @@ impl PackedB {
             isa.available(),
             "{isa:?} kernels are not supported by this CPU"
         );
-        let (_, nr, kcb, _, _) = isa.params();
+        let (nr, kcb) = layout(isa);
         let n_pad = n.div_ceil(nr) * nr;
         let mut data = AlignedVec::default();
         let buf = data.get(k * n_pad);
-        let mut p0 = 0;
-        while p0 < k {
-            let kc = kcb.min(k - p0);
-            pack_b(&mut buf[p0 * n_pad..], b, n, p0, kc, 0, n, nr);
-            p0 += kc;
-        }
+        pack_into(buf, b, k, n, nr, kcb);
         PackedB {
             isa,
             k,
             n,
             n_pad,
-            data,
+            data: Panels::Owned(data),
         }
     }
+
+    /// Panels as a file stores them, for `isa` (which this CPU has): `None` unless they are in
+    /// `isa`'s layout (`nr`, `kc`), have the packed length and can be read in place.
+    pub(crate) fn from_bytes(
+        isa: Isa,
+        k: usize,
+        n: usize,
+        (nr, kc): (usize, usize),
+        bytes: &WeightBytes,
+    ) -> Option<PackedB> {
+        let fits = layout(isa) == (nr, kc)
+            && isa.available()
+            && packed_len(k, n, nr).and_then(|l| l.checked_mul(4)) == Some(bytes.len())
+            && bytes.as_f32().is_some();
+        fits.then(|| PackedB {
+            isa,
+            k,
+            n,
+            n_pad: n.div_ceil(nr) * nr,
+            data: Panels::Mapped(bytes.clone()),
+        })
+    }
+}
+
+/// Packs all of a `[k, n]` matrix into `buf` (`packed_len` floats): K blocks of `kcb` rows,
+/// each a row of `nr`-column panels.
+pub(crate) fn pack_into(buf: &mut [f32], b: MatRef<'_>, k: usize, n: usize, nr: usize, kcb: usize) {
+    let n_pad = n.div_ceil(nr) * nr;
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = kcb.min(k - p0);
+        pack_b(&mut buf[p0 * n_pad..], b, n, p0, kc, 0, n, nr);
+        p0 += kc;
+    }
+}
+
+/// The `[k, n]` row-major matrix back from its packed panels (the inverse of [`pack_into`]).
+pub(crate) fn unpack(packed: &[f32], k: usize, n: usize, nr: usize, kcb: usize) -> Vec<f32> {
+    let n_pad = n.div_ceil(nr) * nr;
+    let mut out = vec![0.0; k * n];
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = kcb.min(k - p0);
+        let block = &packed[p0 * n_pad..];
+        for (jp, panel) in block.chunks_exact(kc * nr).take(n_pad / nr).enumerate() {
+            let jb = jp * nr;
+            let w = nr.min(n - jb);
+            for p in 0..kc {
+                out[(p0 + p) * n + jb..][..w].copy_from_slice(&panel[p * nr..][..w]);
+            }
+        }
+        p0 += kc;
+    }
+    out
 }

@@ -12,6 +12,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone)]
 pub enum Table {
     F32(Vec<f32>),
+    /// f32 rows in a `.bert` file's memory map (read in place: see `WeightBytes::as_f32`).
+    F32Mapped(WeightBytes),
     /// Little-endian f16, row-major.
     F16(WeightBytes),
     /// Symmetric int8, row-major, one scale per row.
@@ -44,6 +46,9 @@ impl Table {
             }
             (None, Some(q)) if q.shape() != shape => bad(q.shape()),
             (None, Some(QuantizedTensor::F16 { bytes, .. })) => Ok(Table::F16(bytes.clone())),
+            (None, Some(QuantizedTensor::F32Rows { bytes, .. })) if bytes.as_f32().is_some() => {
+                Ok(Table::F32Mapped(bytes.clone()))
+            }
             (None, Some(QuantizedTensor::Int8Rows { values, scales, .. })) => Ok(Table::Int8 {
                 values: values.clone(),
                 scales: scales.clone(),
@@ -56,7 +61,7 @@ impl Table {
     /// The storage precision.
     pub fn dtype(&self) -> DType {
         match self {
-            Table::F32(_) => DType::F32,
+            Table::F32(_) | Table::F32Mapped(_) => DType::F32,
             Table::F16(_) => DType::F16,
             Table::Int8 { .. } => DType::Int8,
         }
@@ -67,6 +72,10 @@ impl Table {
         let h = out.len();
         match self {
             Table::F32(t) => out.copy_from_slice(&t[id * h..][..h]),
+            Table::F32Mapped(b) => {
+                let t = b.as_f32().unwrap_or(&[]);
+                out.copy_from_slice(&t[id * h..][..h])
+            }
             Table::F16(b) => {
                 let bytes = &b.as_bytes()[2 * id * h..][..2 * h];
                 for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
@@ -84,13 +93,16 @@ impl Table {
 
     /// Every row as f32 (a dequantized copy for f16 and int8).
     pub(crate) fn values(&self, width: usize) -> Vec<f32> {
-        if let Table::F32(t) = self {
-            return t.clone();
+        match self {
+            Table::F32(t) => return t.clone(),
+            Table::F32Mapped(b) => return b.to_f32().into_owned(),
+            _ => {}
         }
         let rows = match self {
             Table::F16(b) => b.as_bytes().len() / (2 * width.max(1)),
             Table::Int8 { scales, .. } => scales.len(),
             Table::F32(t) => t.len() / width.max(1),
+            Table::F32Mapped(b) => b.len() / (4 * width.max(1)),
         };
         let mut out = vec![0.0; rows * width];
         for (id, row) in out.chunks_exact_mut(width.max(1)).enumerate() {

@@ -1,14 +1,17 @@
-//! `bert convert --model PATH --output FILE.bert [--dtype f32|f16|int8]`: writes libbert's
-//! memory-mapped format (config, vocabulary, tokenizer flag and weights in one file),
-//! atomically. `--dtype` stores the encoder's kernels and word embeddings as f16 or int8
-//! (`bert::weights::quantize`); a fine-tuned classifier keeps its labels and f32 head.
+//! `bert convert --model PATH --output FILE.bert [--dtype f32|f16|int8] [--pack=true]`:
+//! writes libbert's memory-mapped format (config, vocabulary, tokenizer flag and weights in
+//! one file), atomically. `--dtype` stores the encoder's kernels and word embeddings as f16 or
+//! int8 (`bert::weights::quantize`); a fine-tuned classifier keeps its labels and f32 head.
+//! An f32 file has its encoder kernels packed for this CPU's f32 micro-kernel (`--pack=false`
+//! for Google's layout): it then runs straight from the memory map, with no repacking at
+//! load (`quantize::pack_f32`); other CPUs repack it at load as they would a plain file.
 
 use bert::weights::{self, native, quantize, DType};
 
 use crate::flags::Flags;
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let flags = Flags::parse(args, &["do_lower_case"])?;
+    let flags = Flags::parse(args, &["do_lower_case", "pack"])?;
     let model = flags.required("model")?.to_string();
     let output = flags.required("output")?.to_string();
     let lower = match flags.get("do_lower_case") {
@@ -23,6 +26,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("--embeddings_dtype: {e}"))?,
         None => quantize::embeddings_dtype(dtype),
     };
+    let pack = flags.bool("pack", true)? && dtype == DType::F32;
     flags.finish()?;
     let err = |e: bert::Error| e.to_string();
     let path = std::path::Path::new(&model);
@@ -39,6 +43,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Vec::new()
     };
     let w = quantize::convert_with(w, &config, dtype, embeddings).map_err(err)?;
+    let w = if pack {
+        quantize::pack_f32(w, &config).map_err(err)?
+    } else {
+        w
+    };
     let vocab = tokenizer.vocab();
     let tokens: Vec<String> = (0..vocab.len() as u32)
         .map(|id| vocab.token(id).unwrap_or_default().to_string())

@@ -95,7 +95,11 @@ fn read_native(path: &Path, lower: Option<bool>, opts: &ModelOptions) -> bert::R
     if opts.verify_checksums {
         m.verify()?;
     }
-    let model = BertModel::from_weights_as(m.config().clone(), m.weights()?, opts.dtype)?;
+    let w = match opts.dtype {
+        None => m.weights_mapped()?,
+        Some(_) => m.weights()?,
+    };
+    let model = BertModel::from_weights_as(m.config().clone(), w, opts.dtype)?;
     let vocab = Vocab::from_tokens(m.vocab().iter().map(String::as_str))?;
     let tokenizer = Tokenizer::new(vocab, lower.unwrap_or(m.do_lower_case()))?;
     let max = model.config().max_position_embeddings;

@@ -14,6 +14,10 @@ pub const FORMAT_VERSION_LABELS: u32 = 2;
 pub const FORMAT_VERSION_QUANTIZED: u32 = 3;
 /// Version 3's header followed by its checksum: what [`super::save`] writes.
 pub const FORMAT_VERSION_HEADER_CRC: u32 = 4;
+/// Version 4 with f32 dense kernels stored packed for the f32 micro-kernels
+/// (`DTYPE_F32_PACKED`): what [`super::save`] writes when a tensor is packed. Older builds
+/// refuse it by its number rather than misread the panels as a row-major kernel.
+pub const FORMAT_VERSION_PACKED: u32 = 5;
 /// Bytes of the header checksum that follows a version 4 header.
 pub(super) const HEADER_CRC_LEN: usize = 4;
 pub(super) const ALIGN: u64 = 64;
@@ -25,6 +29,9 @@ pub(super) const DTYPE_F16: u8 = 1;
 pub(super) const DTYPE_INT8_PACKED: u8 = 2;
 /// A table `[rows, cols]` of int8, row-major, with `[rows]` scales.
 pub(super) const DTYPE_INT8_ROWS: u8 = 3;
+/// A dense kernel in f32, packed: shape `[in, out, nr, kc]` (`nr`-column panels of `kc`-row
+/// blocks, columns padded to a multiple of `nr`; see `QuantizedTensor::F32Packed`).
+pub(super) const DTYPE_F32_PACKED: u8 = 4;
 
 /// Versions 1 and 2.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -115,6 +122,7 @@ pub(super) fn dtype_name(dtype: u8) -> &'static str {
         DTYPE_F16 => "f16",
         DTYPE_INT8_PACKED => "int8 (packed kernel)",
         DTYPE_INT8_ROWS => "int8 (rows)",
+        DTYPE_F32_PACKED => "f32 (packed kernel)",
         _ => "unknown",
     }
 }

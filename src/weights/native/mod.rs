@@ -4,13 +4,13 @@
 //! Layout (little-endian):
 //! ```text
 //! magic    8 bytes  "LIBBERT\0"
-//! version  u32      4 (what `save` writes); 1, 2 and 3 are still read
+//! version  u32      4 or 5 (what `save` writes); 1, 2 and 3 are still read
 //! hlen     u64      length of the header
 //! header   hlen     bincode 2 (standard config) of `Header`: config, vocabulary lines,
 //!                   do_lower_case, tensor table (name, dtype, shape, offset, length, crc32c);
 //!                   version 2 appends the classifier's label list (`Vec<String>`);
-//!                   versions 3 and 4 are `HeaderV3` (below)
-//! hcrc     u32      version 4 only: masked CRC32C of every byte before it (magic to header)
+//!                   versions 3 to 5 are `HeaderV3` (below)
+//! hcrc     u32      versions 4 and 5: masked CRC32C of every byte before it (magic to header)
 //! padding  to a multiple of 64
 //! data     tensors, each starting at a multiple of 64 from the start of the data
 //! ```
@@ -31,6 +31,15 @@
 //! 1 f16, 2 int8 dense kernel in the packed layout of `Dense::int8_packed_bytes`, 3 int8 table
 //! with per-row scales) plus, for int8, the location of its f32 scales (a small block of the
 //! data section with its own checksum). Every block starts 64-byte aligned.
+//!
+//! Version 5 is version 4 with f32 dense kernels stored packed for the f32 micro-kernels
+//! (dtype 4, shape `[in, out, nr, kc]`: `nr`-column panels of `kc`-row blocks, columns padded
+//! to a multiple of `nr`, the self-attention kernels fused as in f16/int8 models; `bert
+//! convert` writes it for the CPU it runs on, see `quantize::pack_f32`). On a CPU whose f32
+//! kernel has that layout the model runs from the memory map with nothing repacked or copied
+//! (BERT-base: process start to first vector in tens of milliseconds instead of a second);
+//! elsewhere the kernels are unpacked and packed again at load. [`NativeModel::weights`]
+//! unpacks them (Google's tensors, bit for bit) for training, conversion and export.
 //!
 //! An f16 or int8 tensor is not copied when the file is opened: the model borrows its bytes
 //! from the memory map ([`WeightBytes::Mapped`](crate::backend::WeightBytes::Mapped)), so

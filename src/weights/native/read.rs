@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::format::{
     align, decode_header, dtype_name, header_crc, Block, Contents, DTYPE_F16, DTYPE_F32,
-    DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION, FORMAT_VERSION_HEADER_CRC, HEADER_CRC_LEN,
-    MAGIC, MAX_HEADER,
+    DTYPE_F32_PACKED, DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION,
+    FORMAT_VERSION_HEADER_CRC, FORMAT_VERSION_PACKED, HEADER_CRC_LEN, MAGIC, MAX_HEADER,
 };
 use crate::backend::int8::INT8_LAYOUT_VERSION;
 use crate::backend::WeightBytes;
@@ -90,10 +90,10 @@ impl NativeModel {
             return Err(err(None, "not a libbert .bert file (bad magic)".into()));
         }
         let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
-        if !(FORMAT_VERSION..=FORMAT_VERSION_HEADER_CRC).contains(&version) {
+        if !(FORMAT_VERSION..=FORMAT_VERSION_PACKED).contains(&version) {
             return Err(Error::Unsupported(format!(
                 "{}: .bert format version {version} (this build reads {FORMAT_VERSION} to \
-                 {FORMAT_VERSION_HEADER_CRC})",
+                 {FORMAT_VERSION_PACKED})",
                 path.display()
             )));
         }
@@ -142,8 +142,19 @@ impl NativeModel {
                 .map(|&d| usize::try_from(d).ok())
                 .collect::<Option<_>>()
                 .ok_or_else(|| err(name, "dimension too large".into()))?;
-            let n = num_elements(&shape).ok_or_else(|| err(name, "shape overflows".into()))?;
+            // A packed kernel's shape also names its panel layout: not a product of sizes.
+            let n = match t.dtype {
+                DTYPE_F32_PACKED => 0,
+                _ => num_elements(&shape).ok_or_else(|| err(name, "shape overflows".into()))?,
+            };
             let (bytes, scales) = match (t.dtype, &shape[..]) {
+                (DTYPE_F32_PACKED, &[k, n, nr, kc]) if nr > 0 && kc > 0 => (
+                    crate::backend::cpu::packed_f32_len(k, n, nr).and_then(|l| l.checked_mul(4)),
+                    None,
+                ),
+                (DTYPE_F32_PACKED, _) => {
+                    return Err(err(name, format!("packed f32 kernel of shape {shape:?}")))
+                }
                 (DTYPE_F32, _) => (n.checked_mul(4), None),
                 (DTYPE_F16, _) => (n.checked_mul(2), None),
                 (DTYPE_INT8_ROWS, &[rows, _]) => (Some(n), Some(rows)),
@@ -240,7 +251,10 @@ impl NativeModel {
 
     /// Whether any tensor is stored as f16 or int8 (format version 3).
     pub fn is_quantized(&self) -> bool {
-        self.header.tensors.iter().any(|t| t.dtype != DTYPE_F32)
+        self.header
+            .tensors
+            .iter()
+            .any(|t| !matches!(t.dtype, DTYPE_F32 | DTYPE_F32_PACKED))
     }
 
     /// The bytes of a block (bounds were checked in `parse`).
@@ -308,10 +322,34 @@ impl NativeModel {
         Ok(())
     }
 
-    /// The tensors as [`Weights`]: f32 tensors are read (checksum verified); f16 and int8
-    /// tensors borrow their bytes from the memory map (see the module comment; their small
-    /// scale blocks are read and verified).
+    /// The tensors as [`Weights`] in Google's layout, as training, conversion and export
+    /// want them: f32 tensors are read (checksum verified), packed f32 kernels unpacked (and
+    /// a fused `qkv` split back into query, key and value); f16 and int8 tensors borrow their
+    /// bytes from the memory map (see the module comment; their small scale blocks are read
+    /// and verified).
     pub fn weights(&self) -> Result<Weights> {
+        let w = self.tensors(false)?;
+        if self
+            .header
+            .tensors
+            .iter()
+            .any(|t| t.dtype == DTYPE_F32_PACKED)
+        {
+            return crate::weights::quantize::convert(w, self.config(), crate::weights::DType::F32);
+        }
+        Ok(w)
+    }
+
+    /// The tensors for inference, copying nothing large: packed f32 kernels and the f32 word
+    /// embeddings stay in the memory map like f16 and int8 tensors (their checksums are not
+    /// verified: [`NativeModel::verify`] does that), so that building a model reads no weight
+    /// and a packed model starts at once. Other f32 tensors are read as by
+    /// [`NativeModel::weights`].
+    pub fn weights_mapped(&self) -> Result<Weights> {
+        self.tensors(true)
+    }
+
+    fn tensors(&self, mapped: bool) -> Result<Weights> {
         self.check_length()?;
         let mut w = Weights::new();
         for t in &self.header.tensors {
@@ -322,12 +360,30 @@ impl NativeModel {
                 None => Vec::new(),
             };
             let q = match t.dtype {
+                DTYPE_F32 if mapped && t.name == WORD_EMBEDDINGS && shape.len() == 2 => {
+                    QuantizedTensor::F32Rows {
+                        rows: shape[0],
+                        cols: shape[1],
+                        bytes: self.weight_bytes(&t.data),
+                    }
+                }
                 DTYPE_F32 => {
                     let data = f32s(self.checked(&t.name, &t.data)?);
                     check_finite(&self.path, &t.name, &data)?;
                     w.insert(t.name.clone(), Tensor { shape, data });
                     continue;
                 }
+                DTYPE_F32_PACKED => QuantizedTensor::F32Packed {
+                    in_dim: shape[0],
+                    out_dim: shape[1],
+                    nr: shape[2],
+                    kc: shape[3],
+                    bytes: if mapped {
+                        self.weight_bytes(&t.data)
+                    } else {
+                        WeightBytes::Owned(self.checked(&t.name, &t.data)?.to_vec())
+                    },
+                },
                 DTYPE_F16 => QuantizedTensor::F16 {
                     shape,
                     bytes: self.weight_bytes(&t.data),
@@ -352,6 +408,9 @@ impl NativeModel {
         Ok(w)
     }
 }
+
+/// The one f32 table an inference model reads row by row (and the largest f32 tensor).
+const WORD_EMBEDDINGS: &str = "bert/embeddings/word_embeddings";
 
 fn f32s(raw: &[u8]) -> Vec<f32> {
     let n = raw.len() / 4;

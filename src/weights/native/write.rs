@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::format::{
     align, bincode_config, header_crc, Block, EntryV3, HeaderV3, DTYPE_F16, DTYPE_F32,
-    DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION_HEADER_CRC, HEADER_CRC_LEN, MAGIC,
+    DTYPE_F32_PACKED, DTYPE_INT8_PACKED, DTYPE_INT8_ROWS, FORMAT_VERSION_HEADER_CRC,
+    FORMAT_VERSION_PACKED, HEADER_CRC_LEN, MAGIC,
 };
 use crate::backend::cpu::Dense;
 use crate::backend::int8::{QuantizedKernel, INT8_LAYOUT_VERSION};
@@ -82,7 +83,8 @@ fn pack_int8(in_dim: usize, out_dim: usize, values: &[i8], scales: &[f32]) -> Re
 
 /// [`save`] for a fine-tuned classifier: `labels` (index = label id) are stored in the header.
 /// Files are written as version 4 (version 3's header, which holds labels and f16/int8
-/// tensors, followed by its checksum); readers keep reading versions 1 to 3.
+/// tensors, followed by its checksum), or 5 when a kernel is packed (see
+/// [`crate::weights::quantize::pack_f32`]); readers keep reading versions 1 to 3.
 pub fn save_with_labels(
     path: impl AsRef<Path>,
     config: &BertConfig,
@@ -96,7 +98,15 @@ pub fn save_with_labels(
     let (encoded, parts) = header_v3(config, weights, vocab, do_lower_case, labels)?;
     let encoded =
         encoded.map_err(|e| Error::format(path, None, format!("cannot encode header: {e}")))?;
-    write_file(path, FORMAT_VERSION_HEADER_CRC, &encoded, &parts)
+    let packed = weights
+        .iter_quantized()
+        .any(|(_, q)| matches!(q, QuantizedTensor::F32Packed { .. }));
+    let version = if packed {
+        FORMAT_VERSION_PACKED
+    } else {
+        FORMAT_VERSION_HEADER_CRC
+    };
+    write_file(path, version, &encoded, &parts)
 }
 
 type Encoded = std::result::Result<Vec<u8>, bincode::error::EncodeError>;
@@ -164,6 +174,24 @@ fn header_v3<'a>(
                     vec![*rows, *cols],
                     Part::Bytes(Cow::Borrowed(values.as_bytes())),
                     Some(scales),
+                ),
+                QuantizedTensor::F32Packed {
+                    in_dim,
+                    out_dim,
+                    nr,
+                    kc,
+                    bytes,
+                } => (
+                    DTYPE_F32_PACKED,
+                    vec![*in_dim, *out_dim, *nr, *kc],
+                    Part::Bytes(Cow::Borrowed(bytes.as_bytes())),
+                    None,
+                ),
+                QuantizedTensor::F32Rows { rows, cols, bytes } => (
+                    DTYPE_F32,
+                    vec![*rows, *cols],
+                    Part::Bytes(Cow::Borrowed(bytes.as_bytes())),
+                    None,
                 ),
             },
         };
