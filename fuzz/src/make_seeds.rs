@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use bert::classifier::{checkpoint, FineTuneParams, FineTuner};
 use bert::config::BertConfig;
 use bert::tokenizer::{Tokenizer, Vocab};
-use bert::train::Params;
 use bert::weights::{native, quantize, safetensors, tf_checkpoint, DType, Tensor, Weights};
 use bert_fuzz::{join_prefixed, shared_dir};
 
@@ -145,27 +144,31 @@ fn main() -> Res<()> {
         ..BertConfig::default()
     };
     let real = tf_checkpoint::load(&fixture)?;
-    let mut params = Params::zeros(&config, 2)?;
-    let names: Vec<String> = params.names().map(str::to_owned).collect();
-    for name in &names {
+    let mut weights = Weights::new();
+    for (name, shape) in google_shapes(&config) {
+        // The fixture's values of the same tensor, cycled to the tiny shape.
         let src = real
-            .tensor(name)
+            .tensor(&name)
             .map(|t| t.data.clone())
             .unwrap_or_else(|| vec![0.01]);
-        if let Some(dst) = params.get_mut(name) {
-            for (d, s) in dst.iter_mut().zip(src.iter().cycle()) {
-                *d = *s;
-            }
-        }
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = src.iter().cycle().take(n).copied().collect();
+        weights.insert(name, Tensor::new(shape, values)?);
     }
     let vocab_text = std::fs::read_to_string(fixture.join("vocab.txt"))?;
     let vocab: Vec<String> = vocab_text.lines().take(104).map(str::to_owned).collect();
-    let mut weights = Weights::new();
-    for (name, shape, values) in params.iter() {
-        weights.insert(name, Tensor::new(shape.to_vec(), values.to_vec())?);
-    }
     let labels = vec!["0".to_string(), "1".to_string()];
     let tmp = bert_fuzz::scratch_dir();
+    // An f32 file with packed kernels (format version 5).
+    let path = tmp.join("seed.bert");
+    let packed = quantize::pack_f32(weights.clone(), &config)?;
+    native::save(&path, &config, &packed, &vocab, true)?;
+    put(
+        &out,
+        "native",
+        "tiny-f32-packed.bert",
+        &std::fs::read(&path)?,
+    )?;
     for dtype in [DType::F32, DType::F16, DType::Int8] {
         let w = quantize::convert(weights.clone(), &config, dtype)?;
         let path = tmp.join("seed.bert");
@@ -192,7 +195,7 @@ fn main() -> Res<()> {
         threads: 1,
         ..FineTuneParams::default()
     };
-    let mut ft = FineTuner::new(params, tokenizer, labels, hp)?;
+    let mut ft = FineTuner::new(config.clone(), weights, tokenizer, labels, hp)?;
     ft.add_example("the a", None, "0")?;
     ft.add_example("a the", Some("the"), "1")?;
     ft.train(None, |_| std::ops::ControlFlow::Continue(()))?;
@@ -202,4 +205,47 @@ fn main() -> Res<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     eprintln!("make_seeds: wrote {}", out.display());
     Ok(())
+}
+
+/// Google's variable names and shapes of a BERT encoder with a pooler (`modeling.py`).
+fn google_shapes(c: &BertConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    let mut v = vec![
+        (
+            "bert/embeddings/word_embeddings".to_string(),
+            vec![c.vocab_size, h],
+        ),
+        (
+            "bert/embeddings/position_embeddings".into(),
+            vec![c.max_position_embeddings, h],
+        ),
+        (
+            "bert/embeddings/token_type_embeddings".into(),
+            vec![c.type_vocab_size, h],
+        ),
+        ("bert/embeddings/LayerNorm/gamma".into(), vec![h]),
+        ("bert/embeddings/LayerNorm/beta".into(), vec![h]),
+        ("bert/pooler/dense/kernel".into(), vec![h, h]),
+        ("bert/pooler/dense/bias".into(), vec![h]),
+    ];
+    for l in 0..c.num_hidden_layers {
+        let s = format!("bert/encoder/layer_{l}");
+        for part in ["query", "key", "value"] {
+            v.push((format!("{s}/attention/self/{part}/kernel"), vec![h, h]));
+            v.push((format!("{s}/attention/self/{part}/bias"), vec![h]));
+        }
+        for (dense, rows, cols) in [
+            ("attention/output/dense", h, h),
+            ("intermediate/dense", h, i),
+            ("output/dense", i, h),
+        ] {
+            v.push((format!("{s}/{dense}/kernel"), vec![rows, cols]));
+            v.push((format!("{s}/{dense}/bias"), vec![cols]));
+        }
+        for norm in ["attention/output/LayerNorm", "output/LayerNorm"] {
+            v.push((format!("{s}/{norm}/gamma"), vec![h]));
+            v.push((format!("{s}/{norm}/beta"), vec![h]));
+        }
+    }
+    v
 }
