@@ -193,3 +193,36 @@ fn batching_changes_no_answer_and_a_saved_model_answers_alike() {
     assert!(e.contains("cls/squad/output_weights"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The inference path (`SquadModel::logits`, what `bert squad --do_predict` and the answerer
+/// run) gives TensorFlow's logits of the fixture batch (before any update).
+#[test]
+fn inference_logits_match_tf() {
+    let dir = tiny().join("squad_finetune_reference");
+    let ints = |f: &str| -> Vec<u32> {
+        let (_, raw, _) = common::npy(&dir.join(f));
+        raw.chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32)
+            .collect()
+    };
+    let (ids, segments, mask) = (
+        ints("input_ids.npy"),
+        ints("segment_ids.npy"),
+        ints("input_mask.npy"),
+    );
+    let inputs = bert::Inputs {
+        input_ids: &ids,
+        segment_ids: &segments,
+        input_mask: &mask,
+        batch: 8,
+        seq: 128,
+    };
+    let (config, w, tokenizer) = parts();
+    let model = SquadModel::from_weights(config, &w, tokenizer).unwrap();
+    let got = model.logits(&mut Context::new(1), &inputs).unwrap();
+    let want = npy_f32("logits_per_step.npy");
+    let flat: Vec<f32> = got.start.iter().chain(&got.end).copied().collect();
+    let d = common::max_abs_diff(&flat, &want[..flat.len()]);
+    eprintln!("max |Δlogits| {d:.3e}");
+    assert!(d <= 1e-5, "{d}");
+}
