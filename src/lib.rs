@@ -56,4 +56,5 @@ pub use backend::{Activation, Backend, Cpu};
 pub use config::BertConfig;
 pub use model::{Batch, BertModel, Context, Inputs, ModelOptions, Outputs, Pooling};
 pub use pipeline::{EmbedOptions, LongText, Pipeline};
+pub use squad::{Answer, QuestionAnswerer};
 pub use weights::{DType, Weights};

@@ -168,14 +168,14 @@ fn below(rng: &mut Rng, n: usize) -> usize {
 
 /// Example indices epoch after epoch, each epoch a fresh Fisher–Yates shuffle.
 #[derive(Debug, Clone)]
-struct Order {
+pub(crate) struct Order {
     rng: Rng,
     perm: Vec<u32>,
     at: usize,
 }
 
 impl Order {
-    fn new(n: usize, seed: u64) -> Order {
+    pub(crate) fn new(n: usize, seed: u64) -> Order {
         Order {
             // A stream of its own, so that shuffling does not shift the dropout masks.
             rng: Rng::new(seed ^ 0x9e37_79b9_7f4a_7c15),
@@ -184,7 +184,7 @@ impl Order {
         }
     }
 
-    fn next(&mut self) -> usize {
+    pub(crate) fn next(&mut self) -> usize {
         if self.at == self.perm.len() {
             for i in (1..self.perm.len()).rev() {
                 let j = below(&mut self.rng, i + 1);

@@ -12,6 +12,9 @@
 //!   softmax, v2 null score); [`prediction_files`]: the three JSON files as Google writes
 //!   them.
 //! - [`evaluate`]: `evaluate-v1.1.py` / `evaluate-v2.0.py`.
+//! - [`model`]: the encoder with the span head for prediction ([`SquadModel`], one `.bert`
+//!   file); [`finetune`]: training it ([`SquadFineTuner`]); [`answerer`]: answers to
+//!   questions about any text ([`QuestionAnswerer`]).
 //!
 //! Predicting is reading, converting, running the model on each [`FeatureBatch`] for its
 //! start and end logits, and [`compute_predictions`]:
@@ -45,17 +48,21 @@
 //! # Ok(()) }
 //! ```
 
+pub mod answerer;
 pub mod batch;
 pub mod dataset;
 pub mod evaluate;
 pub mod examples;
 pub mod features;
 pub mod final_text;
+pub mod finetune;
+pub mod model;
 pub mod prediction_files;
 pub mod predictions;
 mod pydict;
 pub mod pystr;
 
+pub use answerer::{Answer, QuestionAnswerer};
 pub use batch::FeatureBatch;
 pub use dataset::Dataset;
 pub use evaluate::{evaluate_v1, evaluate_v2, read_json_dict, EvalV1, EvalV2};
@@ -64,5 +71,7 @@ pub use examples::{
     SquadExamples,
 };
 pub use features::{convert_examples_to_features, FeatureOptions, InputFeatures};
+pub use finetune::{SquadFineTuner, SquadTrainParams};
+pub use model::SquadModel;
 pub use predictions::{compute_predictions, PredictOptions, Prediction, Predictions, RawResult};
 pub use pydict::PyDict;

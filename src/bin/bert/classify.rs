@@ -66,11 +66,11 @@ struct Options {
 
 /// The checkpoint to start from: config, weights, tokenizer and (for a fine-tuned `.bert`)
 /// its labels.
-struct Start {
-    config: BertConfig,
-    weights: Weights,
-    tokenizer: Tokenizer,
-    labels: Vec<String>,
+pub(crate) struct Start {
+    pub config: BertConfig,
+    pub weights: Weights,
+    pub tokenizer: Tokenizer,
+    pub labels: Vec<String>,
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -335,8 +335,9 @@ fn convert(w: Weights, config: &BertConfig, dtype: Option<DType>) -> bert::Resul
     }
 }
 
-/// `--model PATH` or Google's `--bert_config_file`, `--init_checkpoint`, `--vocab_file`.
-fn load_start(flags: &Flags) -> Result<Start, String> {
+/// `--model PATH` or Google's `--bert_config_file`, `--init_checkpoint`, `--vocab_file`
+/// (`bert squad` reads its model the same way).
+pub(crate) fn load_start(flags: &Flags) -> Result<Start, String> {
     let err = |e: bert::Error| e.to_string();
     let lower = match flags.get("do_lower_case") {
         Some(_) => Some(flags.bool("do_lower_case", true)?),
@@ -390,7 +391,7 @@ fn load_start(flags: &Flags) -> Result<Start, String> {
     }
 }
 
-fn format_duration(secs: f64) -> String {
+pub(crate) fn format_duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     if s >= 3600 {
         format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)

@@ -9,6 +9,7 @@ mod extract_features;
 mod flags;
 mod lines;
 mod model_flags;
+mod squad;
 mod tokenize;
 
 use std::io::Write;
@@ -50,6 +51,19 @@ commands:
                     [--do_lower_case] tsv task: --text_a_column N [--text_b_column N]
                     --label_column N [--skip_header]
                     writes model.bert, eval_results.txt, test_results.tsv
+  squad             Google's run_squad.py: fine-tune, predict, then the official evaluation
+                    --output_dir DIR [--do_train --train_file F] [--do_predict
+                    --predict_file F] (--model PATH | --bert_config_file --init_checkpoint
+                    --vocab_file) [--do_lower_case] [--version_2_with_negative]
+                    [--max_seq_length=384] [--doc_stride=128] [--max_query_length=64]
+                    [--train_batch_size=32] [--predict_batch_size=8]
+                    [--learning_rate=5e-5] [--num_train_epochs=3.0]
+                    [--warmup_proportion=0.1] [--gradient_accumulation_steps=1]
+                    [--max_train_examples=N] [--save_checkpoints_steps=N]
+                    [--n_best_size=20] [--max_answer_length=30]
+                    [--null_score_diff_threshold=0.0] [--seed=12345] [--threads=N]
+                    writes model.bert, predictions.json, nbest_predictions.json,
+                    null_odds.json (2.0), eval_results.json
   create-pretraining-data
                     Google's create_pretraining_data.py: masked-LM/next-sentence TFRecords
                     --input_file A,B,dir/*.txt --output_file X[,Y...] --vocab_file PATH
@@ -86,6 +100,7 @@ fn main() -> ExitCode {
         "convert" => convert::run(rest),
         "create-pretraining-data" | "create_pretraining_data" => create_pretraining_data::run(rest),
         "classify" => classify::run(rest),
+        "squad" => squad::run(rest),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     };
     match result {

@@ -1,0 +1,229 @@
+//! run_squad.py's training: `create_model` + `compute_loss` on shuffled training features
+//! with Google's optimizer ([`crate::train`]).
+//!
+//! `num_train_steps = int(len(train_examples) / train_batch_size * num_train_epochs)` —
+//! counted in examples, as Google counts, although a long context gives several features;
+//! warm-up `int(num_train_steps * warmup_proportion)`. Each update takes the next
+//! `train_batch_size` features of a full per-epoch shuffle (Google: a 100-feature shuffle
+//! buffer over the repeated file), padded to `max_seq_length` as Google feeds them: the
+//! loss's soft-max runs over every position, padding included, so trimming would change it.
+//! A missing head is initialised as `create_model` does (truncated normal, stddev 0.02;
+//! zero bias).
+
+use std::path::Path;
+
+use super::features::InputFeatures;
+use super::model::{self, SquadModel};
+use super::FeatureBatch;
+use crate::classifier::finetune::Order;
+use crate::config::BertConfig;
+use crate::heads::SquadHead;
+use crate::model::BertModel;
+use crate::tokenizer::Tokenizer;
+use crate::train::{AdamWConfig, Rng, Schedule, StepReport, Trainer};
+use crate::weights::{Tensor, Weights};
+use crate::{Cpu, Error, Result};
+
+/// run_squad.py's training flags, and libbert's own (accumulation, threads, checkpointing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SquadTrainParams {
+    pub learning_rate: f32,
+    pub num_train_epochs: f64,
+    pub train_batch_size: usize,
+    pub warmup_proportion: f64,
+    /// Micro-batches per update (`train_batch_size` must be a multiple): same update, less
+    /// memory.
+    pub gradient_accumulation_steps: usize,
+    /// Seeds the head's initialisation, the dropout masks and the feature order.
+    pub seed: u64,
+    /// 0: all cores.
+    pub threads: usize,
+    /// Recompute each layer in the backward pass (same numbers, less memory).
+    pub gradient_checkpointing: bool,
+}
+
+impl Default for SquadTrainParams {
+    /// run_squad.py's defaults: lr 5e-5, 3 epochs, batch 32, 10% warm-up.
+    fn default() -> Self {
+        SquadTrainParams {
+            learning_rate: 5e-5,
+            num_train_epochs: 3.0,
+            train_batch_size: 32,
+            warmup_proportion: 0.1,
+            gradient_accumulation_steps: 1,
+            seed: 12345,
+            threads: 0,
+            gradient_checkpointing: false,
+        }
+    }
+}
+
+/// `create_model`'s initialisation of the span head where `w` lacks it.
+pub fn init_head(w: &mut Weights, hidden: usize, seed: u64) -> Result<()> {
+    let mut rng = Rng::new(seed);
+    if !w.contains("cls/squad/output_weights") {
+        let values = (0..2 * hidden)
+            .map(|_| rng.truncated_normal(0.02))
+            .collect();
+        w.insert(
+            "cls/squad/output_weights",
+            Tensor::new(vec![2, hidden], values)?,
+        );
+    }
+    if !w.contains("cls/squad/output_bias") {
+        w.insert("cls/squad/output_bias", Tensor::new(vec![2], vec![0.0; 2])?);
+    }
+    Ok(())
+}
+
+/// A SQuAD fine-tuning run: the trainer, the training features and their order.
+#[derive(Debug)]
+pub struct SquadFineTuner {
+    config: BertConfig,
+    tokenizer: Tokenizer,
+    trainer: Trainer<SquadHead>,
+    features: Vec<InputFeatures>,
+    order: Order,
+    params: SquadTrainParams,
+    num_train_steps: u64,
+}
+
+impl SquadFineTuner {
+    /// A run from `weights` (with or without a span head) on training-mode `features`
+    /// converted from `num_examples` examples.
+    pub fn new(
+        config: BertConfig,
+        mut weights: Weights,
+        tokenizer: Tokenizer,
+        features: Vec<InputFeatures>,
+        num_examples: usize,
+        params: SquadTrainParams,
+    ) -> Result<SquadFineTuner> {
+        let (batch, k) = (params.train_batch_size, params.gradient_accumulation_steps);
+        if batch == 0 || k == 0 || batch % k != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "train_batch_size {batch} must be a positive multiple of \
+                 gradient_accumulation_steps {k}"
+            )));
+        }
+        if let Some(f) = features.iter().find(|f| f.start_position.is_none()) {
+            return Err(Error::InvalidArgument(format!(
+                "feature {} has no answer positions (convert the examples in training mode)",
+                f.unique_id
+            )));
+        }
+        let num_train_steps = (num_examples as f64 / batch as f64 * params.num_train_epochs) as u64;
+        if features.is_empty() || num_train_steps == 0 {
+            return Err(Error::EmptyData(format!(
+                "{num_examples} training examples ({} features), batch {batch} and {} epochs \
+                 make no training step",
+                features.len(),
+                params.num_train_epochs
+            )));
+        }
+        init_head(&mut weights, config.hidden_size, params.seed)?;
+        let schedule = Schedule {
+            init_lr: params.learning_rate,
+            num_train_steps,
+            num_warmup_steps: (num_train_steps as f64 * params.warmup_proportion) as u64,
+        };
+        let model = BertModel::build(Cpu, config.clone(), &weights, true)?;
+        let head = SquadHead::load(&Cpu, &weights, config.hidden_size, true)?;
+        drop(weights);
+        let mut trainer = Trainer::new(
+            model,
+            head,
+            schedule,
+            AdamWConfig::default(),
+            params.seed,
+            params.threads,
+        )?;
+        trainer.set_checkpointing(params.gradient_checkpointing);
+        Ok(SquadFineTuner {
+            config,
+            tokenizer,
+            trainer,
+            order: Order::new(features.len(), params.seed),
+            features,
+            params,
+            num_train_steps,
+        })
+    }
+
+    /// Updates of the whole run.
+    pub fn num_train_steps(&self) -> u64 {
+        self.num_train_steps
+    }
+
+    pub fn num_warmup_steps(&self) -> u64 {
+        self.trainer.schedule().num_warmup_steps
+    }
+
+    pub fn num_features(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Updates done so far.
+    pub fn global_step(&self) -> u64 {
+        self.trainer.global_step()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.global_step() >= self.num_train_steps
+    }
+
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// One update on the next `train_batch_size` features. A loss or gradient that is not
+    /// finite is [`Error::Diverged`].
+    pub fn step(&mut self) -> Result<StepReport> {
+        let k = self.params.gradient_accumulation_steps;
+        let micro = self.params.train_batch_size / k;
+        for _ in 0..k {
+            let refs: Vec<&InputFeatures> = (0..micro)
+                .map(|_| &self.features[self.order.next()])
+                .collect();
+            let batch = FeatureBatch::new(&refs)?;
+            let spans: Vec<[u32; 2]> = batch
+                .start_positions
+                .iter()
+                .zip(&batch.end_positions)
+                .map(|(&s, &e)| [s, e])
+                .collect();
+            self.trainer.accumulate(&batch.inputs(), &spans)?;
+        }
+        let r = self.trainer.apply()?;
+        if !(r.loss.is_finite() && r.grad_norm.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "step {}: loss {}, gradient norm {} (learning rate {} too high?)",
+                r.global_step, r.loss, r.grad_norm, self.params.learning_rate
+            )));
+        }
+        Ok(r)
+    }
+
+    /// The current parameters under Google's names (the head included).
+    pub fn weights(&self) -> Result<Weights> {
+        self.trainer.weights()
+    }
+
+    /// Writes the fine-tuned model (a `.bert` file) atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        model::save(path, &self.config, &self.weights()?, &self.tokenizer)
+    }
+
+    /// The model of the current parameters, for prediction.
+    pub fn model(&self) -> Result<SquadModel> {
+        SquadModel::from_weights(
+            self.config.clone(),
+            &self.weights()?,
+            self.tokenizer.clone(),
+        )
+    }
+}
