@@ -215,3 +215,43 @@ fn corrupt_and_mismatched_records_are_clear_errors() {
     assert!(!out.join(checkpoint::FILE_NAME).exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Without a checkpoint every variable starts from `modeling.py`'s initialisers; `--do_eval`
+/// alone then evaluates the output directory's last checkpoint, as `estimator.evaluate`
+/// reads its `model_dir`.
+#[test]
+fn from_scratch_then_evaluation_of_the_saved_state() {
+    let out = tmp("scratch");
+    let config = tiny_dir().join("bert_config.json");
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_bert"))
+            .args([
+                "pretrain",
+                &format!("--input_file={}", records().display()),
+                &format!("--output_dir={}", out.display()),
+                &format!("--bert_config_file={}", config.display()),
+                "--train_batch_size=4",
+                "--eval_batch_size=4",
+                "--max_eval_steps=2",
+                "--num_train_steps=2",
+                "--num_warmup_steps=0",
+                "--learning_rate=1e-3",
+                "--threads=1",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{log}");
+        log
+    };
+    let log = run(&["--do_train"]);
+    assert!(log.contains("46 variable(s) initialised"), "{log}");
+    let state = checkpoint::load(&out.join(checkpoint::FILE_NAME)).unwrap();
+    assert_eq!((state.global_step, state.variables.len()), (2, 46));
+    let log = run(&["--do_eval"]);
+    assert!(!log.contains("initialised"), "{log}");
+    let results = std::fs::read_to_string(out.join("eval_results.txt")).unwrap();
+    assert!(results.starts_with("global_step = 2\nloss = "), "{results}");
+    std::fs::remove_dir_all(out).unwrap();
+}
