@@ -43,8 +43,10 @@ pub struct PretrainParams {
     pub learning_rate: f32,
     pub num_train_steps: u64,
     pub num_warmup_steps: u64,
-    /// Micro-batches per update (`train_batch_size` must be a multiple): same update, less
-    /// memory.
+    /// Micro-batches per update (`train_batch_size` must be a multiple), for less memory.
+    /// The masked-LM loss is normalised by each micro-batch's Σ w (as `run_pretraining.py`
+    /// normalises by its batch's), so the update equals one batch of all the examples only
+    /// when the micro-batches hold equally many predictions.
     pub gradient_accumulation_steps: usize,
     /// Seeds the data order and the dropout masks.
     pub seed: u64,
@@ -302,7 +304,7 @@ impl Pretrainer {
 
     /// Continues the run saved at `path` by [`Pretrainer::save_checkpoint`]: same model
     /// shape, hyper-parameters and examples (anything else is refused with an error naming
-    /// what differs). The following updates are those the uninterrupted run would have
+    /// what differs; `num_train_steps` too, since the schedule depends on it). The following updates are those the uninterrupted run would have
     /// made, bit for bit (same thread count).
     pub fn resume(&mut self, path: &Path) -> Result<()> {
         let state = checkpoint::load(path)?;
