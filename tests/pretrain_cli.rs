@@ -250,7 +250,10 @@ fn from_scratch_then_evaluation_of_the_saved_state() {
     let state = checkpoint::load(&out.join(checkpoint::FILE_NAME)).unwrap();
     assert_eq!((state.global_step, state.variables.len()), (2, 46));
     let log = run(&["--do_eval"]);
-    assert!(!log.contains("initialised"), "{log}");
+    assert!(
+        !log.contains("initialised") && log.contains("eval at step 2:"),
+        "{log}"
+    );
     let results = std::fs::read_to_string(out.join("eval_results.txt")).unwrap();
     assert!(results.starts_with("global_step = 2\nloss = "), "{results}");
     std::fs::remove_dir_all(out).unwrap();

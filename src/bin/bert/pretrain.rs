@@ -181,7 +181,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         global_step = p.global_step();
     }
     if do_eval {
-        let r = evaluate(&mut p, &o, &eval, &mut log)?;
+        let r = evaluate(&mut p, &o, &eval, &mut log, global_step)?;
         let text = r.to_eval_results_txt(global_step);
         let _ = write!(std::io::stderr(), "bert pretrain: eval results\n{text}");
         write_atomically(&output_dir.join("eval_results.txt"), text.as_bytes())?;
@@ -348,7 +348,7 @@ fn train_loop(
             saved = Some(step);
         }
         if o.eval_every_n_steps > 0 && step % o.eval_every_n_steps == 0 && !eval.is_empty() {
-            evaluate(p, o, eval, log)?;
+            evaluate(p, o, eval, log, step)?;
         }
     }
     // The final checkpoint (also when nothing was left to do: it then rewrites the same).
@@ -411,12 +411,14 @@ fn tf_checkpoints(dir: &Path) -> Vec<(u64, String)> {
     out
 }
 
-/// Google's evaluation, logged to stderr and `train_log.jsonl`.
+/// Google's evaluation, logged to stderr and `train_log.jsonl` at `step` (the evaluated
+/// state's: an evaluation alone reads it from the saved state, not from the engine).
 fn evaluate(
     p: &mut Pretrainer,
     o: &Options,
     eval: &[PretrainingFeatures],
     log: &mut TrainLog,
+    step: u64,
 ) -> Result<EvalTotals, String> {
     let started = Instant::now();
     let r = p
@@ -425,9 +427,8 @@ fn evaluate(
     let secs = started.elapsed().as_secs_f64();
     let eps = (r.batches * o.eval_batch_size) as f64 / secs.max(1e-9);
     note!(
-        "eval at step {}: loss {:.4}, mlm acc {:.4} (mlm loss {:.4}, nsp acc {:.3}) on {} \
+        "eval at step {step}: loss {:.4}, mlm acc {:.4} (mlm loss {:.4}, nsp acc {:.3}) on {} \
          examples, {eps:.1} examples/s",
-        p.global_step(),
         r.loss(),
         r.masked_lm_accuracy(),
         r.masked_lm_mean_loss(),
@@ -435,7 +436,7 @@ fn evaluate(
         r.examples
     );
     log.write(serde_json::json!({
-        "step": p.global_step(),
+        "step": step,
         "eval": {
             "loss": r.loss(),
             "masked_lm_loss": r.masked_lm_mean_loss(),
