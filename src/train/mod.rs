@@ -15,6 +15,7 @@
 
 mod adamw;
 pub(crate) mod dropout;
+pub mod pretrain;
 pub mod pretraining_data;
 mod rng;
 mod schedule;

@@ -10,6 +10,7 @@ mod flags;
 mod lines;
 mod model_flags;
 mod squad;
+mod pretrain;
 mod tokenize;
 
 use std::io::Write;
@@ -72,6 +73,19 @@ commands:
                     [--random_seed=12345] [--dupe_factor=10] [--masked_lm_prob=0.15]
                     [--short_seq_prob=0.1] [--threads=N] (same records as Google's script,
                     whatever the thread count)
+  pretrain          Google's run_pretraining.py: masked LM + next sentence
+                    --input_file A,B,dir/*.tfrecord --output_dir DIR [--do_train] [--do_eval]
+                    (--model PATH | --bert_config_file [--init_checkpoint]; from scratch
+                    without a checkpoint) [--max_seq_length=128]
+                    [--max_predictions_per_seq=20] [--train_batch_size=32]
+                    [--eval_batch_size=8] [--learning_rate=5e-5] [--num_train_steps=100000]
+                    [--num_warmup_steps=10000] [--save_checkpoints_steps=1000]
+                    [--max_eval_steps=100] [--eval_input_file=PATTERNS]
+                    [--eval_every_n_steps=0] [--log_every_n_steps=10]
+                    [--gradient_accumulation_steps=1] [--gradient_checkpointing]
+                    [--save_tf_checkpoint] [--stop_after_steps=N] [--seed=12345]
+                    [--threads=N] writes training_state.safetensors (resumed from),
+                    model.ckpt-N, eval_results.txt, train_log.jsonl
   convert           write libbert's .bert format: --model PATH --output FILE.bert
                     [--dtype f32|f16|int8] (default f32; int8: encoder kernels and word
                     embeddings, per-channel/per-row scales)
@@ -101,6 +115,7 @@ fn main() -> ExitCode {
         "create-pretraining-data" | "create_pretraining_data" => create_pretraining_data::run(rest),
         "classify" => classify::run(rest),
         "squad" => squad::run(rest),
+        "pretrain" => pretrain::run(rest),
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     };
     match result {

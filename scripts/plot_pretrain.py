@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Plots a `bert pretrain` run from its `train_log.jsonl`: training loss and masked-LM
+accuracy per logged interval, and the evaluations (`"eval"` lines) as points.
+
+    python3 scripts/plot_pretrain.py OUTPUT_DIR/train_log.jsonl [-o curve.png] [--title T]
+
+matplotlib is imported from the running Python, else from a virtual environment at
+$LIBBERT_PLOT_VENV (default /tmp/libbert-plot-venv), created and filled with pip on first
+use (the script then re-runs itself with that environment's Python).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+VENV = os.environ.get("LIBBERT_PLOT_VENV", "/tmp/libbert-plot-venv")
+
+
+def ensure_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    python = os.path.join(VENV, "bin", "python")
+    # The venv's python is a symlink to the system one: sys.prefix tells them apart.
+    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
+        sys.exit("matplotlib is missing from %s even after installing it" % VENV)
+    if not os.path.exists(python):
+        print("plot_pretrain: installing matplotlib into %s" % VENV, file=sys.stderr)
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+        subprocess.check_call([python, "-m", "pip", "install", "-q", "matplotlib"])
+    os.execv(python, [python] + sys.argv)
+
+
+def read_log(path):
+    """Training intervals and evaluations; a resumed run appends to the same file, so a
+    step logged twice keeps its last line."""
+    train, evals = {}, {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit("%s:%d: not JSON: %s" % (path, n, e))
+            if "eval" in row:
+                evals[row["step"]] = row["eval"]
+            else:
+                train[row["step"]] = row
+    return sorted(train.items()), sorted(evals.items())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("log", help="train_log.jsonl of a bert pretrain run")
+    ap.add_argument("-o", "--output", help="PNG to write (default: beside the log)")
+    ap.add_argument("--title", default=None)
+    args = ap.parse_args()
+    ensure_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train, evals = read_log(args.log)
+    if not train and not evals:
+        sys.exit("%s: no logged steps" % args.log)
+    out = args.output or os.path.join(os.path.dirname(os.path.abspath(args.log)), "train_curve.png")
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    steps = [s for s, _ in train]
+    if train:
+        ax_loss.plot(steps, [r["loss"] for _, r in train], label="train total loss", lw=1)
+        ax_loss.plot(steps, [r["masked_lm_loss"] for _, r in train], label="train MLM loss", lw=1)
+        ax_acc.plot(steps, [r["masked_lm_accuracy"] for _, r in train], label="train MLM acc", lw=1)
+        ax_acc.plot(
+            steps, [r["next_sentence_accuracy"] for _, r in train], label="train NSP acc", lw=1, alpha=0.6
+        )
+    if evals:
+        es = [s for s, _ in evals]
+        ax_loss.plot(es, [e["masked_lm_loss"] for _, e in evals], "o-", label="eval MLM loss")
+        ax_acc.plot(es, [e["masked_lm_accuracy"] for _, e in evals], "o-", label="eval MLM acc")
+        ax_acc.plot(es, [e["next_sentence_accuracy"] for _, e in evals], "s--", label="eval NSP acc")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_acc.set_xlabel("step")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0, 1)
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
