@@ -9,8 +9,8 @@ mod extract_features;
 mod flags;
 mod lines;
 mod model_flags;
-mod squad;
 mod pretrain;
+mod squad;
 mod tokenize;
 
 use std::io::Write;
