@@ -19,5 +19,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
 # paths that say a feature is missing).
 cargo test --workspace --all-features
 cargo test -p bert --lib
+# The fuzz crate (outside the workspace; its runs are scripts/fuzz.sh's) still compiles
+# against the library: the one-model refactor had broken it unnoticed.
+(cd fuzz && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target}/fuzz" cargo check -q --bins --examples)
 scripts/test_bindings.sh
 scripts/test_arm.sh
