@@ -118,7 +118,7 @@ pub fn read_weights(path: &Path, opts: &ModelOptions) -> Result<(BertConfig, Wei
 
 /// The weights of an opened `.bert` file for an inference model: as stored (nothing large
 /// copied), unless `opts.dtype` asks for a conversion, which starts from Google's layout.
-pub(crate) fn native_weights(m: &native::NativeModel, opts: &ModelOptions) -> Result<Weights> {
+pub fn native_weights(m: &native::NativeModel, opts: &ModelOptions) -> Result<Weights> {
     if opts.verify_checksums {
         m.verify()?;
     }

@@ -92,14 +92,8 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
 /// while the command runs (see `NativeModel::read`).
 fn read_native(path: &Path, lower: Option<bool>, opts: &ModelOptions) -> bert::Result<Pipeline> {
     let m = NativeModel::read(path)?;
-    if opts.verify_checksums {
-        m.verify()?;
-    }
-    let w = match opts.dtype {
-        None => m.weights_mapped()?,
-        Some(_) => m.weights()?,
-    };
-    let model = BertModel::from_weights_as(m.config().clone(), w, opts.dtype)?;
+    let w = bert::model::native_weights(&m, opts)?;
+    let model = BertModel::from_weights(m.config().clone(), &w)?;
     let vocab = Vocab::from_tokens(m.vocab().iter().map(String::as_str))?;
     let tokenizer = Tokenizer::new(vocab, lower.unwrap_or(m.do_lower_case()))?;
     let max = model.config().max_position_embeddings;
