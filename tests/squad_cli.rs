@@ -288,3 +288,51 @@ fn bad_input_is_an_error_naming_it() {
     std::fs::remove_dir_all(data).ok();
     std::fs::remove_dir_all(out).ok();
 }
+
+/// A run stopped after two of its three updates and started again resumes from its training
+/// state and ends with the model the uninterrupted run wrote, byte for byte; other settings
+/// are refused by name.
+#[test]
+fn killed_run_resumes_bit_for_bit() {
+    let data = tmp("resume-data");
+    let train = write(&data, "train.json", &subset("dev-v1.1.json", 12, true));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = google_model();
+        args.extend(small());
+        args.extend([
+            "--do_train".into(),
+            format!("--train_file={}", train.display()),
+            format!("--output_dir={}", out.display()),
+            "--train_batch_size=4".into(),
+            "--num_train_epochs=1".into(),
+            "--learning_rate=1e-4".into(),
+        ]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let (ok, _, log) = bert(&args);
+        (ok, log)
+    };
+    let straight = tmp("straight");
+    let (ok, log) = run(&straight, &[]);
+    assert!(ok, "{log}");
+    let resumed = tmp("resumed");
+    let (ok, log) = run(&resumed, &["--stop_after_steps=2"]);
+    assert!(ok && log.contains("stopped at step 2"), "{log}");
+    let (ok, log) = run(&resumed, &[]);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("resuming from") && log.contains("at step 2"),
+        "{log}"
+    );
+    assert!(log.contains("trained 1 steps"), "{log}");
+    let model = |d: &Path| std::fs::read(d.join("model.bert")).unwrap();
+    assert!(
+        model(&straight) == model(&resumed),
+        "the resumed run ended elsewhere"
+    );
+    // The same state with another warm-up is refused, naming the setting.
+    let (ok, log) = run(&resumed, &["--warmup_proportion=0.5"]);
+    assert!(
+        !ok && log.contains("cannot resume") && log.contains("warmup_proportion"),
+        "{log}"
+    );
+}

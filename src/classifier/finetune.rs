@@ -19,7 +19,6 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use super::checkpoint::{self, TrainingState, Variable};
 use super::evaluate::{evaluate, EvalResults};
 use super::features::{convert_examples, labels, pad, InputFeatures};
 use super::model::{save, Classifier};
@@ -30,6 +29,8 @@ use crate::config::BertConfig;
 use crate::heads::ClassifierHead;
 use crate::model::{BertModel, Context};
 use crate::tokenizer::Tokenizer;
+use crate::train::checkpoint;
+use crate::train::run_state::{self, Order};
 use crate::train::{AdamWConfig, Rng, Schedule, Trainer};
 use crate::weights::{Tensor, Weights};
 use crate::{Error, Result};
@@ -159,42 +160,6 @@ pub enum Outcome {
     Paused,
     /// The progress callback asked to stop (after a complete update); call again to go on.
     Cancelled,
-}
-
-/// Uniform integer in `0..n` (multiply-shift; the bias is below 2⁻³² · n).
-fn below(rng: &mut Rng, n: usize) -> usize {
-    ((rng.next_u32() as u64 * n as u64) >> 32) as usize
-}
-
-/// Example indices epoch after epoch, each epoch a fresh Fisher–Yates shuffle.
-#[derive(Debug, Clone)]
-pub(crate) struct Order {
-    rng: Rng,
-    perm: Vec<u32>,
-    at: usize,
-}
-
-impl Order {
-    pub(crate) fn new(n: usize, seed: u64) -> Order {
-        Order {
-            // A stream of its own, so that shuffling does not shift the dropout masks.
-            rng: Rng::new(seed ^ 0x9e37_79b9_7f4a_7c15),
-            perm: (0..n as u32).collect(),
-            at: n,
-        }
-    }
-
-    pub(crate) fn next(&mut self) -> usize {
-        if self.at == self.perm.len() {
-            for i in (1..self.perm.len()).rev() {
-                let j = below(&mut self.rng, i + 1);
-                self.perm.swap(i, j);
-            }
-            self.at = 0;
-        }
-        self.at += 1;
-        self.perm[self.at - 1] as usize
-    }
 }
 
 /// A run that has started: engine state, data order and schedule length.
@@ -615,39 +580,11 @@ impl FineTuner {
     /// if it has not started.
     pub fn save_checkpoint(&mut self, path: &Path) -> Result<()> {
         self.start()?;
-        let settings = self.settings();
-        let config = self.config.clone();
-        let Some(run) = &mut self.run else {
+        let (settings, config, labels) = (self.settings(), &self.config, self.labels.clone());
+        let Some(run) = &self.run else {
             return Err(Error::InvalidArgument("the run did not start".into()));
         };
-        let mut variables = Vec::new();
-        run.trainer.visit_params(&mut |name, p| {
-            variables.push(Variable {
-                name: name.to_string(),
-                shape: p.shape.clone(),
-                value: p.value.clone(),
-                m: Vec::new(),
-                v: Vec::new(),
-            })
-        });
-        let opt = run.trainer.optimizer();
-        for var in &mut variables {
-            let (m, v) = opt
-                .slots(&var.name)
-                .ok_or_else(|| Error::Shape(format!("no optimizer slots for {}", var.name)))?;
-            (var.m, var.v) = (m.clone(), v.clone());
-        }
-        let state = TrainingState {
-            config,
-            variables,
-            global_step: run.trainer.global_step(),
-            dropout_rng: run.trainer.rng_state(),
-            order_rng: run.order.rng.state(),
-            order: run.order.perm.clone(),
-            order_position: run.order.at as u64,
-            settings,
-            labels: self.labels.clone(),
-        };
+        let state = run_state::capture(&run.trainer, config, &run.order, settings, labels)?;
         checkpoint::save(path, &state)
     }
 
@@ -659,73 +596,14 @@ impl FineTuner {
         if let Some(msg) = &self.failed {
             return Err(Error::Diverged(msg.clone()));
         }
-        let state = checkpoint::load(path)?;
-        let refuse = |what: String| {
-            Error::InvalidArgument(format!(
-                "{}: cannot resume: {what} (delete it to start afresh)",
-                path.display()
-            ))
-        };
-        if state.labels != self.labels {
-            return Err(refuse(format!(
-                "it was trained for labels {:?}, this run has {:?}",
-                state.labels, self.labels
-            )));
-        }
-        if state.config != self.config {
-            return Err(refuse(
-                "it was trained from a model of another shape".into(),
-            ));
-        }
-        let mine = self.settings();
-        let differ: Vec<String> = mine
-            .iter()
-            .filter(|(k, v)| state.settings.get(*k) != Some(v))
-            .map(|(k, v)| {
-                format!(
-                    "{k} {} (now {v})",
-                    state.settings.get(k).map_or("missing", String::as_str)
-                )
-            })
-            .collect();
-        if !differ.is_empty() {
-            return Err(refuse(format!(
-                "its settings or data differ: {}",
-                differ.join(", ")
-            )));
-        }
-        if state.order.len() != self.features.len()
-            || state
-                .order
-                .iter()
-                .any(|&i| i as usize >= self.features.len())
-        {
-            return Err(refuse("its example order does not fit the data".into()));
-        }
-        let mut weights = Weights::new();
-        for var in &state.variables {
-            weights.insert(
-                &var.name,
-                Tensor::new(var.shape.clone(), var.value.clone())?,
-            );
-        }
-        let mut trainer = self.trainer(&weights).map_err(|e| refuse(e.to_string()))?;
-        let slots = state
-            .variables
-            .iter()
-            .map(|v| (v.name.as_str(), v.m.as_slice(), v.v.as_slice()));
-        trainer
-            .resume(slots, state.global_step, state.dropout_rng)
-            .map_err(|e| refuse(e.to_string()))?;
+        let (settings, n) = (self.settings(), self.features.len());
+        let (state, weights) = run_state::load(path, &self.config, &self.labels, &settings, n)?;
+        let mut trainer = self
+            .trainer(&weights)
+            .map_err(|e| run_state::refuse(path, e))?;
+        let order = run_state::restore(path, &mut trainer, state)?;
         self.initial = None;
-        self.run = Some(Run {
-            trainer,
-            order: Order {
-                rng: Rng::from_state(state.order_rng),
-                perm: state.order,
-                at: state.order_position as usize,
-            },
-        });
+        self.run = Some(Run { trainer, order });
         Ok(())
     }
 }

@@ -12,7 +12,8 @@
 //!   ([`evaluate()`]) and resumable checkpoints ([`checkpoint`]). `bert classify` and the C
 //!   ABI's `bert_trainer` are thin layers over it.
 
-pub mod checkpoint;
+/// The training-state file format (shared with SQuAD and pre-training runs).
+pub use crate::train::checkpoint;
 mod evaluate;
 pub mod features;
 pub mod finetune;

@@ -10,17 +10,18 @@
 //! A missing head is initialised as `create_model` does (truncated normal, stddev 0.02;
 //! zero bias).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::features::InputFeatures;
 use super::model::{self, SquadModel};
 use super::FeatureBatch;
-use crate::classifier::finetune::Order;
 use crate::config::BertConfig;
 use crate::heads::SquadHead;
 use crate::model::BertModel;
 use crate::tokenizer::Tokenizer;
-use crate::train::{AdamWConfig, Rng, Schedule, StepReport, Trainer};
+use crate::train::run_state::{self, Order};
+use crate::train::{checkpoint, AdamWConfig, Rng, Schedule, StepReport, Trainer};
 use crate::weights::{Tensor, Weights};
 use crate::{Cpu, Error, Result};
 
@@ -76,6 +77,32 @@ pub fn init_head(w: &mut Weights, hidden: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// The engine for `weights` (with a span head): Google's AdamW and schedule.
+fn build_trainer(
+    config: &BertConfig,
+    weights: &Weights,
+    num_train_steps: u64,
+    params: &SquadTrainParams,
+) -> Result<Trainer<SquadHead>> {
+    let schedule = Schedule {
+        init_lr: params.learning_rate,
+        num_train_steps,
+        num_warmup_steps: (num_train_steps as f64 * params.warmup_proportion) as u64,
+    };
+    let model = BertModel::build(Cpu, config.clone(), weights, true)?;
+    let head = SquadHead::load(&Cpu, weights, config.hidden_size, true)?;
+    let mut trainer = Trainer::new(
+        model,
+        head,
+        schedule,
+        AdamWConfig::default(),
+        params.seed,
+        params.threads,
+    )?;
+    trainer.set_checkpointing(params.gradient_checkpointing);
+    Ok(trainer)
+}
+
 /// A SQuAD fine-tuning run: the trainer, the training features and their order.
 #[derive(Debug)]
 pub struct SquadFineTuner {
@@ -122,23 +149,8 @@ impl SquadFineTuner {
             )));
         }
         init_head(&mut weights, config.hidden_size, params.seed)?;
-        let schedule = Schedule {
-            init_lr: params.learning_rate,
-            num_train_steps,
-            num_warmup_steps: (num_train_steps as f64 * params.warmup_proportion) as u64,
-        };
-        let model = BertModel::build(Cpu, config.clone(), &weights, true)?;
-        let head = SquadHead::load(&Cpu, &weights, config.hidden_size, true)?;
+        let trainer = build_trainer(&config, &weights, num_train_steps, &params)?;
         drop(weights);
-        let mut trainer = Trainer::new(
-            model,
-            head,
-            schedule,
-            AdamWConfig::default(),
-            params.seed,
-            params.threads,
-        )?;
-        trainer.set_checkpointing(params.gradient_checkpointing);
         Ok(SquadFineTuner {
             config,
             tokenizer,
@@ -216,6 +228,71 @@ impl SquadFineTuner {
     /// Writes the fine-tuned model (a `.bert` file) atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         model::save(path, &self.config, &self.weights()?, &self.tokenizer)
+    }
+
+    /// What a checkpoint must agree on to be resumed by this run: hyper-parameters and a
+    /// fingerprint of the training features.
+    fn settings(&self) -> BTreeMap<String, String> {
+        let mut crc = 0u32;
+        let mut b = Vec::new();
+        for f in &self.features {
+            b.clear();
+            b.extend((f.input_ids.len() as u32).to_le_bytes());
+            for v in [&f.input_ids, &f.input_mask, &f.segment_ids] {
+                b.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+            }
+            for p in [f.start_position, f.end_position] {
+                b.extend(p.map_or(u32::MAX, |p| p as u32).to_le_bytes());
+            }
+            crc = crate::weights::crc32c::crc32c_extend(crc, &b);
+        }
+        let p = &self.params;
+        [
+            ("task", "squad".to_string()),
+            ("learning_rate", p.learning_rate.to_string()),
+            ("num_train_epochs", p.num_train_epochs.to_string()),
+            ("train_batch_size", p.train_batch_size.to_string()),
+            (
+                "gradient_accumulation_steps",
+                p.gradient_accumulation_steps.to_string(),
+            ),
+            ("warmup_proportion", p.warmup_proportion.to_string()),
+            ("seed", p.seed.to_string()),
+            ("num_train_steps", self.num_train_steps.to_string()),
+            ("num_features", self.features.len().to_string()),
+            ("features_crc32c", crc.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Writes the whole training state atomically ([`crate::train::checkpoint`]'s format:
+    /// variables, AdamW slots, global step, generator states, feature order and position).
+    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let settings = self.settings();
+        let state = run_state::capture(
+            &self.trainer,
+            &self.config,
+            &self.order,
+            settings,
+            Vec::new(),
+        )?;
+        checkpoint::save(path, &state)
+    }
+
+    /// Continues the run saved at `path` by [`SquadFineTuner::save_checkpoint`]: same model
+    /// shape, hyper-parameters and training features (anything else is refused with an error
+    /// naming what differs). The following updates are those the uninterrupted run would
+    /// have made, bit for bit (same thread count).
+    pub fn resume(&mut self, path: &Path) -> Result<()> {
+        let (settings, n) = (self.settings(), self.features.len());
+        let (state, weights) = run_state::load(path, &self.config, &[], &settings, n)?;
+        let mut trainer = build_trainer(&self.config, &weights, self.num_train_steps, &self.params)
+            .map_err(|e| run_state::refuse(path, e))?;
+        self.order = run_state::restore(path, &mut trainer, state)?;
+        self.trainer = trainer;
+        Ok(())
     }
 
     /// The model of the current parameters, for prediction.

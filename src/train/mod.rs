@@ -14,10 +14,12 @@
 //! less memory).
 
 mod adamw;
+pub mod checkpoint;
 pub(crate) mod dropout;
 pub mod pretrain;
 pub mod pretraining_data;
 mod rng;
+pub(crate) mod run_state;
 mod schedule;
 
 pub use adamw::{AdamW, AdamWConfig};

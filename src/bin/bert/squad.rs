@@ -17,8 +17,12 @@
 //! `null_odds.json` as the no-answer file, as Google's README runs it) on `--predict_file`,
 //! printed and written to `output_dir/eval_results.json`.
 //!
-//! Differences: training resumes from no checkpoint (a run starts over); features are
-//! shuffled in full every epoch (Google: a 100-feature buffer); `--verbose_logging` is
+//! A run writes its whole training state (`training_state.safetensors`: variables, AdamW
+//! slots, step, generators, feature order) beside `model.bert` every
+//! `--save_checkpoints_steps` updates and resumes from it when started again with the same
+//! flags and data (as `run_squad.py` resumes from `model.ckpt-N` in `output_dir`).
+//!
+//! Differences: features are shuffled in full every epoch (Google: a 100-feature buffer); `--verbose_logging` is
 //! accepted and changes nothing.
 
 use std::io::{IsTerminal, Write};
@@ -28,6 +32,7 @@ use std::time::Instant;
 use bert::squad::{
     self, Dataset, FeatureOptions, PredictOptions, SquadFineTuner, SquadModel, SquadTrainParams,
 };
+use bert::train::checkpoint;
 use bert::train::pretraining_data::PyRandom;
 use bert::Context;
 
@@ -41,6 +46,8 @@ struct TrainFlags {
     max_train_examples: usize,
     save_checkpoints_steps: u64,
     log_every_n_steps: u64,
+    /// libbert's: stop (with a checkpoint) after this many updates of this invocation.
+    stop_after_steps: Option<u64>,
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -81,6 +88,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         max_train_examples: flags.parsed("max_train_examples", 0usize)?,
         save_checkpoints_steps: flags.parsed("save_checkpoints_steps", 0u64)?,
         log_every_n_steps: flags.parsed("log_every_n_steps", 10u64)?.max(1),
+        stop_after_steps: flags
+            .get("stop_after_steps")
+            .map(|_| flags.parsed("stop_after_steps", 0u64))
+            .transpose()?,
     };
     let predict_batch_size = flags.size("predict_batch_size", 8, MAX_BATCH)?.max(1);
     let po = PredictOptions {
@@ -214,16 +225,37 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Trains to the end of the run, writing `model.bert` every `--save_checkpoints_steps`
-/// updates and at the end.
+/// Trains to the end of the run, resuming from `training_state.safetensors` in
+/// `output_dir` when there is one (a killed run goes on from its last checkpoint); writes
+/// `model.bert` and the training state every `--save_checkpoints_steps` updates, and the
+/// model at the end.
 fn fine_tune(ft: &mut SquadFineTuner, t: &TrainFlags, output_dir: &Path) -> Result<(), String> {
     let err = |e: bert::Error| e.to_string();
     let model_path = output_dir.join("model.bert");
+    let state_path = output_dir.join(checkpoint::FILE_NAME);
+    if state_path.is_file() {
+        ft.resume(&state_path).map_err(err)?;
+        crate::note!(
+            "bert squad: resuming from {} at step {}",
+            state_path.display(),
+            ft.global_step()
+        );
+    }
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
+    let first_step = ft.global_step();
     let total = ft.num_train_steps();
     let (mut window_loss, mut window_steps, mut window_start) = (0.0f64, 0u64, Instant::now());
     while !ft.finished() {
+        if t.stop_after_steps == Some(ft.global_step() - first_step) {
+            ft.save_checkpoint(&state_path).map_err(err)?;
+            ft.save(&model_path).map_err(err)?;
+            crate::note!(
+                "bert squad: stopped at step {} (--stop_after_steps); run again to resume",
+                ft.global_step()
+            );
+            return Ok(());
+        }
         let r = ft.step().map_err(err)?;
         window_loss += r.loss as f64;
         window_steps += 1;
@@ -231,7 +263,8 @@ fn fine_tune(ft: &mut SquadFineTuner, t: &TrainFlags, output_dir: &Path) -> Resu
             let elapsed = started.elapsed().as_secs_f64();
             let window = window_start.elapsed().as_secs_f64().max(1e-9);
             let rate = (window_steps as usize * t.params.train_batch_size) as f64 / window;
-            let eta = elapsed / r.global_step as f64 * (total - r.global_step) as f64;
+            let done = (r.global_step - first_step).max(1);
+            let eta = elapsed / done as f64 * (total - r.global_step) as f64;
             let line = format!(
                 "step {}/{total} loss {:.4} lr {:.3e} {rate:.1} features/s elapsed {} ETA {}",
                 r.global_step,
@@ -250,6 +283,7 @@ fn fine_tune(ft: &mut SquadFineTuner, t: &TrainFlags, output_dir: &Path) -> Resu
         }
         let every = t.save_checkpoints_steps;
         if every > 0 && r.global_step % every == 0 && r.global_step < total {
+            ft.save_checkpoint(&state_path).map_err(err)?;
             ft.save(&model_path).map_err(err)?;
         }
     }
@@ -258,10 +292,11 @@ fn fine_tune(ft: &mut SquadFineTuner, t: &TrainFlags, output_dir: &Path) -> Resu
     }
     ft.save(&model_path).map_err(err)?;
     let secs = started.elapsed().as_secs_f64();
+    let steps = total - first_step;
     crate::note!(
-        "bert squad: trained {total} steps in {} ({:.1} features/s); wrote {}",
+        "bert squad: trained {steps} steps in {} ({:.1} features/s); wrote {}",
         format_duration(secs),
-        (total as usize * t.params.train_batch_size) as f64 / secs.max(1e-9),
+        (steps as usize * t.params.train_batch_size) as f64 / secs.max(1e-9),
         model_path.display()
     );
     Ok(())

@@ -13,7 +13,6 @@ use crate::config::BertConfig;
 use crate::heads::pretraining::MaskedLmTargets;
 use crate::model::Inputs;
 use crate::train::pretraining_data::{FeatureShapes, PretrainingFeatures, PretrainingRecords};
-use crate::train::Rng;
 use crate::{Error, Result};
 
 /// Reads every example of `files` (in order), checking each against the shapes and against
@@ -115,42 +114,6 @@ impl Batch {
             batch: self.batch,
             seq: self.seq,
         }
-    }
-}
-
-/// Uniform integer in `0..n` (multiply-shift; the bias is below 2⁻³² · n).
-fn below(rng: &mut Rng, n: usize) -> usize {
-    ((rng.next_u32() as u64 * n as u64) >> 32) as usize
-}
-
-/// Example indices epoch after epoch, each epoch a fresh Fisher–Yates shuffle.
-#[derive(Debug, Clone)]
-pub(super) struct Order {
-    pub rng: Rng,
-    pub perm: Vec<u32>,
-    pub at: usize,
-}
-
-impl Order {
-    pub fn new(n: usize, seed: u64) -> Order {
-        Order {
-            // A stream of its own, so that shuffling does not shift the dropout masks.
-            rng: Rng::new(seed ^ 0x9e37_79b9_7f4a_7c15),
-            perm: (0..n as u32).collect(),
-            at: n,
-        }
-    }
-
-    pub fn next(&mut self) -> usize {
-        if self.at == self.perm.len() {
-            for i in (1..self.perm.len()).rev() {
-                let j = below(&mut self.rng, i + 1);
-                self.perm.swap(i, j);
-            }
-            self.at = 0;
-        }
-        self.at += 1;
-        self.perm[self.at - 1] as usize
     }
 }
 

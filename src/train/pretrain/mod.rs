@@ -24,14 +24,15 @@ pub use init::init_missing;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use data::{fingerprint, Order};
+use data::fingerprint;
 
-use crate::classifier::checkpoint::{self, TrainingState, Variable};
 use crate::config::BertConfig;
 use crate::heads::PreTrainingHeads;
+use crate::train::checkpoint;
 use crate::train::pretraining_data::PretrainingFeatures;
-use crate::train::{AdamWConfig, Rng, Schedule, StepReport, Trainer};
-use crate::weights::{Tensor, Weights};
+use crate::train::run_state::{self, Order};
+use crate::train::{AdamWConfig, Schedule, StepReport, Trainer};
+use crate::weights::Weights;
 use crate::{BertModel, Cpu, Error, Result};
 
 /// `run_pretraining.py`'s hyper-parameters (its flag defaults) plus the engine's.
@@ -268,97 +269,33 @@ impl Pretrainer {
         .collect()
     }
 
-    /// Writes the whole training state atomically ([`crate::classifier::checkpoint`]'s
+    /// Writes the whole training state atomically ([`crate::train::checkpoint`]'s
     /// format: variables, AdamW slots, global step, generator states, data position).
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let mut variables = Vec::new();
-        self.trainer.visit_params(&mut |name, p| {
-            variables.push(Variable {
-                name: name.to_string(),
-                shape: p.shape.clone(),
-                value: p.value.clone(),
-                m: Vec::new(),
-                v: Vec::new(),
-            })
-        });
-        let opt = self.trainer.optimizer();
-        for var in &mut variables {
-            let (m, v) = opt
-                .slots(&var.name)
-                .ok_or_else(|| Error::Shape(format!("no optimizer slots for {}", var.name)))?;
-            (var.m, var.v) = (m.clone(), v.clone());
-        }
-        let state = TrainingState {
-            config: self.config.clone(),
-            variables,
-            global_step: self.trainer.global_step(),
-            dropout_rng: self.trainer.rng_state(),
-            order_rng: self.order.rng.state(),
-            order: self.order.perm.clone(),
-            order_position: self.order.at as u64,
-            settings: self.settings(),
-            labels: Vec::new(),
-        };
+        let state = run_state::capture(
+            &self.trainer,
+            &self.config,
+            &self.order,
+            self.settings(),
+            Vec::new(),
+        )?;
         checkpoint::save(path, &state)
     }
 
     /// Continues the run saved at `path` by [`Pretrainer::save_checkpoint`]: same model
     /// shape, hyper-parameters and examples (anything else is refused with an error naming
-    /// what differs; `num_train_steps` too, since the schedule depends on it). The following updates are those the uninterrupted run would have
-    /// made, bit for bit (same thread count).
+    /// what differs; `num_train_steps` too, since the schedule depends on it). The following
+    /// updates are those the uninterrupted run would have made, bit for bit (same thread
+    /// count).
     pub fn resume(&mut self, path: &Path) -> Result<()> {
-        let state = checkpoint::load(path)?;
-        let refuse = |what: String| {
-            Error::InvalidArgument(format!(
-                "{}: cannot resume: {what} (delete it to start afresh)",
-                path.display()
-            ))
-        };
-        if state.config != self.config {
-            return Err(refuse(
-                "it was trained from a model of another shape".into(),
-            ));
-        }
-        let mine = self.settings();
-        let differ: Vec<String> = mine
-            .iter()
-            .filter(|(k, v)| state.settings.get(*k) != Some(v))
-            .map(|(k, v)| {
-                let was = state.settings.get(k).map_or("missing", String::as_str);
-                format!("{k} {was} (now {v})")
-            })
-            .collect();
-        if !differ.is_empty() {
-            return Err(refuse(format!(
-                "its settings or data differ: {}",
-                differ.join(", ")
-            )));
-        }
-        let n = self.examples.len();
-        if state.order.len() != n || state.order.iter().any(|&i| i as usize >= n) {
-            return Err(refuse("its example order does not fit the data".into()));
-        }
-        let mut weights = Weights::new();
-        for var in &state.variables {
-            let t = Tensor::new(var.shape.clone(), var.value.clone())?;
-            weights.insert(&var.name, t);
-        }
+        let (settings, n) = (self.settings(), self.examples.len());
+        let (state, weights) = run_state::load(path, &self.config, &[], &settings, n)?;
         let mut trainer = build_trainer(&self.config, &weights, &self.params)
-            .map_err(|e| refuse(e.to_string()))?;
-        let slots = state
-            .variables
-            .iter()
-            .map(|v| (v.name.as_str(), v.m.as_slice(), v.v.as_slice()));
-        trainer
-            .resume(slots, state.global_step, state.dropout_rng)
-            .map_err(|e| refuse(e.to_string()))?;
+            .map_err(|e| run_state::refuse(path, e))?;
+        let order = run_state::restore(path, &mut trainer, state)?;
         trainer.set_dropout(self.dropout);
         self.trainer = trainer;
-        self.order = Order {
-            rng: Rng::from_state(state.order_rng),
-            perm: state.order,
-            at: state.order_position as usize,
-        };
+        self.order = order;
         Ok(())
     }
 }
