@@ -242,6 +242,27 @@ impl BertConfig {
     }
 }
 
+impl BertConfig {
+    /// Hugging Face's `config.json` text for this config: Google's keys with
+    /// `"model_type": "bert"` and the activation as `transformers` names it (`"gelu"` is the
+    /// erf form there, the tanh form `"gelu_new"`).
+    pub fn to_hugging_face_json(&self) -> String {
+        let mut v: Value = serde_json::from_str(&self.to_google_json()).unwrap_or_default();
+        let act = match self.hidden_act {
+            Activation::GeluTanh => "gelu_new",
+            Activation::GeluErf => "gelu",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Identity => "linear",
+        };
+        if let Some(m) = v.as_object_mut() {
+            m.insert("hidden_act".into(), act.into());
+            m.insert("model_type".into(), "bert".into());
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
 fn f(v: f32) -> Value {
     // Through the shortest f32 decimal, so 0.1f32 is written 0.1, not 0.10000000149.
     let s = format!("{v:?}");
@@ -370,6 +391,18 @@ mod tests {
                 matches!(BertConfig::from_json(t, None), Err(Error::Config(_))),
                 "{t}"
             );
+        }
+    }
+
+    #[test]
+    fn hugging_face_json_reads_back_as_the_same_config() {
+        for act in [Activation::GeluTanh, Activation::GeluErf, Activation::Relu] {
+            let c = BertConfig {
+                hidden_act: act,
+                ..BertConfig::default()
+            };
+            let back = BertConfig::from_json(&c.to_hugging_face_json(), None).unwrap();
+            assert_eq!(back, c, "{act:?}");
         }
     }
 

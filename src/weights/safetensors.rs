@@ -30,6 +30,12 @@ pub fn google_name(hf: &str) -> Option<(String, bool)> {
         "cls.predictions.bias" => "cls/predictions/output_bias",
         "cls.seq_relationship.weight" => "cls/seq_relationship/output_weights",
         "cls.seq_relationship.bias" => "cls/seq_relationship/output_bias",
+        // BertForQuestionAnswering's span head and BertForSequenceClassification's head
+        // are `[out, in]` like Google's `cls/squad/output_weights` and `output_weights`.
+        "qa_outputs.weight" => "cls/squad/output_weights",
+        "qa_outputs.bias" => "cls/squad/output_bias",
+        "classifier.weight" => "output_weights",
+        "classifier.bias" => "output_bias",
         _ => "",
     };
     if !fixed.is_empty() {
@@ -70,6 +76,111 @@ pub fn google_name(hf: &str) -> Option<(String, bool)> {
         out.push_str(leaf);
     }
     Some((out, transposed))
+}
+
+/// The Hugging Face name of a Google-named tensor (the inverse of [`google_name`], with the
+/// `bert.` prefix of `BertFor*` models) and whether its data must be transposed from
+/// `[in, out]` to `[out, in]`. `None` for a name outside BERT's conventions.
+pub fn hugging_face_name(google: &str) -> Option<(String, bool)> {
+    let fixed = match google {
+        "cls/predictions/output_bias" => "cls.predictions.bias",
+        "cls/seq_relationship/output_weights" => "cls.seq_relationship.weight",
+        "cls/seq_relationship/output_bias" => "cls.seq_relationship.bias",
+        "cls/squad/output_weights" => "qa_outputs.weight",
+        "cls/squad/output_bias" => "qa_outputs.bias",
+        "output_weights" => "classifier.weight",
+        "output_bias" => "classifier.bias",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return Some((fixed.to_string(), false));
+    }
+    let parts: Vec<&str> = google.split('/').collect();
+    let (last, scope) = parts.split_last()?;
+    let mut out: Vec<String> = Vec::with_capacity(parts.len() + 1);
+    for part in scope {
+        match part.strip_prefix("layer_") {
+            Some(n) if n.parse::<usize>().is_ok() => {
+                out.push("layer".into());
+                out.push(n.to_string());
+            }
+            _ => out.push(part.to_string()),
+        }
+    }
+    let parent = scope.last().copied().unwrap_or("");
+    let (leaf, transposed) = match *last {
+        "gamma" => ("weight", false),
+        "beta" => ("bias", false),
+        "kernel" => ("weight", true),
+        _ if last.ends_with("_embeddings") && parent == "embeddings" => {
+            out.push(last.to_string());
+            ("weight", false)
+        }
+        leaf => (leaf, false),
+    };
+    out.push(leaf.to_string());
+    Some((out.join("."), transposed))
+}
+
+/// Writes `weights` (f32 values only) as a Hugging Face `.safetensors` file with the names
+/// of [`hugging_face_name`], kernels transposed to `[out, in]`, atomically: what Python's
+/// `safetensors`/`transformers` and ONNX exporters read. Quantized tensors are refused (convert
+/// from an f32 model).
+pub fn save(path: &Path, weights: &Weights) -> Result<()> {
+    let mut tensors: Vec<(String, Vec<usize>, std::borrow::Cow<'_, [f32]>)> = Vec::new();
+    for (name, t) in weights.iter() {
+        let (hf, transposed) = hugging_face_name(name).ok_or_else(|| {
+            Error::format(path, Some(name), "no Hugging Face name for this tensor")
+        })?;
+        let (shape, data) = match (transposed, &t.shape[..]) {
+            (true, &[rows, cols]) if cols > 0 => (
+                vec![cols, rows],
+                std::borrow::Cow::Owned(transpose(&t.data, rows, cols)),
+            ),
+            _ => (t.shape.clone(), std::borrow::Cow::Borrowed(&t.data[..])),
+        };
+        tensors.push((hf, shape, data));
+    }
+    if let Some((name, _)) = weights.iter_quantized().next() {
+        return Err(Error::format(
+            path,
+            Some(name),
+            "safetensors output holds f32 weights only (convert an f32 model)",
+        ));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = serde_json::Map::new();
+    let mut offset = 0u64;
+    for (name, shape, data) in &tensors {
+        let end = offset + 4 * data.len() as u64;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    header.insert(
+        "__metadata__".into(),
+        serde_json::json!({"format": "pt", "producer": "libbert"}),
+    );
+    let mut text = Value::Object(header).to_string().into_bytes();
+    // The data starts 8-byte aligned, as safetensors writers pad the header with spaces.
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    crate::output::write_with(path, |out| {
+        out.write_all(&(text.len() as u64).to_le_bytes())?;
+        out.write_all(&text)?;
+        let mut buf = Vec::new();
+        for (_, _, data) in &tensors {
+            for chunk in data.chunks(1 << 16) {
+                buf.clear();
+                buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+                out.write_all(&buf)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Loads a `.safetensors` file into Google-named f32 weights (F16 and BF16 converted).
@@ -324,6 +435,65 @@ mod tests {
             assert_eq!(google_name(hf), Some((google.to_string(), t)), "{hf}");
         }
         assert_eq!(google_name("embeddings.position_ids"), None);
+    }
+
+    /// Every Google name of a BERT with all three heads maps to a Hugging Face name that
+    /// maps back, and `save` then `load` gives the same tensors (kernels transposed twice).
+    #[test]
+    fn saves_what_it_loads() {
+        let names = [
+            ("bert/embeddings/word_embeddings", vec![5, 3]),
+            ("bert/embeddings/position_embeddings", vec![4, 3]),
+            ("bert/embeddings/token_type_embeddings", vec![2, 3]),
+            ("bert/embeddings/LayerNorm/gamma", vec![3]),
+            (
+                "bert/encoder/layer_0/attention/self/query/kernel",
+                vec![3, 3],
+            ),
+            (
+                "bert/encoder/layer_10/intermediate/dense/kernel",
+                vec![3, 4],
+            ),
+            ("bert/encoder/layer_10/intermediate/dense/bias", vec![4]),
+            ("bert/encoder/layer_10/output/LayerNorm/beta", vec![3]),
+            ("bert/pooler/dense/kernel", vec![3, 3]),
+            ("cls/predictions/transform/dense/kernel", vec![3, 3]),
+            ("cls/predictions/transform/LayerNorm/gamma", vec![3]),
+            ("cls/predictions/output_bias", vec![5]),
+            ("cls/seq_relationship/output_weights", vec![2, 3]),
+            ("cls/squad/output_weights", vec![2, 3]),
+            ("cls/squad/output_bias", vec![2]),
+            ("output_weights", vec![2, 3]),
+            ("output_bias", vec![2]),
+        ];
+        let mut w = Weights::new();
+        for (i, (name, shape)) in names.iter().enumerate() {
+            let n: usize = shape.iter().product();
+            let data = (0..n).map(|j| (i * 100 + j) as f32).collect();
+            w.insert(*name, Tensor::new(shape.clone(), data).unwrap());
+            let (hf, t) = hugging_face_name(name).unwrap();
+            assert_eq!(
+                google_name(&hf),
+                Some((name.to_string(), t)),
+                "{name} -> {hf}"
+            );
+        }
+        assert_eq!(
+            hugging_face_name("bert/encoder/layer_3/attention/output/dense/kernel"),
+            Some((
+                "bert.encoder.layer.3.attention.output.dense.weight".into(),
+                true
+            ))
+        );
+        let path =
+            std::env::temp_dir().join(format!("libbert-st-{}.safetensors", std::process::id()));
+        save(&path, &w).unwrap();
+        let back = load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(back.len(), w.len());
+        for (name, t) in w.iter() {
+            assert_eq!(back.tensor(name), Some(t), "{name}");
+        }
     }
 
     #[test]

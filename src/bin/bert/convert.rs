@@ -1,6 +1,9 @@
 //! `bert convert --model PATH --output FILE.bert [--dtype f32|f16|int8] [--pack=true]`:
 //! writes libbert's memory-mapped format (config, vocabulary, tokenizer flag and weights in
-//! one file), atomically. `--dtype` stores the encoder's kernels and word embeddings as f16 or
+//! one file), atomically. `--output FILE.safetensors` writes the f32 weights under Hugging
+//! Face's names instead (`bert.*`, `qa_outputs.*`, `classifier.*`) and `config.json` beside
+//! it, for Python tools and ONNX exporters: a model fine-tuned here runs in `transformers` or
+//! ONNX Runtime. `--dtype` stores the encoder's kernels and word embeddings as f16 or
 //! int8 (`bert::weights::quantize`); a fine-tuned classifier keeps its labels and f32 head.
 //! An f32 file has its encoder kernels packed for this CPU's f32 micro-kernel (`--pack=false`
 //! for Google's layout): it then runs straight from the memory map, with no repacking at
@@ -42,6 +45,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         Vec::new()
     };
+    if output.ends_with(".safetensors") {
+        if dtype != DType::F32 {
+            return Err("--output *.safetensors holds f32 weights only (--dtype f32)".into());
+        }
+        let out = std::path::Path::new(&output);
+        weights::safetensors::save(out, &w).map_err(err)?;
+        // Hugging Face reads the shape from config.json beside the weights.
+        let config_path = out.with_file_name("config.json");
+        let text = config.to_hugging_face_json() + "\n";
+        crate::extract_features::write_atomically(&config_path, text.as_bytes())?;
+        crate::note!(
+            "bert: wrote {output} (f32, Hugging Face names) and {}",
+            config_path.display()
+        );
+        return Ok(());
+    }
     let w = quantize::convert_with(w, &config, dtype, embeddings).map_err(err)?;
     let w = if pack {
         quantize::pack_f32(w, &config).map_err(err)?
