@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::npy;
+use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,30 +28,6 @@ const HIDDEN: usize = 128;
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/pretrain_reference")
-}
-
-fn npy_f32(rel: &str) -> Vec<f32> {
-    let (_, raw, descr) = npy(&dir().join(rel));
-    assert_eq!(descr, "<f4", "{rel}");
-    raw.chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn npy_u32(rel: &str) -> Vec<u32> {
-    let (_, raw, descr) = npy(&dir().join(rel));
-    assert_eq!(descr, "<i4", "{rel}");
-    raw.chunks_exact(4)
-        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Every `|a − b| ≤ tol · max(1, |b|)`.
@@ -89,20 +65,20 @@ impl Fixture {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         let weights = bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
         let targets = MaskedLmTargets {
-            positions: npy_u32("masked_lm_positions.npy"),
-            ids: npy_u32("masked_lm_ids.npy"),
-            weights: npy_f32("masked_lm_weights.npy"),
-            next_sentence: npy_u32("next_sentence_labels.npy"),
+            positions: npy_u32(&dir(), "masked_lm_positions.npy"),
+            ids: npy_u32(&dir(), "masked_lm_ids.npy"),
+            weights: npy_f32(&dir(), "masked_lm_weights.npy"),
+            next_sentence: npy_u32(&dir(), "next_sentence_labels.npy"),
             per_seq: PER_SEQ,
         };
         Fixture {
             json,
             weights,
-            ids: npy_u32("input_ids.npy"),
-            segments: npy_u32("segment_ids.npy"),
-            mask: npy_u32("input_mask.npy"),
+            ids: npy_u32(&dir(), "input_ids.npy"),
+            segments: npy_u32(&dir(), "segment_ids.npy"),
+            mask: npy_u32(&dir(), "input_mask.npy"),
             targets,
-            row_ids: npy_u32("word_embeddings_row_ids.npy"),
+            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
         }
     }
 
@@ -138,18 +114,6 @@ impl Fixture {
         let mut t = Trainer::new(model, heads, schedule, AdamWConfig::default(), 0, 1).unwrap();
         t.set_dropout(false);
         t
-    }
-}
-
-/// Stored rows of a `[rows, 128]` table (all rows, or only `row_ids` for word_embeddings).
-fn stored_rows(name: &str, full: &[f32], row_ids: &[u32]) -> Vec<f32> {
-    if name == "bert/embeddings/word_embeddings" {
-        row_ids
-            .iter()
-            .flat_map(|&r| full[r as usize * HIDDEN..][..HIDDEN].iter().copied())
-            .collect()
-    } else {
-        full.to_vec()
     }
 }
 
@@ -221,9 +185,15 @@ fn forward_losses_and_log_probs_match_run_pretraining_py() {
 
     // Per slot (padding slots included): −log p[label] and log p[label].
     let slot_losses: Vec<f32> = out.masked_lm_losses.iter().map(|&l| l as f32).collect();
-    let d = max_abs_diff(&slot_losses, &npy_f32("forward/masked_lm_example_loss.npy"));
+    let d = max_abs_diff(
+        &slot_losses,
+        &npy_f32(&dir(), "forward/masked_lm_example_loss.npy"),
+    );
     let label_lp: Vec<f32> = slot_losses.iter().map(|l| -l).collect();
-    let d_lp = max_abs_diff(&label_lp, &npy_f32("forward/masked_lm_label_log_probs.npy"));
+    let d_lp = max_abs_diff(
+        &label_lp,
+        &npy_f32(&dir(), "forward/masked_lm_label_log_probs.npy"),
+    );
     eprintln!("per-slot losses max |Δ| {d:.3e}, label log-probs {d_lp:.3e}");
     assert!(d <= 1e-5 && d_lp <= 1e-5);
 
@@ -232,9 +202,12 @@ fn forward_losses_and_log_probs_match_run_pretraining_py() {
     let logits = &t.head().logits()[..BATCH * PER_SEQ * v];
     let log_probs: Vec<Vec<f32>> = logits.chunks_exact(v).map(log_softmax).collect();
     let ex0: Vec<f32> = log_probs[..PER_SEQ].concat();
-    let d0 = max_abs_diff(&ex0, &npy_f32("forward/masked_lm_log_probs_example0.npy"));
-    let top_ids = npy_u32("forward/masked_lm_top10_ids.npy");
-    let top_lp = npy_f32("forward/masked_lm_top10_log_probs.npy");
+    let d0 = max_abs_diff(
+        &ex0,
+        &npy_f32(&dir(), "forward/masked_lm_log_probs_example0.npy"),
+    );
+    let top_ids = npy_u32(&dir(), "forward/masked_lm_top10_ids.npy");
+    let top_lp = npy_f32(&dir(), "forward/masked_lm_top10_log_probs.npy");
     let mut d_top = 0.0f32;
     for (r, row) in log_probs.iter().enumerate() {
         for k in 0..10 {
@@ -260,11 +233,14 @@ fn forward_losses_and_log_probs_match_run_pretraining_py() {
         .chunks_exact(2)
         .flat_map(log_softmax)
         .collect();
-    let d_nsp_lp = max_abs_diff(&nsp, &npy_f32("forward/next_sentence_log_probs.npy"));
+    let d_nsp_lp = max_abs_diff(
+        &nsp,
+        &npy_f32(&dir(), "forward/next_sentence_log_probs.npy"),
+    );
     let nsp_losses: Vec<f32> = out.next_sentence_losses.iter().map(|&l| l as f32).collect();
     let d_nsp_l = max_abs_diff(
         &nsp_losses,
-        &npy_f32("forward/next_sentence_example_loss.npy"),
+        &npy_f32(&dir(), "forward/next_sentence_example_loss.npy"),
     );
     // The wrong-class log-probs are about −12 (the tiny checkpoint's NSP head is confident):
     // float32 logits of about ±6 carry ~1e-6 relative rounding from the two layers and the
@@ -273,12 +249,12 @@ fn forward_losses_and_log_probs_match_run_pretraining_py() {
     eprintln!("next-sentence log-probs max |Δ| {d_nsp_lp:.3e}, losses {d_nsp_l:.3e}");
     assert!(rel_close(
         &nsp,
-        &npy_f32("forward/next_sentence_log_probs.npy"),
+        &npy_f32(&dir(), "forward/next_sentence_log_probs.npy"),
         1e-5
     ));
     assert!(rel_close(
         &nsp_losses,
-        &npy_f32("forward/next_sentence_example_loss.npy"),
+        &npy_f32(&dir(), "forward/next_sentence_example_loss.npy"),
         1e-5
     ));
 }
@@ -302,8 +278,8 @@ fn step1_gradients_match_tf() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, &grads[name], &f.row_ids);
+        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
+        let got = stored_rows(name, &grads[name], &f.row_ids, HIDDEN);
         let diff = max_abs_diff(&got, &want);
         if name.contains("/key/bias") {
             // Analytically zero (a per-query constant does not change the softmax): both
@@ -376,9 +352,9 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(v["after_step3"].as_str().unwrap());
+        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
         let full = t.param(name).unwrap();
-        let diff = max_abs_diff(&stored_rows(name, &full, &f.row_ids), &want);
+        let diff = max_abs_diff(&stored_rows(name, &full, &f.row_ids, HIDDEN), &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");
         if let Some(s) = v.get("after_step3_full_stats") {

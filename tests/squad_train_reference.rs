@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::npy;
+use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,30 +26,6 @@ const SEQ: usize = 128;
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/squad_finetune_reference")
-}
-
-fn npy_f32(rel: &str) -> Vec<f32> {
-    let (_, raw, descr) = npy(&dir().join(rel));
-    assert_eq!(descr, "<f4", "{rel}");
-    raw.chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn npy_u32(rel: &str) -> Vec<u32> {
-    let (_, raw, descr) = npy(&dir().join(rel));
-    assert_eq!(descr, "<i4", "{rel}");
-    raw.chunks_exact(4)
-        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 struct Fixture {
@@ -74,7 +50,7 @@ impl Fixture {
         let mut weights =
             bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
         // The head is not in the checkpoint: its initial values (drawn by TF) are stored.
-        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(f)).unwrap();
+        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(&dir(), f)).unwrap();
         weights.insert(
             "cls/squad/output_weights",
             head("initial/cls/squad/output_weights.npy", vec![2, 128]),
@@ -83,17 +59,17 @@ impl Fixture {
             "cls/squad/output_bias",
             head("initial/cls/squad/output_bias.npy", vec![2]),
         );
-        let starts = npy_u32("start_positions.npy");
-        let ends = npy_u32("end_positions.npy");
+        let starts = npy_u32(&dir(), "start_positions.npy");
+        let ends = npy_u32(&dir(), "end_positions.npy");
         Fixture {
             json,
             config,
             weights,
-            ids: npy_u32("input_ids.npy"),
-            segments: npy_u32("segment_ids.npy"),
-            mask: npy_u32("input_mask.npy"),
+            ids: npy_u32(&dir(), "input_ids.npy"),
+            segments: npy_u32(&dir(), "segment_ids.npy"),
+            mask: npy_u32(&dir(), "input_mask.npy"),
             spans: starts.iter().zip(&ends).map(|(&s, &e)| [s, e]).collect(),
-            row_ids: npy_u32("word_embeddings_row_ids.npy"),
+            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
         }
     }
 
@@ -137,18 +113,6 @@ impl Fixture {
 /// `[start logits of every example, end logits of every example]` as TF's `[2, B, S]`.
 fn flat(l: &bert::heads::squad::SpanLogits) -> Vec<f32> {
     l.start.iter().chain(&l.end).copied().collect()
-}
-
-/// Stored rows of a `[rows, 128]` table (all rows, or only `row_ids` for word_embeddings).
-fn stored_rows(name: &str, full: &[f32], row_ids: &[u32]) -> Vec<f32> {
-    if name == "bert/embeddings/word_embeddings" {
-        row_ids
-            .iter()
-            .flat_map(|&r| full[r as usize * 128..][..128].iter().copied())
-            .collect()
-    } else {
-        full.to_vec()
-    }
 }
 
 /// Gradients TF computes as rounding noise around an exact zero: the attention key biases,
@@ -201,7 +165,7 @@ fn step1_loss_logits_and_gradients_match_tf() {
         .into_iter()
         .map(|(n, g)| (n, g.iter().map(|x| x / BATCH as f32).collect()))
         .collect();
-    let logits = npy_f32("logits_per_step.npy");
+    let logits = npy_f32(&dir(), "logits_per_step.npy");
     let per_step = 2 * BATCH * SEQ;
     let want_loss = f.json["steps"][0]["loss"].as_f64().unwrap() as f32;
     let dl = (loss as f32 - want_loss).abs();
@@ -212,8 +176,8 @@ fn step1_loss_logits_and_gradients_match_tf() {
     let mut worst = 0.0f32;
     for v in f.trained() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, &grads[name], &f.row_ids);
+        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
+        let got = stored_rows(name, &grads[name], &f.row_ids, 128);
         let diff = max_abs_diff(&got, &want);
         if analytically_zero(name) {
             eprintln!("{name}: max |Δ| {diff:.3e} (analytically zero)");
@@ -246,7 +210,7 @@ fn step1_loss_logits_and_gradients_match_tf() {
 fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let f = Fixture::load();
     let mut t = f.trainer();
-    let logits = npy_f32("logits_per_step.npy");
+    let logits = npy_f32(&dir(), "logits_per_step.npy");
     let per_step = 2 * BATCH * SEQ;
     for (s, step) in f.json["steps"].as_array().unwrap().iter().enumerate() {
         let (_, before) = t.evaluate(&f.inputs(), &f.spans).unwrap();
@@ -270,7 +234,7 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let (loss, out) = t.evaluate(&f.inputs(), &f.spans).unwrap();
     let want_loss = f.json["after_step3"]["loss"].as_f64().unwrap() as f32;
     let dl = (loss as f32 - want_loss).abs();
-    let dlog = max_abs_diff(&flat(&out), &npy_f32("after_step3/logits.npy"));
+    let dlog = max_abs_diff(&flat(&out), &npy_f32(&dir(), "after_step3/logits.npy"));
     eprintln!("after step 3: |Δloss| {dl:.3e}, max |Δlogits| {dlog:.3e}");
     assert!(dl <= 1e-5 && dlog <= 1e-5);
 
@@ -280,14 +244,14 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(v["after_step3"].as_str().unwrap());
+        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
         let shape: Vec<usize> = v["shape"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s.as_u64().unwrap() as usize)
             .collect();
-        let got = stored_rows(name, after.get(name, &shape).unwrap(), &f.row_ids);
+        let got = stored_rows(name, after.get(name, &shape).unwrap(), &f.row_ids, 128);
         let diff = max_abs_diff(&got, &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");

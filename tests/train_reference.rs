@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::npy;
+use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
 
 use std::path::PathBuf;
 
@@ -21,30 +21,6 @@ use bert::{BertConfig, BertModel, Cpu, Inputs};
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
-}
-
-fn npy_f32(rel: &str) -> Vec<f32> {
-    let (_, raw, descr) = npy(&dir().join(rel));
-    assert_eq!(descr, "<f4", "{rel}");
-    raw.chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn npy_u32(rel: &str) -> Vec<u32> {
-    let (_, raw, descr) = npy(&dir().join(rel));
-    assert_eq!(descr, "<i4", "{rel}");
-    raw.chunks_exact(4)
-        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 struct Fixture {
@@ -67,7 +43,7 @@ impl Fixture {
         assert_eq!(config.hidden_dropout_prob, 0.0);
         let mut weights =
             bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
-        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(f)).unwrap();
+        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(&dir(), f)).unwrap();
         weights.insert(
             "output_weights",
             head("initial/output_weights.npy", vec![3, 128]),
@@ -77,11 +53,11 @@ impl Fixture {
             json,
             config,
             weights,
-            ids: npy_u32("input_ids.npy"),
-            segments: npy_u32("segment_ids.npy"),
-            mask: npy_u32("input_mask.npy"),
-            labels: npy_u32("label_ids.npy"),
-            row_ids: npy_u32("word_embeddings_row_ids.npy"),
+            ids: npy_u32(&dir(), "input_ids.npy"),
+            segments: npy_u32(&dir(), "segment_ids.npy"),
+            mask: npy_u32(&dir(), "input_mask.npy"),
+            labels: npy_u32(&dir(), "label_ids.npy"),
+            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
         }
     }
 
@@ -111,18 +87,6 @@ impl Fixture {
         let mut t = Trainer::new(model, head, schedule, AdamWConfig::default(), 0, 1).unwrap();
         t.set_dropout(false);
         t
-    }
-}
-
-/// Stored rows of a `[rows, 128]` table (all rows, or only `row_ids` for word_embeddings).
-fn stored_rows(name: &str, full: &[f32], row_ids: &[u32]) -> Vec<f32> {
-    if name == "bert/embeddings/word_embeddings" {
-        row_ids
-            .iter()
-            .flat_map(|&r| full[r as usize * 128..][..128].iter().copied())
-            .collect()
-    } else {
-        full.to_vec()
     }
 }
 
@@ -165,7 +129,7 @@ fn step1_loss_logits_and_gradients_match_tf() {
         .into_iter()
         .map(|(n, g)| (n, g.iter().map(|x| x / 4.0).collect()))
         .collect();
-    let logits = npy_f32("logits_per_step.npy");
+    let logits = npy_f32(&dir(), "logits_per_step.npy");
     let want_loss = f.json["steps"][0]["loss"].as_f64().unwrap() as f32;
     let dl = (loss as f32 - want_loss).abs();
     let dlog = max_abs_diff(&out_logits, &logits[..12]);
@@ -175,8 +139,8 @@ fn step1_loss_logits_and_gradients_match_tf() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, &grads[name], &f.row_ids);
+        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
+        let got = stored_rows(name, &grads[name], &f.row_ids, 128);
         let diff = max_abs_diff(&got, &want);
         let scale = want.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
         if name.contains("/key/bias") {
@@ -207,7 +171,7 @@ fn step1_loss_logits_and_gradients_match_tf() {
 fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let f = Fixture::load();
     let mut t = f.trainer();
-    let logits = npy_f32("logits_per_step.npy");
+    let logits = npy_f32(&dir(), "logits_per_step.npy");
     for (s, step) in f.json["steps"].as_array().unwrap().iter().enumerate() {
         let (_, before) = t.evaluate(&f.inputs(), &f.labels).unwrap();
         let dlog = max_abs_diff(&before, &logits[s * 12..][..12]);
@@ -248,8 +212,8 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(v["after_step3"].as_str().unwrap());
-        let got = stored_rows(name, &t.param(name).unwrap(), &f.row_ids);
+        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
+        let got = stored_rows(name, &t.param(name).unwrap(), &f.row_ids, 128);
         let diff = max_abs_diff(&got, &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");

@@ -220,3 +220,34 @@ pub fn npy(path: &std::path::Path) -> (Vec<usize>, Vec<u8>, String) {
         .collect();
     (shape, bytes[start + hlen..].to_vec(), descr)
 }
+
+/// An `.npy` of `<f4` values: `dir/rel`.
+pub fn npy_f32(dir: &std::path::Path, rel: &str) -> Vec<f32> {
+    let (_, raw, descr) = npy(&dir.join(rel));
+    assert_eq!(descr, "<f4", "{rel}");
+    raw.chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// An `.npy` of non-negative `<i4` values (ids, positions, masks): `dir/rel`.
+pub fn npy_u32(dir: &std::path::Path, rel: &str) -> Vec<u32> {
+    let (_, raw, descr) = npy(&dir.join(rel));
+    assert_eq!(descr, "<i4", "{rel}");
+    raw.chunks_exact(4)
+        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
+        .collect()
+}
+
+/// The rows of a `[rows, width]` variable a training fixture stores: all of them, or for
+/// the word embeddings only those of `row_ids` (the fixtures keep the rows a batch touches).
+pub fn stored_rows(name: &str, full: &[f32], row_ids: &[u32], width: usize) -> Vec<f32> {
+    if name == "bert/embeddings/word_embeddings" {
+        row_ids
+            .iter()
+            .flat_map(|&r| full[r as usize * width..][..width].iter().copied())
+            .collect()
+    } else {
+        full.to_vec()
+    }
+}
