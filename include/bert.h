@@ -20,7 +20,7 @@
  *   bert_model_free(model);
  *
  * SECTIONS, in this order: handles; version and capabilities; errors; logging; model;
- * tokenizer; context (encode, embed, hidden states); classify; train.
+ * tokenizer; context (encode, embed, hidden states); classify; question answering; train.
  *
  * CONVENTIONS
  *   - Every fallible function returns a bert_status: BERT_OK (0) or a BERT_ERROR_* code.
@@ -67,6 +67,8 @@
  *   - bert_classifier: immutable, like bert_model; its encoder is the borrowed model
  *     bert_classifier_model() returns (freed with the classifier), from which the contexts
  *     for bert_classify are made. It must outlive them.
+ *   - bert_qa: immutable, like bert_classifier; the contexts for bert_qa_answer are made from
+ *     its borrowed bert_qa_model(), freed with it. It must outlive them.
  *   - bert_trainer: one thread at a time (it may move between threads). Its progress
  *     callback runs on the thread of bert_trainer_train and must not call into that trainer.
  *   - Callbacks (abort, progress, log) are plain function pointers with a void *user_data
@@ -135,6 +137,11 @@ typedef struct bert_context bert_context;
 // with its own `bert_context`). Free it with `bert_model_free` after every context made from
 // it, and every tokenizer borrowed from it with `bert_model_tokenizer`, is no longer used.
 typedef struct bert_model bert_model;
+
+// A SQuAD-fine-tuned model: an encoder with its tokenizer (a `bert_model`, see
+// `bert_qa_model`) and the span head (`cls/squad/*`). Immutable: share it between threads,
+// each with its own `bert_context` made from `bert_qa_model()`.
+typedef struct bert_qa bert_qa;
 
 // A WordPiece tokenizer (Google's `FullTokenizer`). Immutable and thread-safe: any number of
 // threads may call `bert_tokenize` on one tokenizer at the same time.
@@ -355,8 +362,9 @@ bert_status bert_model_load_buffer(const void *data,
                                    bert_model **out_model);
 
 // Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
-// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
-// it here frees nothing and sets `bert_last_error()`.
+// borrowed from a classifier (`bert_classifier_model`) or a question answerer
+// (`bert_qa_model`) is freed with it: passing it here frees nothing and sets
+// `bert_last_error()`.
 void bert_model_free(bert_model *model);
 
 // Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
@@ -628,6 +636,129 @@ bert_status bert_classify(bert_context *context,
                           float *probabilities,
                           size_t capacity,
                           size_t *out_len);
+
+
+/* ==== Question answering ============================================================== */
+
+// Most answers one question may ask for (`bert_qa_params.n_best`). Each is a candidate
+// span Google's `write_predictions` ranks; more than this many are noise, and the bound
+// keeps `n_pairs * n_best` far from overflow.
+#define BERT_QA_MAX_N_BEST 1024
+
+// Most windows one batch may run (`bert_qa_params.batch_size`), as a context's thread count
+// is bounded: memory grows with it.
+#define BERT_QA_MAX_BATCH 1024
+
+// Options of `bert_qa_answer` and `bert_qa_answer_batch` (run_squad.py's prediction
+// flags). Get them from `bert_qa_default_params()`; NULL means the defaults. Fields are only
+// ever appended: a struct from an older header is accepted.
+typedef struct bert_qa_params {
+  // `sizeof(bert_qa_params)`, set by `bert_qa_default_params()`; checked.
+  size_t size;
+  // Answers per question, best first (`n_best_size`), 1 to `BERT_QA_MAX_N_BEST`; default
+  // 20. The span buffer holds this many per question.
+  uint32_t n_best;
+  // Longest answer in WordPieces (`max_answer_length`), at least 1; default 30.
+  uint32_t max_answer_length;
+  // Positions of one window, `[CLS] question [SEP] part of the context [SEP]`; a longer
+  // context is read in overlapping windows. 0 (default): 384, or the model's
+  // `max_position_embeddings` if smaller.
+  uint32_t max_seq_length;
+  // Tokens between the starts of two windows (`doc_stride`). 0 (default): 128, or half
+  // the context part of a window if smaller.
+  uint32_t doc_stride;
+  // Question tokens kept, the first ones (`max_query_length`). 0 (default): 64, or a
+  // quarter of `max_seq_length` if smaller.
+  uint32_t max_query_length;
+  // Windows run by the encoder at once (`predict_batch_size`), 1 to
+  // `BERT_QA_MAX_BATCH`; default 8. Answers do not depend on it.
+  uint32_t batch_size;
+} bert_qa_params;
+
+// One answer: bytes `[start_byte, end_byte)` of the caller's context, so its text is
+// `context + start_byte`, `end_byte - start_byte` bytes (whole UTF-8 characters, never
+// empty). The library copies no text. This struct never changes (it is written in arrays, so
+// it has no `size` field); a richer answer would come with new functions.
+typedef struct bert_qa_span {
+  uint64_t start_byte;
+  uint64_t end_byte;
+  // Softmax of `start_logit + end_logit` over the question's best candidates (at least
+  // 20): in (0, 1], comparable within one question, not across questions.
+  float score;
+} bert_qa_span;
+
+// Default QA params: 20 answers of at most 30 WordPieces, run_squad.py's windows scaled to
+// the model (all 0 = automatic), 8 windows per batch.
+bert_qa_params bert_qa_default_params(void);
+
+// Loads a SQuAD-fine-tuned model: what `bert squad --do_predict` loads, a `.bert` file
+// written by `bert squad --do_train` (holding its vocabulary and casing), or a Google TF
+// checkpoint / safetensors model whose weights include `cls/squad/output_weights` and
+// `cls/squad/output_bias` (vocabulary: `vocab.txt` beside it). `params` (may be NULL:
+// defaults) gives the back end, the encoder's `dtype` (the head stays f32),
+// `verify_checksums`, and a `vocab_path` / `do_lower_case` that override the model's (as
+// `--vocab_file` / `--do_lower_case` do); `config_json` and `vocab_text` are ignored. On
+// failure `*out_qa` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT`, `BERT_ERROR_SHAPE`,
+// `BERT_ERROR_NOT_A_CLASSIFIER` (a model not fine-tuned for this task: without the span
+// head, e.g. a pre-trained one or a classifier; the message names the missing tensor).
+bert_status bert_qa_load_file(const char *path,
+                              const bert_model_params *params,
+                              bert_qa **out_qa);
+
+// Frees a question answerer. NULL is a no-op. No context made from its model may be used
+// afterwards.
+void bert_qa_free(bert_qa *qa);
+
+// The answerer's encoder and tokenizer as a model, borrowed: valid as long as the answerer,
+// freed with it (`bert_model_free` on it frees nothing and sets `bert_last_error()`). Make
+// the contexts for `bert_qa_answer` from it. NULL if `qa` is NULL.
+const bert_model *bert_qa_model(const bert_qa *qa);
+
+// Answers `question` (`question_len` bytes of UTF-8) about `context_text` (`context_len`
+// bytes): the `n_best` best spans of the context, best first, written to `spans`
+// (`capacity` entries); `*out_n` receives how many (fewer than `n_best` when the context has
+// fewer distinct candidates; 0 when it has no words). A context longer than one window is
+// read in overlapping windows, each span scored in the window where it has the most context
+// (Google's `write_predictions`). The answers are those of the Rust API's
+// `QuestionAnswerer::answer` with the same options.
+//
+// `params` may be NULL (defaults). `context` must have been made from `bert_qa_model(qa)`
+// (`BERT_ERROR_INVALID_ARGUMENT` otherwise); its `max_seq_length` is not used (the windows
+// come from `params`), its thread count and abort callback are
+// (`BERT_ERROR_CANCELLED`). If `capacity` is below `params->n_best`, nothing runs, `*out_n`
+// receives `n_best` and `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`spans` NULL with
+// capacity 0 is a size query). `out_n` must not be NULL.
+bert_status bert_qa_answer(bert_context *context,
+                           const bert_qa *qa,
+                           const char *question,
+                           size_t question_len,
+                           const char *context_text,
+                           size_t context_len,
+                           const bert_qa_params *params,
+                           bert_qa_span *spans,
+                           size_t capacity,
+                           size_t *out_n);
+
+// `bert_qa_answer` for `n_pairs` pairs at once, their windows batched together: pair `i` is
+// `questions[i]` (`question_lens[i]` bytes) about `contexts[i]` (`context_lens[i]` bytes); a
+// NULL length array means those texts are NUL-terminated. Pair `i`'s answers are written to
+// `spans[i * n_best ...]`, `counts[i]` of them (`counts` holds `n_pairs` entries and may be
+// NULL only when `n_pairs` is 0). A pair's answers do not depend on the other pairs.
+// `*out_len` (may be NULL) receives `n_pairs * n_best`; if `capacity` is smaller, nothing
+// runs and `BERT_ERROR_BUFFER_TOO_SMALL` is returned (a size query: `spans` NULL, capacity
+// 0). Other rules as `bert_qa_answer`.
+bert_status bert_qa_answer_batch(bert_context *context,
+                                 const bert_qa *qa,
+                                 const char *const *questions,
+                                 const size_t *question_lens,
+                                 const char *const *contexts,
+                                 const size_t *context_lens,
+                                 size_t n_pairs,
+                                 const bert_qa_params *params,
+                                 bert_qa_span *spans,
+                                 size_t capacity,
+                                 size_t *counts,
+                                 size_t *out_len);
 
 
 /* ==== Train =========================================================================== */

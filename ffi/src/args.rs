@@ -352,6 +352,7 @@ mod tests {
         layouts_grow::<crate::bert_model_params>();
         layouts_grow::<crate::bert_context_params>();
         layouts_grow::<crate::bert_encode_params>();
+        layouts_grow::<crate::bert_qa_params>();
         layouts_grow::<crate::bert_trainer_params>();
         layouts_grow::<crate::bert_tsv_params>();
         layouts_grow::<crate::bert_encoding_view>();
