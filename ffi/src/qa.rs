@@ -169,7 +169,17 @@ unsafe fn options(
     params: *const bert_qa_params,
     max_positions: usize,
 ) -> FfiResult<(usize, AnswerOptions)> {
-    let p = args::params(params, bert_qa_default_params())?;
+    answer_options(
+        &args::params(params, bert_qa_default_params())?,
+        max_positions,
+    )
+}
+
+/// `n_best` and the core's options of params (also the JNI binding's).
+pub(crate) fn answer_options(
+    p: &bert_qa_params,
+    max_positions: usize,
+) -> FfiResult<(usize, AnswerOptions)> {
     if p.n_best == 0 || p.n_best > BERT_QA_MAX_N_BEST {
         return Err(Failure::invalid(format!(
             "n_best is {}: use 1 to {BERT_QA_MAX_N_BEST} (BERT_QA_MAX_N_BEST)",
