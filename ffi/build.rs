@@ -22,6 +22,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("Classify", "classifier.rs"),
     ("Question answering", "qa.rs"),
     ("Train", "trainer.rs"),
+    ("Pre-train", "pretrain.rs"),
 ];
 
 fn main() {
