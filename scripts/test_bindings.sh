@@ -95,7 +95,7 @@ g++ -std=c++17 -Wall -Wextra -Werror -pedantic -Ibindings/cpp $(pkg-config --cfl
 "$work/test_cpp" "$model" "$work/reference.txt" "$work/sst2" "$work" "$work/squad.bert" "$work/squad_answers.txt"
 
 step "Go"
-(cd bindings/go && go vet ./... && LIBBERT_MODEL="$model" LIBBERT_REFERENCE="$work/reference.txt" LIBBERT_SST2="$work/sst2" LIBBERT_SQUAD_MODEL="$work/squad.bert" LIBBERT_SQUAD_ANSWERS="$work/squad_answers.txt" go test -count=1 -v ./... | grep -E '^(---|ok|FAIL|PASS)|max abs diff')
+(cd bindings/go && go vet ./... && LIBBERT_MODEL="$model" LIBBERT_REFERENCE="$work/reference.txt" LIBBERT_SST2="$work/sst2" LIBBERT_SQUAD_MODEL="$work/squad.bert" LIBBERT_SQUAD_ANSWERS="$work/squad_answers.txt" LIBBERT_SHARED="$shared" go test -count=1 -v ./... | grep -E '^(---|ok|FAIL|PASS)|max abs diff')
 
 step "Kotlin (JNA)"
 jar="$work/kotlin/test.jar"
