@@ -245,7 +245,8 @@ typedef int32_t bert_status;
 // The trainer is unusable afterwards (only `bert_trainer_free`).
 #define BERT_ERROR_DIVERGED 14
 
-// The model is not a fine-tuned classifier: it has no label list or no classification head.
+// The model is not fine-tuned for the task: a classifier without a label list or a
+// classification head, or a question answerer without the span head (`cls/squad/*`).
 #define BERT_ERROR_NOT_A_CLASSIFIER 15
 
 // There is nothing to work on: no training examples to train on, or no evaluation examples
@@ -1192,7 +1193,9 @@ bert_pretrainer_params bert_pretrainer_default_params(void);
 // Every training record is read and checked now (errors name file and record). When
 // `output_dir` holds `training_state.safetensors`, the run resumes from it (its settings
 // and data must match: `BERT_ERROR_INVALID_ARGUMENT` naming what differs); see
-// `bert_pretrainer_global_step`. On failure `*out_pretrainer` is NULL.
+// `bert_pretrainer_global_step`. Without training data (`input_file` NULL) the run only
+// evaluates: the saved state's variables when `output_dir` holds one, as `bert pretrain
+// --do_eval` does. On failure `*out_pretrainer` is NULL.
 bert_status bert_pretrainer_new(const char *config_file,
                                 const char *init_checkpoint,
                                 const bert_pretrainer_params *params,
@@ -1202,7 +1205,8 @@ bert_status bert_pretrainer_new(const char *config_file,
 // `fork` a pre-trainer of the parent frees nothing and sets `bert_last_error()`.
 void bert_pretrainer_free(bert_pretrainer *pretrainer);
 
-// Updates done (after a resume: the saved run's); 0 if `pretrainer` is NULL.
+// Updates done (after a resume, or for a run without training data that loaded
+// `output_dir`'s state: the saved run's); 0 if `pretrainer` is NULL.
 uint64_t bert_pretrainer_global_step(const bert_pretrainer *pretrainer);
 
 // Training examples read; 0 if `pretrainer` is NULL.

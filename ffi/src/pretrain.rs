@@ -344,6 +344,8 @@ pub struct bert_pretrainer {
     run: Pretrainer,
     /// Evaluation examples, read when first evaluated.
     eval: Option<Vec<PretrainingFeatures>>,
+    /// The step of the saved state an evaluation-only run (no training data) loaded.
+    evaluated_step: Option<u64>,
     eval_input: String,
     output_dir: PathBuf,
     save_checkpoints_steps: u64,
@@ -427,7 +429,9 @@ unsafe fn optional_path<'a>(p: *const c_char, what: &str) -> FfiResult<Option<&'
 /// Every training record is read and checked now (errors name file and record). When
 /// `output_dir` holds `training_state.safetensors`, the run resumes from it (its settings
 /// and data must match: `BERT_ERROR_INVALID_ARGUMENT` naming what differs); see
-/// `bert_pretrainer_global_step`. On failure `*out_pretrainer` is NULL.
+/// `bert_pretrainer_global_step`. Without training data (`input_file` NULL) the run only
+/// evaluates: the saved state's variables when `output_dir` holds one, as `bert pretrain
+/// --do_eval` does. On failure `*out_pretrainer` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn bert_pretrainer_new(
     config_file: *const c_char,
@@ -469,13 +473,24 @@ pub unsafe extern "C" fn bert_pretrainer_new(
             Some(patterns) => read(patterns, &hp, &config)?,
             None => Vec::new(),
         };
+        let state = output_dir.join(checkpoint::FILE_NAME);
+        // Without training data the run only evaluates: as `bert pretrain --do_eval` alone,
+        // it evaluates the saved state's variables (a resume would refuse the missing data).
+        let mut evaluated_step = None;
+        if train.is_empty() && state.is_file() {
+            let saved = checkpoint::load(&state)?;
+            weights = Weights::new();
+            for var in saved.variables {
+                weights.insert(var.name, bert::weights::Tensor::new(var.shape, var.value)?);
+            }
+            evaluated_step = Some(saved.global_step);
+        }
         pretrain::init_missing(&mut weights, &config, hp.seed)?;
         let mut run = Pretrainer::new(config, &weights, hp, train)?;
         drop(weights);
         run.set_dropout(dropout);
         std::fs::create_dir_all(&output_dir).map_err(|e| bert::Error::io(&output_dir, e))?;
-        let state = output_dir.join(checkpoint::FILE_NAME);
-        if state.is_file() {
+        if evaluated_step.is_none() && state.is_file() {
             run.resume(&state)?;
         }
         log(BERT_LOG_INFO, || {
@@ -489,6 +504,7 @@ pub unsafe extern "C" fn bert_pretrainer_new(
         *out = Box::into_raw(Box::new(bert_pretrainer {
             run,
             eval: None,
+            evaluated_step,
             eval_input,
             output_dir,
             save_checkpoints_steps: p.save_checkpoints_steps,
@@ -529,10 +545,11 @@ pub unsafe extern "C" fn bert_pretrainer_free(pretrainer: *mut bert_pretrainer) 
     }));
 }
 
-/// Updates done (after a resume: the saved run's); 0 if `pretrainer` is NULL.
+/// Updates done (after a resume, or for a run without training data that loaded
+/// `output_dir`'s state: the saved run's); 0 if `pretrainer` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn bert_pretrainer_global_step(pretrainer: *const bert_pretrainer) -> u64 {
-    pretrainer.as_ref().map_or(0, |t| t.run.global_step())
+    pretrainer.as_ref().map_or(0, |t| t.global_step())
 }
 
 /// Training examples read; 0 if `pretrainer` is NULL.
@@ -615,6 +632,10 @@ pub unsafe extern "C" fn bert_pretrainer_train(
 }
 
 impl bert_pretrainer {
+    fn global_step(&self) -> u64 {
+        self.evaluated_step.unwrap_or(self.run.global_step())
+    }
+
     fn save(&self) -> FfiResult<()> {
         let path = self.output_dir.join(checkpoint::FILE_NAME);
         self.run.save_checkpoint(&path)?;
@@ -654,7 +675,7 @@ pub unsafe extern "C" fn bert_pretrainer_evaluate(
         }
         let eval = t.eval.as_deref().unwrap_or_default();
         let r = t.run.evaluate(eval, t.eval_batch_size, t.max_eval_steps)?;
-        let step = t.run.global_step();
+        let step = t.global_step();
         let text = r.to_eval_results_txt(step);
         bert::output::write_bytes(&t.output_dir.join("eval_results.txt"), text.as_bytes())?;
         o.write(&bert_pretrain_eval_result {

@@ -272,6 +272,33 @@ fn a_run_equals_the_rust_apis_and_resumes_after_a_cancel() {
     let results = std::fs::read_to_string(straight.join("eval_results.txt")).unwrap();
     assert!(results.starts_with("global_step = 4\n"), "{results}");
 
+    // Without training data, a pre-trainer on that directory evaluates the saved state, as
+    // `bert pretrain --do_eval` alone does.
+    {
+        let (config, ckpt) = (
+            c(&tiny().join("bert_config.json")),
+            c(&tiny().join("bert_model.ckpt")),
+        );
+        let dir = c(&straight);
+        let mut p = params(&input, &dir);
+        p.eval_input_file = p.input_file;
+        p.input_file = std::ptr::null();
+        let mut e = std::ptr::null_mut();
+        // SAFETY: valid paths and params; the pre-trainer is freed below.
+        unsafe {
+            let s = bert_pretrainer_new(config.as_ptr(), ckpt.as_ptr(), &p, &mut e);
+            assert_eq!(s, BERT_OK, "{}", last_error());
+            assert_eq!(bert_pretrainer_global_step(e), STEPS);
+        }
+        let r = evaluate(e);
+        assert_eq!(
+            (r.global_step, r.loss.to_bits()),
+            (STEPS, eval.loss.to_bits())
+        );
+        // SAFETY: freed once.
+        unsafe { bert_pretrainer_free(e) };
+    }
+
     // The Rust API, driven as `bert pretrain` drives it: the same losses and evaluation.
     let config = BertConfig::from_file(tiny().join("bert_config.json")).unwrap();
     let mut w = bert::weights::tf_checkpoint::load(tiny().join("bert_model.ckpt")).unwrap();
