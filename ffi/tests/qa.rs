@@ -526,3 +526,52 @@ fn the_contexts_abort_callback_cancels_an_answer() {
     assert_eq!(e, Err(BERT_ERROR_CANCELLED));
     assert_eq!(calls, 1);
 }
+
+#[test]
+fn threads_share_one_answerer_each_with_its_own_context() {
+    let qa = Qa::load(model_file(), None);
+    let p = bert_qa_default_params();
+    let alone = qa.answer(QUESTION, CONTEXT, &p).unwrap();
+    // The header's rule: a bert_qa is immutable and shared; a context is per thread.
+    struct Shared(*mut bert_qa);
+    // SAFETY: bert_qa is documented immutable and thread-safe; only contexts are per thread.
+    unsafe impl Sync for Shared {}
+    let shared = Shared(qa.qa);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let (shared, alone) = (&shared, &alone);
+            s.spawn(move || {
+                let mut ctx = std::ptr::null_mut();
+                let mut cp = bert_context_default_params();
+                cp.n_threads = 1;
+                let mut spans = vec![bert_qa_span::default(); 20];
+                let mut n = 0;
+                // SAFETY: the shared answerer outlives the scope; this thread's own context
+                // is made from its model and freed before the thread ends.
+                unsafe {
+                    assert_eq!(
+                        bert_context_new(bert_qa_model(shared.0), &cp, &mut ctx),
+                        BERT_OK
+                    );
+                    for _ in 0..3 {
+                        let s = bert_qa_answer(
+                            ctx,
+                            shared.0,
+                            QUESTION.as_ptr().cast(),
+                            QUESTION.len(),
+                            CONTEXT.as_ptr().cast(),
+                            CONTEXT.len(),
+                            std::ptr::null(),
+                            spans.as_mut_ptr(),
+                            spans.len(),
+                            &mut n,
+                        );
+                        assert_eq!(s, BERT_OK);
+                        assert_eq!(&spans[..n], &alone[..]);
+                    }
+                    bert_context_free(ctx);
+                }
+            });
+        }
+    });
+}
