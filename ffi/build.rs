@@ -20,7 +20,9 @@ const SECTIONS: &[(&str, &str)] = &[
     ("Tokenizer", "tokenizer.rs"),
     ("Context: encode, embed, hidden states", "context.rs"),
     ("Classify", "classifier.rs"),
+    ("Question answering", "qa.rs"),
     ("Train", "trainer.rs"),
+    ("Pre-train", "pretrain.rs"),
 ];
 
 fn main() {

@@ -20,7 +20,8 @@
  *   bert_model_free(model);
  *
  * SECTIONS, in this order: handles; version and capabilities; errors; logging; model;
- * tokenizer; context (encode, embed, hidden states); classify; train.
+ * tokenizer; context (encode, embed, hidden states); classify; question answering; train;
+ * pre-train.
  *
  * CONVENTIONS
  *   - Every fallible function returns a bert_status: BERT_OK (0) or a BERT_ERROR_* code.
@@ -67,8 +68,11 @@
  *   - bert_classifier: immutable, like bert_model; its encoder is the borrowed model
  *     bert_classifier_model() returns (freed with the classifier), from which the contexts
  *     for bert_classify are made. It must outlive them.
+ *   - bert_qa: immutable, like bert_classifier; the contexts for bert_qa_answer are made from
+ *     its borrowed bert_qa_model(), freed with it. It must outlive them.
  *   - bert_trainer: one thread at a time (it may move between threads). Its progress
  *     callback runs on the thread of bert_trainer_train and must not call into that trainer.
+ *   - bert_pretrainer: as bert_trainer (bert_pretrainer_train's callback likewise).
  *   - Callbacks (abort, progress, log) are plain function pointers with a void *user_data
  *     the library passes back untouched; they run on the thread of the libbert call that
  *     invokes them.
@@ -85,8 +89,12 @@
  *   - A bert_trainer with n_threads = t > 1 starts t - 1 such workers at its first
  *     bert_trainer_train, bert_trainer_save_checkpoint or bert_trainer_resume;
  *     bert_trainer_free joins them.
- *   - bert_trainer_add_tsv, bert_trainer_evaluate and the adding of examples may run on
- *     several threads, joined before the call returns.
+ *   - A bert_pretrainer with n_threads = t > 1 starts t - 1 such workers when it is made
+ *     (bert_pretrainer_new, or bert_pretrainer_resume, which replaces them) or at the
+ *     latest when it first runs; bert_pretrainer_free joins them.
+ *   - bert_trainer_add_tsv, bert_trainer_evaluate, the adding of examples and
+ *     bert_pretraining_data_create may run on several threads, joined before the call
+ *     returns.
  *   No other call starts a thread, and none is left behind by a call except those above.
  *
  * FORK
@@ -135,6 +143,15 @@ typedef struct bert_context bert_context;
 // with its own `bert_context`). Free it with `bert_model_free` after every context made from
 // it, and every tokenizer borrowed from it with `bert_model_tokenizer`, is no longer used.
 typedef struct bert_model bert_model;
+
+// A pre-training run: model with its heads, optimizer state, data order, and the examples.
+// Use from one thread at a time (it may move between threads).
+typedef struct bert_pretrainer bert_pretrainer;
+
+// A SQuAD-fine-tuned model: an encoder with its tokenizer (a `bert_model`, see
+// `bert_qa_model`) and the span head (`cls/squad/*`). Immutable: share it between threads,
+// each with its own `bert_context` made from `bert_qa_model()`.
+typedef struct bert_qa bert_qa;
 
 // A WordPiece tokenizer (Google's `FullTokenizer`). Immutable and thread-safe: any number of
 // threads may call `bert_tokenize` on one tokenizer at the same time.
@@ -228,7 +245,8 @@ typedef int32_t bert_status;
 // The trainer is unusable afterwards (only `bert_trainer_free`).
 #define BERT_ERROR_DIVERGED 14
 
-// The model is not a fine-tuned classifier: it has no label list or no classification head.
+// The model is not fine-tuned for the task: a classifier without a label list or a
+// classification head, or a question answerer without the span head (`cls/squad/*`).
 #define BERT_ERROR_NOT_A_CLASSIFIER 15
 
 // There is nothing to work on: no training examples to train on, or no evaluation examples
@@ -355,8 +373,9 @@ bert_status bert_model_load_buffer(const void *data,
                                    bert_model **out_model);
 
 // Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
-// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
-// it here frees nothing and sets `bert_last_error()`.
+// borrowed from a classifier (`bert_classifier_model`) or a question answerer
+// (`bert_qa_model`) is freed with it: passing it here frees nothing and sets
+// `bert_last_error()`.
 void bert_model_free(bert_model *model);
 
 // Hidden size H of the model (the length of one embedding); 0 if `model` is NULL.
@@ -630,6 +649,129 @@ bert_status bert_classify(bert_context *context,
                           size_t *out_len);
 
 
+/* ==== Question answering ============================================================== */
+
+// Most answers one question may ask for (`bert_qa_params.n_best`). Each is a candidate
+// span Google's `write_predictions` ranks; more than this many are noise, and the bound
+// keeps `n_pairs * n_best` far from overflow.
+#define BERT_QA_MAX_N_BEST 1024
+
+// Most windows one batch may run (`bert_qa_params.batch_size`), as a context's thread count
+// is bounded: memory grows with it.
+#define BERT_QA_MAX_BATCH 1024
+
+// Options of `bert_qa_answer` and `bert_qa_answer_batch` (run_squad.py's prediction
+// flags). Get them from `bert_qa_default_params()`; NULL means the defaults. Fields are only
+// ever appended: a struct from an older header is accepted.
+typedef struct bert_qa_params {
+  // `sizeof(bert_qa_params)`, set by `bert_qa_default_params()`; checked.
+  size_t size;
+  // Answers per question, best first (`n_best_size`), 1 to `BERT_QA_MAX_N_BEST`; default
+  // 20. The span buffer holds this many per question.
+  uint32_t n_best;
+  // Longest answer in WordPieces (`max_answer_length`), at least 1; default 30.
+  uint32_t max_answer_length;
+  // Positions of one window, `[CLS] question [SEP] part of the context [SEP]`; a longer
+  // context is read in overlapping windows. 0 (default): 384, or the model's
+  // `max_position_embeddings` if smaller.
+  uint32_t max_seq_length;
+  // Tokens between the starts of two windows (`doc_stride`). 0 (default): 128, or half
+  // the context part of a window if smaller.
+  uint32_t doc_stride;
+  // Question tokens kept, the first ones (`max_query_length`). 0 (default): 64, or a
+  // quarter of `max_seq_length` if smaller.
+  uint32_t max_query_length;
+  // Windows run by the encoder at once (`predict_batch_size`), 1 to
+  // `BERT_QA_MAX_BATCH`; default 8. Answers do not depend on it.
+  uint32_t batch_size;
+} bert_qa_params;
+
+// One answer: bytes `[start_byte, end_byte)` of the caller's context, so its text is
+// `context + start_byte`, `end_byte - start_byte` bytes (whole UTF-8 characters, never
+// empty). The library copies no text. This struct never changes (it is written in arrays, so
+// it has no `size` field); a richer answer would come with new functions.
+typedef struct bert_qa_span {
+  uint64_t start_byte;
+  uint64_t end_byte;
+  // Softmax of `start_logit + end_logit` over the question's best candidates (at least
+  // 20): in (0, 1], comparable within one question, not across questions.
+  float score;
+} bert_qa_span;
+
+// Default QA params: 20 answers of at most 30 WordPieces, run_squad.py's windows scaled to
+// the model (all 0 = automatic), 8 windows per batch.
+bert_qa_params bert_qa_default_params(void);
+
+// Loads a SQuAD-fine-tuned model: what `bert squad --do_predict` loads, a `.bert` file
+// written by `bert squad --do_train` (holding its vocabulary and casing), or a Google TF
+// checkpoint / safetensors model whose weights include `cls/squad/output_weights` and
+// `cls/squad/output_bias` (vocabulary: `vocab.txt` beside it). `params` (may be NULL:
+// defaults) gives the back end, the encoder's `dtype` (the head stays f32),
+// `verify_checksums`, and a `vocab_path` / `do_lower_case` that override the model's (as
+// `--vocab_file` / `--do_lower_case` do); `config_json` and `vocab_text` are ignored. On
+// failure `*out_qa` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT`, `BERT_ERROR_SHAPE`,
+// `BERT_ERROR_NOT_A_CLASSIFIER` (a model not fine-tuned for this task: without the span
+// head, e.g. a pre-trained one or a classifier; the message names the missing tensor).
+bert_status bert_qa_load_file(const char *path,
+                              const bert_model_params *params,
+                              bert_qa **out_qa);
+
+// Frees a question answerer. NULL is a no-op. No context made from its model may be used
+// afterwards.
+void bert_qa_free(bert_qa *qa);
+
+// The answerer's encoder and tokenizer as a model, borrowed: valid as long as the answerer,
+// freed with it (`bert_model_free` on it frees nothing and sets `bert_last_error()`). Make
+// the contexts for `bert_qa_answer` from it. NULL if `qa` is NULL.
+const bert_model *bert_qa_model(const bert_qa *qa);
+
+// Answers `question` (`question_len` bytes of UTF-8) about `context_text` (`context_len`
+// bytes): the `n_best` best spans of the context, best first, written to `spans`
+// (`capacity` entries); `*out_n` receives how many (fewer than `n_best` when the context has
+// fewer distinct candidates; 0 when it has no words). A context longer than one window is
+// read in overlapping windows, each span scored in the window where it has the most context
+// (Google's `write_predictions`). The answers are those of the Rust API's
+// `QuestionAnswerer::answer` with the same options.
+//
+// `params` may be NULL (defaults). `context` must have been made from `bert_qa_model(qa)`
+// (`BERT_ERROR_INVALID_ARGUMENT` otherwise); its `max_seq_length` is not used (the windows
+// come from `params`), its thread count and abort callback are
+// (`BERT_ERROR_CANCELLED`). If `capacity` is below `params->n_best`, nothing runs, `*out_n`
+// receives `n_best` and `BERT_ERROR_BUFFER_TOO_SMALL` is returned (`spans` NULL with
+// capacity 0 is a size query). `out_n` must not be NULL.
+bert_status bert_qa_answer(bert_context *context,
+                           const bert_qa *qa,
+                           const char *question,
+                           size_t question_len,
+                           const char *context_text,
+                           size_t context_len,
+                           const bert_qa_params *params,
+                           bert_qa_span *spans,
+                           size_t capacity,
+                           size_t *out_n);
+
+// `bert_qa_answer` for `n_pairs` pairs at once, their windows batched together: pair `i` is
+// `questions[i]` (`question_lens[i]` bytes) about `contexts[i]` (`context_lens[i]` bytes); a
+// NULL length array means those texts are NUL-terminated. Pair `i`'s answers are written to
+// `spans[i * n_best ...]`, `counts[i]` of them (`counts` holds `n_pairs` entries and may be
+// NULL only when `n_pairs` is 0). A pair's answers do not depend on the other pairs.
+// `*out_len` (may be NULL) receives `n_pairs * n_best`; if `capacity` is smaller, nothing
+// runs and `BERT_ERROR_BUFFER_TOO_SMALL` is returned (a size query: `spans` NULL, capacity
+// 0). Other rules as `bert_qa_answer`.
+bert_status bert_qa_answer_batch(bert_context *context,
+                                 const bert_qa *qa,
+                                 const char *const *questions,
+                                 const size_t *question_lens,
+                                 const char *const *contexts,
+                                 const size_t *context_lens,
+                                 size_t n_pairs,
+                                 const bert_qa_params *params,
+                                 bert_qa_span *spans,
+                                 size_t capacity,
+                                 size_t *counts,
+                                 size_t *out_len);
+
+
 /* ==== Train =========================================================================== */
 
 // Most labels a classifier may have (`bert_trainer_params.n_labels`); more is
@@ -850,6 +992,257 @@ bert_status bert_trainer_resume(bert_trainer *trainer, const char *path);
 
 // Number of labels; 0 if `trainer` is NULL.
 size_t bert_trainer_num_labels(const bert_trainer *trainer);
+
+
+/* ==== Pre-train ======================================================================= */
+
+// Options of `bert_pretraining_data_create`: `create_pretraining_data.py`'s flags, with its
+// defaults from `bert_pretraining_data_default_params()`. Fields are only ever appended.
+typedef struct bert_pretraining_data_params {
+  // `sizeof(bert_pretraining_data_params)`, set by
+  // `bert_pretraining_data_default_params()`; checked.
+  size_t size;
+  // `--input_file`: comma-separated files or glob patterns of plain text (one sentence per
+  // line, blank lines between documents). Required (NUL-terminated UTF-8).
+  const char *input_file;
+  // `--output_file`: comma-separated TFRecord files, written round-robin, each to a
+  // temporary file renamed when complete. Required.
+  const char *output_file;
+  // `--vocab_file`: the WordPiece vocabulary. Required.
+  const char *vocab_file;
+  // `--max_seq_length` (default 128, at least 5).
+  uint32_t max_seq_length;
+  // `--max_predictions_per_seq` (default 20).
+  uint32_t max_predictions_per_seq;
+  // `--random_seed` of Python's `random.Random` (default 12345).
+  int64_t random_seed;
+  // `--dupe_factor`: passes over the documents (default 10).
+  uint32_t dupe_factor;
+  // Threads for tokenizing and encoding, 0 (default): all cores. The output does not
+  // depend on it.
+  uint32_t n_threads;
+  // `--masked_lm_prob` (default 0.15).
+  double masked_lm_prob;
+  // `--short_seq_prob` (default 0.1).
+  double short_seq_prob;
+  // `--do_lower_case`: 1 (default) or 0.
+  uint8_t do_lower_case;
+  // `--do_whole_word_mask`: 0 (default) or 1.
+  uint8_t do_whole_word_mask;
+} bert_pretraining_data_params;
+
+// Stage of `bert_pretraining_data_create` a progress call reports. Values never renumbered.
+typedef int32_t bert_data_stage;
+
+// Called now and then by `bert_pretraining_data_create` on the calling thread. Return 0 to
+// go on, nonzero to stop: the call returns `BERT_ERROR_CANCELLED` and no output file is
+// created or replaced.
+typedef int32_t (*bert_data_progress_callback)(bert_data_stage stage,
+                                               uint64_t done,
+                                               uint64_t total,
+                                               void *user_data);
+
+// What `bert_pretraining_data_create` read and wrote. Set `size` before the call:
+// `bert_pretraining_data_summary s = {.size = sizeof s};`.
+typedef struct bert_pretraining_data_summary {
+  // `sizeof(bert_pretraining_data_summary)`, set by the caller; the library writes no
+  // further.
+  size_t size;
+  // Input files read (the patterns expanded).
+  size_t n_input_files;
+  // Bytes of input text.
+  uint64_t input_bytes;
+  // Non-empty documents.
+  uint64_t n_documents;
+  // WordPiece tokens of all documents.
+  uint64_t n_tokens;
+  // Instances written (all output files).
+  uint64_t n_instances;
+} bert_pretraining_data_summary;
+
+// Options of `bert_pretrainer_new`: `run_pretraining.py`'s flags, with its defaults from
+// `bert_pretrainer_default_params()`. Fields are only ever appended.
+typedef struct bert_pretrainer_params {
+  // `sizeof(bert_pretrainer_params)`, set by `bert_pretrainer_default_params()`; checked.
+  size_t size;
+  // `--input_file`: comma-separated TFRecord files or globs of
+  // `bert_pretraining_data_create`, every record read and checked by `bert_pretrainer_new`.
+  // NULL (default): no training examples (a run that only evaluates).
+  const char *input_file;
+  // `--eval_input_file` of `bert_pretrainer_evaluate`; NULL (default): `input_file`.
+  const char *eval_input_file;
+  // `--output_dir` (required): `training_state.safetensors` is written there every
+  // `save_checkpoints_steps` and when `bert_pretrainer_train` returns after an update
+  // (cancelled included); `bert_pretrainer_new` resumes from it when it exists. Also
+  // `eval_results.txt` (`bert_pretrainer_evaluate`).
+  const char *output_dir;
+  // `--max_seq_length` and `--max_predictions_per_seq` of the records (defaults 128, 20).
+  uint32_t max_seq_length;
+  uint32_t max_predictions_per_seq;
+  // `--train_batch_size` (default 32).
+  uint32_t train_batch_size;
+  // Micro-batches per update, dividing `train_batch_size` (default 1).
+  uint32_t gradient_accumulation_steps;
+  // `--learning_rate` (default 5e-5).
+  float learning_rate;
+  // Threads of the passes, the calling thread included; 0 (default): all cores; at most
+  // `BERT_MAX_THREADS`. A run is deterministic for a seed and thread count.
+  uint32_t n_threads;
+  // `--num_train_steps` (default 100000) and `--num_warmup_steps` (default 10000).
+  uint64_t num_train_steps;
+  uint64_t num_warmup_steps;
+  // Seeds the initialisation of missing variables, the data order and dropout (default
+  // 12345).
+  uint64_t seed;
+  // `--save_checkpoints_steps` (default 1000; 0: only when `bert_pretrainer_train`
+  // returns).
+  uint64_t save_checkpoints_steps;
+  // `--eval_batch_size` (default 8) and `--max_eval_steps` (default 100).
+  uint32_t eval_batch_size;
+  uint32_t max_eval_steps;
+  // 1 (default): dropout as the config says; 0: off.
+  uint8_t dropout;
+  // 1: recompute activations in the backward pass (less memory, same numbers); 0
+  // (default).
+  uint8_t gradient_checkpointing;
+} bert_pretrainer_params;
+
+// What `bert_pretrainer_train`'s progress callback sees after each update.
+typedef struct bert_pretrain_progress {
+  // `sizeof(bert_pretrain_progress)`: fields are only appended.
+  size_t size;
+  // Updates done, this one included, and of the whole run (`num_train_steps`).
+  uint64_t step;
+  uint64_t total_steps;
+  // Total loss of this update (masked LM + next sentence).
+  float loss;
+  // Learning rate of this update.
+  float learning_rate;
+  // Global gradient norm before clipping (at 1.0).
+  double grad_norm;
+  // The heads' metrics on this update's examples (before the update): weighted masked-LM
+  // loss and accuracy, next-sentence loss and accuracy.
+  double masked_lm_loss;
+  double masked_lm_accuracy;
+  double next_sentence_loss;
+  double next_sentence_accuracy;
+  // Seconds since this `bert_pretrainer_train` call began.
+  double elapsed_seconds;
+} bert_pretrain_progress;
+
+// Called after each update with its progress (valid during the call) and the `user_data`
+// given to `bert_pretrainer_train`, on the calling thread. Return 0 to go on, nonzero to
+// stop: the update is kept, the state saved, and `BERT_ERROR_CANCELLED` returned. Must not
+// call into the same pre-trainer.
+typedef int32_t (*bert_pretrain_progress_callback)(const bert_pretrain_progress *progress,
+                                                   void *user_data);
+
+// `run_pretraining.py`'s evaluation metrics (`metric_fn`). Set `size` before the call:
+// `bert_pretrain_eval_result r = {.size = sizeof r};`.
+typedef struct bert_pretrain_eval_result {
+  // `sizeof(bert_pretrain_eval_result)`, set by the caller; the library writes no further.
+  size_t size;
+  // Examples evaluated (whole batches of `eval_batch_size`, at most `max_eval_steps`).
+  uint64_t n_examples;
+  // Updates done when evaluated.
+  uint64_t global_step;
+  // `loss`, `masked_lm_loss`, `masked_lm_accuracy`, `next_sentence_loss`,
+  // `next_sentence_accuracy` of `eval_results.txt`.
+  double loss;
+  double masked_lm_loss;
+  double masked_lm_accuracy;
+  double next_sentence_loss;
+  double next_sentence_accuracy;
+} bert_pretrain_eval_result;
+
+// Reading and tokenizing the input: `done` of `total` bytes.
+#define BERT_DATA_READING 0
+
+// Creating instances: `done` of `total` documents (`dupe_factor` times each).
+#define BERT_DATA_CREATING 1
+
+// Writing: `done` of `total` instances.
+#define BERT_DATA_WRITING 2
+
+// `create_pretraining_data.py`'s defaults (dupe_factor 10, masks 0.15 up to 20 per
+// sequence of 128, seed 12345, lower case), all cores; the three paths NULL.
+bert_pretraining_data_params bert_pretraining_data_default_params(void);
+
+// Creates masked-LM / next-sentence pre-training data as `create_pretraining_data.py` (and
+// `bert create-pretraining-data`) does: for the same input and params, the same records in
+// the same order. `params` is required (it names the files); `callback` may be NULL.
+// `out` (may be NULL) receives the counts, and is zeroed on failure. `BERT_ERROR_IO` (a file
+// that cannot be read or written), `BERT_ERROR_INVALID_ARGUMENT` (a bad flag, or a pattern
+// that matches nothing), `BERT_ERROR_CANCELLED`.
+bert_status bert_pretraining_data_create(const bert_pretraining_data_params *params,
+                                         bert_data_progress_callback callback,
+                                         void *user_data,
+                                         bert_pretraining_data_summary *out);
+
+// `run_pretraining.py`'s defaults (batch 32, lr 5e-5, 100000 steps with 10000 of warm-up,
+// sequences of 128 with 20 predictions, checkpoints every 1000 steps, evaluation of 100
+// batches of 8), all cores, dropout on; the paths NULL.
+bert_pretrainer_params bert_pretrainer_default_params(void);
+
+// Creates a pre-training run as `bert pretrain --do_train` starts one. The model:
+// `config_file` (`bert_config.json`) with `init_checkpoint` (a TF checkpoint prefix or a
+// `.safetensors` file) or NULL (from scratch); or `config_file` NULL and `init_checkpoint`
+// any model libbert loads (its config inside or beside it). Variables it lacks (all from
+// scratch; the `cls/*` heads of an encoder-only model) start from `modeling.py`'s
+// initialisers, drawn from `params->seed`. `params` is required (it names `output_dir`).
+// Every training record is read and checked now (errors name file and record). When
+// `output_dir` holds `training_state.safetensors`, the run resumes from it (its settings
+// and data must match: `BERT_ERROR_INVALID_ARGUMENT` naming what differs); see
+// `bert_pretrainer_global_step`. Without training data (`input_file` NULL) the run only
+// evaluates: the saved state's variables when `output_dir` holds one, as `bert pretrain
+// --do_eval` does. On failure `*out_pretrainer` is NULL.
+bert_status bert_pretrainer_new(const char *config_file,
+                                const char *init_checkpoint,
+                                const bert_pretrainer_params *params,
+                                bert_pretrainer **out_pretrainer);
+
+// Frees a pre-trainer, joining its worker threads. NULL is a no-op. In a child process after
+// `fork` a pre-trainer of the parent frees nothing and sets `bert_last_error()`.
+void bert_pretrainer_free(bert_pretrainer *pretrainer);
+
+// Updates done (after a resume, or for a run without training data that loaded
+// `output_dir`'s state: the saved run's); 0 if `pretrainer` is NULL.
+uint64_t bert_pretrainer_global_step(const bert_pretrainer *pretrainer);
+
+// Training examples read; 0 if `pretrainer` is NULL.
+uint64_t bert_pretrainer_num_examples(const bert_pretrainer *pretrainer);
+
+// Trains: runs updates until `num_train_steps` are done, or `max_steps` updates were made by
+// this call (0: no limit), or `callback` (may be NULL) returns nonzero, saving the state to
+// `output_dir` every `save_checkpoints_steps` and, after at least one update, before
+// returning. Returns `BERT_OK` when the run finished or `max_steps` was reached (call again
+// to go on), `BERT_ERROR_CANCELLED` when the callback stopped it (the update it saw is kept
+// and saved: call again, or free and make a new pre-trainer on the same `output_dir` to go
+// on), `BERT_ERROR_EMPTY_DATA` without training examples, `BERT_ERROR_DIVERGED` if the loss
+// stops being finite (the pre-trainer is then unusable). The updates of an interrupted run
+// are those of an uninterrupted one, bit for bit (same thread count).
+bert_status bert_pretrainer_train(bert_pretrainer *pretrainer,
+                                  uint64_t max_steps,
+                                  bert_pretrain_progress_callback callback,
+                                  void *user_data);
+
+// `run_pretraining.py`'s evaluation of the current parameters (dropout off) on
+// `eval_input_file` (read at the first call): whole batches of `eval_batch_size`, at most
+// `max_eval_steps`, into `*out` (zeroed on failure, all but its `size`); also written to
+// `output_dir/eval_results.txt` as `bert pretrain --do_eval` writes it.
+// `BERT_ERROR_EMPTY_DATA` if the examples make no batch.
+bert_status bert_pretrainer_evaluate(bert_pretrainer *pretrainer,
+                                     bert_pretrain_eval_result *out);
+
+// Saves the whole training state (as `bert_pretrainer_train` does to `output_dir`) to
+// `path` (NUL-terminated UTF-8), atomically.
+bert_status bert_pretrainer_save_checkpoint(bert_pretrainer *pretrainer, const char *path);
+
+// Continues the run saved at `path` (by `bert_pretrainer_save_checkpoint` or
+// `bert_pretrainer_train`): same model shape, params and training examples
+// (`BERT_ERROR_INVALID_ARGUMENT` naming what differs); a damaged file is
+// `BERT_ERROR_FORMAT`.
+bert_status bert_pretrainer_resume(bert_pretrainer *pretrainer, const char *path);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,12 +5,14 @@
 - the module map names a header that includes bert.h and links libbert,
 - Package.swift declares the system library with pkg-config `bert`,
 - every Swift class is `final` and every class holding a handle frees it in `deinit`
-  (model, context, tokenizer, classifier, trainer),
-- the callback types of bert.h (progress, log) are used, and the classifier/trainer classes exist,
+  (model, context, tokenizer, classifier, trainer, question answerer, pre-trainer),
+- the callback types of bert.h (progress, log) are used, and the classifier/trainer/question
+  answerer classes exist,
 - every call of a `bert_*` function passes as many arguments as bert.h declares (a signature
   that changed in the header is caught here, not by a Swift compiler),
 - every result struct the bindings make (bert_encoding_view, bert_hidden_states_view,
-  bert_eval_result) gets its `size` set before the call, as the header requires.
+  bert_eval_result, bert_pretrain_eval_result, bert_pretraining_data_summary) gets its `size`
+  set before the call, as the header requires.
 """
 import pathlib
 import re
@@ -48,14 +50,14 @@ for cls in re.finditer(r"^(.*)\bclass\s+(\w+)", sources, re.M):
     if "final" not in cls.group(1):
         problems.append(f"class {cls.group(2)} is not final")
 for free in ("bert_model_free", "bert_context_free", "bert_tokenizer_free", "bert_classifier_free",
-             "bert_trainer_free"):
+             "bert_trainer_free", "bert_qa_free", "bert_pretrainer_free"):
     if not re.search(r"deinit\s*\{[^}]*" + free, sources):
         problems.append(f"no deinit calls {free}")
 
 for name in ("bert_progress_callback", "bert_log_callback"):
     if name not in header:
         problems.append(f"{name} is not declared in bert.h: parser out of date?")
-for cls in ("Classifier", "ClassifierContext", "Trainer"):
+for cls in ("Classifier", "ClassifierContext", "Trainer", "QuestionAnswerer", "QAContext", "Pretrainer"):
     if not re.search(r"final\s+class\s+" + cls + r"\b", sources):
         problems.append(f"no final class {cls} in bindings/swift/Sources")
 if "bert_log_callback" not in sources:
@@ -116,7 +118,8 @@ for m in re.finditer(r"\b(bert_[a-z0-9_]+)\(", code):
         problems.append(f"{name} called with {n} arguments (line {line} of the joined sources), "
                         f"bert.h declares {declared[name]}")
 
-for m in re.finditer(r"var\s+(\w+)\s*=\s*(bert_encoding_view|bert_hidden_states_view|bert_eval_result)\(\)", code):
+for m in re.finditer(r"var\s+(\w+)\s*=\s*(bert_encoding_view|bert_hidden_states_view|bert_eval_result"
+                     r"|bert_pretrain_eval_result|bert_pretraining_data_summary)\(\)", code):
     var, struct = m.group(1), m.group(2)
     after = code[m.end():m.end() + 400]
     if not re.search(re.escape(var) + r"\.size\s*=\s*MemoryLayout<" + struct + r">\.size", after):

@@ -14,6 +14,9 @@
 //   bert::Classifier clf("sst2.bert");
 //   bert::Context cctx(clf);
 //   bert::Classification c = cctx.classify(clf, {"a fine film"});
+//   bert::QuestionAnswerer qa("squad.bert");
+//   bert::Context qctx(qa);
+//   std::vector<bert::Answer> a = qctx.answer(qa, "Who won?", "Denver beat Carolina.");
 #ifndef BERT_HPP
 #define BERT_HPP
 
@@ -61,6 +64,9 @@ struct TokenizerFree {
 };
 struct ClassifierFree {
     void operator()(bert_classifier *c) const noexcept { bert_classifier_free(c); }
+};
+struct QaFree {
+    void operator()(bert_qa *q) const noexcept { bert_qa_free(q); }
 };
 struct TrainerFree {
     void operator()(bert_trainer *t) const noexcept { bert_trainer_free(t); }
@@ -171,6 +177,32 @@ private:
     std::unique_ptr<bert_classifier, detail::ClassifierFree> handle_;
 };
 
+// A SQuAD-fine-tuned model (immutable; share it between threads). Make its contexts with
+// Context(qa). Must outlive them. `params`: back end, dtype, verify_checksums, vocab_path,
+// do_lower_case.
+class QuestionAnswerer {
+public:
+    explicit QuestionAnswerer(const std::string &path,
+                              const bert_model_params &params = bert_model_default_params()) {
+        bert_qa *q = nullptr;
+        detail::check(bert_qa_load_file(path.c_str(), &params, &q));
+        handle_.reset(q);
+    }
+    // The encoder and tokenizer, borrowed (valid as long as the answerer).
+    const bert_model *model() const noexcept { return bert_qa_model(get()); }
+    const bert_qa *get() const noexcept { return handle_.get(); }
+
+private:
+    std::unique_ptr<bert_qa, detail::QaFree> handle_;
+};
+
+// One answer: bytes [start_byte, end_byte) of the context, and their text.
+struct Answer {
+    std::string text;
+    size_t start_byte, end_byte;
+    float score;  // softmax over the question's best candidates
+};
+
 // Logits and probabilities, [n * num_labels] row-major.
 struct Classification {
     size_t num_labels;
@@ -186,6 +218,9 @@ public:
     explicit Context(const Classifier &classifier,
                      const bert_context_params &params = bert_context_default_params())
         : Context(classifier.model(), params) {}
+    // A context for answer() with `qa`.
+    explicit Context(const QuestionAnswerer &qa, const bert_context_params &params = bert_context_default_params())
+        : Context(qa.model(), params) {}
     explicit Context(const bert_model *model, const bert_context_params &params)
         : hidden_(bert_model_hidden_size(model)) {
         bert_context *c = nullptr;
@@ -215,6 +250,37 @@ public:
         detail::check(bert_classify(get(), classifier.get(), pa.data(), la.data(), pb.empty() ? nullptr : pb.data(),
                                     lb.empty() ? nullptr : lb.data(), texts_a.size(), out.logits.data(),
                                     out.probabilities.data(), n, &n));
+        return out;
+    }
+    // The params.n_best best answers to `question` in `context`, best first, with an answerer
+    // whose model this context was made from.
+    std::vector<Answer> answer(const QuestionAnswerer &qa, std::string_view question, std::string_view context,
+                               const bert_qa_params &params = bert_qa_default_params()) {
+        std::vector<bert_qa_span> spans(params.n_best);
+        size_t n = 0;
+        detail::check(bert_qa_answer(get(), qa.get(), question.data(), question.size(), context.data(),
+                                     context.size(), &params, spans.data(), spans.size(), &n));
+        return answers(context, spans.data(), n);
+    }
+    // answer() for (question, context) pairs, their windows batched together; one list per pair.
+    std::vector<std::vector<Answer>> answer_batch(
+        const QuestionAnswerer &qa, const std::vector<std::pair<std::string_view, std::string_view>> &pairs,
+        const bert_qa_params &params = bert_qa_default_params()) {
+        std::vector<const char *> pq, pc;
+        std::vector<size_t> lq, lc, counts(pairs.size());
+        for (auto &p : pairs) {
+            pq.push_back(p.first.data());
+            lq.push_back(p.first.size());
+            pc.push_back(p.second.data());
+            lc.push_back(p.second.size());
+        }
+        std::vector<bert_qa_span> spans(pairs.size() * params.n_best);
+        size_t n = 0;
+        detail::check(bert_qa_answer_batch(get(), qa.get(), pq.data(), lq.data(), pc.data(), lc.data(), pairs.size(),
+                                           &params, spans.data(), spans.size(), counts.data(), &n));
+        std::vector<std::vector<Answer>> out;
+        for (size_t i = 0; i < pairs.size(); i++)
+            out.push_back(answers(pairs[i].second, spans.data() + i * params.n_best, counts[i]));
         return out;
     }
     // Embeddings of texts, [texts.size() * hidden_size] row-major.
@@ -257,6 +323,14 @@ public:
     bert_context *get() const noexcept { return handle_.get(); }
 
 private:
+    static std::vector<Answer> answers(std::string_view context, const bert_qa_span *spans, size_t n) {
+        std::vector<Answer> out;
+        for (size_t i = 0; i < n; i++) {
+            size_t a = static_cast<size_t>(spans[i].start_byte), b = static_cast<size_t>(spans[i].end_byte);
+            out.push_back(Answer{std::string(context.substr(a, b - a)), a, b, spans[i].score});
+        }
+        return out;
+    }
     size_t hidden_;
     std::unique_ptr<bert_context, detail::ContextFree> handle_;
 };

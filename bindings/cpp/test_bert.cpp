@@ -1,11 +1,13 @@
 // C++ bindings against the real all-MiniLM-L6-v2: embedding equals the Rust API's
 // (max abs diff <= 1e-6), RAII/move semantics, errors as exceptions with status + message.
 // With SST2_DIR and WORK_DIR: a 2-update fine-tune (4 examples, seq 32) with a progress
-// callback that stops it once, then the saved classifier classifies.
-//   test_bert MODEL_DIR REFERENCE_TXT [SST2_DIR WORK_DIR]
+// callback that stops it once, then the saved classifier classifies. With SQUAD_BERT and
+// ANSWERS_TXT (examples/squad_reference.rs): one question answered as the Rust API answers it.
+//   test_bert MODEL_DIR REFERENCE_TXT [SST2_DIR WORK_DIR [SQUAD_BERT ANSWERS_TXT]]
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <type_traits>
 
 #include "bert.hpp"
@@ -130,6 +132,46 @@ int main(int argc, char **argv) {
         } catch (const bert::Error &err) {
             CHECK(err.status() == BERT_ERROR_NOT_A_CLASSIFIER);
         }
+    }
+    if (argc > 6) {
+        // The reference: "start end score text" per answer, best first.
+        std::vector<bert::Answer> want;
+        std::ifstream ref_answers(argv[6]);
+        for (std::string line; std::getline(ref_answers, line);) {
+            std::istringstream l(line);
+            bert::Answer a{};
+            l >> a.start_byte >> a.end_byte >> a.score;
+            std::getline(l >> std::ws, a.text);
+            want.push_back(a);
+        }
+        const std::string question = "Which NFL team won Super Bowl 50?";
+        const std::string context =
+            "Super Bowl 50 was an American football game to determine the champion of the National Football "
+            "League (NFL) for the 2015 season. The American Football Conference (AFC) champion Denver Broncos "
+            "defeated the National Football Conference (NFC) champion Carolina Panthers 24\u201310 to earn their "
+            "third Super Bowl title.";
+        bert::QuestionAnswerer qa(argv[5]);
+        bert::Context qctx(qa);
+        bert_qa_params qp = bert_qa_default_params();
+        qp.n_best = 3;
+        std::vector<bert::Answer> got = qctx.answer(qa, question, context, qp);
+        CHECK(want.size() == 3 && got.size() == want.size());
+        for (size_t i = 0; i < got.size() && i < want.size(); i++) {
+            CHECK(got[i].start_byte == want[i].start_byte && got[i].end_byte == want[i].end_byte);
+            CHECK(got[i].text == want[i].text);
+            CHECK(std::fabs(got[i].score - want[i].score) <= 1e-6f);
+        }
+        auto batch = qctx.answer_batch(qa, {{question, context}, {"Who?", ""}}, qp);
+        CHECK(batch.size() == 2 && batch[1].empty() && batch[0].size() == got.size());
+        CHECK(!batch[0].empty() && batch[0][0].start_byte == got[0].start_byte);
+        try {
+            bert::Context wrong(model);
+            wrong.answer(qa, question, context);
+            CHECK(false);
+        } catch (const bert::Error &err) {
+            CHECK(err.status() == BERT_ERROR_INVALID_ARGUMENT);
+        }
+        if (!got.empty()) std::cout << "C++: answer \"" << got[0].text << "\" (" << got[0].score << ")\n";
     }
     std::cout << "C++: " << checks << " checks, " << failures << " failed\n";
     return failures == 0 ? 0 : 1;

@@ -1,7 +1,7 @@
 package bert
 
 // Go functions the C library calls back. A file with //export may only declare in its
-// preamble, so the callers' declarations live in trainer.go.
+// preamble, so the callers' declarations live in trainer.go and pretrain.go.
 
 /*
 #include "bert.h"
@@ -27,6 +27,28 @@ func goBertProgress(p *C.bert_progress, user unsafe.Pointer) C.int32_t {
 		GradNorm:          float64(p.grad_norm),
 		ExamplesPerSecond: float64(p.examples_per_second),
 		ElapsedSeconds:    float64(p.elapsed_seconds),
+	}) {
+		return 0
+	}
+	return 1
+}
+
+// goBertPretrainProgress is bert_pretrainer_train's progress callback, as goBertProgress.
+//
+//export goBertPretrainProgress
+func goBertPretrainProgress(p *C.bert_pretrain_progress, user unsafe.Pointer) C.int32_t {
+	f := cgo.Handle(*(*C.uintptr_t)(user)).Value().(func(PretrainProgress) bool)
+	if f(PretrainProgress{
+		Step:                 uint64(p.step),
+		TotalSteps:           uint64(p.total_steps),
+		Loss:                 float32(p.loss),
+		LearningRate:         float32(p.learning_rate),
+		GradNorm:             float64(p.grad_norm),
+		MaskedLMLoss:         float64(p.masked_lm_loss),
+		MaskedLMAccuracy:     float64(p.masked_lm_accuracy),
+		NextSentenceLoss:     float64(p.next_sentence_loss),
+		NextSentenceAccuracy: float64(p.next_sentence_accuracy),
+		ElapsedSeconds:       float64(p.elapsed_seconds),
 	}) {
 		return 0
 	}

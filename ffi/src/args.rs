@@ -352,6 +352,11 @@ mod tests {
         layouts_grow::<crate::bert_model_params>();
         layouts_grow::<crate::bert_context_params>();
         layouts_grow::<crate::bert_encode_params>();
+        layouts_grow::<crate::bert_qa_params>();
+        layouts_grow::<crate::bert_pretraining_data_params>();
+        layouts_grow::<crate::bert_pretraining_data_summary>();
+        layouts_grow::<crate::bert_pretrainer_params>();
+        layouts_grow::<crate::bert_pretrain_eval_result>();
         layouts_grow::<crate::bert_trainer_params>();
         layouts_grow::<crate::bert_tsv_params>();
         layouts_grow::<crate::bert_encoding_view>();

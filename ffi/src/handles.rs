@@ -14,19 +14,20 @@ pub(crate) enum Owner {
     Model,
     /// The `bert_classifier` it lives in (`bert_classifier_model`).
     Classifier,
+    /// The `bert_qa` it lives in (`bert_qa_model`).
+    Qa,
 }
 
 impl Owner {
     /// Whether `*_free` may free the handle. When it may not, the misuse is reported (the
     /// calling thread's last error and the log) and the caller leaves the handle alone:
     /// freeing memory inside another object would be undefined behaviour.
-    pub(crate) fn may_free(self, function: &str, getter: &str) -> bool {
-        if self == Owner::Caller {
-            return true;
-        }
-        let owner = match self {
-            Owner::Model => "bert_model",
-            _ => "bert_classifier",
+    pub(crate) fn may_free(self, function: &str) -> bool {
+        let (owner, getter) = match self {
+            Owner::Caller => return true,
+            Owner::Model => ("bert_model", "bert_model_tokenizer"),
+            Owner::Classifier => ("bert_classifier", "bert_classifier_model"),
+            Owner::Qa => ("bert_qa", "bert_qa_model"),
         };
         misuse(format!(
             "{function}: the handle is borrowed from its {owner} ({getter}) and is freed with \

@@ -24,10 +24,10 @@ use bert::classifier::{
     Classifier, FineTuneParams, FineTuner, InputExample, InputFeatures, ModelStart, Outcome,
     Processor, Split,
 };
-use bert::{Context, EmbedOptions, Pipeline, Pooling};
+use bert::{Context, EmbedOptions, Pipeline, Pooling, QuestionAnswerer};
 use jni::objects::{
-    JClass, JDoubleArray, JFloatArray, JLongArray, JObject, JObjectArray, JString, JThrowable,
-    JValue,
+    JClass, JDoubleArray, JFloatArray, JIntArray, JLongArray, JObject, JObjectArray, JString,
+    JThrowable, JValue,
 };
 use jni::sys::{jboolean, jdoubleArray, jfloatArray, jint, jlong, jlongArray, jobjectArray};
 use jni::JNIEnv;
@@ -719,5 +719,78 @@ pub extern "system" fn Java_libbert_jni_Native_classify(
             .collect();
         let p = c.classify(ctx, &pairs, count(max_seq_length, "maxSeqLength")?, 32)?;
         float_array(env, &p)
+    })
+}
+
+/// A SQuAD-fine-tuned model (what `bert squad --do_predict` loads).
+#[no_mangle]
+pub extern "system" fn Java_libbert_jni_Native_qaLoad(
+    mut env: JNIEnv<'_>,
+    _c: JClass<'_>,
+    path: JString<'_>,
+) -> jlong {
+    run(&mut env, |env| {
+        let path = string(env, &path, "path")?;
+        Ok(into_handle(QuestionAnswerer::load(Path::new(&path))?))
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_libbert_jni_Native_qaFree(_env: JNIEnv<'_>, _c: JClass<'_>, h: jlong) {
+    free::<QuestionAnswerer>(h)
+}
+
+/// The best answers to `question` in `context`, best first: `[start_byte, end_byte, score]`
+/// per answer (byte offsets into the context's UTF-8; doubles hold both exactly). `options`
+/// are `bert_qa_params`' fields after its size: n_best, max_answer_length, max_seq_length,
+/// doc_stride, max_query_length, batch_size (0: the default, as there).
+#[no_mangle]
+pub extern "system" fn Java_libbert_jni_Native_qaAnswer(
+    mut env: JNIEnv<'_>,
+    _c: JClass<'_>,
+    qa: jlong,
+    context: jlong,
+    question: JString<'_>,
+    text: JString<'_>,
+    options: JIntArray<'_>,
+) -> jdoubleArray {
+    run(&mut env, |env| {
+        let qa = handle::<QuestionAnswerer>(qa, "question answerer")?;
+        let ctx = handle::<Context>(context, "context")?;
+        let question = string(env, &question, "question")?;
+        let text = string(env, &text, "context")?;
+        if options.is_null() || env.get_array_length(&options)? != 6 {
+            return Err(Failure::Invalid("options must hold 6 ints".into()));
+        }
+        let mut o = [0i32; 6];
+        env.get_int_array_region(&options, 0, &mut o)?;
+        let defaults = crate::bert_qa_default_params();
+        let or = |v: i32, d: u32| if v == 0 { d } else { v.max(0) as u32 };
+        let p = crate::bert_qa_params {
+            n_best: or(o[0], defaults.n_best),
+            max_answer_length: or(o[1], defaults.max_answer_length),
+            max_seq_length: o[2].max(0) as u32,
+            doc_stride: o[3].max(0) as u32,
+            max_query_length: o[4].max(0) as u32,
+            batch_size: or(o[5], defaults.batch_size),
+            ..defaults
+        };
+        let m = qa.model();
+        let (n_best, opts) = crate::qa::answer_options(&p, m.config().max_position_embeddings)
+            .map_err(|f| Failure::Invalid(f.message))?;
+        let answers = bert::squad::answer_batch_with(
+            m.tokenizer(),
+            &opts,
+            ctx,
+            &[(&question, &text)],
+            n_best,
+            |ctx, inputs| m.logits(ctx, inputs),
+        )?;
+        let flat: Vec<f64> = answers
+            .iter()
+            .flatten()
+            .flat_map(|a| [a.start_byte as f64, a.end_byte as f64, f64::from(a.score)])
+            .collect();
+        double_array(env, &flat)
     })
 }

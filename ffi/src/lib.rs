@@ -7,7 +7,7 @@
 //!
 //! One module per section of the header, which `ffi/build.rs` lists in the header's order:
 //! version, status (errors), log, model, tokenizer, context (encode, embed, hidden states),
-//! classifier, trainer. This file declares nothing of the ABI itself.
+//! classifier, question answering, trainer, pre-training. This file declares nothing of the ABI itself.
 #![allow(non_camel_case_types)]
 // Pointer rules are documented once per function in the header (and at its top), not in a
 // `# Safety` section of each Rust doc comment.
@@ -19,6 +19,8 @@ mod context;
 mod jni;
 mod log;
 mod model;
+mod pretrain;
+mod qa;
 mod status;
 mod tokenizer;
 mod trainer;
@@ -31,6 +33,8 @@ pub use classifier::*;
 pub use context::*;
 pub use log::*;
 pub use model::*;
+pub use pretrain::*;
+pub use qa::*;
 pub use status::*;
 pub use tokenizer::*;
 pub use trainer::*;

@@ -182,6 +182,19 @@ pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOption
     options(p)
 }
 
+/// The options of `bert_qa_load_file`: the weights' options, and the vocabulary and casing
+/// that override the model's (as `bert squad --vocab_file --do_lower_case` do).
+pub(crate) unsafe fn qa_options(
+    p: &bert_model_params,
+) -> FfiResult<(ModelOptions, Option<PathBuf>, Option<bool>)> {
+    check_backend(p)?;
+    let lower = match p.do_lower_case {
+        BERT_LOWER_CASE_AUTO => None,
+        _ => Some(lower_case(p, || true)?),
+    };
+    Ok((options(p)?, vocab_override(p)?, lower))
+}
+
 fn check_backend(p: &bert_model_params) -> FfiResult<()> {
     if p.backend == BERT_BACKEND_CPU {
         return Ok(());
@@ -392,14 +405,15 @@ pub unsafe extern "C" fn bert_model_load_buffer(
 }
 
 /// Frees a model. NULL is a no-op. No context made from it may be used afterwards. The model
-/// borrowed from a classifier (`bert_classifier_model`) is freed with the classifier: passing
-/// it here frees nothing and sets `bert_last_error()`.
+/// borrowed from a classifier (`bert_classifier_model`) or a question answerer
+/// (`bert_qa_model`) is freed with it: passing it here frees nothing and sets
+/// `bert_last_error()`.
 #[no_mangle]
 pub unsafe extern "C" fn bert_model_free(model: *mut bert_model) {
     let Some(m) = model.as_ref() else {
         return;
     };
-    if !m.owner.may_free("bert_model_free", "bert_classifier_model") {
+    if !m.owner.may_free("bert_model_free") {
         return;
     }
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

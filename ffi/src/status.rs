@@ -43,7 +43,8 @@ pub const BERT_ERROR_LABEL: bert_status = 13;
 /// Training diverged: the loss or the gradient norm is not finite (learning rate too high?).
 /// The trainer is unusable afterwards (only `bert_trainer_free`).
 pub const BERT_ERROR_DIVERGED: bert_status = 14;
-/// The model is not a fine-tuned classifier: it has no label list or no classification head.
+/// The model is not fine-tuned for the task: a classifier without a label list or a
+/// classification head, or a question answerer without the span head (`cls/squad/*`).
 pub const BERT_ERROR_NOT_A_CLASSIFIER: bert_status = 15;
 /// There is nothing to work on: no training examples to train on, or no evaluation examples
 /// to evaluate.

@@ -48,10 +48,7 @@ pub unsafe extern "C" fn bert_tokenizer_free(tokenizer: *mut bert_tokenizer) {
     let Some(t) = tokenizer.as_ref() else {
         return;
     };
-    if !t
-        .owner
-        .may_free("bert_tokenizer_free", "bert_model_tokenizer")
-    {
+    if !t.owner.may_free("bert_tokenizer_free") {
         return;
     }
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

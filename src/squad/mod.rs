@@ -62,7 +62,7 @@ pub mod predictions;
 mod pydict;
 pub mod pystr;
 
-pub use answerer::{Answer, QuestionAnswerer};
+pub use answerer::{answer_batch_with, Answer, AnswerOptions, QuestionAnswerer};
 pub use batch::FeatureBatch;
 pub use dataset::Dataset;
 pub use evaluate::{evaluate_v1, evaluate_v2, read_json_dict, EvalV1, EvalV2};

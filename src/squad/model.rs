@@ -85,20 +85,13 @@ impl SquadModel {
     /// Start and end logits `[batch, seq]` of a batch, every position computed (padding
     /// included, as Google's logits are).
     pub fn logits(&self, ctx: &mut Context, inputs: &Inputs) -> Result<SpanLogits> {
-        let rows = inputs.batch * inputs.seq;
-        // A copy of the last layer frees the context for the head (small next to the
-        // encoder's work).
-        let sequence = self
-            .model
-            .forward(ctx, inputs, false)?
-            .sequence_output()
-            .to_vec();
-        let mut both = Vec::new();
-        self.head.logits(ctx.exec(), &sequence, rows, &mut both);
-        Ok(SpanLogits {
-            start: both[..rows].to_vec(),
-            end: both[rows..2 * rows].to_vec(),
-        })
+        span_logits(&self.model, &self.head, ctx, inputs)
+    }
+
+    /// The encoder, the span head and the tokenizer, for a caller that keeps them apart
+    /// (the C ABI lends the encoder out as a model of its own).
+    pub fn into_parts(self) -> (BertModel, SquadHead, Tokenizer) {
+        (self.model, self.head, self.tokenizer)
     }
 
     /// `RawResult`s of features (prediction mode), `batch_size` at a time, in order;
@@ -126,6 +119,28 @@ impl SquadModel {
         }
         Ok(results)
     }
+}
+
+/// [`SquadModel::logits`] on a model kept in parts ([`SquadModel::into_parts`]).
+pub fn span_logits(
+    model: &BertModel,
+    head: &SquadHead,
+    ctx: &mut Context,
+    inputs: &Inputs,
+) -> Result<SpanLogits> {
+    let rows = inputs.batch * inputs.seq;
+    // A copy of the last layer frees the context for the head (small next to the encoder's
+    // work).
+    let sequence = model
+        .forward(ctx, inputs, false)?
+        .sequence_output()
+        .to_vec();
+    let mut both = Vec::new();
+    head.logits(ctx.exec(), &sequence, rows, &mut both);
+    Ok(SpanLogits {
+        start: both[..rows].to_vec(),
+        end: both[rows..2 * rows].to_vec(),
+    })
 }
 
 /// Writes a fine-tuned SQuAD model (a `.bert` file with the span head and the vocabulary)

@@ -1,9 +1,10 @@
 // The JNI binding on a desktop JVM against the real all-MiniLM-L6-v2 and the Rust API's
 // outputs, bit for bit: the embedding of examples/embed_reference.rs, and two fine-tuning
 // updates (cancelled by the progress callback after the first, then resumed), evaluation and
-// classification of examples/finetune_reference.rs. Exits non-zero on a failure.
+// classification of examples/finetune_reference.rs; with SQUAD_BERT and ANSWERS_TXT, one
+// question answered as examples/squad_reference.rs answers it. Exits non-zero on a failure.
 //   java -Djava.library.path=DIR_OF_libbert.so -cp ... libbert.jni.JniTestKt \
-//       MODEL_DIR EMBED_REFERENCE_TXT SST2_DIR FINETUNE_REFERENCE_TXT WORK_DIR
+//       MODEL_DIR EMBED_REFERENCE_TXT SST2_DIR FINETUNE_REFERENCE_TXT WORK_DIR [SQUAD_BERT ANSWERS_TXT]
 package libbert.jni
 
 import java.io.File
@@ -148,6 +149,29 @@ fun main(args: Array<String>) {
                 expect(e.message == "stop here", "message ${e.message}")
             }
             expect(t.globalStep == 1L, "the update before the exception is kept")
+        }
+    }
+    if (args.size >= 7) test("answer a question as the Rust API does") {
+        // "start end score text" per answer, best first.
+        val want = File(args[6]).readLines().filter { it.isNotBlank() }.map {
+            val f = it.split(" ", limit = 4)
+            Triple(f[0].toLong() to f[1].toLong(), f[2], f[3])
+        }
+        val question = "Which NFL team won Super Bowl 50?"
+        val context = "Super Bowl 50 was an American football game to determine the champion of the National " +
+            "Football League (NFL) for the 2015 season. The American Football Conference (AFC) champion Denver " +
+            "Broncos defeated the National Football Conference (NFC) champion Carolina Panthers 24\u201310 to " +
+            "earn their third Super Bowl title."
+        QuestionAnswerer(args[5]).use { qa ->
+            qa.newContext(threads = 1).use { ctx ->
+                val got = ctx.answer(question, context, QaOptions(nBest = 3))
+                expect(want.size == 3 && got.size == want.size, "got $got, want $want")
+                for ((g, w) in got.zip(want)) {
+                    expect((g.startByte to g.endByte) == w.first && g.text == w.third, "got $g, want $w")
+                    expect(same(g.score, w.second), "score: got $g, want $w")
+                }
+                expectStatus(BertException.ERROR_INVALID_ARGUMENT) { ctx.answer(question, context, QaOptions(nBest = 5000)) }
+            }
         }
     }
     println("$passed passed, $failed failed")

@@ -1,7 +1,9 @@
 // Kotlin bindings against the real all-MiniLM-L6-v2: the embedding equals the Rust API's
 // (max abs diff <= 1e-6), tokenizer, errors as BertException. Exits non-zero on a failure.
 // With SST2_DIR and WORK_DIR: a 2-update fine-tune with a progress callback, then classify.
-//   java ... libbert.BertTestKt MODEL_DIR REFERENCE_TXT [SST2_DIR WORK_DIR]
+// With SQUAD_BERT and ANSWERS_TXT (examples/squad_reference.rs): one question answered as the
+// Rust API answers it.
+//   java ... libbert.BertTestKt MODEL_DIR REFERENCE_TXT [SST2_DIR WORK_DIR [SQUAD_BERT ANSWERS_TXT]]
 package libbert
 
 import java.io.File
@@ -121,6 +123,32 @@ fun main(args: Array<String>) {
             }
         }
         expectStatus(LibBertTrain.ERROR_NOT_A_CLASSIFIER) { Classifier(dir) }
+    }
+    if (args.size >= 6) test("answer a question as the Rust API does") {
+        // "start end score text" per answer, best first.
+        val want = File(args[5]).readLines().filter { it.isNotBlank() }.map {
+            val f = it.split(" ", limit = 4)
+            Answer(f[3], f[0].toLong(), f[1].toLong(), f[2].toFloat())
+        }
+        val question = "Which NFL team won Super Bowl 50?"
+        val context = "Super Bowl 50 was an American football game to determine the champion of the National " +
+            "Football League (NFL) for the 2015 season. The American Football Conference (AFC) champion Denver " +
+            "Broncos defeated the National Football Conference (NFC) champion Carolina Panthers 24\u201310 to " +
+            "earn their third Super Bowl title."
+        QuestionAnswerer(args[4]).use { qa ->
+            qa.newContext(threads = 1).use { ctx ->
+                val got = ctx.answer(question, context, QaOptions(nBest = 3))
+                expect(want.size == 3 && got.size == want.size, "got $got, want $want")
+                for ((g, w) in got.zip(want)) {
+                    expect(g.startByte == w.startByte && g.endByte == w.endByte && g.text == w.text, "got $g, want $w")
+                    expect(abs(g.score - w.score) <= 1e-6f, "score: got $g, want $w")
+                }
+                val batch = ctx.answerBatch(listOf(question to context, "Who?" to ""), QaOptions(nBest = 3))
+                expect(batch.size == 2 && batch[0] == got && batch[1].isEmpty(), "batch $batch")
+                expectStatus(LibBert.ERROR_INVALID_ARGUMENT) { ctx.answer(question, context, QaOptions(nBest = 5000)) }
+                println("Kotlin: answer \"${got[0].text}\" (${got[0].score})")
+            }
+        }
     }
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0) 0 else 1)

@@ -57,4 +57,12 @@ internal object Native {
     @JvmStatic external fun classify(
         classifier: Long, context: Long, textsA: Array<String>, textsB: Array<String>?, maxSeqLength: Int,
     ): FloatArray
+
+    @JvmStatic external fun qaLoad(path: String): Long
+    @JvmStatic external fun qaFree(qa: Long)
+    /**
+     * `[startByte, endByte, score]` per answer, best first. options: nBest, maxAnswerLength,
+     * maxSeqLength, docStride, maxQueryLength, batchSize (0: the default).
+     */
+    @JvmStatic external fun qaAnswer(qa: Long, context: Long, question: String, text: String, options: IntArray): DoubleArray
 }
