@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
+
 /// `../shared` next to the checkout, or `$LIBBERT_SHARED` when set.
 pub fn shared_dir() -> PathBuf {
     let dir = match std::env::var_os("LIBBERT_SHARED") {

@@ -1,0 +1,100 @@
+//! The Vulkan compute back end (feature `vulkan`): the encoder's forward ops as compute
+//! shaders, on any Vulkan 1.0 device with a compute queue, Mesa's lavapipe (a CPU
+//! implementation) included, which is how CI tests it.
+//!
+//! - Weights are uploaded once per model as f32 (f16 and int8 storage are widened while
+//!   uploading: the device computes in f32 whatever the file holds).
+//! - Activations stay on the device from the embedding lookup to the pooling; only what the
+//!   caller reads ([`Backend::read`]) comes back.
+//! - Each op records a dispatch into its context's [`VulkanExec`]; a read submits them all
+//!   as one command buffer (`exec.rs`).
+//! - Shaders are WGSL in `shaders/` (one per op), compiled to SPIR-V at build time by naga
+//!   (`build.rs`). The Vulkan loader is opened at run time: a build with this feature runs
+//!   (on the CPU back end) where there is none, and [`Vulkan::open`] says why it cannot.
+//! - Training ops (backward passes, AdamW, dropout) are not implemented on the device yet:
+//!   they report an [`Error::Unsupported`] through [`Backend::status`].
+//!
+//! Limits, checked with an error rather than a wrong answer: a sequence of at most 512
+//! tokens and heads of at most 256 values (the attention keeps a query's scores in
+//! workgroup memory), and every buffer within the device's `maxStorageBufferRange` (128 MiB
+//! on some devices: BERT-large's word table, 125 MB, fits; larger vocabularies do not).
+
+mod attention;
+mod backend;
+mod buffer;
+mod dense;
+mod device;
+mod exec;
+mod kernels;
+mod norm;
+mod rows;
+
+use std::sync::Arc;
+
+pub use backend::VkTable;
+pub use buffer::VkBuf;
+pub use dense::VkMatrix;
+pub use device::DeviceChoice;
+pub use exec::VulkanExec;
+
+use crate::backend::Backend;
+use crate::{Error, Result};
+use device::Gpu;
+
+/// The Vulkan back end: one opened device, shared by the models built on it and their
+/// contexts (each context records and submits its own commands).
+#[derive(Clone)]
+pub struct Vulkan {
+    gpu: Arc<Gpu>,
+}
+
+impl std::fmt::Debug for Vulkan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vulkan({:?})", self.gpu)
+    }
+}
+
+impl Vulkan {
+    /// Opens the preferred device of `choice`; an [`Error::Unsupported`] says why none
+    /// could be (no loader, no driver, no device).
+    pub fn open(choice: DeviceChoice) -> Result<Vulkan> {
+        Ok(Vulkan {
+            gpu: Arc::new(Gpu::open(choice)?),
+        })
+    }
+
+    /// The device's name and type, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)"`.
+    pub fn device_name(&self) -> &str {
+        &self.gpu.name
+    }
+
+    /// Whether the device is a CPU implementation (lavapipe, SwiftShader).
+    pub fn is_cpu(&self) -> bool {
+        self.gpu.name.ends_with("(Cpu)")
+    }
+}
+
+/// Why a context's last ops failed, if they did (see [`Backend::status`]).
+pub(crate) fn status(ex: &VulkanExec) -> Result<()> {
+    // Commands recorded but not run yet may still fail: run them.
+    if !ex.failed() {
+        if let Err(e) = ex.flush() {
+            ex.fail(e);
+        }
+    }
+    match ex.take_error() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The error of a training op, not on the device yet.
+pub(crate) fn unsupported(op: &str) -> Error {
+    Error::Unsupported(format!(
+        "{op} is not implemented on the vulkan back end yet (train on the CPU back end)"
+    ))
+}
+
+#[allow(dead_code)]
+fn assert_backend<B: Backend>() {}
+const _: fn() = assert_backend::<Vulkan>;
