@@ -43,6 +43,11 @@ pub(crate) struct Gpu {
     /// residual): binding the op's output there instead would make one dispatch read and
     /// write the same buffer.
     pub dummy: Subbuffer<[f32]>,
+    /// Held from building a command buffer until its fence has signalled. The device has
+    /// one queue, so contexts' submissions run one after another anyway; without the lock,
+    /// vulkano's resource tracking deadlocked when threads submitted command buffers reading
+    /// the same weights at once (its buffer-state locks in `queue_submit`).
+    pub submit: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -120,6 +125,7 @@ impl Gpu {
         Ok(Gpu {
             dummy: super::buffer::device_buffer(&memory, 1)?,
             memory,
+            submit: std::sync::Mutex::new(()),
             commands: Arc::new(StandardCommandBufferAllocator::new(
                 device.clone(),
                 Default::default(),

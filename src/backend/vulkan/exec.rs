@@ -165,6 +165,9 @@ impl VulkanExec {
 }
 
 fn submit(gpu: &Gpu, cmds: Vec<Cmd>) -> Result<()> {
+    // A poisoned lock only means another thread panicked while submitting: the lock itself
+    // protects no data.
+    let _turn = gpu.submit.lock().unwrap_or_else(|p| p.into_inner());
     let mut b = AutoCommandBufferBuilder::primary(
         gpu.commands.clone(),
         gpu.queue.queue_family_index(),
