@@ -32,16 +32,32 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn check(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let d = got
-        .iter()
-        .zip(want)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    let tol = 2e-5 * (1.0 + scale);
-    eprintln!("{what}: max abs diff {d:e} (max |x| {scale})");
-    assert!(d <= tol, "{what}: max abs diff {d:e} > {tol:e}");
+/// Compares every kernel of a test before failing it, so one run shows each kernel that
+/// is wrong (not only the first).
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let tol = 2e-5 * (1.0 + scale);
+        eprintln!("{what}: max abs diff {d:e} (max |x| {scale})");
+        if got.len() != want.len() || !(d <= tol) {
+            self.0.push(format!("{what}: max abs diff {d:e} > {tol:e}"));
+        }
+    }
+}
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        if !self.0.is_empty() && !std::thread::panicking() {
+            panic!("{}", self.0.join("\n"));
+        }
+    }
 }
 
 /// A batch of sequences of these lengths; the last `pad[i]` rows of sequence i are padding.
@@ -89,6 +105,7 @@ impl Both {
 #[test]
 fn embed_matches_cpu() {
     let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
     let width = 37;
     let (word, tt, pos) = (
         values(50 * width, 1),
@@ -119,12 +136,13 @@ fn embed_matches_cpu() {
         width,
         &mut got,
     );
-    check("embed", &t.read(&got, want.len()), &want);
+    c.check("embed", &t.read(&got, want.len()), &want);
 }
 
 #[test]
 fn dense_matches_cpu_for_every_activation_and_layout() {
     let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
     // 67 rows and 70 columns: one full 64-tile and a ragged one each way; k = 37 is two full
     // 16-deep steps and a ragged one. The input is a column view (offset 3, stride 45).
     let (rows, i, o, stride, col) = (67, 37, 70, 45, 3);
@@ -173,7 +191,7 @@ fn dense_matches_cpu_for_every_activation_and_layout() {
             &mut got,
             act,
         );
-        check(&format!("dense {act:?}"), &t.read(&got, rows * o), &want);
+        c.check(&format!("dense {act:?}"), &t.read(&got, rows * o), &want);
     }
     // A plain [out, in] kernel (a head's output_weights), no bias: read through strides.
     let wt = values(o * i, 7);
@@ -205,7 +223,7 @@ fn dense_matches_cpu_for_every_activation_and_layout() {
         &mut got,
         Activation::Identity,
     );
-    check("dense plain [out, in]", &t.read(&got, rows * o), &want);
+    c.check("dense plain [out, in]", &t.read(&got, rows * o), &want);
     drop(gw_plain);
 }
 
@@ -221,6 +239,7 @@ fn views<B: Backend>(b: &B::Buf, h: usize) -> (View<'_, B>, View<'_, B>, View<'_
 #[test]
 fn attention_matches_cpu_with_padding_and_query_subsets() {
     let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
     // Three heads of 20; sequences of 7, 70 (over one 64-wide workgroup pass) and 1 rows,
     // the second with 9 padded keys; q, k, v are column views of one fused [rows, 3h] buffer.
     let heads = Heads { n: 3, size: 20 };
@@ -239,7 +258,7 @@ fn attention_matches_cpu_with_padding_and_query_subsets() {
     Vulkan::attention(
         &mut t.gx, gq, gk, gv, &rows, None, heads, &mut got, None, None,
     );
-    check("attention", &t.read(&got, r * h), &want);
+    c.check("attention", &t.read(&got, r * h), &want);
 
     // The last layer of a classifier: only some query rows (compacted), all keys.
     let queries = Queries {
@@ -284,12 +303,13 @@ fn attention_matches_cpu_with_padding_and_query_subsets() {
         None,
         None,
     );
-    check("attention, query subset", &t.read(&got, 4 * h), &want);
+    c.check("attention, query subset", &t.read(&got, 4 * h), &want);
 }
 
 #[test]
 fn layer_norm_matches_cpu_with_and_without_residual() {
     let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
     // 300 columns: two full 128-wide passes and a ragged one.
     let (rows, width) = (9, 300);
     let x = values(rows * width, 9)
@@ -336,7 +356,7 @@ fn layer_norm_matches_cpu_with_and_without_residual() {
             norm,
             None,
         );
-        check(
+        c.check(
             &format!("layer_norm residual={residual}"),
             &t.read(&got, rows * width),
             &want,
@@ -347,6 +367,7 @@ fn layer_norm_matches_cpu_with_and_without_residual() {
 #[test]
 fn gathers_poolings_and_normalisation_match_cpu() {
     let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
     let width = 33;
     // The third sequence is all padding: Mean and Max give zeros there.
     let rows = rows_of(&[4, 11, 3], &[1, 0, 3]);
@@ -358,26 +379,26 @@ fn gathers_poolings_and_normalisation_match_cpu() {
         Cpu::reduce(&mut t.cx, &x, &rows, width, how, &mut want);
         let mut got = Default::default();
         Vulkan::reduce(&mut t.gx, &gxb, &rows, width, how, &mut got);
-        check(&format!("reduce {how:?}"), &t.read(&got, 3 * width), &want);
+        c.check(&format!("reduce {how:?}"), &t.read(&got, 3 * width), &want);
     }
     let idx = [17u32, 0, 4, 4, 2];
     let mut want = Vec::new();
     Cpu::gather(&mut t.cx, &x, width, &idx, &mut want);
     let mut got = Default::default();
     Vulkan::gather(&mut t.gx, &gxb, width, &idx, &mut got);
-    check("gather", &t.read(&got, idx.len() * width), &want);
+    c.check("gather", &t.read(&got, idx.len() * width), &want);
 
     let mut want = x.clone();
     Cpu::l2_normalize(&mut t.cx, &mut want, n, width);
     let mut got = t.gpu.upload(&x);
     Vulkan::l2_normalize(&mut t.gx, &mut got, n, width);
-    check("l2_normalize", &t.read(&got, n * width), &want);
+    c.check("l2_normalize", &t.read(&got, n * width), &want);
 
     let mut want = Vec::new();
     Cpu::transpose(&mut t.cx, &x, n, width, &mut want);
     let mut got = Default::default();
     Vulkan::transpose(&mut t.gx, &gxb, n, width, &mut got);
-    check("transpose", &t.read(&got, n * width), &want);
+    c.check("transpose", &t.read(&got, n * width), &want);
 
     // Activations over a range where tanh and erf saturate, and a fill.
     let wide: Vec<f32> = values(1000, 14).iter().map(|v| 12.0 * v).collect();
@@ -392,7 +413,7 @@ fn gathers_poolings_and_normalisation_match_cpu() {
         Cpu::activate(&mut t.cx, &wide, wide.len(), act, &mut want);
         let mut got = Default::default();
         Vulkan::activate(&mut t.gx, &gw, wide.len(), act, &mut got);
-        check(
+        c.check(
             &format!("activate {act:?}"),
             &t.read(&got, wide.len()),
             &want,
@@ -400,12 +421,13 @@ fn gathers_poolings_and_normalisation_match_cpu() {
     }
     let mut got = Default::default();
     Vulkan::fill(&mut t.gx, &mut got, 300, 0.25);
-    check("fill", &t.read(&got, 300), &[0.25; 300]);
+    c.check("fill", &t.read(&got, 300), &[0.25; 300]);
 }
 
 #[test]
 fn softmax_cross_entropy_and_host_writes_match_cpu() {
     let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
     let logits = values(5 * 7, 15);
     let labels = [0u32, 6, 3, 3, 1];
     let scales = [1.0f32; 5];
@@ -430,9 +452,9 @@ fn softmax_cross_entropy_and_host_writes_match_cpu() {
         Some((&mut gdl, &scales)),
     );
     let as32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-    check("cross-entropy losses", &as32(&got), &as32(&want));
-    check("log-probabilities", &t.read(&glp, 35), &lp);
-    check("dlogits", &t.read(&gdl, 35), &dl);
+    c.check("cross-entropy losses", &as32(&got), &as32(&want));
+    c.check("log-probabilities", &t.read(&glp, 35), &lp);
+    c.check("dlogits", &t.read(&gdl, 35), &dl);
 }
 
 #[test]

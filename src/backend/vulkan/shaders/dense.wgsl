@@ -29,10 +29,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         @builtin(local_invocation_index) li: u32) {
     let row0 = wg.y * TM;
     let col0 = wg.x * TN;
-    var acc: array<f32, 16>;
-    for (var t = 0u; t < 16u; t++) {
-        acc[t] = 0.0;
-    }
+    // Rows lid.y + 16 i, columns lid.x + 16 j: acc_i[j]. Four vec4 registers rather than
+    // an array: a driver may keep a dynamically indexed array in memory (lavapipe does).
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += TK) {
         for (var e = li; e < TM * TK; e += 256u) {
             // Consecutive invocations read consecutive k of one row of x ...
@@ -56,26 +58,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = xs[kk * TM + lid.y + 16u * i];
-                b[i] = ws[kk * TN + lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
-                }
-            }
+            let xa = kk * TM + lid.y;
+            let wb = kk * TN + lid.x;
+            let b = vec4<f32>(ws[wb], ws[wb + 16u], ws[wb + 32u], ws[wb + 48u]);
+            acc0 = fma(vec4<f32>(xs[xa]), b, acc0);
+            acc1 = fma(vec4<f32>(xs[xa + 16u]), b, acc1);
+            acc2 = fma(vec4<f32>(xs[xa + 32u]), b, acc2);
+            acc3 = fma(vec4<f32>(xs[xa + 48u]), b, acc3);
         }
         workgroupBarrier();
     }
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         let r = row0 + lid.y + 16u * i;
+        if (r >= p.rows) {
+            break;
+        }
+        let row = accs[i];
         for (var j = 0u; j < 4u; j++) {
             let c = col0 + lid.x + 16u * j;
-            if (r < p.rows && c < p.n) {
-                var v = acc[i * 4u + j];
+            if (c < p.n) {
+                var v = row[j];
                 if (p.bias != 0u) {
                     v += bias[c];
                 }
