@@ -40,13 +40,19 @@ struct Checks(Vec<String>);
 impl Checks {
     fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = got
-            .iter()
-            .zip(want)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        // A NaN anywhere (what a read gives after a device error) is an infinite difference:
+        // `f32::max` alone would skip it.
+        let d = got.iter().zip(want).fold(0f32, |m, (a, b)| {
+            let e = (a - b).abs();
+            if e.is_nan() {
+                f32::INFINITY
+            } else {
+                m.max(e)
+            }
+        });
         let tol = 2e-5 * (1.0 + scale);
         eprintln!("{what}: max abs diff {d:e} (max |x| {scale})");
-        if got.len() != want.len() || !(d <= tol) {
+        if got.len() != want.len() || d > tol {
             self.0.push(format!("{what}: max abs diff {d:e} > {tol:e}"));
         }
     }
