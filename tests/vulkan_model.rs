@@ -70,6 +70,18 @@ fn tf_bert_tiny_every_layer_and_pooled_output_match_modeling_py() {
         eprintln!("{file}: max abs diff {d:e}");
         assert!(d <= TOL, "{file}: max abs diff {d:e} > {TOL:e}");
     }
+    // The word table split in chunks of 64 rows (a device with a small maxStorageBufferRange).
+    let split = vk
+        .clone()
+        .with_binding_limit(64 * 4 * model.config().hidden_size as u64);
+    let small = BertModel::load_on(split, tiny(), &ModelOptions::default()).unwrap();
+    let mut sctx = Context::on(small.backend(), 1);
+    let out = small.forward(&mut sctx, &inputs, false).unwrap();
+    let d = max_abs_diff(
+        &out.read_pooled_output().unwrap(),
+        &npy_f32("pooled_output.npy"),
+    );
+    assert!(d <= TOL, "pooled output, word table in chunks: {d:e}");
     // Every pooling, normalised or not, as the CPU computes it.
     let cpu = BertModel::load(tiny()).unwrap();
     let mut cctx = Context::new(1);

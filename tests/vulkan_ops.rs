@@ -143,6 +143,14 @@ fn embed_matches_cpu() {
         &mut got,
     );
     c.check("embed", &t.read(&got, want.len()), &want);
+    // The table split into chunks of 7 rows, as a device with a small maxStorageBufferRange
+    // needs it (one dispatch per chunk; ids 0..50 fall in all 8 chunks).
+    let small = t.gpu.clone().with_binding_limit(7 * width as u64 * 4);
+    let split = small.table(TableSource::F32(&word), 50, width).unwrap();
+    let mut got = Default::default();
+    let words = TableRef::Prepared(&split);
+    Vulkan::embed(&mut t.gx, words, &gtt, &gpos, &rows, width, &mut got);
+    c.check("embed, table in chunks", &t.read(&got, want.len()), &want);
 }
 
 #[test]

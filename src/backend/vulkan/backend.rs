@@ -17,10 +17,12 @@ use crate::weights::DType;
 use crate::{Error, Result};
 
 /// The word embeddings on the device, f32 `[rows, width]` (f16 and int8 tables are widened
-/// while uploading).
+/// while uploading), in chunks of consecutive rows that each fit one shader binding
+/// (`maxStorageBufferRange` is 128 MiB on some devices: a large vocabulary exceeds it).
 #[derive(Clone, Debug)]
 pub struct VkTable {
-    values: VkBuf,
+    /// `(first row, its rows)` per chunk.
+    chunks: Vec<(usize, VkBuf)>,
 }
 
 impl Backend for Vulkan {
@@ -86,15 +88,24 @@ impl Backend for Vulkan {
                 values.len()
             )));
         }
-        self.gpu
-            .check_binding(values.len(), "the word embeddings")?;
-        Ok(VkTable {
-            values: self.gpu.upload_now(&values)?,
-        })
+        let max_rows = (self.binding_limit() / 4 / width.max(1) as u64).max(1) as usize;
+        let chunks = values
+            .chunks(max_rows * width.max(1))
+            .enumerate()
+            .map(|(i, part)| Ok((i * max_rows, self.gpu.upload_now(part)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VkTable { chunks })
     }
 
     fn table_values(&self, table: &VkTable, _width: usize) -> Result<VkBuf> {
-        Ok(table.values.clone())
+        match table.chunks.as_slice() {
+            [(_, whole)] => Ok(whole.clone()),
+            _ => Err(Error::Unsupported(
+                "vulkan: the word embeddings exceed one buffer binding: a masked LM head over \
+                 them is not supported on this device"
+                    .into(),
+            )),
+        }
     }
 
     fn matrix_dtype(m: &VkMatrix) -> DType {
@@ -165,11 +176,13 @@ impl Backend for Vulkan {
         width: usize,
         out: &mut VkBuf,
     ) {
-        let word = match word {
-            TableRef::Prepared(t) => &t.values,
-            TableRef::Plain(b) => b,
-        };
-        ex.attempt(|| rows::embed(ex, (word, token_type, position), r, width, out));
+        ex.attempt(|| match word {
+            TableRef::Prepared(t) => {
+                let chunks: Vec<(usize, &VkBuf)> = t.chunks.iter().map(|(s, b)| (*s, b)).collect();
+                rows::embed(ex, (&chunks, token_type, position), r, width, out)
+            }
+            TableRef::Plain(b) => rows::embed(ex, (&[(0, b)], token_type, position), r, width, out),
+        });
     }
 
     fn dense(

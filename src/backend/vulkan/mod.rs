@@ -16,8 +16,9 @@
 //!
 //! Limits, checked with an error rather than a wrong answer: a sequence of at most 512
 //! tokens and heads of at most 256 values (the attention keeps a query's scores in
-//! workgroup memory), and every buffer within the device's `maxStorageBufferRange` (128 MiB
-//! on some devices: BERT-large's word table, 125 MB, fits; larger vocabularies do not).
+//! workgroup memory), and every activation buffer within the device's
+//! `maxStorageBufferRange` (128 MiB on some devices). The word table is split into chunks of
+//! rows within that limit, one embedding dispatch per chunk.
 
 mod attention;
 mod backend;
@@ -46,6 +47,9 @@ use device::Gpu;
 #[derive(Clone)]
 pub struct Vulkan {
     gpu: Arc<Gpu>,
+    /// The largest buffer a table chunk may be, in bytes (the device's
+    /// `maxStorageBufferRange`, or less: [`Vulkan::with_binding_limit`]).
+    binding_limit: u64,
 }
 
 impl std::fmt::Debug for Vulkan {
@@ -58,9 +62,23 @@ impl Vulkan {
     /// Opens the preferred device of `choice`; an [`Error::Unsupported`] says why none
     /// could be (no loader, no driver, no device).
     pub fn open(choice: DeviceChoice) -> Result<Vulkan> {
+        let gpu = Gpu::open(choice)?;
         Ok(Vulkan {
-            gpu: Arc::new(Gpu::open(choice)?),
+            binding_limit: gpu.max_binding,
+            gpu: Arc::new(gpu),
         })
+    }
+
+    /// The same device, splitting word tables as a device whose `maxStorageBufferRange` is
+    /// `bytes` would (if that is below this device's): how the tests exercise the split that
+    /// large vocabularies need on devices with a 128 MiB limit.
+    pub fn with_binding_limit(mut self, bytes: u64) -> Vulkan {
+        self.binding_limit = bytes.min(self.gpu.max_binding);
+        self
+    }
+
+    fn binding_limit(&self) -> u64 {
+        self.binding_limit
     }
 
     /// The device's name and type, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)"`.

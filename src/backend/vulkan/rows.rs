@@ -25,38 +25,46 @@ fn check_ids(ids: &[u32], rows: usize, what: &str) -> Result<()> {
     }
 }
 
-/// `out = word[ids] + token_type[segments] + position[positions]`, `[rows, width]`.
+/// `out = word[ids] + token_type[segments] + position[positions]`, `[rows, width]`, the
+/// word table given as chunks of consecutive rows `(first row, values)`: one dispatch per
+/// chunk writes the rows whose id it holds.
 pub(super) fn embed(
     ex: &VulkanExec,
-    (word, token_type, position): (&VkBuf, &VkBuf, &VkBuf),
+    (word, token_type, position): (&[(usize, &VkBuf)], &VkBuf, &VkBuf),
     rows: &Rows,
     width: usize,
     out: &mut VkBuf,
 ) -> Result<()> {
     let n = rows.len();
-    check_ids(&rows.ids, word.len / width.max(1), "word id")?;
-    check_ids(&rows.segments, token_type.len / width.max(1), "segment id")?;
-    check_ids(&rows.positions, position.len / width.max(1), "position")?;
+    let w = width.max(1);
+    let vocab = word.last().map_or(0, |(s, b)| s + b.len / w);
+    check_ids(&rows.ids, vocab, "word id")?;
+    check_ids(&rows.segments, token_type.len / w, "segment id")?;
+    check_ids(&rows.positions, position.len / w, "position")?;
     let index: Vec<u32> = [&rows.ids, &rows.segments, &rows.positions]
         .into_iter()
         .flat_map(|v| v.iter().copied())
         .collect();
     let index = ex.gpu.host_buffer(&index, 0)?;
-    let bindings = [
-        ex.input(word, 0, "the word table")?.into_bytes(),
-        ex.input(token_type, 0, "the token type table")?
-            .into_bytes(),
-        ex.input(position, 0, "the position table")?.into_bytes(),
-        index.into_bytes(),
-        ex.grow(out, n * width)?.into_bytes(),
-    ];
-    let p = push(&[n as u32, width as u32]);
-    ex.dispatch(
-        &ex.gpu.kernels.embed,
-        &bindings,
-        p,
-        linear_groups(n * width),
-    )
+    let dst = ex.grow(out, n * width)?;
+    for &(first, chunk) in word {
+        let bindings = [
+            ex.input(chunk, 0, "the word table")?.into_bytes(),
+            ex.input(token_type, 0, "the token type table")?
+                .into_bytes(),
+            ex.input(position, 0, "the position table")?.into_bytes(),
+            index.clone().into_bytes(),
+            dst.clone().into_bytes(),
+        ];
+        let p = push(&[n as u32, width as u32, first as u32, (chunk.len / w) as u32]);
+        ex.dispatch(
+            &ex.gpu.kernels.embed,
+            &bindings,
+            p,
+            linear_groups(n * width),
+        )?;
+    }
+    Ok(())
 }
 
 /// `out[i] = x[rows[i]]`, rows of `width`.
