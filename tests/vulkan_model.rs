@@ -82,6 +82,24 @@ fn tf_bert_tiny_every_layer_and_pooled_output_match_modeling_py() {
         &npy_f32("pooled_output.npy"),
     );
     assert!(d <= TOL, "pooled output, word table in chunks: {d:e}");
+    // f16 storage: the device reads the same halves the CPU's f16 kernels read.
+    let f16 = ModelOptions {
+        dtype: Some(bert::DType::F16),
+        ..ModelOptions::default()
+    };
+    let half_cpu = BertModel::load_with(tiny(), &f16).unwrap();
+    let half_gpu = BertModel::load_on(vk.clone(), tiny(), &f16).unwrap();
+    let mut hctx = Context::on(&vk, 1);
+    let want = half_cpu
+        .embed(&mut Context::new(1), &inputs, Pooling::Mean, true)
+        .unwrap()
+        .into_owned();
+    let got = half_gpu
+        .embed(&mut hctx, &inputs, Pooling::Mean, true)
+        .unwrap();
+    let d = max_abs_diff(&got, &want);
+    eprintln!("f16 storage: max abs diff {d:e} against the CPU's f16 model");
+    assert!(d <= TOL, "f16 storage: {d:e}");
     // Every pooling, normalised or not, as the CPU computes it.
     let cpu = BertModel::load(tiny()).unwrap();
     let mut cctx = Context::new(1);

@@ -18,6 +18,7 @@ use bert::backend::{
     Activation, Backend, Cpu, Heads, Layout, MatrixSource, Norm, Queries, Reduce, Rows, Span,
     TableRef, TableSource, View, Weight,
 };
+use bert::weights::QuantizedTensor;
 
 /// Deterministic values in [-1, 1).
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -238,6 +239,39 @@ fn dense_matches_cpu_for_every_activation_and_layout() {
         Activation::Identity,
     );
     c.check("dense plain [out, in]", &t.read(&got, rows * o), &want);
+    // f16 storage (i · o = 2590 halves: 1295 words, the shader unpacks two per word), against
+    // the CPU's f16 kernel: the same rounded weights.
+    let q = QuantizedTensor::f16_from_f32(vec![i, o], &w);
+    let cm = Cpu.matrix(MatrixSource::Quantized(&q), i, o).unwrap();
+    let gm = t.gpu.matrix(MatrixSource::Quantized(&q), i, o).unwrap();
+    let act = Activation::GeluTanh;
+    let mut want = Vec::new();
+    let xv = View::cols(&x, col, stride);
+    Cpu::dense(
+        &mut t.cx,
+        Weight::Prepared(&cm),
+        i,
+        o,
+        Some(&bias),
+        xv,
+        rows,
+        &mut want,
+        act,
+    );
+    let mut got = Default::default();
+    let gv = View::cols(&gx_buf, col, stride);
+    Vulkan::dense(
+        &mut t.gx,
+        Weight::Prepared(&gm),
+        i,
+        o,
+        Some(&gb),
+        gv,
+        rows,
+        &mut got,
+        act,
+    );
+    c.check("dense f16 storage", &t.read(&got, rows * o), &want);
     drop(gw_plain);
 }
 

@@ -13,7 +13,7 @@ use crate::backend::{
     Activation, AdamStep, Backend, Dropout, Heads, Layout, MatrixSource, Norm, NormRecord, Queries,
     Reduce, Rows, TableRef, TableSource, View, Weight,
 };
-use crate::weights::DType;
+use crate::weights::{DType, QuantizedTensor};
 use crate::{Error, Result};
 
 /// The word embeddings on the device, f32 `[rows, width]` (f16 and int8 tables are widened
@@ -49,6 +49,30 @@ impl Backend for Vulkan {
 
     fn matrix(&self, src: MatrixSource<'_>, in_dim: usize, out_dim: usize) -> Result<VkMatrix> {
         let n = in_dim * out_dim;
+        if let MatrixSource::Quantized(q @ QuantizedTensor::F16 { bytes, .. }) = src {
+            // Kept as halves, two per word (little-endian: element 2k in the low half).
+            let b = bytes.as_bytes();
+            if b.len() != 2 * n {
+                return Err(Error::Shape(format!(
+                    "an f16 kernel of {} bytes for [{in_dim}, {out_dim}]",
+                    b.len()
+                )));
+            }
+            let words: Vec<f32> = b
+                .chunks(4)
+                .map(|c| {
+                    let mut w = [0u8; 4];
+                    w[..c.len()].copy_from_slice(c);
+                    // The bits travel untouched (a copy, never arithmetic).
+                    f32::from_bits(u32::from_le_bytes(w))
+                })
+                .collect();
+            return Ok(VkMatrix {
+                values: self.gpu.upload_now(&words)?,
+                f16: true,
+                source: q.dtype(),
+            });
+        }
         let (values, source) = match src {
             MatrixSource::F32(v, Layout::InOut) => (Cow::Borrowed(v), DType::F32),
             MatrixSource::F32(v, Layout::OutIn) => {
@@ -70,6 +94,7 @@ impl Backend for Vulkan {
         }
         Ok(VkMatrix {
             values: self.gpu.upload_now(&values)?,
+            f16: false,
             source,
         })
     }
@@ -199,7 +224,7 @@ impl Backend for Vulkan {
         ex.attempt(|| {
             let dims = (in_dim, out_dim);
             let kernel = match w {
-                Weight::Prepared(m) => KernelView::new(ex, &m.values, Layout::InOut, dims)?,
+                Weight::Prepared(m) => KernelView::prepared(ex, m, dims)?,
                 Weight::Plain(b, layout) => KernelView::new(ex, b, layout, dims)?,
             };
             dense::dense(ex, kernel, dims, bias, x, rows, out, act)

@@ -9,12 +9,14 @@ use super::rows::push;
 use crate::backend::{Activation, Layout, View};
 use crate::{Error, Result};
 
-/// A dense kernel on the device: f32 `[in, out]` row-major (Google's layout; an `[out, in]`
-/// source is transposed once while uploading).
+/// A dense kernel on the device, `[in, out]` row-major (Google's layout; an `[out, in]`
+/// source is transposed once while uploading): f32 values, or for an f16 source its halves
+/// two per 32-bit word (the shader widens them).
 #[derive(Clone, Debug)]
 pub struct VkMatrix {
     pub(crate) values: VkBuf,
-    /// The storage the kernel was loaded from (the device holds it as f32).
+    pub(crate) f16: bool,
+    /// The storage the kernel was loaded from (int8 is held as f32 on the device).
     pub(crate) source: crate::weights::DType,
 }
 
@@ -22,9 +24,11 @@ pub struct VkMatrix {
 pub(super) struct KernelView {
     pub values: Subbuffer<[f32]>,
     pub strides: (usize, usize),
+    pub f16: bool,
 }
 
 impl KernelView {
+    /// A plain f32 kernel of `layout`.
     pub fn new(
         ex: &VulkanExec,
         values: &VkBuf,
@@ -38,6 +42,17 @@ impl KernelView {
                 Layout::InOut => (o, 1),
                 Layout::OutIn => (1, i),
             },
+            f16: false,
+        })
+    }
+
+    /// A prepared kernel (`[in, out]`, f32 or f16).
+    pub fn prepared(ex: &VulkanExec, m: &VkMatrix, (i, o): (usize, usize)) -> Result<Self> {
+        let words = if m.f16 { (i * o).div_ceil(2) } else { i * o };
+        Ok(KernelView {
+            values: ex.input(&m.values, words, "the kernel")?,
+            strides: (o, 1),
+            f16: m.f16,
         })
     }
 }
@@ -88,6 +103,7 @@ pub(super) fn dense(
         w.strides.1 as u32,
         act_code(act),
         u32::from(bias.is_some()),
+        u32::from(w.f16),
     ]);
     let groups = [out_dim.div_ceil(tile) as u32, row_tiles as u32, 1];
     ex.dispatch(&ex.gpu.kernels.dense, &bindings, p, groups)

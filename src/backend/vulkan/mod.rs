@@ -2,8 +2,10 @@
 //! shaders, on any Vulkan 1.0 device with a compute queue, Mesa's lavapipe (a CPU
 //! implementation) included, which is how CI tests it.
 //!
-//! - Weights are uploaded once per model as f32 (f16 and int8 storage are widened while
-//!   uploading: the device computes in f32 whatever the file holds).
+//! - Weights are uploaded once per model: f32, or f16 dense kernels as halves (two per
+//!   32-bit word, widened by the dense shader as it stages them: half the memory); int8
+//!   kernels and f16/int8 word tables are widened to f32 while uploading. The arithmetic is
+//!   f32 throughout.
 //! - Activations stay on the device from the embedding lookup to the pooling; only what the
 //!   caller reads ([`Backend::read`]) comes back.
 //! - Each op records a dispatch into its context's [`VulkanExec`]; a read submits them all

@@ -3,17 +3,29 @@
 // invocation, staging 64x16 of x and 16x64 of w in workgroup memory (8 KiB) per step of
 // k. Edges (rows, k or columns not multiples of the tile) load zeros and skip the stores.
 // x is a column view (offset, row stride); w is read through (row, column) strides, so a
-// [out, in] kernel needs no transposed copy. The bias and activation are the epilogue.
+// [out, in] kernel needs no transposed copy. w holds f32 values, or with w_f16 pairs of
+// IEEE halves per word (element i in word i / 2, low half first: the f16 storage of
+// `bert convert --dtype f16`, half the memory and bandwidth, widened as it is staged).
+// The bias and activation are the epilogue.
 
 struct P {
     rows: u32, k: u32, n: u32, x_off: u32, x_stride: u32, w_rs: u32,
-    w_cs: u32, act: u32, bias: u32, p9: u32, p10: u32, p11: u32,
+    w_cs: u32, act: u32, bias: u32, w_f16: u32, p10: u32, p11: u32,
 }
 var<push_constant> p: P;
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+// Element i of the kernel, f32 or f16 storage (p.w_f16 is uniform: no divergence).
+fn weight(i: u32) -> f32 {
+    if (p.w_f16 != 0u) {
+        let pair = unpack2x16float(w[i >> 1u]);
+        return select(pair.x, pair.y, (i & 1u) == 1u);
+    }
+    return bitcast<f32>(w[i]);
+}
 
 const TM: u32 = 64u;
 const TN: u32 = 64u;
@@ -52,7 +64,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let c = col0 + e % TN;
             var b = 0.0;
             if (kw < p.k && c < p.n) {
-                b = w[kw * p.w_rs + c * p.w_cs];
+                b = weight(kw * p.w_rs + c * p.w_cs);
             }
             ws[e] = b;
         }
