@@ -37,6 +37,8 @@ pub(crate) struct Gpu {
     pub kernels: Kernels,
     /// The device's name and type, for logs.
     pub name: String,
+    /// Whether it is a CPU implementation (lavapipe, SwiftShader).
+    pub is_cpu: bool,
     /// `maxStorageBufferRange`: the largest buffer a shader may bind, in bytes.
     pub max_binding: u64,
     /// One value, bound where a shader declares a buffer it will not read (no bias, no
@@ -106,6 +108,7 @@ impl Gpu {
         let props = physical.properties();
         let name = format!("{} ({:?})", props.device_name, props.device_type);
         let max_binding = u64::from(props.max_storage_buffer_range);
+        let is_cpu = props.device_type == PhysicalDeviceType::Cpu;
         let (device, mut queues) = Device::new(
             physical.clone(),
             DeviceCreateInfo {
@@ -138,6 +141,7 @@ impl Gpu {
             queue,
             kernels,
             name,
+            is_cpu,
             max_binding,
         })
     }

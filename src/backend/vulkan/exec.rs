@@ -154,6 +154,11 @@ impl VulkanExec {
             .push(Cmd::Copy(CopyBufferInfo::buffers(src, dst)));
     }
 
+    /// Drops the pending commands unrun.
+    pub(crate) fn discard(&self) {
+        self.pending.borrow_mut().clear();
+    }
+
     /// Submits every pending command as one command buffer and waits for it.
     pub(crate) fn flush(&self) -> Result<()> {
         let cmds = std::mem::take(&mut *self.pending.borrow_mut());

@@ -7,14 +7,15 @@
 //!   kernels and f16/int8 word tables are widened to f32 while uploading. The arithmetic is
 //!   f32 throughout.
 //! - Activations stay on the device from the embedding lookup to the pooling; only what the
-//!   caller reads ([`Backend::read`]) comes back.
+//!   caller reads ([`Backend::read`](crate::backend::Backend::read)) comes back.
 //! - Each op records a dispatch into its context's [`VulkanExec`]; a read submits them all
 //!   as one command buffer (`exec.rs`).
 //! - Shaders are WGSL in `shaders/` (one per op), compiled to SPIR-V at build time by naga
 //!   (`build.rs`). The Vulkan loader is opened at run time: a build with this feature runs
 //!   (on the CPU back end) where there is none, and [`Vulkan::open`] says why it cannot.
 //! - Training ops (backward passes, AdamW, dropout) are not implemented on the device yet:
-//!   they report an [`Error::Unsupported`] through [`Backend::status`].
+//!   they report an [`Error::Unsupported`] through
+//!   [`Backend::status`](crate::backend::Backend::status).
 //!
 //! Limits, checked with an error rather than a wrong answer: a sequence of at most 512
 //! tokens and heads of at most 256 values (the attention keeps a query's scores in
@@ -40,7 +41,6 @@ pub use dense::VkMatrix;
 pub use device::DeviceChoice;
 pub use exec::VulkanExec;
 
-use crate::backend::Backend;
 use crate::{Error, Result};
 use device::Gpu;
 
@@ -90,17 +90,19 @@ impl Vulkan {
 
     /// Whether the device is a CPU implementation (lavapipe, SwiftShader).
     pub fn is_cpu(&self) -> bool {
-        self.gpu.name.ends_with("(Cpu)")
+        self.gpu.is_cpu
     }
 }
 
-/// Why a context's last ops failed, if they did (see [`Backend::status`]).
+/// Why a context's last ops failed, if they did (see
+/// [`Backend::status`](crate::backend::Backend::status)).
 pub(crate) fn status(ex: &VulkanExec) -> Result<()> {
-    // Commands recorded but not run yet may still fail: run them.
-    if !ex.failed() {
-        if let Err(e) = ex.flush() {
-            ex.fail(e);
-        }
+    // Commands recorded but not run yet may still fail: run them. After a failure, those
+    // recorded since would compute from a missing result: drop them.
+    if ex.failed() {
+        ex.discard();
+    } else if let Err(e) = ex.flush() {
+        ex.fail(e);
     }
     match ex.take_error() {
         Some(e) => Err(e),
@@ -114,7 +116,3 @@ pub(crate) fn unsupported(op: &str) -> Error {
         "{op} is not implemented on the vulkan back end yet (train on the CPU back end)"
     ))
 }
-
-#[allow(dead_code)]
-fn assert_backend<B: Backend>() {}
-const _: fn() = assert_backend::<Vulkan>;
