@@ -131,7 +131,13 @@ impl VulkanExec {
         if groups.contains(&0) {
             return Ok(());
         }
-        let layout = kernel.pipeline.layout().set_layouts()[0].clone();
+        let layout = kernel
+            .pipeline
+            .layout()
+            .set_layouts()
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Unsupported("vulkan: a shader without bindings".into()))?;
         let writes = bindings
             .iter()
             .enumerate()
