@@ -26,6 +26,69 @@ fn main() {
         println!("cargo:rustc-cfg=bert_vnni");
         println!("cargo:rustc-cfg=bert_avx512");
     }
+    #[cfg(feature = "vulkan")]
+    shaders::compile();
+}
+
+/// The Vulkan back end's compute shaders: WGSL in `src/backend/vulkan/shaders/`, parsed,
+/// validated and written as SPIR-V into `OUT_DIR` by naga (pure Rust: no C++ shader compiler
+/// to build). A shader that does not validate fails the build with naga's message.
+#[cfg(feature = "vulkan")]
+mod shaders {
+    use std::path::{Path, PathBuf};
+
+    const DIR: &str = "src/backend/vulkan/shaders";
+    /// Helpers every shader may call (activations, the linear invocation index); WGSL has
+    /// no `#include`, so they are prepended.
+    const COMMON: &str = "common.wgsl";
+
+    pub fn compile() {
+        let dir = Path::new(DIR);
+        println!("cargo:rerun-if-changed={DIR}");
+        let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+        let common = read(&dir.join(COMMON));
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("the shader directory")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
+            .filter(|p| p.file_name().is_some_and(|n| n != COMMON))
+            .collect();
+        names.sort();
+        for path in names {
+            println!("cargo:rerun-if-changed={}", path.display());
+            let source = format!("{common}\n{}", read(&path));
+            let words = spirv(&path, &source);
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("a file name");
+            std::fs::write(out.join(format!("{name}.spv")), bytes).expect("writing SPIR-V");
+        }
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn spirv(path: &Path, source: &str) -> Vec<u32> {
+        use naga::back::spv;
+        use naga::valid::{Capabilities, ValidationFlags, Validator};
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(source)));
+        let info = Validator::new(ValidationFlags::all(), Capabilities::PUSH_CONSTANT)
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(source)));
+        let options = spv::Options {
+            lang_version: (1, 0),
+            // Each shader writes every element it owns before reading it back: zeroing
+            // workgroup memory first would only cost time.
+            zero_initialize_workgroup_memory: spv::ZeroInitializeWorkgroupMemoryMode::None,
+            ..Default::default()
+        };
+        spv::write_vec(&module, &info, &options, None)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
 }
 
 /// The minor version of the compiler building us (`rustc 1.89.0 (…)` -> 89).

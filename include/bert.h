@@ -171,7 +171,9 @@ typedef int32_t bert_backend;
 // The CPU back end (always available): f32, f16 and int8 weights.
 #define BERT_BACKEND_CPU 0
 
-// Reserved: Vulkan compute back end (not available yet).
+// The Vulkan compute back end (a build with the cargo feature `vulkan`): the encoder's
+// forward pass on a Vulkan device (`bert_model_load_file`, `bert_embed`,
+// `bert_hidden_states`); classifiers and training stay on the CPU.
 #define BERT_BACKEND_VULKAN 2
 
 // Version of the library as `major * 10000 + minor * 100 + patch`.
@@ -179,7 +181,8 @@ typedef int32_t bert_backend;
 // Callers compare it with `BERT_VERSION_NUMBER` from the header they compiled against.
 uint32_t bert_version_number(void);
 
-// Whether `backend` can be used by this build on this machine. Unknown values: false.
+// Whether `backend` can be used by this build on this machine (for `BERT_BACKEND_VULKAN`:
+// a Vulkan device opens; asked once, then remembered). Unknown values: false.
 bool bert_backend_available(bert_backend backend);
 
 // One line describing the build and machine: version, back ends, cores, the CPU's vector
@@ -307,7 +310,9 @@ typedef int32_t bert_dtype;
 typedef struct bert_model_params {
   // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
   size_t size;
-  // `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
+  // `BERT_BACKEND_CPU` (default), or `BERT_BACKEND_VULKAN` (`bert_model_load_file` only;
+  // `BERT_ERROR_UNSUPPORTED` saying why where the build or the machine has no Vulkan
+  // device; see `bert_backend_available`).
   bert_backend backend;
   // `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
   int32_t do_lower_case;

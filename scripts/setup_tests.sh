@@ -18,6 +18,11 @@ command -v go >/dev/null || apt_missing+=(golang-go)
 [ -f /usr/share/java/jna.jar ] || apt_missing+=(libjna-java)
 command -v valgrind >/dev/null || apt_missing+=(valgrind)
 command -v pkg-config >/dev/null || apt_missing+=(pkg-config)
+# - For the Vulkan back end's tests (feature `vulkan`, tests/vulkan_*.rs): the Vulkan loader
+#   and Mesa's lavapipe, a Vulkan driver that runs on the CPU (no GPU needed).
+[ -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || [ -f /usr/share/vulkan/icd.d/lvp_icd.aarch64.json ] \
+  || apt_missing+=(mesa-vulkan-drivers)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || apt_missing+=(libvulkan1)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "setup: apt-get install ${apt_missing[*]}" >&2
   apt-get update -qq

@@ -211,7 +211,8 @@ pub unsafe extern "C" fn bert_classify(
             batch: n_texts,
             seq,
         };
-        let mut row_logits = classifier::logits(&clf.model.model, &clf.head, &mut c.ctx, &inputs)?;
+        let mut row_logits =
+            classifier::logits(clf.model.model.cpu()?, &clf.head, c.ctx.cpu()?, &inputs)?;
         if !logits.is_null() {
             std::slice::from_raw_parts_mut(logits, needed).copy_from_slice(&row_logits);
         }

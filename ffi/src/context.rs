@@ -4,11 +4,11 @@
 use std::ffi::{c_char, c_void};
 
 use bert::tokenizer::{EncodeOptions, Encoding, Padding};
-use bert::{Context, Inputs, Pooling};
+use bert::{Context, Inputs, Outputs, Pooling};
 
 use crate::args;
 use crate::handles::MadeIn;
-use crate::model::bert_model;
+use crate::model::{bert_model, Encoder};
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TOO_SMALL};
 
 /// Options of `bert_context_new`. Get them from `bert_context_default_params()`. NULL means
@@ -174,7 +174,7 @@ pub struct bert_context {
     pub(crate) model: *const bert_model,
     /// Its pool's workers exist only in this process (see `bert_context_free`).
     made_in: MadeIn,
-    pub(crate) ctx: Context,
+    pub(crate) ctx: Ctx,
     pub(crate) max_seq_length: usize,
     pub(crate) ids: Vec<u32>,
     pub(crate) type_ids: Vec<u32>,
@@ -182,6 +182,44 @@ pub struct bert_context {
     special: Vec<u32>,
     offsets: Vec<u64>,
     hidden: Vec<f32>,
+}
+
+/// A context's executor and buffers, on its model's back end. One per `bert_context`, which
+/// is boxed: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Ctx {
+    Cpu(Context),
+    #[cfg(feature = "vulkan")]
+    Vulkan(Context<bert::backend::Vulkan>),
+}
+
+impl Ctx {
+    fn threads(&self) -> usize {
+        match self {
+            Ctx::Cpu(c) => c.threads(),
+            #[cfg(feature = "vulkan")]
+            Ctx::Vulkan(c) => c.threads(),
+        }
+    }
+
+    fn set_abort(&mut self, hook: Option<bert::model::AbortHook>) {
+        match self {
+            Ctx::Cpu(c) => c.set_abort(hook),
+            #[cfg(feature = "vulkan")]
+            Ctx::Vulkan(c) => c.set_abort(hook),
+        }
+    }
+
+    /// The CPU context, for the calls that run only there (a classifier's head).
+    pub(crate) fn cpu(&mut self) -> FfiResult<&mut Context> {
+        match self {
+            Ctx::Cpu(c) => Ok(c),
+            #[cfg(feature = "vulkan")]
+            Ctx::Vulkan(_) => Err(Failure::from(bert::Error::Unsupported(
+                "this call runs on BERT_BACKEND_CPU contexts only for now".into(),
+            ))),
+        }
+    }
 }
 
 impl bert_context {
@@ -263,7 +301,7 @@ pub unsafe extern "C" fn bert_context_new(
             }
             n => n,
         };
-        let mut ctx = Context::new(args::threads(p.n_threads, "n_threads")?);
+        let mut ctx = m.model.context(args::threads(p.n_threads, "n_threads")?);
         if let Some(callback) = p.abort_callback {
             let a = AbortCallback {
                 callback,
@@ -273,7 +311,8 @@ pub unsafe extern "C" fn bert_context_new(
         }
         crate::log::log(crate::log::BERT_LOG_INFO, || {
             format!(
-                "context: back end cpu, {:?} GEMM kernels, {} threads, max_seq_length {}{}",
+                "context: back end {}, {:?} GEMM kernels, {} threads, max_seq_length {}{}",
+                m.model.backend_name(),
                 bert::backend::cpu::Isa::detect(),
                 ctx.threads(),
                 max_seq_length,
@@ -478,8 +517,18 @@ pub unsafe extern "C" fn bert_embed(
             batch: n_texts,
             seq,
         };
-        let result = model.model.embed(&mut c.ctx, &inputs, pooling, normalize)?;
-        std::slice::from_raw_parts_mut(out, needed).copy_from_slice(&result[..needed]);
+        let out = std::slice::from_raw_parts_mut(out, needed);
+        match (&model.model, &mut c.ctx) {
+            (Encoder::Cpu(m), Ctx::Cpu(x)) => {
+                out.copy_from_slice(&m.embed(x, &inputs, pooling, normalize)?[..needed])
+            }
+            #[cfg(feature = "vulkan")]
+            (Encoder::Vulkan(m), Ctx::Vulkan(x)) => {
+                out.copy_from_slice(&m.embed(x, &inputs, pooling, normalize)?[..needed])
+            }
+            #[cfg(feature = "vulkan")]
+            _ => return Err(Failure::invalid("the context was made for another model")),
+        }
         Ok(())
     })
 }
@@ -513,17 +562,19 @@ pub unsafe extern "C" fn bert_hidden_states(
             seq: e.len(),
         };
         let layers = model.model.config().num_hidden_layers;
-        let outputs = model.model.forward(&mut c.ctx, &inputs, true)?;
+        let h = model.model.config().hidden_size;
         c.hidden.clear();
-        if let Some(emb) = outputs.embedding_output() {
-            c.hidden.extend_from_slice(emb);
-        }
-        for l in 0..layers {
-            if let Some(x) = outputs.encoder_layer(l) {
-                c.hidden.extend_from_slice(x);
+        match (&model.model, &mut c.ctx) {
+            (Encoder::Cpu(m), Ctx::Cpu(x)) => {
+                all_layers(&m.forward(x, &inputs, true)?, layers, &mut c.hidden)
             }
+            #[cfg(feature = "vulkan")]
+            (Encoder::Vulkan(m), Ctx::Vulkan(x)) => {
+                all_layers(&m.forward(x, &inputs, true)?, layers, &mut c.hidden)
+            }
+            #[cfg(feature = "vulkan")]
+            _ => return Err(Failure::invalid("the context was made for another model")),
         }
-        let h = outputs.hidden_size();
         view.write(&bert_hidden_states_view {
             size: std::mem::size_of::<bert_hidden_states_view>(),
             n_layers: layers + 1,
@@ -533,4 +584,16 @@ pub unsafe extern "C" fn bert_hidden_states(
         });
         Ok(())
     })
+}
+
+/// The embedding output then every layer, end to end, into `hidden`.
+fn all_layers<B: bert::Backend>(out: &Outputs<'_, B>, layers: usize, hidden: &mut Vec<f32>) {
+    if let Some(emb) = out.read_embedding_output() {
+        hidden.extend_from_slice(&emb);
+    }
+    for l in 0..layers {
+        if let Some(x) = out.read_encoder_layer(l) {
+            hidden.extend_from_slice(&x);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::args;
 use crate::handles::Owner;
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_FORMAT};
 use crate::tokenizer::bert_tokenizer;
-use crate::version::{bert_backend, BERT_BACKEND_CPU};
+use crate::version::{bert_backend, BERT_BACKEND_CPU, BERT_BACKEND_VULKAN};
 
 /// Take `do_lower_case` from the model: the `.bert` header, else `tokenizer_config.json`
 /// beside the model, else true (Google's default).
@@ -44,7 +44,9 @@ pub const BERT_DTYPE_INT8: bert_dtype = 3;
 pub struct bert_model_params {
     /// `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
     pub size: usize,
-    /// `BERT_BACKEND_CPU` (default); other back ends give `BERT_ERROR_UNSUPPORTED` for now.
+    /// `BERT_BACKEND_CPU` (default), or `BERT_BACKEND_VULKAN` (`bert_model_load_file` only;
+    /// `BERT_ERROR_UNSUPPORTED` saying why where the build or the machine has no Vulkan
+    /// device; see `bert_backend_available`).
     pub backend: bert_backend,
     /// `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
     pub do_lower_case: i32,
@@ -98,15 +100,74 @@ unsafe impl args::Versioned for bert_model_params {
 /// with its own `bert_context`). Free it with `bert_model_free` after every context made from
 /// it, and every tokenizer borrowed from it with `bert_model_tokenizer`, is no longer used.
 pub struct bert_model {
-    pub(crate) model: BertModel,
+    pub(crate) model: Encoder,
     pub(crate) tokenizer: bert_tokenizer,
     /// The caller (`bert_model_load_*`) or the classifier it is borrowed from.
     pub(crate) owner: Owner,
 }
 
+/// A model's encoder, on the back end its params asked for.
+pub(crate) enum Encoder {
+    Cpu(BertModel),
+    #[cfg(feature = "vulkan")]
+    Vulkan(BertModel<bert::backend::Vulkan>),
+}
+
+impl Encoder {
+    pub(crate) fn config(&self) -> &BertConfig {
+        match self {
+            Encoder::Cpu(m) => m.config(),
+            #[cfg(feature = "vulkan")]
+            Encoder::Vulkan(m) => m.config(),
+        }
+    }
+
+    pub(crate) fn dtype(&self) -> DType {
+        match self {
+            Encoder::Cpu(m) => m.dtype(),
+            #[cfg(feature = "vulkan")]
+            Encoder::Vulkan(m) => m.dtype(),
+        }
+    }
+
+    /// The CPU model, for the parts of the C ABI that run only there (a classifier's head).
+    pub(crate) fn cpu(&self) -> FfiResult<&BertModel> {
+        match self {
+            Encoder::Cpu(m) => Ok(m),
+            #[cfg(feature = "vulkan")]
+            Encoder::Vulkan(_) => Err(Failure::from(bert::Error::Unsupported(
+                "this call runs on BERT_BACKEND_CPU models only for now".into(),
+            ))),
+        }
+    }
+
+    /// A context's state for this encoder's back end, with `threads` threads on the CPU.
+    pub(crate) fn context(&self, threads: usize) -> crate::context::Ctx {
+        match self {
+            Encoder::Cpu(_) => crate::context::Ctx::Cpu(bert::Context::new(threads)),
+            #[cfg(feature = "vulkan")]
+            Encoder::Vulkan(m) => crate::context::Ctx::Vulkan(bert::Context::on(m.backend(), 1)),
+        }
+    }
+
+    /// The back end's name, for logs.
+    pub(crate) fn backend_name(&self) -> &'static str {
+        match self {
+            Encoder::Cpu(_) => "cpu",
+            #[cfg(feature = "vulkan")]
+            Encoder::Vulkan(_) => "vulkan",
+        }
+    }
+}
+
 impl bert_model {
-    /// A model and its tokenizer (borrowed from the model), freed by `owner`.
+    /// A CPU model and its tokenizer (borrowed from the model), freed by `owner`.
     pub(crate) fn new(model: BertModel, tokenizer: Tokenizer, owner: Owner) -> bert_model {
+        bert_model::with_encoder(Encoder::Cpu(model), tokenizer, owner)
+    }
+
+    /// [`bert_model::new`] on any back end.
+    pub(crate) fn with_encoder(model: Encoder, tokenizer: Tokenizer, owner: Owner) -> bert_model {
         bert_model {
             model,
             tokenizer: bert_tokenizer {
@@ -165,7 +226,7 @@ fn options(p: &bert_model_params) -> FfiResult<ModelOptions> {
 /// classifier file brings its vocabulary and casing, so options that would change them are
 /// refused rather than ignored.
 pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOptions> {
-    check_backend(p)?;
+    cpu_only(p, "a classifier")?;
     if !p.vocab_path.is_null() {
         return Err(Failure::invalid(
             "vocab_path must be NULL for a classifier (its file holds the vocabulary it was \
@@ -187,7 +248,7 @@ pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOption
 pub(crate) unsafe fn qa_options(
     p: &bert_model_params,
 ) -> FfiResult<(ModelOptions, Option<PathBuf>, Option<bool>)> {
-    check_backend(p)?;
+    cpu_only(p, "bert_qa_load_file")?;
     let lower = match p.do_lower_case {
         BERT_LOWER_CASE_AUTO => None,
         _ => Some(lower_case(p, || true)?),
@@ -195,14 +256,30 @@ pub(crate) unsafe fn qa_options(
     Ok((options(p)?, vocab_override(p)?, lower))
 }
 
+/// Checks `p.backend`: `BERT_BACKEND_CPU`, or `BERT_BACKEND_VULKAN` in a build with it.
 fn check_backend(p: &bert_model_params) -> FfiResult<()> {
-    if p.backend == BERT_BACKEND_CPU {
-        return Ok(());
+    match p.backend {
+        BERT_BACKEND_CPU => Ok(()),
+        BERT_BACKEND_VULKAN if cfg!(feature = "vulkan") => Ok(()),
+        BERT_BACKEND_VULKAN => Err(Failure::from(bert::Error::Unsupported(
+            "BERT_BACKEND_VULKAN: this build has no Vulkan back end (cargo feature `vulkan`)"
+                .into(),
+        ))),
+        b => Err(Failure::from(bert::Error::Unsupported(format!(
+            "back end {b} is not available (see bert_backend_available)"
+        )))),
     }
-    Err(Failure::from(bert::Error::Unsupported(format!(
-        "back end {} is not available (see bert_backend_available)",
-        p.backend
-    ))))
+}
+
+/// Refuses any back end but the CPU's for `what` (not on the device yet).
+fn cpu_only(p: &bert_model_params, what: &str) -> FfiResult<()> {
+    check_backend(p)?;
+    if p.backend != BERT_BACKEND_CPU {
+        return Err(Failure::from(bert::Error::Unsupported(format!(
+            "{what} runs on BERT_BACKEND_CPU only for now"
+        ))));
+    }
+    Ok(())
 }
 
 fn lower_case(p: &bert_model_params, auto: impl FnOnce() -> bool) -> FfiResult<bool> {
@@ -262,19 +339,42 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
             ),
         ));
     }
-    // The pipeline finds the vocabulary (stored in a .bert file, else vocab.txt beside the
-    // model) and the casing (.bert header, tokenizer_config.json, else true).
-    let mut pipeline = bert::Pipeline::load_with(path, explicit_lower, &opts)?;
-    if let Some(v) = vocab_override(p)? {
-        let lower = explicit_lower.unwrap_or(pipeline.tokenizer().do_lower_case());
-        pipeline = pipeline.with_tokenizer(Tokenizer::from_vocab_file(v, lower)?)?;
+    let vocab = vocab_override(p)?;
+    #[cfg(feature = "vulkan")]
+    if p.backend == BERT_BACKEND_VULKAN {
+        use bert::backend::vulkan::{DeviceChoice, Vulkan};
+        let vk = Vulkan::open(DeviceChoice::Any)?;
+        let (model, tokenizer) = pipeline_parts(vk, path, explicit_lower, &opts, vocab)?;
+        return Ok(bert_model::with_encoder(
+            Encoder::Vulkan(model),
+            tokenizer,
+            Owner::Caller,
+        ));
     }
-    let (model, tokenizer) = pipeline.into_parts();
+    let (model, tokenizer) = pipeline_parts(bert::Cpu, path, explicit_lower, &opts, vocab)?;
     Ok(bert_model::new(model, tokenizer, Owner::Caller))
 }
 
+/// The pipeline finds the vocabulary (stored in a .bert file, else vocab.txt beside the
+/// model) and the casing (.bert header, tokenizer_config.json, else true); an explicit
+/// vocabulary replaces it.
+fn pipeline_parts<B: bert::Backend>(
+    backend: B,
+    path: &Path,
+    explicit_lower: Option<bool>,
+    opts: &ModelOptions,
+    vocab: Option<PathBuf>,
+) -> FfiResult<(BertModel<B>, Tokenizer)> {
+    let mut pipeline = bert::Pipeline::load_on(backend, path, explicit_lower, opts)?;
+    if let Some(v) = vocab {
+        let lower = explicit_lower.unwrap_or(pipeline.tokenizer().do_lower_case());
+        pipeline = pipeline.with_tokenizer(Tokenizer::from_vocab_file(v, lower)?)?;
+    }
+    Ok(pipeline.into_parts())
+}
+
 unsafe fn load_buffer(bytes: &[u8], p: &bert_model_params) -> FfiResult<bert_model> {
-    check_backend(p)?;
+    cpu_only(p, "bert_model_load_buffer")?;
     let dtype = dtype(p)?;
     let verify = args::flag(p.verify_checksums, "verify_checksums")?;
     let vocab_path = vocab_override(p)?;
@@ -344,12 +444,13 @@ fn log_loaded(what: &str, m: &bert_model) {
         let c = m.model.config();
         format!(
             "model {what}: {} layers, hidden {}, {} heads, vocabulary {}, do_lower_case {}, \
-             back end cpu, weights {:?}",
+             back end {}, weights {:?}",
             c.num_hidden_layers,
             c.hidden_size,
             c.num_attention_heads,
             m.tokenizer.tokenizer.vocab().len(),
             m.tokenizer.tokenizer.do_lower_case(),
+            m.model.backend_name(),
             m.model.dtype()
         )
     });

@@ -231,11 +231,11 @@ fn answer_pairs(
     n_best: usize,
     opts: &AnswerOptions,
 ) -> FfiResult<Vec<Vec<squad::Answer>>> {
-    let model = &qa.model.model;
+    let model = qa.model.model.cpu()?;
     Ok(squad::answer_batch_with(
         &qa.model.tokenizer.tokenizer,
         opts,
-        &mut c.ctx,
+        c.ctx.cpu()?,
         pairs,
         n_best,
         |ctx, inputs| squad::model::span_logits(model, &qa.head, ctx, inputs),

@@ -16,13 +16,37 @@ pub extern "C" fn bert_version_number() -> u32 {
 pub type bert_backend = i32;
 /// The CPU back end (always available): f32, f16 and int8 weights.
 pub const BERT_BACKEND_CPU: bert_backend = 0;
-/// Reserved: Vulkan compute back end (not available yet).
+/// The Vulkan compute back end (a build with the cargo feature `vulkan`): the encoder's
+/// forward pass on a Vulkan device (`bert_model_load_file`, `bert_embed`,
+/// `bert_hidden_states`); classifiers and training stay on the CPU.
 pub const BERT_BACKEND_VULKAN: bert_backend = 2;
 
-/// Whether `backend` can be used by this build on this machine. Unknown values: false.
+/// Whether `backend` can be used by this build on this machine (for `BERT_BACKEND_VULKAN`:
+/// a Vulkan device opens; asked once, then remembered). Unknown values: false.
 #[no_mangle]
 pub extern "C" fn bert_backend_available(backend: bert_backend) -> bool {
-    backend == BERT_BACKEND_CPU
+    match backend {
+        BERT_BACKEND_CPU => true,
+        BERT_BACKEND_VULKAN => vulkan_available(),
+        _ => false,
+    }
+}
+
+/// Whether a Vulkan device opens here (opening one costs milliseconds: asked once).
+fn vulkan_available() -> bool {
+    #[cfg(feature = "vulkan")]
+    {
+        static OPENS: OnceLock<bool> = OnceLock::new();
+        *OPENS.get_or_init(|| {
+            std::panic::catch_unwind(|| {
+                bert::backend::vulkan::Vulkan::open(bert::backend::vulkan::DeviceChoice::Any)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+        })
+    }
+    #[cfg(not(feature = "vulkan"))]
+    false
 }
 
 /// One line describing the build and machine: version, back ends, cores, the CPU's vector
@@ -37,9 +61,14 @@ pub extern "C" fn bert_system_info() -> *const c_char {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let simd = simd_features();
             CString::new(format!(
-                "libbert {}; backends: cpu; cores: {cores}; simd: {}; f32 kernels: {}; int8 \
+                "libbert {}; backends: {}; cores: {cores}; simd: {}; f32 kernels: {}; int8 \
                  kernels: {}",
                 bert::VERSION,
+                if vulkan_available() {
+                    "cpu vulkan"
+                } else {
+                    "cpu"
+                },
                 if simd.is_empty() {
                     "none".to_string()
                 } else {

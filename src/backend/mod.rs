@@ -25,6 +25,8 @@ pub mod int8;
 pub mod ops;
 mod pool;
 mod storage;
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
 
 use std::borrow::Cow;
 use std::fmt::Debug;
@@ -36,6 +38,8 @@ pub use ops::{
 };
 pub use pool::Pool;
 pub use storage::WeightBytes;
+#[cfg(feature = "vulkan")]
+pub use vulkan::Vulkan;
 
 use crate::weights::QuantizedTensor;
 use crate::Result;
@@ -86,6 +90,14 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     fn exec(&self, threads: usize) -> Self::Exec;
     /// The threads an executor uses.
     fn threads(ex: &Self::Exec) -> usize;
+
+    /// The first error the executor's ops met since the last call, after running every op
+    /// recorded so far (ops return no errors: a device's may fail when they run, e.g. out of
+    /// memory, or be missing there). The CPU's ops cannot fail: `Ok` always.
+    fn status(ex: &Self::Exec) -> Result<()> {
+        let _ = ex;
+        Ok(())
+    }
 
     // ---- Storage -------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 //! scratch) and every buffer a forward pass writes, reused across calls, so steady-state
 //! calls of the same or smaller shape allocate nothing; [`Outputs`] views them.
 
+use std::borrow::Cow;
+
 use super::layer::LayerActs;
 use crate::backend::{Backend, Cpu, Queries, Rows};
 
@@ -108,6 +110,7 @@ impl<B: Backend> Context<B> {
 /// Results of [`super::BertModel::forward`], borrowed from the context.
 #[derive(Debug)]
 pub struct Outputs<'a, B: Backend = Cpu> {
+    pub(crate) exec: &'a B::Exec,
     pub(crate) batch: usize,
     pub(crate) seq: usize,
     pub(crate) hidden_size: usize,
@@ -138,6 +141,35 @@ impl<'a, B: Backend> Outputs<'a, B> {
         } else {
             self.num_layers % 2
         }
+    }
+}
+
+impl<'a, B: Backend> Outputs<'a, B> {
+    /// [`Outputs::embedding_output`] on any back end (a copy from a device's memory).
+    pub fn read_embedding_output(&self) -> Option<Cow<'a, [f32]>> {
+        let len = self.len();
+        self.all_layers
+            .then(|| B::read(self.exec, &self.hidden[0], len))
+    }
+
+    /// [`Outputs::encoder_layer`] on any back end.
+    pub fn read_encoder_layer(&self, layer: usize) -> Option<Cow<'a, [f32]>> {
+        if layer + 1 == self.num_layers {
+            return Some(self.read_sequence_output());
+        }
+        (self.all_layers && layer < self.num_layers)
+            .then(|| B::read(self.exec, &self.hidden[layer + 1], self.len()))
+    }
+
+    /// [`Outputs::sequence_output`] on any back end.
+    pub fn read_sequence_output(&self) -> Cow<'a, [f32]> {
+        B::read(self.exec, &self.hidden[self.last_index()], self.len())
+    }
+
+    /// [`Outputs::pooled_output`] on any back end.
+    pub fn read_pooled_output(&self) -> Option<Cow<'a, [f32]>> {
+        let n = self.batch * self.hidden_size;
+        self.pooled.map(|p| B::read(self.exec, p, n))
     }
 }
 

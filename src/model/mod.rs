@@ -165,6 +165,13 @@ impl BertModel<Cpu> {
 }
 
 impl<B: Backend> BertModel<B> {
+    /// [`BertModel::load_with`] on another back end (e.g. [`crate::backend::Vulkan`]): the
+    /// weights are read on the host, then prepared (uploaded) by `backend`.
+    pub fn load_on(backend: B, path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Self> {
+        let (config, w) = read_weights(path.as_ref(), opts)?;
+        BertModel::build(backend, config, &w, false)
+    }
+
     /// Builds the model on `backend` from Google-named weights, checking every tensor against
     /// `config`: for inference (kernels prepared on their storage), or `trainable` (plain f32
     /// parameters with gradients; the weights must be f32).
@@ -274,7 +281,7 @@ impl<B: Backend> BertModel<B> {
             inputs.batch,
             &mut ctx.pooled,
         );
-        Ok(())
+        B::status(&ctx.exec)
     }
 
     /// Runs the encoder on a batch, every position computed as `modeling.py` computes it
@@ -298,7 +305,9 @@ impl<B: Backend> BertModel<B> {
             B::gather(&mut ctx.exec, &ctx.hidden[last], h, &starts, &mut ctx.first);
             p.forward(&mut ctx.exec, &ctx.first, inputs.batch, &mut ctx.pooled);
         }
+        B::status(&ctx.exec)?;
         Ok(Outputs {
+            exec: &ctx.exec,
             batch: inputs.batch,
             seq: inputs.seq,
             hidden_size: h,
@@ -356,6 +365,9 @@ impl<B: Backend> BertModel<B> {
         if normalize {
             B::l2_normalize(&mut ctx.exec, &mut ctx.sentence, inputs.batch, h);
         }
-        Ok(B::read(&ctx.exec, &ctx.sentence, n))
+        B::status(&ctx.exec)?;
+        let values = B::read(&ctx.exec, &ctx.sentence, n);
+        B::status(&ctx.exec)?;
+        Ok(values)
     }
 }

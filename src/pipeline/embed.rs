@@ -13,6 +13,7 @@
 //! `run_squad.py`) pooled into one vector.
 
 use super::Pipeline;
+use crate::backend::Backend;
 use crate::model::{Batch, Context, Pooling};
 use crate::tokenizer::{EncodeOptions, Encoding, Padding, WindowOptions};
 use crate::{Error, Result};
@@ -62,11 +63,11 @@ impl Default for EmbedOptions {
     }
 }
 
-impl Pipeline {
+impl<B: Backend> Pipeline<B> {
     /// One vector per text, `[texts.len(), hidden_size]` row-major, in input order.
     pub fn embed(
         &self,
-        ctx: &mut Context,
+        ctx: &mut Context<B>,
         texts: &[&str],
         opts: &EmbedOptions,
     ) -> Result<Vec<f32>> {
@@ -121,7 +122,7 @@ impl Pipeline {
     /// One text too long for one window: [`LongText::Windows`].
     fn embed_windows(
         &self,
-        ctx: &mut Context,
+        ctx: &mut Context<B>,
         text: &str,
         max_seq_length: usize,
         doc_stride: usize,
@@ -142,13 +143,13 @@ impl Pipeline {
         );
         let seq = padded.seq;
         let out = self.model.forward(ctx, &padded.inputs(), false)?;
-        let hidden = out.sequence_output();
+        let hidden = out.read_sequence_output();
         let row = |w: usize, t: usize| &hidden[(w * seq + t) * h..][..h];
         let mut v = vec![0.0f32; h];
         match opts.pooling {
             Pooling::Cls => v.copy_from_slice(row(0, 0)),
             Pooling::Pooler => {
-                let pooled = out.pooled_output().ok_or_else(|| {
+                let pooled = out.read_pooled_output().ok_or_else(|| {
                     Error::Unsupported(
                         "pooler pooling: the checkpoint has no bert/pooler/dense".into(),
                     )

@@ -11,16 +11,18 @@ use std::path::{Path, PathBuf};
 
 pub use embed::{EmbedOptions, LongText};
 
+use crate::backend::{Backend, Cpu};
 use crate::model::{Batch, BertModel, ModelOptions};
 use crate::tokenizer::{EncodeOptions, Encoding, Padding, Tokenizer, Vocab};
 use crate::weights::native::{self, NativeModel};
 use crate::{Error, Result};
 
-/// A loaded model and the tokenizer that belongs to it. Immutable and `Send + Sync`: share
-/// one between threads, each with its own [`Context`](crate::model::Context).
+/// A loaded model and the tokenizer that belongs to it, on a back end (the CPU unless said
+/// otherwise). Immutable and `Send + Sync`: share one between threads, each with its own
+/// [`Context`](crate::model::Context).
 #[derive(Debug)]
-pub struct Pipeline {
-    model: BertModel,
+pub struct Pipeline<B: Backend = Cpu> {
+    model: BertModel<B>,
     tokenizer: Tokenizer,
     max_seq_length: usize,
 }
@@ -42,18 +44,30 @@ impl Pipeline {
         do_lower_case: Option<bool>,
         opts: &ModelOptions,
     ) -> Result<Pipeline> {
+        Pipeline::load_on(Cpu, path, do_lower_case, opts)
+    }
+}
+
+impl<B: Backend> Pipeline<B> {
+    /// [`Pipeline::load_with`] on another back end (e.g. [`crate::backend::Vulkan`]).
+    pub fn load_on(
+        backend: B,
+        path: impl AsRef<Path>,
+        do_lower_case: Option<bool>,
+        opts: &ModelOptions,
+    ) -> Result<Pipeline<B>> {
         let path = path.as_ref();
         let dir = model_dir(path);
         let (model, tokenizer) = if native::is_native_file(path) {
             // One map and one header decode for the model and its vocabulary.
             let native = NativeModel::open(path)?;
             let w = crate::model::native_weights(&native, opts)?;
-            let model = BertModel::from_weights(native.config().clone(), &w)?;
+            let model = BertModel::build(backend, native.config().clone(), &w, false)?;
             let vocab = Vocab::from_tokens(native.vocab().iter().map(String::as_str))?;
             let lower = do_lower_case.unwrap_or(native.do_lower_case());
             (model, Tokenizer::new(vocab, lower)?)
         } else {
-            let model = BertModel::load_with(path, opts)?;
+            let model = BertModel::load_on(backend, path, opts)?;
             let vocab = dir.join("vocab.txt");
             if !vocab.is_file() {
                 return Err(Error::Vocab(format!(
@@ -74,7 +88,7 @@ impl Pipeline {
     }
 
     /// Pairs a model with a tokenizer; the vocabulary must fit the model's embedding table.
-    pub fn new(model: BertModel, tokenizer: Tokenizer, max_seq_length: usize) -> Result<Pipeline> {
+    pub fn new(model: BertModel<B>, tokenizer: Tokenizer, max_seq_length: usize) -> Result<Self> {
         let vocab = tokenizer.vocab().len();
         if vocab > model.config().vocab_size {
             return Err(Error::Vocab(format!(
@@ -96,21 +110,21 @@ impl Pipeline {
     }
 
     /// The same model with another tokenizer (e.g. an explicit `--vocab_file`).
-    pub fn with_tokenizer(self, tokenizer: Tokenizer) -> Result<Pipeline> {
+    pub fn with_tokenizer(self, tokenizer: Tokenizer) -> Result<Self> {
         Pipeline::new(self.model, tokenizer, self.max_seq_length)
     }
 
     /// The same model with another default longest input.
-    pub fn with_max_seq_length(self, max_seq_length: usize) -> Result<Pipeline> {
+    pub fn with_max_seq_length(self, max_seq_length: usize) -> Result<Self> {
         Pipeline::new(self.model, self.tokenizer, max_seq_length)
     }
 
     /// The model and the tokenizer, for callers that keep them apart.
-    pub fn into_parts(self) -> (BertModel, Tokenizer) {
+    pub fn into_parts(self) -> (BertModel<B>, Tokenizer) {
         (self.model, self.tokenizer)
     }
 
-    pub fn model(&self) -> &BertModel {
+    pub fn model(&self) -> &BertModel<B> {
         &self.model
     }
 

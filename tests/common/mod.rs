@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "vulkan")]
+pub mod vulkan;
+
 /// `../shared` next to the checkout, or `$LIBBERT_SHARED` when set.
 pub fn shared_dir() -> PathBuf {
     let dir = match std::env::var_os("LIBBERT_SHARED") {
@@ -114,12 +117,14 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     (dot / (na.sqrt() * nb.sqrt()).max(1e-30)) as f32
 }
 
-/// Largest absolute element-wise difference.
+/// Largest absolute element-wise difference; infinite where either side has a NaN
+/// (`f32::max` alone would skip it, and a NaN output would pass every tolerance).
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
+        .map(|d| if d.is_nan() { f32::INFINITY } else { d })
         .fold(0.0, f32::max)
 }
 

@@ -1,12 +1,13 @@
 //! `bert embed --model PATH [--pooling mean|cls|max|pooler] [--normalize] [--batch_size N]
-//! [--max_batch_tokens N] [--doc_stride N]`: one sentence embedding per input line (stdin),
+//! [--max_batch_tokens N] [--doc_stride N] [--backend cpu|vulkan|auto]`: one sentence embedding per input line (stdin),
 //! written as a JSON array of floats per line (stdout). `--doc_stride` embeds a line longer
 //! than `--max_seq_length` as overlapping windows instead of truncating it.
 
 use std::io::{BufWriter, Write};
 
+use bert::backend::Backend;
 use bert::pipeline::LongText;
-use bert::{Context, EmbedOptions, Pooling};
+use bert::{Context, EmbedOptions, Pipeline, Pooling};
 
 use crate::flags::{Flags, MAX_BATCH};
 use crate::lines::{for_each_line_within, MAX_TRUNCATED_LINE_BYTES};
@@ -14,7 +15,6 @@ use crate::model_flags;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let flags = Flags::parse(args, &["do_lower_case", "normalize", "mmap"])?;
-    let pipeline = model_flags::load(&flags, None)?;
     let pooling = match flags.get("pooling").unwrap_or("mean") {
         "mean" => Pooling::Mean,
         "cls" => Pooling::Cls,
@@ -30,7 +30,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let opts = EmbedOptions {
         pooling,
         normalize: flags.bool("normalize", false)?,
-        max_seq_length: Some(pipeline.max_seq_length()),
+        // The pipeline's, once it is loaded.
+        max_seq_length: None,
         batch_size: flags
             .size("batch_size", defaults.batch_size, MAX_BATCH)?
             .max(1),
@@ -43,9 +44,35 @@ pub fn run(args: &[String]) -> Result<(), String> {
         },
     };
     let threads = flags.threads()?;
-    flags.finish()?;
+    let job = Embed { opts, threads };
+    model_flags::run_on_backend(&flags, None, job)
+}
 
-    let mut ctx = Context::new(threads);
+/// The command once its flags are read: embeds stdin with the pipeline.
+struct Embed {
+    opts: EmbedOptions,
+    threads: usize,
+}
+
+impl model_flags::OnBackend for Embed {
+    fn run<B: Backend>(self, pipeline: Pipeline<B>) -> Result<(), String> {
+        let opts = EmbedOptions {
+            max_seq_length: Some(pipeline.max_seq_length()),
+            ..self.opts
+        };
+        embed_stdin(
+            &pipeline,
+            &mut Context::on(pipeline.model().backend(), self.threads),
+            &opts,
+        )
+    }
+}
+
+fn embed_stdin<B: Backend>(
+    pipeline: &Pipeline<B>,
+    ctx: &mut Context<B>,
+    opts: &EmbedOptions,
+) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let h = pipeline.model().config().hidden_size;
@@ -53,7 +80,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut flush = |pending: &mut Vec<String>, out: &mut BufWriter<_>| -> Result<(), String> {
         let texts: Vec<&str> = pending.iter().map(String::as_str).collect();
         let vectors = pipeline
-            .embed(&mut ctx, &texts, &opts)
+            .embed(ctx, &texts, opts)
             .map_err(|e| e.to_string())?;
         for v in vectors.chunks_exact(h) {
             serde_json::to_writer(&mut *out, v).map_err(|e| format!("writing to stdout: {e}"))?;

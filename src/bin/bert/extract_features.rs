@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use bert::backend::Backend;
 use bert::pyjson::{push_py_str, py_repr, py_round};
 use bert::{Context, Pipeline};
 
@@ -34,28 +35,64 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for f in ["master", "num_tpu_cores"] {
         flags.get(f);
     }
+    let job = Extract {
+        input,
+        output,
+        layers,
+        batch_size,
+        threads,
+    };
     // extract_features.py's default max_seq_length is 128.
-    let pipeline = model_flags::load(&flags, Some(128))?;
-    flags.finish()?;
+    model_flags::run_on_backend(&flags, Some(128), job)
+}
 
+/// The command once its flags are read.
+struct Extract {
+    input: String,
+    output: String,
+    layers: String,
+    batch_size: usize,
+    threads: usize,
+}
+
+impl model_flags::OnBackend for Extract {
+    fn run<B: Backend>(self, pipeline: Pipeline<B>) -> Result<(), String> {
+        let Extract {
+            input,
+            output,
+            layers,
+            batch_size,
+            threads,
+        } = self;
+        extract(&pipeline, (&input, &output), &layers, batch_size, threads)
+    }
+}
+
+fn extract<B: Backend>(
+    pipeline: &Pipeline<B>,
+    (input, output): (&str, &str),
+    layers: &str,
+    batch_size: usize,
+    threads: usize,
+) -> Result<(), String> {
     let num_layers = pipeline.model().config().num_hidden_layers;
-    let layer_indexes = parse_layers(&layers, num_layers)?;
+    let layer_indexes = parse_layers(layers, num_layers)?;
 
     let mut examples: Vec<(String, Option<String>)> = Vec::new();
-    for_each_line_within(lines::open(&input)?, MAX_TRUNCATED_LINE_BYTES, |_, line| {
+    for_each_line_within(lines::open(input)?, MAX_TRUNCATED_LINE_BYTES, |_, line| {
         examples.push(split_example(py_strip(line)));
         Ok(())
     })?;
 
     let mut text = String::new();
-    let mut ctx = Context::new(threads);
+    let mut ctx = Context::on(pipeline.model().backend(), threads);
     for (chunk_index, chunk) in examples.chunks(batch_size).enumerate() {
         let pairs: Vec<(&str, Option<&str>)> = chunk
             .iter()
             .map(|(a, b)| (a.as_str(), b.as_deref()))
             .collect();
         write_batch(
-            &pipeline,
+            pipeline,
             &mut ctx,
             &pairs,
             chunk_index * batch_size,
@@ -63,7 +100,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             &mut text,
         )?;
     }
-    write_atomically(Path::new(&output), text.as_bytes())
+    write_atomically(Path::new(output), text.as_bytes())
 }
 
 /// `--layers=-1,-2`: Python-style indexes into the list of encoder layers.
@@ -101,9 +138,9 @@ fn split_example(line: &str) -> (String, Option<String>) {
     }
 }
 
-fn write_batch(
-    pipeline: &Pipeline,
-    ctx: &mut Context,
+fn write_batch<B: Backend>(
+    pipeline: &Pipeline<B>,
+    ctx: &mut Context<B>,
     pairs: &[(&str, Option<&str>)],
     first_index: usize,
     layers: &[(i64, usize)],
@@ -118,6 +155,13 @@ fn write_batch(
         .forward(ctx, &batch.inputs(), true)
         .map_err(err)?;
     let h = out.hidden_size();
+    // The layers asked for, read once per batch (a copy from a device's memory).
+    let mut kept = vec![None; pipeline.model().config().num_hidden_layers];
+    for &(_, layer) in layers {
+        if kept[layer].is_none() {
+            kept[layer] = out.read_encoder_layer(layer);
+        }
+    }
     for (b, enc) in encodings.iter().enumerate() {
         text.push_str(&format!(
             "{{\"linex_index\": {}, \"features\": [",
@@ -135,8 +179,9 @@ fn write_batch(
                 if j > 0 {
                     text.push_str(", ");
                 }
-                let hidden = out
-                    .encoder_layer(layer)
+                let hidden = kept
+                    .get(layer)
+                    .and_then(Option::as_ref)
                     .ok_or_else(|| format!("layer {layer} was not kept"))?;
                 let row = &hidden[(b * batch.seq + t) * h..][..h];
                 text.push_str(&format!("{{\"index\": {index}, \"values\": ["));

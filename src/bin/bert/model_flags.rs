@@ -2,21 +2,86 @@
 //! libbert reads), or Google's trio `--bert_config_file`, `--init_checkpoint`, `--vocab_file`;
 //! `--dtype f32|f16|int8` converts the weights while loading (default: as stored);
 //! `--mmap=false` reads a `.bert` file into memory instead of mapping it, so that it may be
-//! rewritten in place while the command runs.
+//! rewritten in place while the command runs; `--backend cpu|vulkan|auto` picks where the
+//! encoder runs (default cpu; auto: a Vulkan GPU if there is one, else the CPU).
 
 use bert::config::BertConfig;
 use std::path::Path;
 
+use bert::backend::{Backend, Cpu};
 use bert::tokenizer::{Tokenizer, Vocab};
 use bert::weights::native::{self, NativeModel};
+use bert::weights::quantize;
 use bert::weights::{safetensors, tf_checkpoint};
 use bert::{BertModel, DType, ModelOptions, Pipeline};
 
 use crate::flags::Flags;
 
-/// The model and its tokenizer named by the flags; `max_seq_length` from the flag or the
-/// model's default.
-pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipeline, String> {
+/// What a command does with its pipeline, whichever back end it is on.
+pub trait OnBackend {
+    fn run<B: Backend>(self, pipeline: Pipeline<B>) -> Result<(), String>;
+}
+
+/// Loads the model the flags name on the back end `--backend` names, checks that no flag
+/// is left unread, and runs `job` with it.
+/// `--backend vulkan` fails when there is no Vulkan device (or this build has no Vulkan
+/// back end), saying why; `auto` then says so on stderr and uses the CPU.
+pub fn run_on_backend(
+    flags: &Flags,
+    default_max_seq_length: Option<usize>,
+    job: impl OnBackend,
+) -> Result<(), String> {
+    match flags.get("backend").unwrap_or("cpu") {
+        "cpu" => finish_and_run(flags, load_on(Cpu, flags, default_max_seq_length)?, job),
+        "vulkan" => {
+            #[cfg(feature = "vulkan")]
+            {
+                use bert::backend::vulkan::{DeviceChoice, Vulkan};
+                let vk = Vulkan::open(DeviceChoice::Any)
+                    .map_err(|e| format!("--backend vulkan: {e}"))?;
+                finish_and_run(flags, load_on(vk, flags, default_max_seq_length)?, job)
+            }
+            #[cfg(not(feature = "vulkan"))]
+            Err(
+                "--backend vulkan: this build has no Vulkan back end (cargo feature \
+                 `vulkan`)"
+                    .into(),
+            )
+        }
+        "auto" => {
+            #[cfg(feature = "vulkan")]
+            {
+                use bert::backend::vulkan::{DeviceChoice, Vulkan};
+                match Vulkan::open(DeviceChoice::Gpu) {
+                    Ok(vk) => {
+                        let p = load_on(vk, flags, default_max_seq_length)?;
+                        return finish_and_run(flags, p, job);
+                    }
+                    Err(e) => eprintln!("bert: --backend auto: using the CPU ({e})"),
+                }
+            }
+            finish_and_run(flags, load_on(Cpu, flags, default_max_seq_length)?, job)
+        }
+        other => Err(format!("--backend {other:?}: expected cpu, vulkan or auto")),
+    }
+}
+
+fn finish_and_run<B: Backend>(
+    flags: &Flags,
+    pipeline: Pipeline<B>,
+    job: impl OnBackend,
+) -> Result<(), String> {
+    flags.finish()?;
+    job.run(pipeline)
+}
+
+/// The model and its tokenizer named by the flags, on `backend`; `max_seq_length` from the
+/// flag or the model's default.
+pub fn load_on<B: Backend>(
+    backend: B,
+    flags: &Flags,
+    default_max_seq_length: Option<usize>,
+) -> Result<Pipeline<B>, String> {
     let err = |e: bert::Error| e.to_string();
     let lower = match flags.get("do_lower_case") {
         Some(_) => Some(flags.bool("do_lower_case", true)?),
@@ -35,9 +100,9 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
     let pipeline = match (model_path, config_file, checkpoint) {
         (Some(path), None, None) => {
             let p = if !flags.bool("mmap", true)? && native::is_native_file(Path::new(path)) {
-                read_native(Path::new(path), lower, &opts).map_err(err)?
+                read_native(backend, Path::new(path), lower, &opts).map_err(err)?
             } else {
-                Pipeline::load_with(path, lower, &opts).map_err(err)?
+                Pipeline::load_on(backend, path, lower, &opts).map_err(err)?
             };
             match vocab_file {
                 // An explicit vocabulary overrides the one found beside the model.
@@ -58,7 +123,11 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
                 tf_checkpoint::load(ckpt).map_err(err)?
             };
             bert::weights::check_layers(&config, &weights).map_err(err)?;
-            let model = BertModel::from_weights_as(config, weights, opts.dtype).map_err(err)?;
+            let weights = match opts.dtype {
+                Some(d) => quantize::convert(weights, &config, d).map_err(err)?,
+                None => weights,
+            };
+            let model = BertModel::build(backend, config, &weights, false).map_err(err)?;
             // Google's scripts default to do_lower_case=True.
             let tok = Tokenizer::from_vocab_file(vocab, lower.unwrap_or(true)).map_err(err)?;
             let max = model.config().max_position_embeddings;
@@ -90,10 +159,15 @@ pub fn load(flags: &Flags, default_max_seq_length: Option<usize>) -> Result<Pipe
 
 /// A `.bert` file read into memory (`--mmap=false`): the file may then be rewritten in place
 /// while the command runs (see `NativeModel::read`).
-fn read_native(path: &Path, lower: Option<bool>, opts: &ModelOptions) -> bert::Result<Pipeline> {
+fn read_native<B: Backend>(
+    backend: B,
+    path: &Path,
+    lower: Option<bool>,
+    opts: &ModelOptions,
+) -> bert::Result<Pipeline<B>> {
     let m = NativeModel::read(path)?;
     let w = bert::model::native_weights(&m, opts)?;
-    let model = BertModel::from_weights(m.config().clone(), &w)?;
+    let model = BertModel::build(backend, m.config().clone(), &w, false)?;
     let vocab = Vocab::from_tokens(m.vocab().iter().map(String::as_str))?;
     let tokenizer = Tokenizer::new(vocab, lower.unwrap_or(m.do_lower_case()))?;
     let max = model.config().max_position_embeddings;

@@ -1,0 +1,429 @@
+//! [`Vulkan`]'s implementation of [`Backend`]: storage, and each op handed to its kernel
+//! family's module. An op that fails keeps its error in the executor
+//! ([`Backend::status`]); ops after it still record, and a read after a failure gives NaN.
+
+use std::borrow::Cow;
+
+use super::buffer::VkBuf;
+use super::dense::{KernelView, VkMatrix};
+use super::exec::VulkanExec;
+use super::{attention, dense, norm, rows, unsupported, Vulkan};
+use crate::backend::cpu::Table;
+use crate::backend::{
+    Activation, AdamStep, Backend, Dropout, Heads, Layout, MatrixSource, Norm, NormRecord, Queries,
+    Reduce, Rows, TableRef, TableSource, View, Weight,
+};
+use crate::weights::{DType, QuantizedTensor};
+use crate::{Error, Result};
+
+/// The word embeddings on the device, f32 `[rows, width]` (f16 and int8 tables are widened
+/// while uploading), in chunks of consecutive rows that each fit one shader binding
+/// (`maxStorageBufferRange` is 128 MiB on some devices: a large vocabulary exceeds it).
+#[derive(Clone, Debug)]
+pub struct VkTable {
+    /// `(first row, its rows)` per chunk.
+    chunks: Vec<(usize, VkBuf)>,
+}
+
+impl Backend for Vulkan {
+    type Buf = VkBuf;
+    type Matrix = VkMatrix;
+    type Table = VkTable;
+    type Exec = VulkanExec;
+
+    fn describe(&self) -> String {
+        format!("vulkan ({})", self.gpu.name)
+    }
+
+    fn exec(&self, _threads: usize) -> VulkanExec {
+        VulkanExec::new(self.gpu.clone())
+    }
+
+    fn threads(_: &VulkanExec) -> usize {
+        1
+    }
+
+    fn status(ex: &VulkanExec) -> Result<()> {
+        super::status(ex)
+    }
+
+    fn matrix(&self, src: MatrixSource<'_>, in_dim: usize, out_dim: usize) -> Result<VkMatrix> {
+        let n = in_dim * out_dim;
+        if let MatrixSource::Quantized(q @ QuantizedTensor::F16 { bytes, .. }) = src {
+            // Kept as halves, two per word (little-endian: element 2k in the low half).
+            let b = bytes.as_bytes();
+            if b.len() != 2 * n {
+                return Err(Error::Shape(format!(
+                    "an f16 kernel of {} bytes for [{in_dim}, {out_dim}]",
+                    b.len()
+                )));
+            }
+            let words: Vec<f32> = b
+                .chunks(4)
+                .map(|c| {
+                    let mut w = [0u8; 4];
+                    w[..c.len()].copy_from_slice(c);
+                    // The bits travel untouched (a copy, never arithmetic).
+                    f32::from_bits(u32::from_le_bytes(w))
+                })
+                .collect();
+            return Ok(VkMatrix {
+                values: self.gpu.upload_now(&words)?,
+                f16: true,
+                source: q.dtype(),
+            });
+        }
+        let (values, source) = match src {
+            MatrixSource::F32(v, Layout::InOut) => (Cow::Borrowed(v), DType::F32),
+            MatrixSource::F32(v, Layout::OutIn) => {
+                let mut t = vec![0.0; v.len()];
+                for (o, row) in v.chunks_exact(in_dim.max(1)).enumerate() {
+                    for (i, &x) in row.iter().enumerate() {
+                        t[i * out_dim + o] = x;
+                    }
+                }
+                (Cow::Owned(t), DType::F32)
+            }
+            MatrixSource::Quantized(q) => (Cow::Owned(q.to_f32()?), q.dtype()),
+        };
+        if values.len() != n {
+            return Err(Error::Shape(format!(
+                "a kernel of {} values for [{in_dim}, {out_dim}]",
+                values.len()
+            )));
+        }
+        Ok(VkMatrix {
+            values: self.gpu.upload_now(&values)?,
+            f16: false,
+            source,
+        })
+    }
+
+    fn table(&self, src: TableSource<'_>, rows: usize, width: usize) -> Result<VkTable> {
+        // The CPU table decodes every storage (f16, int8 rows) to f32 rows.
+        let values = match src {
+            TableSource::F32(v) => Cow::Borrowed(v),
+            TableSource::Quantized(q) => {
+                Cow::Owned(Table::new(None, Some(q), rows, width)?.values(width))
+            }
+        };
+        if values.len() != rows * width {
+            return Err(Error::Shape(format!(
+                "a table of {} values for [{rows}, {width}]",
+                values.len()
+            )));
+        }
+        let max_rows = (self.binding_limit() / 4 / width.max(1) as u64).max(1) as usize;
+        let chunks = values
+            .chunks(max_rows * width.max(1))
+            .enumerate()
+            .map(|(i, part)| Ok((i * max_rows, self.gpu.upload_now(part)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VkTable { chunks })
+    }
+
+    fn table_values(&self, table: &VkTable, _width: usize) -> Result<VkBuf> {
+        match table.chunks.as_slice() {
+            [(_, whole)] => Ok(whole.clone()),
+            _ => Err(Error::Unsupported(
+                "vulkan: the word embeddings exceed one buffer binding: a masked LM head over \
+                 them is not supported on this device"
+                    .into(),
+            )),
+        }
+    }
+
+    fn matrix_dtype(m: &VkMatrix) -> DType {
+        m.source
+    }
+
+    fn upload(&self, values: &[f32]) -> VkBuf {
+        // No error path here: a failed upload leaves an empty buffer, which the first op
+        // that reads it reports.
+        self.gpu.upload_now(values).unwrap_or_default()
+    }
+
+    fn len(buf: &VkBuf) -> usize {
+        buf.len
+    }
+
+    fn read<'b>(ex: &VulkanExec, buf: &'b VkBuf, n: usize) -> Cow<'b, [f32]> {
+        let values = (|| -> Result<Vec<f32>> {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let src = ex.input(buf, n, "the buffer read")?;
+            let host = ex.gpu.readback_buffer(n)?;
+            ex.copy(src.slice(0..n as u64), host.clone());
+            ex.flush()?;
+            let guard = host
+                .read()
+                .map_err(|e| super::device::vk_error("reading back", e))?;
+            Ok(guard[..n].to_vec())
+        })();
+        match values {
+            Ok(v) if !ex.failed() => Cow::Owned(v),
+            Ok(_) => Cow::Owned(vec![f32::NAN; n]),
+            Err(e) => {
+                ex.fail(e);
+                Cow::Owned(vec![f32::NAN; n])
+            }
+        }
+    }
+
+    fn write(ex: &mut VulkanExec, buf: &mut VkBuf, values: &[f32]) {
+        ex.attempt(|| {
+            let dst = ex.grow(buf, values.len())?;
+            buf.len = values.len();
+            if values.is_empty() {
+                return Ok(());
+            }
+            let src = ex.gpu.host_buffer(values, 0.0)?;
+            ex.copy(src, dst.slice(0..values.len() as u64));
+            Ok(())
+        });
+    }
+
+    fn fill(ex: &mut VulkanExec, buf: &mut VkBuf, n: usize, value: f32) {
+        ex.attempt(|| {
+            rows::fill(ex, buf, n, value)?;
+            buf.len = n;
+            Ok(())
+        });
+    }
+
+    fn embed(
+        ex: &mut VulkanExec,
+        word: TableRef<'_, Vulkan>,
+        token_type: &VkBuf,
+        position: &VkBuf,
+        r: &Rows,
+        width: usize,
+        out: &mut VkBuf,
+    ) {
+        ex.attempt(|| match word {
+            TableRef::Prepared(t) => {
+                let chunks: Vec<(usize, &VkBuf)> = t.chunks.iter().map(|(s, b)| (*s, b)).collect();
+                rows::embed(ex, (&chunks, token_type, position), r, width, out)
+            }
+            TableRef::Plain(b) => rows::embed(ex, (&[(0, b)], token_type, position), r, width, out),
+        });
+    }
+
+    fn dense(
+        ex: &mut VulkanExec,
+        w: Weight<'_, Vulkan>,
+        in_dim: usize,
+        out_dim: usize,
+        bias: Option<&VkBuf>,
+        x: View<'_, Vulkan>,
+        rows: usize,
+        out: &mut VkBuf,
+        act: Activation,
+    ) {
+        ex.attempt(|| {
+            let dims = (in_dim, out_dim);
+            let kernel = match w {
+                Weight::Prepared(m) => KernelView::prepared(ex, m, dims)?,
+                Weight::Plain(b, layout) => KernelView::new(ex, b, layout, dims)?,
+            };
+            dense::dense(ex, kernel, dims, bias, x, rows, out, act)
+        });
+    }
+
+    fn activate(ex: &mut VulkanExec, x: &VkBuf, n: usize, act: Activation, out: &mut VkBuf) {
+        ex.attempt(|| rows::activate(ex, x, n, act, out));
+    }
+
+    fn dropout(ex: &mut VulkanExec, _: &mut VkBuf, _: usize, _: Dropout) {
+        ex.fail(unsupported("dropout"));
+    }
+
+    fn layer_norm(
+        ex: &mut VulkanExec,
+        x: &mut VkBuf,
+        rows: usize,
+        width: usize,
+        residual: Option<&VkBuf>,
+        drop: Option<Dropout>,
+        n: Norm<'_, Vulkan>,
+        record: Option<&mut NormRecord<Vulkan>>,
+    ) {
+        if drop.is_some() || record.is_some() {
+            return ex.fail(unsupported("layer_norm with dropout or a training record"));
+        }
+        ex.attempt(|| norm::layer_norm(ex, x, (rows, width), residual, (n.gamma, n.beta, n.eps)));
+    }
+
+    fn attention(
+        ex: &mut VulkanExec,
+        q: View<'_, Vulkan>,
+        k: View<'_, Vulkan>,
+        v: View<'_, Vulkan>,
+        rows: &Rows,
+        queries: Option<&Queries>,
+        heads: Heads,
+        out: &mut VkBuf,
+        record: Option<&mut VkBuf>,
+        drop: Option<Dropout>,
+    ) {
+        if drop.is_some() || record.is_some() {
+            return ex.fail(unsupported("attention with dropout or a training record"));
+        }
+        ex.attempt(|| attention::attention(ex, (q, k, v), rows, queries, heads, out));
+    }
+
+    fn gather(ex: &mut VulkanExec, x: &VkBuf, width: usize, r: &[u32], out: &mut VkBuf) {
+        ex.attempt(|| rows::gather(ex, x, width, r, out));
+    }
+
+    fn transpose(ex: &mut VulkanExec, x: &VkBuf, r: usize, cols: usize, out: &mut VkBuf) {
+        ex.attempt(|| rows::transpose(ex, x, r, cols, out));
+    }
+
+    fn reduce(
+        ex: &mut VulkanExec,
+        x: &VkBuf,
+        r: &Rows,
+        width: usize,
+        how: Reduce,
+        out: &mut VkBuf,
+    ) {
+        ex.attempt(|| rows::reduce(ex, x, r, width, how, out));
+    }
+
+    fn l2_normalize(ex: &mut VulkanExec, x: &mut VkBuf, r: usize, width: usize) {
+        ex.attempt(|| rows::l2_normalize(ex, x, r, width));
+    }
+
+    fn softmax_cross_entropy(
+        ex: &mut VulkanExec,
+        logits: &VkBuf,
+        width: usize,
+        labels: &[u32],
+        log_probs: Option<&mut VkBuf>,
+        dlogits: Option<(&mut VkBuf, &[f32])>,
+    ) -> Vec<f64> {
+        // A few rows of a few labels (a head's logits): computed on the host by the CPU
+        // reference, which reads them anyway to return the losses.
+        let n = labels.len() * width;
+        let x = Self::read(ex, logits, n).into_owned();
+        let mut lp = log_probs.as_ref().map(|_| vec![0.0; n]);
+        let mut dl = dlogits.as_ref().map(|(_, s)| (vec![0.0; n], s.to_vec()));
+        let losses = crate::backend::cpu::softmax_cross_entropy(
+            &x,
+            width,
+            labels,
+            lp.as_deref_mut(),
+            dl.as_mut().map(|(d, s)| (d.as_mut_slice(), s.as_slice())),
+        );
+        if let (Some(buf), Some(v)) = (log_probs, lp) {
+            Self::write(ex, buf, &v);
+        }
+        if let (Some((buf, _)), Some((v, _))) = (dlogits, dl) {
+            Self::write(ex, buf, &v);
+        }
+        losses
+    }
+
+    fn dense_weight_grad(
+        ex: &mut VulkanExec,
+        _: View<'_, Vulkan>,
+        _: View<'_, Vulkan>,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: Layout,
+        _: &mut VkBuf,
+    ) {
+        ex.fail(unsupported("dense_weight_grad"));
+    }
+
+    fn dense_input_grad(
+        ex: &mut VulkanExec,
+        _: &VkBuf,
+        _: Layout,
+        _: usize,
+        _: usize,
+        _: View<'_, Vulkan>,
+        _: usize,
+        _: &mut VkBuf,
+        _: bool,
+    ) {
+        ex.fail(unsupported("dense_input_grad"));
+    }
+
+    fn column_sums(ex: &mut VulkanExec, _: View<'_, Vulkan>, _: usize, _: usize, _: &mut VkBuf) {
+        ex.fail(unsupported("column_sums"));
+    }
+
+    fn activation_backward(ex: &mut VulkanExec, _: &VkBuf, _: usize, _: Activation, _: &mut VkBuf) {
+        ex.fail(unsupported("activation_backward"));
+    }
+
+    fn layer_norm_backward(
+        ex: &mut VulkanExec,
+        _: &VkBuf,
+        _: usize,
+        _: usize,
+        _: &NormRecord<Vulkan>,
+        _: &VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: Option<(Option<Dropout>, &mut VkBuf)>,
+    ) {
+        ex.fail(unsupported("layer_norm_backward"));
+    }
+
+    fn attention_backward(
+        ex: &mut VulkanExec,
+        _: View<'_, Vulkan>,
+        _: View<'_, Vulkan>,
+        _: View<'_, Vulkan>,
+        _: &Rows,
+        _: Option<&Queries>,
+        _: Heads,
+        _: &VkBuf,
+        _: Option<Dropout>,
+        _: &VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+    ) {
+        ex.fail(unsupported("attention_backward"));
+    }
+
+    fn scatter_add(ex: &mut VulkanExec, _: &VkBuf, _: usize, _: &[u32], _: &mut VkBuf) {
+        ex.fail(unsupported("scatter_add"));
+    }
+
+    fn embed_backward(
+        ex: &mut VulkanExec,
+        _: &VkBuf,
+        _: &Rows,
+        _: usize,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+    ) -> f64 {
+        ex.fail(unsupported("embed_backward"));
+        f64::NAN
+    }
+
+    fn scale_and_square_sum(ex: &mut VulkanExec, _: &mut VkBuf, _: f32) -> f64 {
+        ex.fail(unsupported("scale_and_square_sum"));
+        f64::NAN
+    }
+
+    fn adamw(
+        ex: &mut VulkanExec,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: &mut VkBuf,
+        _: &AdamStep,
+    ) {
+        ex.fail(unsupported("adamw"));
+    }
+}
