@@ -218,6 +218,7 @@ impl Int8Path {
                 levels: 127,
                 kernel: x86::kernel,
                 simd: true,
+                zmm: false,
                 ka: K_GROUP,
                 signed: false,
             },
@@ -228,6 +229,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: vnni::kernel512,
                 simd: true,
+                zmm: true,
                 ka: K_GROUP,
                 signed: false,
             },
@@ -238,6 +240,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: vnni::kernel256,
                 simd: true,
+                zmm: false,
                 ka: K_GROUP,
                 signed: false,
             },
@@ -248,6 +251,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: arm::kernel_dotprod,
                 simd: true,
+                zmm: false,
                 ka: K_GROUP,
                 signed: true,
             },
@@ -258,6 +262,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: arm::kernel_i8mm,
                 simd: true,
+                zmm: false,
                 ka: arm::I8MM_KA,
                 signed: true,
             },
@@ -284,6 +289,9 @@ pub(crate) struct Spec {
         allow(dead_code)
     )]
     simd: bool,
+    /// Use the AVX-512 epilogue (the AVX-512 VNNI path), which also applies the activation.
+    #[cfg_attr(not(all(target_arch = "x86_64", bert_vnni)), allow(dead_code))]
+    zmm: bool,
     /// K values per group of the packed activations: `K_GROUP` (4), or 8 for `SMMLA`,
     /// whose operand is 2 rows x 8 k (see [`QuantizedRows::data`]).
     ka: usize,
@@ -301,6 +309,7 @@ impl Spec {
             levels,
             kernel: portable::kernel,
             simd: false,
+            zmm: false,
             ka: K_GROUP,
             signed: false,
         }
@@ -519,10 +528,15 @@ impl Int8Weights {
                                         y: out_ptr.0.wrapping_add(r0 * n + j0),
                                         ldy: n,
                                         first: g0 == 0,
+                                        act: if g0 + gc == groups {
+                                            act
+                                        } else {
+                                            Activation::Identity
+                                        },
                                     };
                                     // SAFETY: as stated where `e.y` is made.
-                                    unsafe { epilogue(spec, &e) };
-                                    if g0 + gc == groups && act != Activation::Identity {
+                                    let applied = unsafe { epilogue(spec, &e) };
+                                    if !applied && e.act != Activation::Identity {
                                         for i in 0..mcur {
                                             // SAFETY: as stated where `e.y` is made.
                                             let y = unsafe {
@@ -597,34 +611,46 @@ pub(crate) struct TileEpilogue<'a> {
     ldy: usize,
     /// First K chunk: `y = … + bias` (else `y += …`).
     first: bool,
+    /// The activation, on the last K chunk (else `Identity`); an epilogue may apply it.
+    act: Activation,
 }
 
 /// `y[i][j] (+)= ((acc[i][j] − z[i] · colsum[j]) · t[i] + Σ outliers · q) · s[j] (+ bias[j])`
 /// (see [`epilogue_row`]). The AVX2 version does the same operations in the same order, so
 /// both give the same bits.
 ///
+/// Returns whether it also applied `e.act` (only the AVX-512 epilogue does; the caller
+/// applies it otherwise).
+///
 /// # Safety
 /// `e.y + i · e.ldy + j` is valid for reads and writes for `i < e.rows`, `j < e.s.len()`,
 /// and no other live reference covers it; `spec` is an available path's.
-unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
+unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) -> bool {
+    #[cfg(all(target_arch = "x86_64", bert_vnni))]
+    if spec.zmm {
+        // SAFETY: `spec.zmm` is set only for the AVX-512 VNNI path (AVX-512F), checked
+        // available when the layer was built; the rest is the caller's contract.
+        return unsafe { vnni::epilogue512(e) };
+    }
     #[cfg(target_arch = "x86_64")]
     if spec.simd {
         // SAFETY: `spec.simd` is set only for paths that check AVX2 and FMA, checked
         // available when the layer was built; the rest is the caller's contract.
         unsafe { x86::epilogue(e) };
-        return;
+        return false;
     }
     #[cfg(target_arch = "aarch64")]
     if spec.simd {
         // SAFETY: the caller's contract (NEON is in the aarch64 base architecture).
         unsafe { arm::epilogue(e) };
-        return;
+        return false;
     }
     let _ = spec;
     for i in 0..e.rows {
         // SAFETY: the caller's contract.
         unsafe { epilogue_row(e, i, 0) };
     }
+    false
 }
 
 /// The epilogue's arithmetic for row `i`, columns `from..` of the tile: with

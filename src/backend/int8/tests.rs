@@ -235,6 +235,42 @@ fn paths_agree_bit_for_bit_with_exact_integer_sums_at_any_thread_count() {
     }
 }
 
+#[test]
+fn activations_applied_in_the_epilogue_give_the_same_bits() {
+    // The AVX-512 epilogue applies the activation to a tile in registers (whole panels only;
+    // not ReLU), the others to the stored rows afterwards: the same bits either way. The
+    // widths cover whole tiles, a tile of one panel and tiles with a partial panel.
+    let pool = Pool::single();
+    let acts = [
+        Activation::GeluErf,
+        Activation::GeluTanh,
+        Activation::Tanh,
+        Activation::Relu,
+    ];
+    for path in paths() {
+        let reference = Spec::portable(path.activation_levels());
+        for act in acts {
+            for &(rows, k, n) in &[(9, 64, 48), (17, 200, 130), (8, 96, 40)] {
+                let x = values(rows * k, (rows + k) as u64);
+                let q = QuantizedKernel::quantize(&values(k * n, 5), k, n);
+                let bias = values(n, 6);
+                let dense = Dense::new_int8_with_path(&q, bias.clone(), path).unwrap();
+                let w = int8_weights(&dense);
+                let run = |spec: Spec| {
+                    let mut y = vec![f32::NAN; rows * n];
+                    w.forward_spec(spec, &x, rows, &mut y, &bias, act, &pool);
+                    y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+                };
+                assert_eq!(
+                    run(path.spec()),
+                    run(reference),
+                    "{path:?} {act:?} rows {rows} k {k} n {n}"
+                );
+            }
+        }
+    }
+}
+
 /// All activations at the top level (255 or 127) against weights of -128 and 127: the case
 /// where `vpmaddubsw` would saturate with 8-bit activations (`2 · 255 · (−128) = −65280`).
 #[test]
