@@ -45,6 +45,9 @@ mod portable;
 // Compiled only by Rust 1.89+ (`build.rs`), whatever the crate's MSRV.
 #[cfg(all(target_arch = "x86_64", bert_vnni))]
 #[clippy::msrv = "1.89"]
+mod quantize512;
+#[cfg(all(target_arch = "x86_64", bert_vnni))]
+#[clippy::msrv = "1.89"]
 mod vnni;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -165,6 +165,13 @@ fn quantize_panel(
     panel: &mut [u8],
     p: RowParams<'_>,
 ) {
+    #[cfg(all(target_arch = "x86_64", bert_vnni))]
+    if spec.zmm && spec.mr == super::quantize512::MR {
+        // SAFETY: `spec.zmm` is set only for the AVX-512 VNNI path (AVX-512F), checked
+        // available when the layer was built; the slices have the documented lengths.
+        unsafe { super::quantize512::quantize_panel(x, rows, k, spec.levels, panel, p) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if spec.simd && spec.mr % 4 == 0 {
         // SAFETY: `spec.simd` is set only for paths that need AVX2, which were checked

@@ -168,6 +168,12 @@ fn outlier_selection_takes_the_largest_magnitudes_ties_to_the_lower_index() {
         vec![1.0, -2.0, 2.0, -2.0, 0.5],
         (0..37).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
         values(1000, 43),
+        values(64, 44),
+        values(47, 45),
+        vec![-0.0, 0.0, 0.5, -0.5, 0.5, -0.0],
+        (0..70)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect(),
         vec![f32::NAN, 1.0, f32::NAN, -1.0, 0.25],
     ];
     let want = |row: &[f32]| {
@@ -188,6 +194,17 @@ fn outlier_selection_takes_the_largest_magnitudes_ties_to_the_lower_index() {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 detected.
             let simd = unsafe { x86::select_outliers(row) };
+            assert_eq!(simd.idx, o.idx, "{row:?}");
+            assert_eq!(
+                simd.val.map(f32::to_bits),
+                o.val.map(f32::to_bits),
+                "{row:?}"
+            );
+        }
+        #[cfg(all(target_arch = "x86_64", bert_vnni))]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F detected.
+            let simd = unsafe { quantize512::select_outliers(row) };
             assert_eq!(simd.idx, o.idx, "{row:?}");
             assert_eq!(
                 simd.val.map(f32::to_bits),
