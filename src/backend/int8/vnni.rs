@@ -143,6 +143,17 @@ unsafe fn tile_epilogue512<const ACT: u8>(e: &TileEpilogue<'_>) {
         3 => Activation::Tanh,
         _ => Activation::Identity,
     };
+    // Vectors waiting for the activation and where they go: it runs on four at a time (see
+    // `Activation::apply_m512x4`), across panels and rows.
+    let mut held = [_mm512_setzero_ps(); 4];
+    let mut dst = [std::ptr::null_mut::<f32>(); 4];
+    let mut n = 0;
+    let store = |v: [__m512; 4], dst: &[*mut f32; 4], n: usize| {
+        for (&v, &y) in v.iter().zip(dst).take(n) {
+            // SAFETY: each `y` was made for a store of 16 floats in bounds (see below).
+            unsafe { _mm512_storeu_ps(y, v) };
+        }
+    };
     for i in 0..e.rows {
         let (t, z, o) = (
             _mm512_set1_ps(e.t[i]),
@@ -186,14 +197,26 @@ unsafe fn tile_epilogue512<const ACT: u8>(e: &TileEpilogue<'_>) {
                 } else {
                     _mm512_fmadd_ps(u, s, _mm512_loadu_ps(y))
                 };
-                let out = if ACT == 0 { out } else { act.apply_m512(out) };
-                _mm512_storeu_ps(y, out);
+                if ACT == 0 {
+                    _mm512_storeu_ps(y, out);
+                } else {
+                    (held[n], dst[n]) = (out, y);
+                    n += 1;
+                    if n == held.len() {
+                        store(act.apply_m512x4(held), &dst, n);
+                        n = 0;
+                    }
+                }
             }
         }
         if body < cols {
             // SAFETY: the caller's contract.
             unsafe { super::epilogue_row(e, i, body) };
         }
+    }
+    if n > 0 {
+        // SAFETY: as for the full groups (the lanes past `n` are computed and dropped).
+        unsafe { store(act.apply_m512x4(held), &dst, n) };
     }
 }
 
