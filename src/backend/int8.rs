@@ -336,7 +336,8 @@ type Tile = [[i32; TILE_COLS]; TILE_ROWS];
 /// `acc[i][16·p + j] = Σ_{k < 4·groups} a[i][k] · q_p[k][j]` for rows `i < rows` and panels
 /// `p < panels`, where `a` is one packed A panel (per group of `ka` k values, `mr` rows of
 /// `ka` u8, or i8 for a `signed` spec) and panel `p` starts at `b + p · stride` (per group of
-/// 4 k, 16 columns of 4 i8).
+/// 4 k, 16 columns of 4 i8). `pf`: bytes the kernel may ask for into L2 while it computes
+/// (the weights read next; only the AVX-512 VNNI kernel does).
 ///
 /// # Safety
 /// `1 <= rows <= mr` and `1 <= panels <= np` of the kernel's [`Spec`]; `a` holds
@@ -349,6 +350,7 @@ type KernelFn = unsafe fn(
     stride: usize,
     rows: usize,
     panels: usize,
+    pf: &[u8],
     acc: &mut Tile,
 );
 
@@ -486,10 +488,26 @@ impl Int8Weights {
                             let j0 = p0 * PANEL_COLS;
                             let ncur = (np * PANEL_COLS).min(n - j0);
                             let b0 = p0 * groups * 64;
-                            for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
+                            // The weights this task reads next: the next tile's, or the first
+                            // tile's again for the next row block.
+                            let next = if tile + 1 < t1 {
+                                Some(tile + 1)
+                            } else {
+                                Some(t0).filter(|_| rb + mc < rows)
+                            };
+                            let next = next.map(|t| {
+                                let p = t * spec.np;
+                                let len = spec.np.min(panels - p) * groups * 64;
+                                &bytes[p * groups * 64..][..len]
+                            });
+                            let rend = rows.min(rb + mc);
+                            let strips = (rend - rb).div_ceil(spec.mr);
+                            for r0 in (rb..rend).step_by(spec.mr) {
                                 let mcur = spec.mr.min(rows - r0);
                                 let a0 = r0 / spec.mr * spec.a_panel_len(groups);
                                 prefetch_tile(out_ptr.0.wrapping_add(r0 * n + j0), n, mcur, ncur);
+                                let pf =
+                                    next.map_or(&[][..], |w| share(w, (r0 - rb) / spec.mr, strips));
                                 // At least one chunk, so that K = 0 still writes `act(bias)`.
                                 let mut g0 = 0;
                                 loop {
@@ -508,6 +526,7 @@ impl Int8Weights {
                                             groups * 64,
                                             mcur,
                                             np,
+                                            if g0 == 0 { pf } else { &[] },
                                             &mut acc,
                                         )
                                     };
@@ -582,6 +601,18 @@ fn prefetch_tile(y: *const f32, ld: usize, rows: usize, cols: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (y, ld, rows, cols);
+}
+
+/// Share `ip` of `strips` of the weights `w`, whole cache lines: the part of the next
+/// tile's weights that row panel `ip` of the current tile asks for into L2 while it
+/// computes (`KernelFn`'s `pf`), as the f32 kernels do (`gemm::l2_prefetch`). Without it the
+/// first row panel of each tile waited on the weights streaming in from memory: a whole
+/// BERT-base (1,128) forward took ~25% longer than its layers one at a time with their
+/// weights cached.
+fn share(w: &[u8], ip: usize, strips: usize) -> &[u8] {
+    let size = w.len().div_ceil(strips.max(1)).next_multiple_of(64);
+    let from = (ip * size).min(w.len());
+    &w[from..(from + size).min(w.len())]
 }
 
 /// The output pointer shared by tasks that write disjoint column ranges.

@@ -34,6 +34,7 @@ pub(super) fn avx_vnni_available() -> bool {
 /// # Safety
 /// The CPU has AVX-512F and AVX-512 VNNI; `1 <= rows <= 8`, `1 <= panels <= 2`; `a` holds
 /// `groups · 32` bytes; each panel `groups · 64` bytes at stride `stride`.
+#[allow(clippy::too_many_arguments)] // `KernelFn`
 #[target_feature(enable = "avx512f,avx512vnni")]
 pub(super) unsafe fn kernel512(
     groups: usize,
@@ -42,17 +43,18 @@ pub(super) unsafe fn kernel512(
     stride: usize,
     rows: usize,
     panels: usize,
+    pf: &[u8],
     acc: &mut Tile,
 ) {
     macro_rules! dispatch {
         ($($r:literal)*) => {
             match (rows, panels) {
                 $(
-                    ($r, 1) => tile512::<$r, 1>(groups, a, b, stride, acc),
-                    ($r, _) => tile512::<$r, 2>(groups, a, b, stride, acc),
+                    ($r, 1) => tile512::<$r, 1>(groups, a, b, stride, pf, acc),
+                    ($r, _) => tile512::<$r, 2>(groups, a, b, stride, pf, acc),
                 )*
-                (_, 1) => tile512::<8, 1>(groups, a, b, stride, acc),
-                _ => tile512::<8, 2>(groups, a, b, stride, acc),
+                (_, 1) => tile512::<8, 1>(groups, a, b, stride, pf, acc),
+                _ => tile512::<8, 2>(groups, a, b, stride, pf, acc),
             }
         };
     }
@@ -71,10 +73,19 @@ unsafe fn tile512<const R: usize, const P: usize>(
     a: *const u8,
     b: *const u8,
     stride: usize,
+    pf: &[u8],
     acc: &mut Tile,
 ) {
     let mut c = [[_mm512_setzero_si512(); P]; R];
+    // `pf`'s lines, `per` in each of the first K groups: one or two prefetches among 16
+    // multiply-adds, instead of a burst that competes with the tile's own loads.
+    let lines = pf.len().div_ceil(64);
+    let per = lines.div_ceil(groups.max(1));
     for g in 0..groups {
+        for l in g * per..(g * per + per).min(lines) {
+            // A prefetch never faults (and the line starts inside `pf`).
+            _mm_prefetch::<_MM_HINT_T1>(pf.as_ptr().wrapping_add(64 * l).cast());
+        }
         // SAFETY: group `g < groups` of panel `p < P` (64 bytes at `b + p·stride + 64g`) and
         // of the A panel (`MR512` rows of 4 bytes at `a + 32g`) lie in bounds (caller's
         // contract); unaligned loads.
@@ -225,6 +236,7 @@ unsafe fn tile_epilogue512<const ACT: u8>(e: &TileEpilogue<'_>) {
 /// # Safety
 /// The CPU has AVX2 and AVX-VNNI; `1 <= rows <= 4`; `a` holds `groups · 16` bytes and `b`
 /// `groups · 64`.
+#[allow(clippy::too_many_arguments)] // `KernelFn`
 #[target_feature(enable = "avx2,avxvnni")]
 pub(super) unsafe fn kernel256(
     groups: usize,
@@ -233,6 +245,7 @@ pub(super) unsafe fn kernel256(
     _stride: usize,
     rows: usize,
     _panels: usize,
+    _pf: &[u8],
     acc: &mut Tile,
 ) {
     // SAFETY: forwarded contract.
