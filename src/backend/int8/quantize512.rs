@@ -19,7 +19,8 @@ pub(super) const MR: usize = super::vnni::MR512;
 /// Quantizes the `rows <= 8` rows of one 8-row panel (see `pack::quantize_panel`).
 ///
 /// # Safety
-/// The CPU has AVX-512F; `x` holds `rows` rows of `k` floats; `panel` holds
+/// The CPU has AVX-512F; `x` holds `rows` rows of `k` floats, then possibly the next panel's
+/// rows (which are only prefetched); `panel` holds
 /// `ceil(k / 4) · 8 · 4` bytes; `p`'s slices hold `rows` values each.
 #[target_feature(enable = "avx512f,avx2")]
 pub(super) unsafe fn quantize_panel(
@@ -34,8 +35,11 @@ pub(super) unsafe fn quantize_panel(
     let (mut inv, mut zf) = ([0.0f32; MR], [0.0f32; MR]);
     for i in 0..rows {
         let row = &x[i * k..(i + 1) * k];
+        // The first pass over each row reads it from L2 or memory: it asks for the next row
+        // (the next panel's first) as it goes.
+        let next = x.get((i + 1) * k..).unwrap_or_default();
         // SAFETY: AVX-512F (caller's contract).
-        let o = unsafe { select_outliers(row) };
+        let o = unsafe { select_outliers(row, &next[..k.min(next.len())]) };
         // SAFETY: AVX-512F (caller's contract).
         let (lo, hi) = unsafe { min_max(row, &o) };
         let (t, iv, z) = row_params(lo, hi, levels);
@@ -200,12 +204,13 @@ impl Top2 {
 }
 
 /// `pack::select_outliers` with AVX-512F (same result: the two largest `|x|`, ties to the
-/// lower column, NaN never chosen, unused slots 0 at column 0).
+/// lower column, NaN never chosen, unused slots 0 at column 0). Asks for the lines of `next`
+/// into L1 as it goes.
 ///
 /// # Safety
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn select_outliers(row: &[f32]) -> Outliers {
+pub(super) unsafe fn select_outliers(row: &[f32], next: &[f32]) -> Outliers {
     const _: () = assert!(OUTLIERS == 2, "the SIMD selection keeps two per lane");
     let n = row.len();
     let (mut even, mut odd) = (Top2::new(), Top2::new());
@@ -222,6 +227,11 @@ pub(super) unsafe fn select_outliers(row: &[f32]) -> Outliers {
                 _mm512_loadu_ps(row.as_ptr().add(c + 16)),
             )
         };
+        for line in [c, c + 16] {
+            if line < next.len() {
+                _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().wrapping_add(line).cast());
+            }
+        }
         even.offer(!0, v0, idx);
         odd.offer(!0, v1, _mm512_add_epi32(idx, step));
         idx = _mm512_add_epi32(idx, _mm512_set1_epi32(32));

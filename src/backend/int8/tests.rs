@@ -204,7 +204,7 @@ fn outlier_selection_takes_the_largest_magnitudes_ties_to_the_lower_index() {
         #[cfg(all(target_arch = "x86_64", bert_vnni))]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: AVX-512F detected.
-            let simd = unsafe { quantize512::select_outliers(row) };
+            let simd = unsafe { quantize512::select_outliers(row, &[]) };
             assert_eq!(simd.idx, o.idx, "{row:?}");
             assert_eq!(
                 simd.val.map(f32::to_bits),
