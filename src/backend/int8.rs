@@ -45,6 +45,9 @@ mod portable;
 // Compiled only by Rust 1.89+ (`build.rs`), whatever the crate's MSRV.
 #[cfg(all(target_arch = "x86_64", bert_vnni))]
 #[clippy::msrv = "1.89"]
+mod quantize512;
+#[cfg(all(target_arch = "x86_64", bert_vnni))]
+#[clippy::msrv = "1.89"]
 mod vnni;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -218,6 +221,7 @@ impl Int8Path {
                 levels: 127,
                 kernel: x86::kernel,
                 simd: true,
+                zmm: false,
                 ka: K_GROUP,
                 signed: false,
             },
@@ -228,6 +232,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: vnni::kernel512,
                 simd: true,
+                zmm: true,
                 ka: K_GROUP,
                 signed: false,
             },
@@ -238,6 +243,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: vnni::kernel256,
                 simd: true,
+                zmm: false,
                 ka: K_GROUP,
                 signed: false,
             },
@@ -248,6 +254,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: arm::kernel_dotprod,
                 simd: true,
+                zmm: false,
                 ka: K_GROUP,
                 signed: true,
             },
@@ -258,6 +265,7 @@ impl Int8Path {
                 levels: 255,
                 kernel: arm::kernel_i8mm,
                 simd: true,
+                zmm: false,
                 ka: arm::I8MM_KA,
                 signed: true,
             },
@@ -284,6 +292,9 @@ pub(crate) struct Spec {
         allow(dead_code)
     )]
     simd: bool,
+    /// Use the AVX-512 epilogue (the AVX-512 VNNI path), which also applies the activation.
+    #[cfg_attr(not(all(target_arch = "x86_64", bert_vnni)), allow(dead_code))]
+    zmm: bool,
     /// K values per group of the packed activations: `K_GROUP` (4), or 8 for `SMMLA`,
     /// whose operand is 2 rows x 8 k (see [`QuantizedRows::data`]).
     ka: usize,
@@ -301,6 +312,7 @@ impl Spec {
             levels,
             kernel: portable::kernel,
             simd: false,
+            zmm: false,
             ka: K_GROUP,
             signed: false,
         }
@@ -314,6 +326,10 @@ impl Spec {
 
 /// Activation bytes per row block (see `forward_spec`).
 const A_BLOCK_BYTES: usize = 96 << 10;
+/// The same for the AVX-512 VNNI path, whose CPUs have 1-2 MiB of L2 per core: each row
+/// block streams every weight once more, and on Zen 5 4x larger blocks measured 2-4% faster
+/// on BERT-base's K = 3072 product at (1,128) and (8,128), one thread.
+const A_BLOCK_BYTES_ZMM: usize = 384 << 10;
 
 /// Most rows and columns of a tile any kernel computes.
 const TILE_ROWS: usize = 8;
@@ -324,7 +340,8 @@ type Tile = [[i32; TILE_COLS]; TILE_ROWS];
 /// `acc[i][16·p + j] = Σ_{k < 4·groups} a[i][k] · q_p[k][j]` for rows `i < rows` and panels
 /// `p < panels`, where `a` is one packed A panel (per group of `ka` k values, `mr` rows of
 /// `ka` u8, or i8 for a `signed` spec) and panel `p` starts at `b + p · stride` (per group of
-/// 4 k, 16 columns of 4 i8).
+/// 4 k, 16 columns of 4 i8). `pf`: bytes the kernel may ask for into L2 while it computes
+/// (the weights read next; only the AVX-512 VNNI kernel does).
 ///
 /// # Safety
 /// `1 <= rows <= mr` and `1 <= panels <= np` of the kernel's [`Spec`]; `a` holds
@@ -337,6 +354,7 @@ type KernelFn = unsafe fn(
     stride: usize,
     rows: usize,
     panels: usize,
+    pf: &[u8],
     acc: &mut Tile,
 );
 
@@ -456,7 +474,12 @@ impl Int8Weights {
         // Rows per block: the block's activations (`mc · K` bytes) stay in L2 next to the
         // weight panels streaming through it; past ~96 KiB the AVX2 kernel measured at 55-60%
         // of its in-cache rate on Zen 3 (K = 3072: 32 rows per block, 97% of it).
-        let mc = ((A_BLOCK_BYTES / (groups * K_GROUP).max(1)) / spec.mr).max(1) * spec.mr;
+        let block = if spec.zmm {
+            A_BLOCK_BYTES_ZMM
+        } else {
+            A_BLOCK_BYTES
+        };
+        let mc = ((block / (groups * K_GROUP).max(1)) / spec.mr).max(1) * spec.mr;
         pool.with_scratch(
             |s| &s.int8,
             |qa| {
@@ -474,10 +497,26 @@ impl Int8Weights {
                             let j0 = p0 * PANEL_COLS;
                             let ncur = (np * PANEL_COLS).min(n - j0);
                             let b0 = p0 * groups * 64;
-                            for r0 in (rb..rows.min(rb + mc)).step_by(spec.mr) {
+                            // The weights this task reads next: the next tile's, or the first
+                            // tile's again for the next row block.
+                            let next = if tile + 1 < t1 {
+                                Some(tile + 1)
+                            } else {
+                                Some(t0).filter(|_| rb + mc < rows)
+                            };
+                            let next = next.map(|t| {
+                                let p = t * spec.np;
+                                let len = spec.np.min(panels - p) * groups * 64;
+                                &bytes[p * groups * 64..][..len]
+                            });
+                            let rend = rows.min(rb + mc);
+                            let strips = (rend - rb).div_ceil(spec.mr);
+                            for r0 in (rb..rend).step_by(spec.mr) {
                                 let mcur = spec.mr.min(rows - r0);
                                 let a0 = r0 / spec.mr * spec.a_panel_len(groups);
                                 prefetch_tile(out_ptr.0.wrapping_add(r0 * n + j0), n, mcur, ncur);
+                                let pf =
+                                    next.map_or(&[][..], |w| share(w, (r0 - rb) / spec.mr, strips));
                                 // At least one chunk, so that K = 0 still writes `act(bias)`.
                                 let mut g0 = 0;
                                 loop {
@@ -496,6 +535,7 @@ impl Int8Weights {
                                             groups * 64,
                                             mcur,
                                             np,
+                                            if g0 == 0 { pf } else { &[] },
                                             &mut acc,
                                         )
                                     };
@@ -519,10 +559,15 @@ impl Int8Weights {
                                         y: out_ptr.0.wrapping_add(r0 * n + j0),
                                         ldy: n,
                                         first: g0 == 0,
+                                        act: if g0 + gc == groups {
+                                            act
+                                        } else {
+                                            Activation::Identity
+                                        },
                                     };
                                     // SAFETY: as stated where `e.y` is made.
-                                    unsafe { epilogue(spec, &e) };
-                                    if g0 + gc == groups && act != Activation::Identity {
+                                    let applied = unsafe { epilogue(spec, &e) };
+                                    if !applied && e.act != Activation::Identity {
                                         for i in 0..mcur {
                                             // SAFETY: as stated where `e.y` is made.
                                             let y = unsafe {
@@ -567,6 +612,18 @@ fn prefetch_tile(y: *const f32, ld: usize, rows: usize, cols: usize) {
     let _ = (y, ld, rows, cols);
 }
 
+/// Share `ip` of `strips` of the weights `w`, whole cache lines: the part of the next
+/// tile's weights that row panel `ip` of the current tile asks for into L2 while it
+/// computes (`KernelFn`'s `pf`), as the f32 kernels do (`gemm::l2_prefetch`). Without it the
+/// first row panel of each tile waited on the weights streaming in from memory: a whole
+/// BERT-base (1,128) forward took ~25% longer than its layers one at a time with their
+/// weights cached.
+fn share(w: &[u8], ip: usize, strips: usize) -> &[u8] {
+    let size = w.len().div_ceil(strips.max(1)).next_multiple_of(64);
+    let from = (ip * size).min(w.len());
+    &w[from..(from + size).min(w.len())]
+}
+
 /// The output pointer shared by tasks that write disjoint column ranges.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -597,34 +654,46 @@ pub(crate) struct TileEpilogue<'a> {
     ldy: usize,
     /// First K chunk: `y = … + bias` (else `y += …`).
     first: bool,
+    /// The activation, on the last K chunk (else `Identity`); an epilogue may apply it.
+    act: Activation,
 }
 
 /// `y[i][j] (+)= ((acc[i][j] − z[i] · colsum[j]) · t[i] + Σ outliers · q) · s[j] (+ bias[j])`
 /// (see [`epilogue_row`]). The AVX2 version does the same operations in the same order, so
 /// both give the same bits.
 ///
+/// Returns whether it also applied `e.act` (only the AVX-512 epilogue does; the caller
+/// applies it otherwise).
+///
 /// # Safety
 /// `e.y + i · e.ldy + j` is valid for reads and writes for `i < e.rows`, `j < e.s.len()`,
 /// and no other live reference covers it; `spec` is an available path's.
-unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) {
+unsafe fn epilogue(spec: Spec, e: &TileEpilogue<'_>) -> bool {
+    #[cfg(all(target_arch = "x86_64", bert_vnni))]
+    if spec.zmm {
+        // SAFETY: `spec.zmm` is set only for the AVX-512 VNNI path (AVX-512F), checked
+        // available when the layer was built; the rest is the caller's contract.
+        return unsafe { vnni::epilogue512(e) };
+    }
     #[cfg(target_arch = "x86_64")]
     if spec.simd {
         // SAFETY: `spec.simd` is set only for paths that check AVX2 and FMA, checked
         // available when the layer was built; the rest is the caller's contract.
         unsafe { x86::epilogue(e) };
-        return;
+        return false;
     }
     #[cfg(target_arch = "aarch64")]
     if spec.simd {
         // SAFETY: the caller's contract (NEON is in the aarch64 base architecture).
         unsafe { arm::epilogue(e) };
-        return;
+        return false;
     }
     let _ = spec;
     for i in 0..e.rows {
         // SAFETY: the caller's contract.
         unsafe { epilogue_row(e, i, 0) };
     }
+    false
 }
 
 /// The epilogue's arithmetic for row `i`, columns `from..` of the tile: with

@@ -19,6 +19,49 @@ impl Activation {
     }
 }
 
+#[cfg(all(target_arch = "x86_64", bert_avx512))]
+impl Activation {
+    /// Whether [`Activation::apply_m512x4`] computes this activation (ReLU is left to
+    /// [`Activation::apply`]: `f32::max` and `vmaxps` may differ on the sign of a zero).
+    pub(crate) fn has_m512(self) -> bool {
+        self != Activation::Relu
+    }
+
+    /// The activation on four zmm registers of sixteen lanes, for kernels that apply it while
+    /// a tile is still in registers (the int8 epilogue) instead of in a second pass over
+    /// memory. Four at a time, as [`Activation::apply`] does: one GELU is a ~35-deep
+    /// dependency chain, and a single one per step was latency-bound. The same formulas on
+    /// the same lanes as `apply` on an AVX-512 CPU, so the same bits.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the caller is compiled with it (this inlines into it); `self`
+    /// [`has_m512`](Activation::has_m512) (ReLU returns `x` unchanged).
+    #[inline(always)]
+    pub(crate) unsafe fn apply_m512x4(
+        self,
+        x: [std::arch::x86_64::__m512; 4],
+    ) -> [std::arch::x86_64::__m512; 4] {
+        use super::lanes::{self, avx512::V16, Multi};
+        // Plain loops, not `map` with a closure (see `Multi`: an outlined closure loses the
+        // caller's target features).
+        let mut v = [V16(x[0]); 4];
+        for (v, &x) in v.iter_mut().zip(&x) {
+            *v = V16(x);
+        }
+        let r = match self {
+            Activation::GeluErf => lanes::gelu_erf(Multi(v)).0,
+            Activation::GeluTanh => lanes::gelu_tanh(Multi(v)).0,
+            Activation::Tanh => lanes::tanh(Multi(v)).0,
+            Activation::Identity | Activation::Relu => v,
+        };
+        let mut y = x;
+        for (y, r) in y.iter_mut().zip(&r) {
+            *y = r.0;
+        }
+        y
+    }
+}
+
 /// Elements per task of the flat element-wise passes.
 const FLAT: usize = CHUNK_ROWS * 1024;
 

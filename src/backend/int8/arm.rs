@@ -47,6 +47,7 @@ macro_rules! sdot {
 /// # Safety
 /// The CPU has `dotprod`; `1 <= rows <= 4`; `a` holds `groups · 16` bytes and `b`
 /// `groups · 64`.
+#[allow(clippy::too_many_arguments)] // `KernelFn`
 #[target_feature(enable = "dotprod")]
 pub(super) unsafe fn kernel_dotprod(
     groups: usize,
@@ -55,6 +56,7 @@ pub(super) unsafe fn kernel_dotprod(
     _stride: usize,
     rows: usize,
     _panels: usize,
+    _pf: &[u8],
     acc: &mut Tile,
 ) {
     let z = vdupq_n_s32(0);
@@ -116,6 +118,7 @@ fn smmla(acc: &mut int32x4_t, a: int8x16_t, w: int8x16_t) {
 /// # Safety
 /// The CPU has `i8mm`; `1 <= rows <= 4`; `a` holds `ceil(groups / 2) · 32` bytes and `b`
 /// `groups · 64`.
+#[allow(clippy::too_many_arguments)] // `KernelFn`
 #[target_feature(enable = "i8mm")]
 pub(super) unsafe fn kernel_i8mm(
     groups: usize,
@@ -124,6 +127,7 @@ pub(super) unsafe fn kernel_i8mm(
     _stride: usize,
     rows: usize,
     _panels: usize,
+    _pf: &[u8],
     acc: &mut Tile,
 ) {
     let z = vdupq_n_s32(0);

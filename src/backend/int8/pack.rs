@@ -138,7 +138,7 @@ pub(super) fn quantize_rows(
                     outliers: std::slice::from_raw_parts_mut(dst.outliers.add(r0), nrows),
                 }
             };
-            quantize_panel(spec, &x[r0 * k..(r0 + nrows) * k], nrows, k, panel, params);
+            quantize_panel(spec, &x[r0 * k..rows * k], nrows, k, panel, params);
         }
     };
     if parts <= 1 {
@@ -155,16 +155,24 @@ pub(super) struct RowParams<'a> {
     pub outliers: &'a mut [Outliers],
 }
 
-/// Quantizes the `rows <= spec.mr` rows of one panel (`x: [rows, k]`) and writes their
-/// parameters.
+/// Quantizes the `rows <= spec.mr` rows of one panel (the first `[rows, k]` of `x_on`, whose
+/// later rows, if any, follow it in memory) and writes their parameters.
 fn quantize_panel(
     spec: Spec,
-    x: &[f32],
+    x_on: &[f32],
     rows: usize,
     k: usize,
     panel: &mut [u8],
     p: RowParams<'_>,
 ) {
+    let x = &x_on[..rows * k];
+    #[cfg(all(target_arch = "x86_64", bert_vnni))]
+    if spec.zmm && spec.mr == super::quantize512::MR {
+        // SAFETY: `spec.zmm` is set only for the AVX-512 VNNI path (AVX-512F), checked
+        // available when the layer was built; the slices have the documented lengths.
+        unsafe { super::quantize512::quantize_panel(x_on, rows, k, spec.levels, panel, p) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if spec.simd && spec.mr % 4 == 0 {
         // SAFETY: `spec.simd` is set only for paths that need AVX2, which were checked

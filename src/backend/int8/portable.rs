@@ -9,6 +9,7 @@ pub(super) const MR: usize = 4;
 ///
 /// # Safety
 /// `rows <= MR`, `panels <= 1`; `a` holds `groups · MR · 4` bytes and `b` `groups · 64`.
+#[allow(clippy::too_many_arguments)] // `KernelFn`
 pub(super) unsafe fn kernel(
     groups: usize,
     a: *const u8,
@@ -16,6 +17,7 @@ pub(super) unsafe fn kernel(
     _stride: usize,
     rows: usize,
     _panels: usize,
+    _pf: &[u8],
     acc: &mut Tile,
 ) {
     // SAFETY: lengths by the caller's contract.

@@ -168,6 +168,12 @@ fn outlier_selection_takes_the_largest_magnitudes_ties_to_the_lower_index() {
         vec![1.0, -2.0, 2.0, -2.0, 0.5],
         (0..37).map(|i| ((i * 7) % 5) as f32 - 2.0).collect(),
         values(1000, 43),
+        values(64, 44),
+        values(47, 45),
+        vec![-0.0, 0.0, 0.5, -0.5, 0.5, -0.0],
+        (0..70)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect(),
         vec![f32::NAN, 1.0, f32::NAN, -1.0, 0.25],
     ];
     let want = |row: &[f32]| {
@@ -188,6 +194,17 @@ fn outlier_selection_takes_the_largest_magnitudes_ties_to_the_lower_index() {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 detected.
             let simd = unsafe { x86::select_outliers(row) };
+            assert_eq!(simd.idx, o.idx, "{row:?}");
+            assert_eq!(
+                simd.val.map(f32::to_bits),
+                o.val.map(f32::to_bits),
+                "{row:?}"
+            );
+        }
+        #[cfg(all(target_arch = "x86_64", bert_vnni))]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F detected.
+            let simd = unsafe { quantize512::select_outliers(row, &[]) };
             assert_eq!(simd.idx, o.idx, "{row:?}");
             assert_eq!(
                 simd.val.map(f32::to_bits),
@@ -229,6 +246,42 @@ fn paths_agree_bit_for_bit_with_exact_integer_sums_at_any_thread_count() {
                     want,
                     "{path:?} rows {rows} k {k} n {n} threads {}",
                     pool.threads()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn activations_applied_in_the_epilogue_give_the_same_bits() {
+    // The AVX-512 epilogue applies the activation to a tile in registers (whole panels only;
+    // not ReLU), the others to the stored rows afterwards: the same bits either way. The
+    // widths cover whole tiles, a tile of one panel and tiles with a partial panel.
+    let pool = Pool::single();
+    let acts = [
+        Activation::GeluErf,
+        Activation::GeluTanh,
+        Activation::Tanh,
+        Activation::Relu,
+    ];
+    for path in paths() {
+        let reference = Spec::portable(path.activation_levels());
+        for act in acts {
+            for &(rows, k, n) in &[(9, 64, 48), (17, 200, 130), (8, 96, 40)] {
+                let x = values(rows * k, (rows + k) as u64);
+                let q = QuantizedKernel::quantize(&values(k * n, 5), k, n);
+                let bias = values(n, 6);
+                let dense = Dense::new_int8_with_path(&q, bias.clone(), path).unwrap();
+                let w = int8_weights(&dense);
+                let run = |spec: Spec| {
+                    let mut y = vec![f32::NAN; rows * n];
+                    w.forward_spec(spec, &x, rows, &mut y, &bias, act, &pool);
+                    y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+                };
+                assert_eq!(
+                    run(path.spec()),
+                    run(reference),
+                    "{path:?} {act:?} rows {rows} k {k} n {n}"
                 );
             }
         }

@@ -25,6 +25,7 @@ pub(super) const MR: usize = 4;
 ///
 /// # Safety
 /// The CPU has AVX2; `1 <= rows <= 4`; `a` holds `groups · 16` bytes and `b` `groups · 64`.
+#[allow(clippy::too_many_arguments)] // `KernelFn`
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn kernel(
     groups: usize,
@@ -33,6 +34,7 @@ pub(super) unsafe fn kernel(
     _stride: usize,
     rows: usize,
     _panels: usize,
+    _pf: &[u8],
     acc: &mut Tile,
 ) {
     // SAFETY: forwarded contract.
