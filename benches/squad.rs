@@ -69,11 +69,8 @@ fn main() {
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let po = PredictOptions {
-        n_best_size: 20,
-        max_answer_length: 30,
         do_lower_case: m.tokenizer().do_lower_case(),
-        version_2_with_negative: false,
-        null_score_diff_threshold: 0.0,
+        ..PredictOptions::default()
     };
     let t = Instant::now();
     squad::compute_predictions(&examples, &features, &results, &po).expect("predictions");

@@ -11,6 +11,7 @@ use super::{Rng, Trainer};
 use crate::backend::Cpu;
 use crate::config::BertConfig;
 use crate::heads::Head;
+use crate::model::{Param, Visit};
 use crate::weights::{Tensor, Weights};
 use crate::{Error, Result};
 
@@ -77,18 +78,21 @@ pub(crate) fn capture<H: Head<Cpu>>(
         (var.m, var.v) = (m.clone(), v.clone());
     }
     // Variables the run does not train (SQuAD's pooler) are kept too, with zero slots, so
-    // that the resumed run still holds and saves them.
-    for (name, t) in trainer.weights()?.iter() {
+    // that the resumed run still holds and saves them. Visited in place: copying every
+    // variable (`Trainer::weights`) to find these few doubled a checkpoint's memory.
+    let mut untrained = |name: &str, p: &Param<Cpu>| {
         if opt.slots(name).is_none() {
             variables.push(Variable {
                 name: name.to_string(),
-                shape: t.shape.clone(),
-                value: t.data.clone(),
-                m: vec![0.0; t.data.len()],
-                v: vec![0.0; t.data.len()],
+                shape: p.shape.clone(),
+                value: p.value.clone(),
+                m: vec![0.0; p.value.len()],
+                v: vec![0.0; p.value.len()],
             });
         }
-    }
+    };
+    trainer.model.visit("", &mut untrained);
+    trainer.head.visit("", &mut untrained);
     Ok(TrainingState {
         config: config.clone(),
         variables,

@@ -127,6 +127,13 @@ pub fn hugging_face_name(google: &str) -> Option<(String, bool)> {
 /// `safetensors`/`transformers` and ONNX exporters read. Quantized tensors are refused (convert
 /// from an f32 model).
 pub fn save(path: &Path, weights: &Weights) -> Result<()> {
+    if let Some((name, _)) = weights.iter_quantized().next() {
+        return Err(Error::format(
+            path,
+            Some(name),
+            "safetensors output holds f32 weights only (convert an f32 model)",
+        ));
+    }
     let mut tensors: Vec<(String, Vec<usize>, std::borrow::Cow<'_, [f32]>)> = Vec::new();
     for (name, t) in weights.iter() {
         let (hf, transposed) = hugging_face_name(name).ok_or_else(|| {
@@ -140,13 +147,6 @@ pub fn save(path: &Path, weights: &Weights) -> Result<()> {
             _ => (t.shape.clone(), std::borrow::Cow::Borrowed(&t.data[..])),
         };
         tensors.push((hf, shape, data));
-    }
-    if let Some((name, _)) = weights.iter_quantized().next() {
-        return Err(Error::format(
-            path,
-            Some(name),
-            "safetensors output holds f32 weights only (convert an f32 model)",
-        ));
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let mut header = serde_json::Map::new();
