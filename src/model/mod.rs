@@ -165,7 +165,7 @@ impl BertModel<Cpu> {
 }
 
 impl<B: Backend> BertModel<B> {
-    /// [`BertModel::load_with`] on another back end (e.g. [`crate::backend::Vulkan`]): the
+    /// [`BertModel::load_with`] on another back end (e.g. `backend::Vulkan` with the `vulkan` feature): the
     /// weights are read on the host, then prepared (uploaded) by `backend`.
     pub fn load_on(backend: B, path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Self> {
         let (config, w) = read_weights(path.as_ref(), opts)?;

@@ -49,7 +49,7 @@ impl Pipeline {
 }
 
 impl<B: Backend> Pipeline<B> {
-    /// [`Pipeline::load_with`] on another back end (e.g. [`crate::backend::Vulkan`]).
+    /// [`Pipeline::load_with`] on another back end (e.g. `backend::Vulkan` with the `vulkan` feature).
     pub fn load_on(
         backend: B,
         path: impl AsRef<Path>,
