@@ -247,6 +247,17 @@ fn tf_bert_tiny_span_head_on_vulkan_gives_the_cpu_and_tf_logits_and_answers() {
     let cpu = QuestionAnswerer::with_options(cpu, windows, 30, 4).unwrap();
     let gpu = QuestionAnswerer::with_options(gpu, windows, 30, 4).unwrap();
     same_answers(&cpu, &gpu);
+
+    // Saved and loaded on the device with the defaults (windows of 384).
+    let path =
+        std::env::temp_dir().join(format!("libbert-vulkan-squad-{}.bert", std::process::id()));
+    let m = cpu.model();
+    bert::squad::model::save(&path, m.config(), &w, m.tokenizer()).unwrap();
+    let cpu = QuestionAnswerer::load(&path).unwrap();
+    let gpu = QuestionAnswerer::load_on(vk.clone(), &path).unwrap();
+    assert_eq!(gpu.options(), cpu.options());
+    same_answers(&cpu, &gpu);
+    std::fs::remove_file(&path).ok();
 }
 
 /// Deterministic small values (xorshift), so the made-up heads are the same every run.

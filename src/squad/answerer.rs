@@ -106,6 +106,12 @@ impl QuestionAnswerer {
 }
 
 impl<B: Backend> QuestionAnswerer<B> {
+    /// [`QuestionAnswerer::load`] on another back end (e.g. `backend::Vulkan` with the
+    /// `vulkan` feature; [`SquadModel::load_on`]).
+    pub fn load_on(backend: B, path: impl AsRef<Path>) -> Result<Self> {
+        QuestionAnswerer::new(SquadModel::load_on(backend, path.as_ref(), None, None)?)
+    }
+
     /// [`QuestionAnswerer::load`]'s defaults ([`AnswerOptions::for_model`]) for a loaded
     /// model.
     pub fn new(model: SquadModel<B>) -> Result<Self> {
