@@ -68,11 +68,12 @@ impl<B: Backend> SquadModel<B> {
         do_lower_case: Option<bool>,
     ) -> Result<Self> {
         let s = ModelStart::load(path, vocab_file, do_lower_case)?;
-        SquadModel::from_weights_on(backend, s.config, &s.weights, s.tokenizer).map_err(|e| match e
-        {
+        // A missing head names the file it is missing from.
+        let named = |e| match e {
             Error::NotAClassifier(m) => Error::NotAClassifier(format!("{}: {m}", path.display())),
             e => e,
-        })
+        };
+        SquadModel::from_weights_on(backend, s.config, &s.weights, s.tokenizer).map_err(named)
     }
 
     /// [`SquadModel::from_weights`] on another back end.
