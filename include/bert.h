@@ -249,7 +249,8 @@ typedef int32_t bert_status;
 #define BERT_ERROR_DIVERGED 14
 
 // The model is not fine-tuned for the task: a classifier without a label list or a
-// classification head, or a question answerer without the span head (`cls/squad/*`).
+// classification head, or a question answerer without the span head (`cls/squad/*`);
+// `bert_last_error()` names what is missing. (The name stays for compatibility.)
 #define BERT_ERROR_NOT_A_CLASSIFIER 15
 
 // There is nothing to work on: no training examples to train on, or no evaluation examples
@@ -310,9 +311,10 @@ typedef int32_t bert_dtype;
 typedef struct bert_model_params {
   // `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
   size_t size;
-  // `BERT_BACKEND_CPU` (default), or `BERT_BACKEND_VULKAN` (`bert_model_load_file` only;
+  // `BERT_BACKEND_CPU` (default), or `BERT_BACKEND_VULKAN` (`bert_model_load_file`,
+  // `bert_classifier_load_file` and `bert_qa_load_file`; not `bert_model_load_buffer`):
   // `BERT_ERROR_UNSUPPORTED` saying why where the build or the machine has no Vulkan
-  // device; see `bert_backend_available`).
+  // device (see `bert_backend_available`).
   bert_backend backend;
   // `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
   int32_t do_lower_case;
@@ -602,7 +604,9 @@ bert_status bert_hidden_states(bert_context *context,
 // be NULL: defaults) gives the back end, the encoder's `dtype` (the head stays f32) and
 // `verify_checksums`; the file brings its vocabulary and casing, so `vocab_path` must be
 // NULL and `do_lower_case` `BERT_LOWER_CASE_AUTO` (`BERT_ERROR_INVALID_ARGUMENT`
-// otherwise); `config_json` and `vocab_text` are ignored. On failure `*out_classifier` is
+// otherwise); `config_json` and `vocab_text` are ignored. With `BERT_BACKEND_VULKAN` the
+// encoder and the head run on the device (logits within 1e-4 of the CPU's);
+// `BERT_ERROR_UNSUPPORTED` where there is none. On failure `*out_classifier` is
 // NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model, or a checksum that does not
 // match), `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained
 // one).
@@ -713,7 +717,9 @@ bert_qa_params bert_qa_default_params(void);
 // `cls/squad/output_bias` (vocabulary: `vocab.txt` beside it). `params` (may be NULL:
 // defaults) gives the back end, the encoder's `dtype` (the head stays f32),
 // `verify_checksums`, and a `vocab_path` / `do_lower_case` that override the model's (as
-// `--vocab_file` / `--do_lower_case` do); `config_json` and `vocab_text` are ignored. On
+// `--vocab_file` / `--do_lower_case` do); `config_json` and `vocab_text` are ignored. With
+// `BERT_BACKEND_VULKAN` the encoder and the span head run on the device (the same answers
+// as the CPU's, logits within 1e-4); `BERT_ERROR_UNSUPPORTED` where there is none. On
 // failure `*out_qa` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT`, `BERT_ERROR_SHAPE`,
 // `BERT_ERROR_NOT_A_CLASSIFIER` (a model not fine-tuned for this task: without the span
 // head, e.g. a pre-trained one or a classifier; the message names the missing tensor).

@@ -42,7 +42,9 @@ pub enum Error {
     Label(String),
     /// Training produced a loss or gradient that is not finite (learning rate too high?).
     Diverged(String),
-    /// A model has no classifier head or no label list (not a fine-tuned classifier).
+    /// A model is not fine-tuned for the task: a classifier without its head or label list,
+    /// a question answerer without its span head (`cls/squad/*`), or a model without the
+    /// pooler a head reads. The message names what is missing.
     NotAClassifier(String),
     /// There is nothing to work on: no training or evaluation examples.
     EmptyData(String),
@@ -115,7 +117,8 @@ impl fmt::Display for Error {
             Error::Cancelled(m) => write!(f, "cancelled: {m}"),
             Error::Label(m) => write!(f, "label: {m}"),
             Error::Diverged(m) => write!(f, "diverged: {m}"),
-            Error::NotAClassifier(m) => write!(f, "not a classifier: {m}"),
+            // Not "not a classifier": a SQuAD model lacking its span head lands here too.
+            Error::NotAClassifier(m) => write!(f, "not fine-tuned for the task: {m}"),
             Error::EmptyData(m) => write!(f, "no data: {m}"),
         }
     }

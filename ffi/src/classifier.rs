@@ -10,19 +10,26 @@ use bert::tokenizer::{EncodeOptions, Padding};
 use bert::Inputs;
 
 use crate::args;
-use crate::context::bert_context;
+use crate::context::{bert_context, Ctx};
 use crate::handles::Owner;
 use crate::log::{log, BERT_LOG_INFO};
-use crate::model::{self, bert_model, bert_model_params};
-use crate::status::{bert_status, guard, Failure, BERT_ERROR_BUFFER_TOO_SMALL};
+use crate::model::{self, bert_model, bert_model_params, Device, Encoder};
+use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TOO_SMALL};
 
 /// A fine-tuned classifier: an encoder with its tokenizer (a `bert_model`, see
 /// `bert_classifier_model`), a classification head and its labels. Immutable: share it
 /// between threads, each with its own `bert_context` made from `bert_classifier_model()`.
 pub struct bert_classifier {
     model: bert_model,
-    head: ClassifierHead,
+    head: Head,
     labels: Vec<CString>,
+}
+
+/// The head, on its encoder's back end (the pooled output it reads stays there).
+enum Head {
+    Cpu(ClassifierHead),
+    #[cfg(feature = "vulkan")]
+    Vulkan(ClassifierHead<bert::backend::Vulkan>),
 }
 
 /// Loads a classifier fine-tuned by `bert_trainer_save` or `bert classify --do_train`: a
@@ -30,7 +37,9 @@ pub struct bert_classifier {
 /// be NULL: defaults) gives the back end, the encoder's `dtype` (the head stays f32) and
 /// `verify_checksums`; the file brings its vocabulary and casing, so `vocab_path` must be
 /// NULL and `do_lower_case` `BERT_LOWER_CASE_AUTO` (`BERT_ERROR_INVALID_ARGUMENT`
-/// otherwise); `config_json` and `vocab_text` are ignored. On failure `*out_classifier` is
+/// otherwise); `config_json` and `vocab_text` are ignored. With `BERT_BACKEND_VULKAN` the
+/// encoder and the head run on the device (logits within 1e-4 of the CPU's);
+/// `BERT_ERROR_UNSUPPORTED` where there is none. On failure `*out_classifier` is
 /// NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT` (not a model, or a checksum that does not
 /// match), `BERT_ERROR_NOT_A_CLASSIFIER` (a model without labels or head, e.g. a pre-trained
 /// one).
@@ -44,7 +53,8 @@ pub unsafe extern "C" fn bert_classifier_load_file(
         let out = args::out(out_classifier, "out_classifier")?;
         *out = std::ptr::null_mut();
         let path = Path::new(args::c_str(path, "path")?);
-        let opts = model::classifier_options(&model::read_params(params)?)?;
+        let p = model::read_params(params)?;
+        let opts = model::classifier_options(&p)?;
         if path.exists() && !bert::weights::native::is_native_file(path) {
             return Err(bert::Error::NotAClassifier(format!(
                 "{}: not a fine-tuned classifier (only a .bert file written by fine-tuning \
@@ -53,13 +63,24 @@ pub unsafe extern "C" fn bert_classifier_load_file(
             ))
             .into());
         }
-        let (model, tokenizer, labels, head) = Classifier::load_with(path, &opts)?.into_parts();
+        let (encoder, tokenizer, labels, head) = match model::device(&p)? {
+            Device::Cpu => {
+                let (m, t, l, h) = Classifier::load_with(path, &opts)?.into_parts();
+                (Encoder::Cpu(m), t, l, Head::Cpu(h))
+            }
+            #[cfg(feature = "vulkan")]
+            Device::Vulkan(vk) => {
+                let (m, t, l, h) = Classifier::load_on(vk, path, &opts)?.into_parts();
+                (Encoder::Vulkan(m), t, l, Head::Vulkan(h))
+            }
+        };
         log(BERT_LOG_INFO, || {
             format!(
-                "classifier {}: {} layers, hidden {}, labels {labels:?}",
+                "classifier {}: {} layers, hidden {}, labels {labels:?}, back end {}",
                 path.display(),
-                model.config().num_hidden_layers,
-                model.config().hidden_size
+                encoder.config().num_hidden_layers,
+                encoder.config().hidden_size,
+                encoder.backend_name()
             )
         });
         let labels = labels
@@ -67,7 +88,7 @@ pub unsafe extern "C" fn bert_classifier_load_file(
             .map(|l| CString::new(l.replace('\0', "\\0")).unwrap_or_default())
             .collect();
         *out = Box::into_raw(Box::new(bert_classifier {
-            model: bert_model::new(model, tokenizer, Owner::Classifier),
+            model: bert_model::with_encoder(encoder, tokenizer, Owner::Classifier),
             head,
             labels,
         }));
@@ -211,8 +232,7 @@ pub unsafe extern "C" fn bert_classify(
             batch: n_texts,
             seq,
         };
-        let mut row_logits =
-            classifier::logits(clf.model.model.cpu()?, &clf.head, c.ctx.cpu()?, &inputs)?;
+        let mut row_logits = run_logits(clf, &mut c.ctx, &inputs)?;
         if !logits.is_null() {
             std::slice::from_raw_parts_mut(logits, needed).copy_from_slice(&row_logits);
         }
@@ -221,5 +241,18 @@ pub unsafe extern "C" fn bert_classify(
             std::slice::from_raw_parts_mut(probabilities, needed).copy_from_slice(&row_logits);
         }
         Ok(())
+    })
+}
+
+/// The logits `[batch, num_labels]` of `inputs`, on the classifier's back end.
+fn run_logits(clf: &bert_classifier, ctx: &mut Ctx, inputs: &Inputs) -> FfiResult<Vec<f32>> {
+    Ok(match (&clf.model.model, &clf.head, ctx) {
+        (Encoder::Cpu(m), Head::Cpu(h), Ctx::Cpu(x)) => classifier::logits(m, h, x, inputs)?,
+        #[cfg(feature = "vulkan")]
+        (Encoder::Vulkan(m), Head::Vulkan(h), Ctx::Vulkan(x)) => {
+            classifier::logits(m, h, x, inputs)?
+        }
+        #[cfg(feature = "vulkan")]
+        _ => return Err(Failure::invalid("the context was made for another model")),
     })
 }

@@ -209,17 +209,6 @@ impl Ctx {
             Ctx::Vulkan(c) => c.set_abort(hook),
         }
     }
-
-    /// The CPU context, for the calls that run only there (a classifier's head).
-    pub(crate) fn cpu(&mut self) -> FfiResult<&mut Context> {
-        match self {
-            Ctx::Cpu(c) => Ok(c),
-            #[cfg(feature = "vulkan")]
-            Ctx::Vulkan(_) => Err(Failure::from(bert::Error::Unsupported(
-                "this call runs on BERT_BACKEND_CPU contexts only for now".into(),
-            ))),
-        }
-    }
 }
 
 impl bert_context {

@@ -44,9 +44,10 @@ pub const BERT_DTYPE_INT8: bert_dtype = 3;
 pub struct bert_model_params {
     /// `sizeof(bert_model_params)`, set by `bert_model_default_params()`; checked.
     pub size: usize,
-    /// `BERT_BACKEND_CPU` (default), or `BERT_BACKEND_VULKAN` (`bert_model_load_file` only;
+    /// `BERT_BACKEND_CPU` (default), or `BERT_BACKEND_VULKAN` (`bert_model_load_file`,
+    /// `bert_classifier_load_file` and `bert_qa_load_file`; not `bert_model_load_buffer`):
     /// `BERT_ERROR_UNSUPPORTED` saying why where the build or the machine has no Vulkan
-    /// device; see `bert_backend_available`).
+    /// device (see `bert_backend_available`).
     pub backend: bert_backend,
     /// `BERT_LOWER_CASE_AUTO` (default), 0 (cased) or 1 (uncased: lower-case, strip accents).
     pub do_lower_case: i32,
@@ -127,17 +128,6 @@ impl Encoder {
             Encoder::Cpu(m) => m.dtype(),
             #[cfg(feature = "vulkan")]
             Encoder::Vulkan(m) => m.dtype(),
-        }
-    }
-
-    /// The CPU model, for the parts of the C ABI that run only there (a classifier's head).
-    pub(crate) fn cpu(&self) -> FfiResult<&BertModel> {
-        match self {
-            Encoder::Cpu(m) => Ok(m),
-            #[cfg(feature = "vulkan")]
-            Encoder::Vulkan(_) => Err(Failure::from(bert::Error::Unsupported(
-                "this call runs on BERT_BACKEND_CPU models only for now".into(),
-            ))),
         }
     }
 
@@ -226,7 +216,7 @@ fn options(p: &bert_model_params) -> FfiResult<ModelOptions> {
 /// classifier file brings its vocabulary and casing, so options that would change them are
 /// refused rather than ignored.
 pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOptions> {
-    cpu_only(p, "a classifier")?;
+    check_backend(p)?;
     if !p.vocab_path.is_null() {
         return Err(Failure::invalid(
             "vocab_path must be NULL for a classifier (its file holds the vocabulary it was \
@@ -248,7 +238,7 @@ pub(crate) fn classifier_options(p: &bert_model_params) -> FfiResult<ModelOption
 pub(crate) unsafe fn qa_options(
     p: &bert_model_params,
 ) -> FfiResult<(ModelOptions, Option<PathBuf>, Option<bool>)> {
-    cpu_only(p, "bert_qa_load_file")?;
+    check_backend(p)?;
     let lower = match p.do_lower_case {
         BERT_LOWER_CASE_AUTO => None,
         _ => Some(lower_case(p, || true)?),
@@ -269,6 +259,25 @@ fn check_backend(p: &bert_model_params) -> FfiResult<()> {
             "back end {b} is not available (see bert_backend_available)"
         )))),
     }
+}
+
+/// Where a model is loaded: the CPU, or a Vulkan device opened for it.
+pub(crate) enum Device {
+    Cpu,
+    #[cfg(feature = "vulkan")]
+    Vulkan(bert::backend::Vulkan),
+}
+
+/// The back end `p.backend` names, its device opened: `BERT_ERROR_UNSUPPORTED` saying why
+/// where the build or the machine has none (the loader, the driver, no compute queue).
+pub(crate) fn device(p: &bert_model_params) -> FfiResult<Device> {
+    check_backend(p)?;
+    #[cfg(feature = "vulkan")]
+    if p.backend == BERT_BACKEND_VULKAN {
+        use bert::backend::vulkan::{DeviceChoice, Vulkan};
+        return Ok(Device::Vulkan(Vulkan::open(DeviceChoice::Any)?));
+    }
+    Ok(Device::Cpu)
 }
 
 /// Refuses any back end but the CPU's for `what` (not on the device yet).
@@ -340,19 +349,18 @@ unsafe fn load_file(path: &str, p: &bert_model_params) -> FfiResult<bert_model> 
         ));
     }
     let vocab = vocab_override(p)?;
-    #[cfg(feature = "vulkan")]
-    if p.backend == BERT_BACKEND_VULKAN {
-        use bert::backend::vulkan::{DeviceChoice, Vulkan};
-        let vk = Vulkan::open(DeviceChoice::Any)?;
-        let (model, tokenizer) = pipeline_parts(vk, path, explicit_lower, &opts, vocab)?;
-        return Ok(bert_model::with_encoder(
-            Encoder::Vulkan(model),
-            tokenizer,
-            Owner::Caller,
-        ));
-    }
-    let (model, tokenizer) = pipeline_parts(bert::Cpu, path, explicit_lower, &opts, vocab)?;
-    Ok(bert_model::new(model, tokenizer, Owner::Caller))
+    let (encoder, tokenizer) = match device(p)? {
+        Device::Cpu => {
+            let (m, t) = pipeline_parts(bert::Cpu, path, explicit_lower, &opts, vocab)?;
+            (Encoder::Cpu(m), t)
+        }
+        #[cfg(feature = "vulkan")]
+        Device::Vulkan(vk) => {
+            let (m, t) = pipeline_parts(vk, path, explicit_lower, &opts, vocab)?;
+            (Encoder::Vulkan(m), t)
+        }
+    };
+    Ok(bert_model::with_encoder(encoder, tokenizer, Owner::Caller))
 }
 
 /// The pipeline finds the vocabulary (stored in a .bert file, else vocab.txt beside the

@@ -8,10 +8,10 @@ use bert::heads::SquadHead;
 use bert::squad::{self, answerer, AnswerOptions, FeatureOptions};
 
 use crate::args;
-use crate::context::bert_context;
+use crate::context::{bert_context, Ctx};
 use crate::handles::Owner;
 use crate::log::{log, BERT_LOG_INFO};
-use crate::model::{self, bert_model, bert_model_params};
+use crate::model::{self, bert_model, bert_model_params, Device, Encoder};
 use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TOO_SMALL};
 
 /// A SQuAD-fine-tuned model: an encoder with its tokenizer (a `bert_model`, see
@@ -19,7 +19,14 @@ use crate::status::{bert_status, guard, Failure, FfiResult, BERT_ERROR_BUFFER_TO
 /// each with its own `bert_context` made from `bert_qa_model()`.
 pub struct bert_qa {
     model: bert_model,
-    head: SquadHead,
+    head: Head,
+}
+
+/// The span head, on its encoder's back end (the last layer it reads stays there).
+enum Head {
+    Cpu(SquadHead),
+    #[cfg(feature = "vulkan")]
+    Vulkan(SquadHead<bert::backend::Vulkan>),
 }
 
 /// Most answers one question may ask for (`bert_qa_params.n_best`). Each is a candidate
@@ -101,7 +108,9 @@ pub extern "C" fn bert_qa_default_params() -> bert_qa_params {
 /// `cls/squad/output_bias` (vocabulary: `vocab.txt` beside it). `params` (may be NULL:
 /// defaults) gives the back end, the encoder's `dtype` (the head stays f32),
 /// `verify_checksums`, and a `vocab_path` / `do_lower_case` that override the model's (as
-/// `--vocab_file` / `--do_lower_case` do); `config_json` and `vocab_text` are ignored. On
+/// `--vocab_file` / `--do_lower_case` do); `config_json` and `vocab_text` are ignored. With
+/// `BERT_BACKEND_VULKAN` the encoder and the span head run on the device (the same answers
+/// as the CPU's, logits within 1e-4); `BERT_ERROR_UNSUPPORTED` where there is none. On
 /// failure `*out_qa` is NULL: `BERT_ERROR_IO`, `BERT_ERROR_FORMAT`, `BERT_ERROR_SHAPE`,
 /// `BERT_ERROR_NOT_A_CLASSIFIER` (a model not fine-tuned for this task: without the span
 /// head, e.g. a pre-trained one or a classifier; the message names the missing tensor).
@@ -115,7 +124,8 @@ pub unsafe extern "C" fn bert_qa_load_file(
         let out = args::out(out_qa, "out_qa")?;
         *out = std::ptr::null_mut();
         let path = Path::new(args::c_str(path, "path")?);
-        let (opts, vocab, lower) = model::qa_options(&model::read_params(params)?)?;
+        let p = model::read_params(params)?;
+        let (opts, vocab, lower) = model::qa_options(&p)?;
         let is_native = bert::weights::native::is_native_file(path);
         if opts.verify_checksums && is_native {
             bert::weights::native::NativeModel::open(path)?.verify()?;
@@ -125,18 +135,39 @@ pub unsafe extern "C" fn bert_qa_load_file(
             Some(d) => bert::weights::quantize::convert(start.weights, &start.config, d)?,
             None => start.weights,
         };
-        let squad = squad::SquadModel::from_weights(start.config, &weights, start.tokenizer)?;
-        let (encoder, head, tokenizer) = squad.into_parts();
+        let (config, tokenizer) = (start.config, start.tokenizer);
+        let named = |e: bert::Error| match e {
+            bert::Error::NotAClassifier(m) => {
+                bert::Error::NotAClassifier(format!("{}: {m}", path.display()))
+            }
+            e => e,
+        };
+        let (encoder, head, tokenizer) = match model::device(&p)? {
+            Device::Cpu => {
+                let (m, h, t) = squad::SquadModel::from_weights(config, &weights, tokenizer)
+                    .map_err(named)?
+                    .into_parts();
+                (Encoder::Cpu(m), Head::Cpu(h), t)
+            }
+            #[cfg(feature = "vulkan")]
+            Device::Vulkan(vk) => {
+                let (m, h, t) = squad::SquadModel::from_weights_on(vk, config, &weights, tokenizer)
+                    .map_err(named)?
+                    .into_parts();
+                (Encoder::Vulkan(m), Head::Vulkan(h), t)
+            }
+        };
         log(BERT_LOG_INFO, || {
             format!(
-                "question answerer {}: {} layers, hidden {}",
+                "question answerer {}: {} layers, hidden {}, back end {}",
                 path.display(),
                 encoder.config().num_hidden_layers,
-                encoder.config().hidden_size
+                encoder.config().hidden_size,
+                encoder.backend_name()
             )
         });
         *out = Box::into_raw(Box::new(bert_qa {
-            model: bert_model::new(encoder, tokenizer, Owner::Qa),
+            model: bert_model::with_encoder(encoder, tokenizer, Owner::Qa),
             head,
         }));
         Ok(())
@@ -231,15 +262,31 @@ fn answer_pairs(
     n_best: usize,
     opts: &AnswerOptions,
 ) -> FfiResult<Vec<Vec<squad::Answer>>> {
-    let model = qa.model.model.cpu()?;
-    Ok(squad::answer_batch_with(
-        &qa.model.tokenizer.tokenizer,
-        opts,
-        c.ctx.cpu()?,
-        pairs,
-        n_best,
-        |ctx, inputs| squad::model::span_logits(model, &qa.head, ctx, inputs),
-    )?)
+    let tokenizer = &qa.model.tokenizer.tokenizer;
+    Ok(match (&qa.model.model, &qa.head, &mut c.ctx) {
+        (Encoder::Cpu(m), Head::Cpu(h), Ctx::Cpu(x)) => {
+            answer_on(tokenizer, opts, (m, h, x), pairs, n_best)?
+        }
+        #[cfg(feature = "vulkan")]
+        (Encoder::Vulkan(m), Head::Vulkan(h), Ctx::Vulkan(x)) => {
+            answer_on(tokenizer, opts, (m, h, x), pairs, n_best)?
+        }
+        #[cfg(feature = "vulkan")]
+        _ => return Err(Failure::invalid("the context was made for another model")),
+    })
+}
+
+/// [`answer_pairs`] on one back end: its encoder, span head and context.
+fn answer_on<B: bert::Backend>(
+    tokenizer: &bert::tokenizer::Tokenizer,
+    opts: &AnswerOptions,
+    (model, head, ctx): (&bert::BertModel<B>, &SquadHead<B>, &mut bert::Context<B>),
+    pairs: &[(&str, &str)],
+    n_best: usize,
+) -> bert::Result<Vec<Vec<squad::Answer>>> {
+    squad::answer_batch_with(tokenizer, opts, ctx, pairs, n_best, |ctx, inputs| {
+        squad::model::span_logits(model, head, ctx, inputs)
+    })
 }
 
 /// The context, checked to be made from `bert_qa_model(qa)`.

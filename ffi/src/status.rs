@@ -44,7 +44,8 @@ pub const BERT_ERROR_LABEL: bert_status = 13;
 /// The trainer is unusable afterwards (only `bert_trainer_free`).
 pub const BERT_ERROR_DIVERGED: bert_status = 14;
 /// The model is not fine-tuned for the task: a classifier without a label list or a
-/// classification head, or a question answerer without the span head (`cls/squad/*`).
+/// classification head, or a question answerer without the span head (`cls/squad/*`);
+/// `bert_last_error()` names what is missing. (The name stays for compatibility.)
 pub const BERT_ERROR_NOT_A_CLASSIFIER: bert_status = 15;
 /// There is nothing to work on: no training examples to train on, or no evaluation examples
 /// to evaluate.
@@ -69,7 +70,9 @@ pub extern "C" fn bert_status_string(status: bert_status) -> *const c_char {
         BERT_ERROR_INTERNAL => c"internal error",
         BERT_ERROR_LABEL => c"bad label",
         BERT_ERROR_DIVERGED => c"training diverged",
-        BERT_ERROR_NOT_A_CLASSIFIER => c"not a fine-tuned classifier",
+        BERT_ERROR_NOT_A_CLASSIFIER => {
+            c"not fine-tuned for the task (no classifier head and labels, or no SQuAD span head)"
+        }
         BERT_ERROR_EMPTY_DATA => c"no data",
         _ => c"unknown status",
     };

@@ -473,11 +473,17 @@ fn loading_checks_the_file_and_the_head() {
             bert_qa_load_file(ckpt.as_ptr(), std::ptr::null(), &mut qa),
             BERT_ERROR_NOT_A_CLASSIFIER
         );
+        // The message names what is missing and where, and does not call a QA model a
+        // classifier; nor does the status text alone.
+        let e = last_error();
         assert!(
-            last_error().contains("cls/squad/output_weights"),
-            "{}",
-            last_error()
+            e.contains("cls/squad/output_weights")
+                && e.contains("bert_model.ckpt")
+                && !e.contains("classifier"),
+            "{e}"
         );
+        let text = CStr::from_ptr(bert_status_string(BERT_ERROR_NOT_A_CLASSIFIER));
+        assert!(text.to_string_lossy().contains("span head"), "{text:?}");
         assert_eq!(
             bert_qa_load_file(std::ptr::null(), std::ptr::null(), &mut qa),
             BERT_ERROR_NULL_ARGUMENT

@@ -7,6 +7,7 @@
 use super::features::{pad, InputFeatures};
 use super::metrics;
 use super::model::Classifier;
+use crate::backend::Backend;
 use crate::model::Context;
 use crate::{Error, Result};
 
@@ -53,11 +54,11 @@ impl EvalResults {
     }
 }
 
-/// Runs `features` through `classifier`, `batch_size` at a time, and scores the predictions
+/// Runs `features` through `classifier` (on any back end), `batch_size` at a time, and scores the predictions
 /// against their `label_id`s. No examples is [`Error::EmptyData`].
-pub fn evaluate(
-    classifier: &Classifier,
-    ctx: &mut Context,
+pub fn evaluate<B: Backend>(
+    classifier: &Classifier<B>,
+    ctx: &mut Context<B>,
     features: &[InputFeatures],
     batch_size: usize,
 ) -> Result<EvalResults> {

@@ -284,6 +284,17 @@ impl<B: Backend> BertModel<B> {
         B::status(&ctx.exec)
     }
 
+    /// The last layer of a batch, every position computed (padding included), left in
+    /// `ctx.hidden` at the returned index: what a head reading every position needs, without
+    /// the pooler [`BertModel::forward`] also runs.
+    pub(crate) fn sequence(&self, ctx: &mut Context<B>, inputs: &Inputs) -> Result<usize> {
+        inputs.check(&self.config)?;
+        inputs.rows(false, &mut ctx.rows);
+        let last = self.encode(ctx, false, false)?;
+        B::status(&ctx.exec)?;
+        Ok(last)
+    }
+
     /// Runs the encoder on a batch, every position computed as `modeling.py` computes it
     /// (padding included). With `all_layers` the embedding output and every layer are kept
     /// (more memory); otherwise only the sequence and pooled outputs.

@@ -17,6 +17,7 @@ use super::features::{convert_examples_to_features, FeatureOptions, InputFeature
 use super::model::SquadModel;
 use super::predictions::{compute_predictions, PredictOptions, RawResult};
 use super::FeatureBatch;
+use crate::backend::{Backend, Cpu};
 use crate::heads::squad::SpanLogits;
 use crate::model::{Context, Inputs};
 use crate::tokenizer::Tokenizer;
@@ -86,11 +87,12 @@ pub fn default_stride(max_seq_length: usize, max_query_length: usize) -> usize {
     128.min(window / 2).max(1)
 }
 
-/// A SQuAD model ready to answer questions. Immutable and `Send + Sync`; each thread brings
-/// its own [`Context`].
+/// A SQuAD model ready to answer questions, on a back end (the CPU unless said otherwise;
+/// [`SquadModel::load_on`]). Immutable and `Send + Sync`; each thread brings its own
+/// [`Context`] (made on the same back end).
 #[derive(Debug)]
-pub struct QuestionAnswerer {
-    model: SquadModel,
+pub struct QuestionAnswerer<B: Backend = Cpu> {
+    model: SquadModel<B>,
     opts: AnswerOptions,
 }
 
@@ -101,21 +103,29 @@ impl QuestionAnswerer {
     pub fn load(path: impl AsRef<Path>) -> Result<QuestionAnswerer> {
         QuestionAnswerer::new(SquadModel::load(path)?)
     }
+}
+
+impl<B: Backend> QuestionAnswerer<B> {
+    /// [`QuestionAnswerer::load`] on another back end (e.g. `backend::Vulkan` with the
+    /// `vulkan` feature; [`SquadModel::load_on`]).
+    pub fn load_on(backend: B, path: impl AsRef<Path>) -> Result<Self> {
+        QuestionAnswerer::new(SquadModel::load_on(backend, path.as_ref(), None, None)?)
+    }
 
     /// [`QuestionAnswerer::load`]'s defaults ([`AnswerOptions::for_model`]) for a loaded
     /// model.
-    pub fn new(model: SquadModel) -> Result<QuestionAnswerer> {
+    pub fn new(model: SquadModel<B>) -> Result<Self> {
         let opts = AnswerOptions::for_model(model.config().max_position_embeddings);
         QuestionAnswerer::with_options(model, opts.windows, opts.max_answer_length, opts.batch_size)
     }
 
     /// Explicit windows, longest answer (in WordPieces) and windows per batch.
     pub fn with_options(
-        model: SquadModel,
+        model: SquadModel<B>,
         windows: FeatureOptions,
         max_answer_length: usize,
         batch_size: usize,
-    ) -> Result<QuestionAnswerer> {
+    ) -> Result<Self> {
         let opts = AnswerOptions {
             windows,
             max_answer_length,
@@ -125,7 +135,7 @@ impl QuestionAnswerer {
         Ok(QuestionAnswerer { model, opts })
     }
 
-    pub fn model(&self) -> &SquadModel {
+    pub fn model(&self) -> &SquadModel<B> {
         &self.model
     }
 
@@ -137,7 +147,7 @@ impl QuestionAnswerer {
     /// context has fewer distinct candidate spans; none for a context without words).
     pub fn answer(
         &self,
-        ctx: &mut Context,
+        ctx: &mut Context<B>,
         question: &str,
         context: &str,
         top_k: usize,
@@ -152,7 +162,7 @@ impl QuestionAnswerer {
     /// batched together; one list per pair, in order.
     pub fn answer_batch(
         &self,
-        ctx: &mut Context,
+        ctx: &mut Context<B>,
         pairs: &[(&str, &str)],
         top_k: usize,
     ) -> Result<Vec<Vec<Answer>>> {
@@ -171,13 +181,13 @@ impl QuestionAnswerer {
 /// [`QuestionAnswerer::answer_batch`] for a model kept in parts ([`SquadModel::into_parts`]):
 /// `logits` runs the encoder and the span head on a batch ([`super::model::span_logits`]).
 /// `opts` must have passed [`AnswerOptions::validate`] for the model.
-pub fn answer_batch_with(
+pub fn answer_batch_with<B: Backend>(
     tokenizer: &Tokenizer,
     opts: &AnswerOptions,
-    ctx: &mut Context,
+    ctx: &mut Context<B>,
     pairs: &[(&str, &str)],
     top_k: usize,
-    mut logits: impl FnMut(&mut Context, &Inputs) -> Result<SpanLogits>,
+    mut logits: impl FnMut(&mut Context<B>, &Inputs) -> Result<SpanLogits>,
 ) -> Result<Vec<Vec<Answer>>> {
     // A context without WordPieces has no answer (Google's conversion refuses it); the
     // other questions are answered. Tokenizing costs little next to the encoder.
@@ -236,11 +246,11 @@ pub fn answer_batch_with(
 /// Each feature's logits over its real positions only: padding cannot be an answer, and
 /// without it a window's candidates do not depend on the other windows of its batch
 /// (Google's padded logits let padding take n-best slots).
-fn raw_results(
-    ctx: &mut Context,
+fn raw_results<B: Backend>(
+    ctx: &mut Context<B>,
     features: &[InputFeatures],
     batch_size: usize,
-    logits: &mut impl FnMut(&mut Context, &Inputs) -> Result<SpanLogits>,
+    logits: &mut impl FnMut(&mut Context<B>, &Inputs) -> Result<SpanLogits>,
 ) -> Result<Vec<RawResult>> {
     let mut results = Vec::with_capacity(features.len());
     for batch in FeatureBatch::batches(features, batch_size) {

@@ -3,12 +3,16 @@
 //! encoder, `cls/squad/output_weights` `[2, hidden]`, `cls/squad/output_bias` `[2]`, the
 //! vocabulary and `do_lower_case`); a Google TF checkpoint holding the head loads as well
 //! (its `global_step` and AdamW slots are not weights and are left out).
+//!
+//! The model runs on any back end ([`SquadModel::load_on`]): the encoder's last layer stays
+//! on the device for the span head, and only the start and end logits come back.
 
 use std::path::Path;
 
 use super::features::InputFeatures;
 use super::predictions::RawResult;
 use super::FeatureBatch;
+use crate::backend::{Backend, Cpu};
 use crate::classifier::ModelStart;
 use crate::config::BertConfig;
 use crate::heads::squad::SpanLogits;
@@ -18,12 +22,12 @@ use crate::tokenizer::Tokenizer;
 use crate::weights::{native, Weights};
 use crate::{Error, Result};
 
-/// A SQuAD model for inference. Immutable and `Send + Sync`; each thread brings its own
-/// [`Context`].
+/// A SQuAD model for inference, on a back end (the CPU unless said otherwise). Immutable
+/// and `Send + Sync`; each thread brings its own [`Context`] (made on the same back end).
 #[derive(Debug)]
-pub struct SquadModel {
-    model: BertModel,
-    head: SquadHead,
+pub struct SquadModel<B: Backend = Cpu> {
+    model: BertModel<B>,
+    head: SquadHead<B>,
     tokenizer: Tokenizer,
 }
 
@@ -41,11 +45,7 @@ impl SquadModel {
         vocab_file: Option<&Path>,
         do_lower_case: Option<bool>,
     ) -> Result<SquadModel> {
-        let s = ModelStart::load(path, vocab_file, do_lower_case)?;
-        SquadModel::from_weights(s.config, &s.weights, s.tokenizer).map_err(|e| match e {
-            Error::NotAClassifier(m) => Error::NotAClassifier(format!("{}: {m}", path.display())),
-            e => e,
-        })
+        SquadModel::load_on(Cpu, path, vocab_file, do_lower_case)
     }
 
     /// Builds the model from Google-named weights that include `cls/squad/*`.
@@ -54,8 +54,37 @@ impl SquadModel {
         weights: &Weights,
         tokenizer: Tokenizer,
     ) -> Result<SquadModel> {
-        let head = SquadHead::load(&crate::Cpu, weights, config.hidden_size, false)?;
-        let model = BertModel::from_weights(config, weights)?;
+        SquadModel::from_weights_on(Cpu, config, weights, tokenizer)
+    }
+}
+
+impl<B: Backend> SquadModel<B> {
+    /// [`SquadModel::load_with`] on another back end (e.g. `backend::Vulkan` with the
+    /// `vulkan` feature): the weights are read on the host, then prepared by `backend`.
+    pub fn load_on(
+        backend: B,
+        path: &Path,
+        vocab_file: Option<&Path>,
+        do_lower_case: Option<bool>,
+    ) -> Result<Self> {
+        let s = ModelStart::load(path, vocab_file, do_lower_case)?;
+        // A missing head names the file it is missing from.
+        let named = |e| match e {
+            Error::NotAClassifier(m) => Error::NotAClassifier(format!("{}: {m}", path.display())),
+            e => e,
+        };
+        SquadModel::from_weights_on(backend, s.config, &s.weights, s.tokenizer).map_err(named)
+    }
+
+    /// [`SquadModel::from_weights`] on another back end.
+    pub fn from_weights_on(
+        backend: B,
+        config: BertConfig,
+        weights: &Weights,
+        tokenizer: Tokenizer,
+    ) -> Result<Self> {
+        let head = SquadHead::load(&backend, weights, config.hidden_size, false)?;
+        let model = BertModel::build(backend, config, weights, false)?;
         if tokenizer.vocab().len() > model.config().vocab_size {
             return Err(Error::Vocab(format!(
                 "the vocabulary has {} tokens but the model only {} embeddings",
@@ -70,7 +99,7 @@ impl SquadModel {
         })
     }
 
-    pub fn model(&self) -> &BertModel {
+    pub fn model(&self) -> &BertModel<B> {
         &self.model
     }
 
@@ -84,13 +113,13 @@ impl SquadModel {
 
     /// Start and end logits `[batch, seq]` of a batch, every position computed (padding
     /// included, as Google's logits are).
-    pub fn logits(&self, ctx: &mut Context, inputs: &Inputs) -> Result<SpanLogits> {
+    pub fn logits(&self, ctx: &mut Context<B>, inputs: &Inputs) -> Result<SpanLogits> {
         span_logits(&self.model, &self.head, ctx, inputs)
     }
 
     /// The encoder, the span head and the tokenizer, for a caller that keeps them apart
     /// (the C ABI lends the encoder out as a model of its own).
-    pub fn into_parts(self) -> (BertModel, SquadHead, Tokenizer) {
+    pub fn into_parts(self) -> (BertModel<B>, SquadHead<B>, Tokenizer) {
         (self.model, self.head, self.tokenizer)
     }
 
@@ -98,7 +127,7 @@ impl SquadModel {
     /// `on_batch(done, total)` after each batch.
     pub fn raw_results(
         &self,
-        ctx: &mut Context,
+        ctx: &mut Context<B>,
         features: &[InputFeatures],
         batch_size: usize,
         mut on_batch: impl FnMut(usize, usize),
@@ -122,25 +151,26 @@ impl SquadModel {
 }
 
 /// [`SquadModel::logits`] on a model kept in parts ([`SquadModel::into_parts`]).
-pub fn span_logits(
-    model: &BertModel,
-    head: &SquadHead,
-    ctx: &mut Context,
+pub fn span_logits<B: Backend>(
+    model: &BertModel<B>,
+    head: &SquadHead<B>,
+    ctx: &mut Context<B>,
     inputs: &Inputs,
 ) -> Result<SpanLogits> {
     let rows = inputs.batch * inputs.seq;
-    // A copy of the last layer frees the context for the head (small next to the encoder's
-    // work).
-    let sequence = model
-        .forward(ctx, inputs, false)?
-        .sequence_output()
-        .to_vec();
-    let mut both = Vec::new();
-    head.logits(ctx.exec(), &sequence, rows, &mut both);
-    Ok(SpanLogits {
+    // The head reads the last layer where the encoder left it (on a device, nothing but the
+    // logits comes back); `ctx.sentence` is free scratch on this path.
+    let last = model.sequence(ctx, inputs)?;
+    head.logits(&mut ctx.exec, &ctx.hidden[last], rows, &mut ctx.sentence);
+    B::status(&ctx.exec)?;
+    let both = B::read(&ctx.exec, &ctx.sentence, 2 * rows);
+    let out = SpanLogits {
         start: both[..rows].to_vec(),
         end: both[rows..2 * rows].to_vec(),
-    })
+    };
+    // A device's read may fail (lost device): its zeros must not pass for logits.
+    B::status(&ctx.exec)?;
+    Ok(out)
 }
 
 /// Writes a fine-tuned SQuAD model (a `.bert` file with the span head and the vocabulary)

@@ -382,7 +382,8 @@ int main(int argc, char **argv) {
     CHECK(strcmp(bert_status_string(BERT_ERROR_CANCELLED), "cancelled") == 0);
     CHECK(strcmp(bert_status_string(BERT_ERROR_LABEL), "bad label") == 0);
     CHECK(strcmp(bert_status_string(BERT_ERROR_DIVERGED), "training diverged") == 0);
-    CHECK(strcmp(bert_status_string(BERT_ERROR_NOT_A_CLASSIFIER), "not a fine-tuned classifier") == 0);
+    CHECK(strcmp(bert_status_string(BERT_ERROR_NOT_A_CLASSIFIER),
+                 "not fine-tuned for the task (no classifier head and labels, or no SQuAD span head)") == 0);
     CHECK(strcmp(bert_status_string(BERT_ERROR_EMPTY_DATA), "no data") == 0);
 
     /* --- the log: loads and back-end choices at INFO, failures at ERROR; then silence ----- */

@@ -24,7 +24,8 @@
 //! data directory has no `test.tsv`).
 //!
 //! The training loop itself is the library's [`bert::classifier::FineTuner`]; this file parses
-//! flags, reads the task's files, logs progress and writes the outputs.
+//! flags, reads the task's files, logs progress and writes the model; evaluating and
+//! predicting (`classify_predict.rs`) run on the back end `--backend cpu|vulkan|auto` names.
 
 use std::io::IsTerminal;
 use std::io::Write;
@@ -33,15 +34,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bert::classifier::{
-    self, checkpoint, Classifier, FineTuneParams, FineTuner, InputFeatures, ModelStart, Outcome,
-    Processor, Progress, Split,
+    checkpoint, FineTuneParams, FineTuner, ModelStart, Outcome, Processor, Progress, Split,
 };
 use bert::config::{BertConfig, ConfigFlavor};
 use bert::tokenizer::Tokenizer;
 use bert::weights::{self, safetensors, tf_checkpoint, Weights};
 use bert::{Context, DType};
 
-use crate::extract_features::write_atomically;
 use crate::flags::{Flags, MAX_BATCH};
 
 /// Largest `--text_a_column` / `--text_b_column` / `--label_column`.
@@ -140,8 +139,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         flags.get(f);
     }
     let start = load_start(&flags)?;
-    // The encoder's dtype for evaluating and predicting (training is always f32).
+    // The encoder's dtype and back end for evaluating and predicting (training is always f32,
+    // on the CPU).
     let dtype = crate::model_flags::dtype(&flags)?;
+    let backend = crate::model_flags::backend_name(&flags)?;
     flags.finish()?;
 
     if !(do_train || do_eval || do_predict) {
@@ -245,7 +246,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         gradient_checkpointing: o.gradient_checkpointing,
         ..FineTuneParams::default()
     };
-    let (classifier, global_step) = match train {
+    let (config, weights, tokenizer, global_step) = match train {
         Some(examples) => {
             let start = ModelStart {
                 config: start.config,
@@ -257,74 +258,37 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ft.add_examples(&examples).map_err(err)?;
             drop(examples);
             fine_tune(&mut ft, &o, &output_dir)?;
-            let config = ft.config().clone();
             let w = ft.weights().map_err(err)?;
-            let w = convert(w, &config, dtype).map_err(err)?;
             (
-                Classifier::from_weights(config, &w, ft.tokenizer().clone(), labels.clone())
-                    .map_err(err)?,
+                ft.config().clone(),
+                w,
+                ft.tokenizer().clone(),
                 ft.global_step(),
             )
         }
-        None => {
-            let weights = convert(start.weights, &start.config, dtype).map_err(err)?;
-            (
-                Classifier::from_weights(start.config, &weights, start.tokenizer, labels.clone())
-                    .map_err(|e| {
-                    format!(
-                        "{e} (evaluating needs a fine-tuned classifier: train with \
-                             --do_train)"
-                    )
-                })?,
-                0,
-            )
-        }
+        None => (start.config, start.weights, start.tokenizer, 0),
     };
-    let mut ctx = Context::new(o.threads);
-    if let Some(examples) = dev {
-        let features = classifier::convert_examples(
-            &examples,
-            &labels,
-            classifier.tokenizer(),
-            o.max_seq_length,
-            ctx.threads(),
-        )
-        .map_err(err)?;
-        let results = classifier::evaluate(&classifier, &mut ctx, &features, o.eval_batch_size)
-            .map_err(err)?;
-        let text = results.to_eval_results_txt(&task_name, global_step);
-        let _ = write!(std::io::stderr(), "bert classify: eval results\n{text}");
-        write_atomically(&output_dir.join("eval_results.txt"), text.as_bytes())?;
+    if dev.is_none() && test.is_none() {
+        return Ok(());
     }
-    if let Some(examples) = test {
-        let features = classifier::convert_examples(
-            &examples,
-            &labels,
-            classifier.tokenizer(),
-            o.max_seq_length,
-            ctx.threads(),
-        )
-        .map_err(err)?;
-        let mut text = String::new();
-        for chunk in features.chunks(o.predict_batch_size) {
-            let refs: Vec<&InputFeatures> = chunk.iter().collect();
-            let probs = classifier
-                .probabilities(&mut ctx, &classifier::pad(&refs))
-                .map_err(err)?;
-            for row in probs.chunks_exact(labels.len()) {
-                let cols: Vec<String> = row.iter().map(f32::to_string).collect();
-                text.push_str(&cols.join("\t"));
-                text.push('\n');
-            }
-        }
-        write_atomically(&output_dir.join("test_results.tsv"), text.as_bytes())?;
-        crate::note!(
-            "bert classify: wrote {} ({} examples)",
-            output_dir.join("test_results.tsv").display(),
-            features.len()
-        );
-    }
-    Ok(())
+    // Evaluating and predicting run on the back end --backend names.
+    let job = crate::classify_predict::Predict {
+        weights: convert(weights, &config, dtype).map_err(err)?,
+        config,
+        tokenizer,
+        labels,
+        trained: do_train,
+        global_step,
+        dev,
+        test,
+        task_name: &task_name,
+        max_seq_length: o.max_seq_length,
+        eval_batch_size: o.eval_batch_size,
+        predict_batch_size: o.predict_batch_size,
+        threads: o.threads,
+        output_dir: &output_dir,
+    };
+    crate::model_flags::on_backend(backend, job)
 }
 
 /// The weights in `dtype` (`None`: unchanged).

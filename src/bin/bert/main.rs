@@ -2,6 +2,7 @@
 //! (`--vocab_file`, `--do_lower_case`, ...); the dashed spelling (`--vocab-file`) is accepted too.
 
 mod classify;
+mod classify_predict;
 mod convert;
 mod create_pretraining_data;
 mod embed;
@@ -11,6 +12,7 @@ mod lines;
 mod model_flags;
 mod pretrain;
 mod squad;
+mod squad_predict;
 mod tokenize;
 
 use std::io::Write;
@@ -92,7 +94,10 @@ commands:
   version           print the version
 
 --dtype on embed, extract-features and classify converts the weights while loading (default:
-as the model file stores them). --mmap=false on embed and extract-features reads a .bert file
+as the model file stores them). --backend cpu|vulkan|auto picks where the model runs (default
+cpu; auto: a Vulkan GPU if there is one, else the CPU; vulkan needs a build with the vulkan
+feature) on embed, extract-features, classify (evaluating and predicting) and squad
+(predicting). --mmap=false on embed and extract-features reads a .bert file
 into memory instead of mapping it (a mapped file must be replaced by rename, never rewritten
 in place, while a command uses it).
 

@@ -3,7 +3,8 @@
 //! `--dtype f32|f16|int8` converts the weights while loading (default: as stored);
 //! `--mmap=false` reads a `.bert` file into memory instead of mapping it, so that it may be
 //! rewritten in place while the command runs; `--backend cpu|vulkan|auto` picks where the
-//! encoder runs (default cpu; auto: a Vulkan GPU if there is one, else the CPU).
+//! model runs (default cpu; auto: a Vulkan GPU if there is one, else the CPU), for these
+//! commands and for the prediction paths of `classify` and `squad` ([`on_backend`]).
 
 use bert::config::BertConfig;
 use std::path::Path;
@@ -22,24 +23,33 @@ pub trait OnBackend {
     fn run<B: Backend>(self, pipeline: Pipeline<B>) -> Result<(), String>;
 }
 
-/// Loads the model the flags name on the back end `--backend` names, checks that no flag
-/// is left unread, and runs `job` with it.
-/// `--backend vulkan` fails when there is no Vulkan device (or this build has no Vulkan
-/// back end), saying why; `auto` then says so on stderr and uses the CPU.
-pub fn run_on_backend(
-    flags: &Flags,
-    default_max_seq_length: Option<usize>,
-    job: impl OnBackend,
-) -> Result<(), String> {
+/// What a command does on a back end, whichever it is (it loads its own model there).
+pub trait OnDevice {
+    fn run<B: Backend>(self, backend: B) -> Result<(), String>;
+}
+
+/// `--backend`'s value (default cpu), checked: a command reads it before `Flags::finish`
+/// and opens it with [`on_backend`] once its inputs are read.
+pub fn backend_name(flags: &Flags) -> Result<&str, String> {
     match flags.get("backend").unwrap_or("cpu") {
-        "cpu" => finish_and_run(flags, load_on(Cpu, flags, default_max_seq_length)?, job),
+        name @ ("cpu" | "vulkan" | "auto") => Ok(name),
+        other => Err(format!("--backend {other:?}: expected cpu, vulkan or auto")),
+    }
+}
+
+/// Runs `job` on the back end `name` ([`backend_name`]) names. `vulkan` fails when there
+/// is no Vulkan device (or this build has no Vulkan back end), saying why; `auto` then says
+/// so on stderr and uses the CPU.
+pub fn on_backend(name: &str, job: impl OnDevice) -> Result<(), String> {
+    match name {
+        "cpu" => job.run(Cpu),
         "vulkan" => {
             #[cfg(feature = "vulkan")]
             {
                 use bert::backend::vulkan::{DeviceChoice, Vulkan};
                 let vk = Vulkan::open(DeviceChoice::Any)
                     .map_err(|e| format!("--backend vulkan: {e}"))?;
-                finish_and_run(flags, load_on(vk, flags, default_max_seq_length)?, job)
+                job.run(vk)
             }
             #[cfg(not(feature = "vulkan"))]
             Err(
@@ -53,26 +63,47 @@ pub fn run_on_backend(
             {
                 use bert::backend::vulkan::{DeviceChoice, Vulkan};
                 match Vulkan::open(DeviceChoice::Gpu) {
-                    Ok(vk) => {
-                        let p = load_on(vk, flags, default_max_seq_length)?;
-                        return finish_and_run(flags, p, job);
-                    }
+                    Ok(vk) => return job.run(vk),
                     Err(e) => eprintln!("bert: --backend auto: using the CPU ({e})"),
                 }
             }
-            finish_and_run(flags, load_on(Cpu, flags, default_max_seq_length)?, job)
+            job.run(Cpu)
         }
         other => Err(format!("--backend {other:?}: expected cpu, vulkan or auto")),
     }
 }
 
-fn finish_and_run<B: Backend>(
+/// Loads the model the flags name on the back end `--backend` names, checks that no flag
+/// is left unread, and runs `job` with it (see [`on_backend`]).
+pub fn run_on_backend(
     flags: &Flags,
-    pipeline: Pipeline<B>,
+    default_max_seq_length: Option<usize>,
     job: impl OnBackend,
 ) -> Result<(), String> {
-    flags.finish()?;
-    job.run(pipeline)
+    let name = backend_name(flags)?;
+    on_backend(
+        name,
+        LoadThen {
+            flags,
+            default_max_seq_length,
+            job,
+        },
+    )
+}
+
+/// [`run_on_backend`]'s job: load the pipeline on the back end, then run the command.
+struct LoadThen<'f, J> {
+    flags: &'f Flags,
+    default_max_seq_length: Option<usize>,
+    job: J,
+}
+
+impl<J: OnBackend> OnDevice for LoadThen<'_, J> {
+    fn run<B: Backend>(self, backend: B) -> Result<(), String> {
+        let pipeline = load_on(backend, self.flags, self.default_max_seq_length)?;
+        self.flags.finish()?;
+        self.job.run(pipeline)
+    }
 }
 
 /// The model and its tokenizer named by the flags, on `backend`; `max_seq_length` from the

@@ -15,7 +15,8 @@
 //! `--version_2_with_negative`, `null_odds.json` in `--output_dir`, byte for byte as
 //! `write_predictions` writes them; then `evaluate-v1.1.py` (or `evaluate-v2.0.py` with
 //! `null_odds.json` as the no-answer file, as Google's README runs it) on `--predict_file`,
-//! printed and written to `output_dir/eval_results.json`.
+//! printed and written to `output_dir/eval_results.json` (`squad_predict.rs`, on the back end
+//! `--backend cpu|vulkan|auto` names).
 //!
 //! A run writes its whole training state (`training_state.safetensors`: variables, AdamW
 //! slots, step, generators, feature order) beside `model.bert` every
@@ -30,14 +31,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bert::squad::{
-    self, Dataset, FeatureOptions, PredictOptions, SquadFineTuner, SquadModel, SquadTrainParams,
+    self, Dataset, FeatureOptions, PredictOptions, SquadFineTuner, SquadTrainParams,
 };
 use bert::train::checkpoint;
 use bert::train::pretraining_data::PyRandom;
 use bert::Context;
 
 use crate::classify::{format_duration, load_start};
-use crate::extract_features::write_atomically;
 use crate::flags::{Flags, MAX_BATCH};
 
 /// Flags of the training half.
@@ -115,6 +115,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         flags.get(f);
     }
     let start = load_start(&flags)?;
+    // Where predicting runs (training is on the CPU).
+    let backend = crate::model_flags::backend_name(&flags)?;
     flags.finish()?;
 
     // validate_flags_or_throw.
@@ -172,7 +174,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     std::fs::create_dir_all(&output_dir).map_err(|e| format!("{}: {e}", output_dir.display()))?;
 
-    let model = match train {
+    let (config, weights, tokenizer) = match train {
         Some(examples) => {
             let features =
                 squad::convert_examples_to_features(&examples, &start.tokenizer, &fo, true)
@@ -201,28 +203,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
             );
             drop(examples);
             fine_tune(&mut ft, &t, &output_dir)?;
-            ft.model().map_err(err)?
+            let w = ft.weights().map_err(err)?;
+            (ft.config().clone(), w, ft.tokenizer().clone())
         }
-        None => SquadModel::from_weights(start.config, &start.weights, start.tokenizer)
-            .map_err(|e| format!("{e} (predicting needs a model fine-tuned on SQuAD)"))?,
+        None => (start.config, start.weights, start.tokenizer),
     };
-    if let Some((read, data)) = predict {
-        let po = PredictOptions {
-            do_lower_case: model.tokenizer().do_lower_case(),
-            ..po
-        };
-        predict_and_evaluate(
-            &model,
-            &read.examples,
-            &data,
-            &fo,
-            &po,
-            predict_batch_size,
-            t.params.threads,
-            &output_dir,
-        )?;
+    match predict {
+        Some((read, data)) => crate::model_flags::on_backend(
+            backend,
+            crate::squad_predict::Predict {
+                config,
+                weights,
+                tokenizer,
+                run: crate::squad_predict::Run {
+                    examples: &read.examples,
+                    data: &data,
+                    fo: &fo,
+                    po: &po,
+                    batch_size: predict_batch_size,
+                    threads: t.params.threads,
+                    output_dir: &output_dir,
+                },
+            },
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Trains to the end of the run, resuming from `training_state.safetensors` in
@@ -300,65 +305,4 @@ fn fine_tune(ft: &mut SquadFineTuner, t: &TrainFlags, output_dir: &Path) -> Resu
         model_path.display()
     );
     Ok(())
-}
-
-/// Predicts, writes Google's prediction files, and evaluates them with the official script's
-/// metric.
-#[allow(clippy::too_many_arguments)]
-fn predict_and_evaluate(
-    model: &SquadModel,
-    examples: &[squad::SquadExample],
-    data: &Dataset,
-    fo: &FeatureOptions,
-    po: &PredictOptions,
-    batch_size: usize,
-    threads: usize,
-    output_dir: &Path,
-) -> Result<(), String> {
-    let err = |e: bert::Error| e.to_string();
-    let started = Instant::now();
-    let features =
-        squad::convert_examples_to_features(examples, model.tokenizer(), fo, false).map_err(err)?;
-    let mut ctx = Context::new(threads);
-    let results = model
-        .raw_results(&mut ctx, &features, batch_size, |_, _| {})
-        .map_err(err)?;
-    let preds = squad::compute_predictions(examples, &features, &results, po).map_err(err)?;
-    preds
-        .write_files(
-            &output_dir.join("predictions.json"),
-            &output_dir.join("nbest_predictions.json"),
-            &output_dir.join("null_odds.json"),
-        )
-        .map_err(err)?;
-    let secs = started.elapsed().as_secs_f64();
-    crate::note!(
-        "bert squad: predicted {} questions ({} features) in {} ({:.1} examples/s); wrote \
-         predictions.json, nbest_predictions.json{} in {}",
-        examples.len(),
-        features.len(),
-        format_duration(secs),
-        examples.len() as f64 / secs.max(1e-9),
-        if po.version_2_with_negative {
-            ", null_odds.json"
-        } else {
-            ""
-        },
-        output_dir.display()
-    );
-    let answers = preds.answers();
-    let json = if po.version_2_with_negative {
-        let odds = preds.null_odds();
-        // Google's README: evaluate-v2.0.py with --na-prob-file null_odds.json.
-        squad::evaluate_v2(data, &answers, odds.as_ref(), 1.0)
-            .map_err(err)?
-            .to_json(Some(2))
-    } else {
-        squad::evaluate_v1(data, &answers).map_err(err)?.to_json()
-    };
-    crate::print_stdout(&format!("{json}\n"))?;
-    write_atomically(
-        &output_dir.join("eval_results.json"),
-        format!("{json}\n").as_bytes(),
-    )
 }
