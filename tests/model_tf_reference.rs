@@ -280,21 +280,13 @@ fn pretraining_heads_match_run_pretraining_py() {
             false,
         )
         .unwrap();
-    let per_example = positions.len() / batch;
     let h = config.hidden_size;
     let (sequence, pooled) = (
         out.sequence_output().to_vec(),
         out.pooled_output().unwrap().to_vec(),
     );
-    // The sequence output at each masked position (flat index `example * seq + position`).
-    let x: Vec<f32> = positions
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &p)| {
-            let row = (i / per_example) * seq + p as usize;
-            sequence[row * h..][..h].to_vec()
-        })
-        .collect();
+    // The sequence output at each masked position.
+    let x = common::gather_positions(&sequence, &positions, batch, seq, h);
     let n = positions.len();
     let mut ex = Cpu.exec(1);
     heads

@@ -61,15 +61,7 @@ fn pretraining_heads_on_the_device_match_run_pretraining_py() {
     let pooled = out.read_pooled_output().unwrap();
     // The last layer at each masked position (flat index `example * seq + position`),
     // gathered on the host as the trainer's `Rows` would name them.
-    let per_example = positions.len() / batch;
-    let x: Vec<f32> = positions
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &p)| {
-            let row = (i / per_example) * seq + p as usize;
-            sequence[row * h..][..h].to_vec()
-        })
-        .collect();
+    let x = common::gather_positions(&sequence, &positions, batch, seq, h);
     let slots = positions.len();
     let mut ex = vk.exec(1);
     let x = vk.upload(&x);

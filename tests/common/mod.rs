@@ -256,3 +256,24 @@ pub fn stored_rows(name: &str, full: &[f32], row_ids: &[u32], width: usize) -> V
         full.to_vec()
     }
 }
+
+/// The rows of a `[batch * seq, h]` sequence output at each example's masked positions
+/// (`positions`: `batch` runs of equal length, as `run_pretraining.py`'s
+/// `gather_indexes` reads them).
+pub fn gather_positions(
+    sequence: &[f32],
+    positions: &[u32],
+    batch: usize,
+    seq: usize,
+    h: usize,
+) -> Vec<f32> {
+    let per_example = positions.len() / batch;
+    positions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &p)| {
+            let row = (i / per_example) * seq + p as usize;
+            sequence[row * h..][..h].to_vec()
+        })
+        .collect()
+}
