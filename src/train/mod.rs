@@ -369,7 +369,10 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
 
     /// Loss and output of the current parameters on a batch, dropout off.
     pub fn evaluate(&mut self, inputs: &Inputs, targets: &H::Targets) -> Result<(f64, H::Output)> {
-        self.forward(inputs, targets, None)
+        let out = self.forward(inputs, targets, None)?;
+        // A device's ops report their errors here (an op missing there, out of memory).
+        B::status(&self.ctx.exec)?;
+        Ok(out)
     }
 
     /// Forward + backward on a micro-batch, adding its gradients (weighted by its number of
@@ -403,6 +406,7 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
         }
         let rows = (&bt.rows, bt.queries.as_ref());
         self.model.backward(ex, rows, &mut self.tape, &bt.dlast);
+        B::status(ex)?;
         self.examples += batch;
         self.loss_sum += out.0 * batch as f64;
         Ok(out)
@@ -450,6 +454,7 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
             (g.occurrence_sq, g.dense) = (None, false);
             i += 1;
         });
+        B::status(ex)?;
         self.global_step += 1;
         let loss = (self.loss_sum / self.examples as f64) as f32;
         self.examples = 0;
