@@ -277,6 +277,11 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
         }
     }
 
+    /// `buf[..n]` on the host, read through the run's executor (a copy from a device).
+    pub(crate) fn host(&self, buf: &B::Buf, n: usize) -> Vec<f32> {
+        B::read(&self.ctx.exec, buf, n).into_owned()
+    }
+
     /// The values of a trainable variable by name (a host copy).
     pub fn param(&self, name: &str) -> Option<Vec<f32>> {
         let ex = &self.ctx.exec;
