@@ -2,7 +2,8 @@
 //! columns and depths that are not multiples of the shaders' tiles (64x64 dense tiles,
 //! 16-deep k steps, 128-wide LayerNorm and 64-wide attention workgroups, 4096-value norm
 //! chunks), batches with padded keys and query subsets, column views with offsets and
-//! strides, repeated scatter targets. Dropout masks must be the same units on both.
+//! strides, repeated scatter targets, 1001-wide cross-entropy rows. Dropout masks must be
+//! the same units on both.
 //!
 //! Tolerance: max abs diff ≤ 1e-4 · max |reference| (+1e-6 for values near zero): the
 //! shaders sum in other orders than the CPU (tiles, tree reductions, f32 where the CPU
@@ -440,6 +441,45 @@ fn scatters_and_embedding_gradients_match_cpu() {
         (got_sq - want_sq).abs() <= 1e-5 * want_sq,
         "{got_sq} vs {want_sq}"
     );
+}
+
+#[test]
+fn cross_entropy_losses_and_gradients_match_cpu() {
+    let Some(mut t) = Both::new() else { return };
+    let mut c = Checks::default();
+    // 1001 wide: 7 full 128-wide passes and a ragged one; labels at both ends.
+    let width = 1001;
+    let labels = [0u32, 1000, 517, 3, 128, 999, 64, 700, 2];
+    let rows = labels.len();
+    let logits: Vec<f32> = values(rows * width, 50).iter().map(|v| v * 8.0).collect();
+    let scales: Vec<f32> = (0..rows).map(|r| 0.25 + r as f32 * 0.5).collect();
+    let (mut lp, mut dl) = (Vec::new(), Vec::new());
+    let want = Cpu::softmax_cross_entropy(
+        &mut t.cx,
+        &logits,
+        width,
+        &labels,
+        Some(&mut lp),
+        Some((&mut dl, &scales)),
+    );
+    let g = t.up(&logits);
+    let (mut glp, mut gdl) = Default::default();
+    let got = Vulkan::softmax_cross_entropy(
+        &mut t.gx,
+        &g,
+        width,
+        &labels,
+        Some(&mut glp),
+        Some((&mut gdl, &scales)),
+    );
+    let as32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    c.check("losses", &as32(&got), &as32(&want));
+    c.check("log-probabilities", &t.read(&glp, rows * width), &lp);
+    c.check("dlogits", &t.read(&gdl, rows * width), &dl);
+    // Without the optional outputs: the losses alone.
+    let alone = Vulkan::softmax_cross_entropy(&mut t.gx, &g, width, &labels, None, None);
+    Vulkan::status(&t.gx).unwrap();
+    c.check("losses alone", &as32(&alone), &as32(&want));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use super::buffer::VkBuf;
 use super::dense::{KernelView, VkMatrix};
 use super::exec::VulkanExec;
-use super::{attention, attention_train, dense, grads, norm, optim, rows, Vulkan};
+use super::{attention, attention_train, dense, grads, loss, norm, optim, rows, Vulkan};
 use crate::backend::cpu::Table;
 use crate::backend::{
     Activation, AdamStep, Backend, Dropout, Heads, Layout, MatrixSource, Norm, NormRecord, Queries,
@@ -315,26 +315,12 @@ impl Backend for Vulkan {
         log_probs: Option<&mut VkBuf>,
         dlogits: Option<(&mut VkBuf, &[f32])>,
     ) -> Vec<f64> {
-        // A few rows of a few labels (a head's logits): computed on the host by the CPU
-        // reference, which reads them anyway to return the losses.
-        let n = labels.len() * width;
-        let x = Self::read(ex, logits, n).into_owned();
-        let mut lp = log_probs.as_ref().map(|_| vec![0.0; n]);
-        let mut dl = dlogits.as_ref().map(|(_, s)| (vec![0.0; n], s.to_vec()));
-        let losses = crate::backend::cpu::softmax_cross_entropy(
-            &x,
-            width,
-            labels,
-            lp.as_deref_mut(),
-            dl.as_mut().map(|(d, s)| (d.as_mut_slice(), s.as_slice())),
-        );
-        if let (Some(buf), Some(v)) = (log_probs, lp) {
-            Self::write(ex, buf, &v);
-        }
-        if let (Some((buf, _)), Some((v, _))) = (dlogits, dl) {
-            Self::write(ex, buf, &v);
-        }
-        losses
+        loss::softmax_cross_entropy(ex, logits, width, labels, log_probs, dlogits).unwrap_or_else(
+            |e| {
+                ex.fail(e);
+                vec![f64::NAN; labels.len()]
+            },
+        )
     }
 
     fn dense_weight_grad(

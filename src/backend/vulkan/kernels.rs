@@ -74,6 +74,7 @@ pub(crate) struct Kernels {
     pub attention_train: Kernel,
     pub attention_dq: Kernel,
     pub attention_dkv: Kernel,
+    pub softmax_xent: Kernel,
 }
 
 macro_rules! spirv {
@@ -110,6 +111,7 @@ impl Kernels {
             attention_train: k(spirv!("attention_train"))?,
             attention_dq: k(spirv!("attention_dq"))?,
             attention_dkv: k(spirv!("attention_dkv"))?,
+            softmax_xent: k(spirv!("softmax_xent"))?,
         })
     }
 }

@@ -16,8 +16,8 @@
 //! - Training runs on the device too: dropout (the CPU's mask hash, so both back ends drop
 //!   the same units), LayerNorm and attention with their training records, every backward
 //!   op and AdamW are shaders; parameters, gradients and optimizer slots stay resident. What
-//!   comes back per step: the losses (the soft-max cross-entropy of a head's few logits runs
-//!   on the host), and each gradient's per-chunk sums of squares for the global norm.
+//!   comes back per step: the losses, the outputs the heads return (logits), and each
+//!   gradient's per-chunk sums of squares for the global norm.
 //!   Gradients are summed without atomics (one invocation owns each output value), so
 //!   they are deterministic.
 //!
@@ -36,6 +36,7 @@ mod device;
 mod exec;
 mod grads;
 mod kernels;
+mod loss;
 mod norm;
 mod optim;
 mod rows;
