@@ -61,8 +61,6 @@ pub use backend::{Cpu, CpuExec};
 pub use dense::Dense;
 use gemm::{BSrc, CMut};
 pub use isa::Isa;
-#[cfg(feature = "vulkan")]
-pub(crate) use loss::softmax_cross_entropy;
 use math::Path;
 use pack::MatRef;
 pub use rows::Table;

@@ -277,6 +277,11 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
         }
     }
 
+    /// `buf[..n]` on the host, read through the run's executor (a copy from a device).
+    pub(crate) fn host(&self, buf: &B::Buf, n: usize) -> Vec<f32> {
+        B::read(&self.ctx.exec, buf, n).into_owned()
+    }
+
     /// The values of a trainable variable by name (a host copy).
     pub fn param(&self, name: &str) -> Option<Vec<f32>> {
         let ex = &self.ctx.exec;
@@ -369,7 +374,10 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
 
     /// Loss and output of the current parameters on a batch, dropout off.
     pub fn evaluate(&mut self, inputs: &Inputs, targets: &H::Targets) -> Result<(f64, H::Output)> {
-        self.forward(inputs, targets, None)
+        let out = self.forward(inputs, targets, None)?;
+        // A device's ops report their errors here (an op missing there, out of memory).
+        B::status(&self.ctx.exec)?;
+        Ok(out)
     }
 
     /// Forward + backward on a micro-batch, adding its gradients (weighted by its number of
@@ -403,6 +411,7 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
         }
         let rows = (&bt.rows, bt.queries.as_ref());
         self.model.backward(ex, rows, &mut self.tape, &bt.dlast);
+        B::status(ex)?;
         self.examples += batch;
         self.loss_sum += out.0 * batch as f64;
         Ok(out)
@@ -450,6 +459,7 @@ impl<H: Head<B>, B: Backend> Trainer<H, B> {
             (g.occurrence_sq, g.dense) = (None, false);
             i += 1;
         });
+        B::status(ex)?;
         self.global_step += 1;
         let loss = (self.loss_sum / self.examples as f64) as f32;
         self.examples = 0;

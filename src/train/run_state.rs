@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::checkpoint::{TrainingState, Variable};
 use super::{Rng, Trainer};
-use crate::backend::Cpu;
+use crate::backend::Backend;
 use crate::config::BertConfig;
 use crate::heads::Head;
 use crate::model::{Param, Visit};
@@ -53,8 +53,8 @@ impl Order {
 
 /// The run's whole state: every variable with its AdamW slots, the global step, the
 /// generators and the data position.
-pub(crate) fn capture<H: Head<Cpu>>(
-    trainer: &Trainer<H>,
+pub(crate) fn capture<B: Backend, H: Head<B>>(
+    trainer: &Trainer<H, B>,
     config: &BertConfig,
     order: &Order,
     settings: BTreeMap<String, String>,
@@ -65,7 +65,7 @@ pub(crate) fn capture<H: Head<Cpu>>(
         variables.push(Variable {
             name: name.to_string(),
             shape: p.shape.clone(),
-            value: p.value.clone(),
+            value: trainer.host(&p.value, p.len()),
             m: Vec::new(),
             v: Vec::new(),
         })
@@ -75,19 +75,20 @@ pub(crate) fn capture<H: Head<Cpu>>(
         let (m, v) = opt
             .slots(&var.name)
             .ok_or_else(|| Error::Shape(format!("no optimizer slots for {}", var.name)))?;
-        (var.m, var.v) = (m.clone(), v.clone());
+        let n = var.value.len();
+        (var.m, var.v) = (trainer.host(m, n), trainer.host(v, n));
     }
     // Variables the run does not train (SQuAD's pooler) are kept too, with zero slots, so
     // that the resumed run still holds and saves them. Visited in place: copying every
     // variable (`Trainer::weights`) to find these few doubled a checkpoint's memory.
-    let mut untrained = |name: &str, p: &Param<Cpu>| {
+    let mut untrained = |name: &str, p: &Param<B>| {
         if opt.slots(name).is_none() {
             variables.push(Variable {
                 name: name.to_string(),
                 shape: p.shape.clone(),
-                value: p.value.clone(),
-                m: vec![0.0; p.value.len()],
-                v: vec![0.0; p.value.len()],
+                value: trainer.host(&p.value, p.len()),
+                m: vec![0.0; p.len()],
+                v: vec![0.0; p.len()],
             });
         }
     };
@@ -164,9 +165,9 @@ pub(crate) fn load(
 
 /// Puts `state`'s optimizer slots, step and generators into `trainer` (built from the
 /// state's weights) and returns the data order to go on with.
-pub(crate) fn restore<H: Head<Cpu>>(
+pub(crate) fn restore<B: Backend, H: Head<B>>(
     path: &Path,
-    trainer: &mut Trainer<H>,
+    trainer: &mut Trainer<H, B>,
     state: TrainingState,
 ) -> Result<Order> {
     let trained: Vec<_> = state

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use super::buffer::VkBuf;
 use super::dense::{KernelView, VkMatrix};
 use super::exec::VulkanExec;
-use super::{attention, dense, norm, rows, unsupported, Vulkan};
+use super::{attention, attention_train, dense, grads, loss, norm, optim, rows, Vulkan};
 use crate::backend::cpu::Table;
 use crate::backend::{
     Activation, AdamStep, Backend, Dropout, Heads, Layout, MatrixSource, Norm, NormRecord, Queries,
@@ -235,8 +235,8 @@ impl Backend for Vulkan {
         ex.attempt(|| rows::activate(ex, x, n, act, out));
     }
 
-    fn dropout(ex: &mut VulkanExec, _: &mut VkBuf, _: usize, _: Dropout) {
-        ex.fail(unsupported("dropout"));
+    fn dropout(ex: &mut VulkanExec, x: &mut VkBuf, n: usize, mask: Dropout) {
+        ex.attempt(|| grads::dropout(ex, x, n, mask));
     }
 
     fn layer_norm(
@@ -249,10 +249,17 @@ impl Backend for Vulkan {
         n: Norm<'_, Vulkan>,
         record: Option<&mut NormRecord<Vulkan>>,
     ) {
-        if drop.is_some() || record.is_some() {
-            return ex.fail(unsupported("layer_norm with dropout or a training record"));
-        }
-        ex.attempt(|| norm::layer_norm(ex, x, (rows, width), residual, (n.gamma, n.beta, n.eps)));
+        let params = (n.gamma, n.beta, n.eps);
+        ex.attempt(|| match (record, drop) {
+            (None, None) => norm::layer_norm(ex, x, (rows, width), residual, params),
+            (record, drop) => {
+                // Dropout without a record (not what the trainer asks) records into scratch.
+                let mut scratch = NormRecord::default();
+                let r = record.unwrap_or(&mut scratch);
+                let rec = (&mut r.xhat, &mut r.rstd);
+                norm::layer_norm_train(ex, x, (rows, width), (residual, drop), params, rec)
+            }
+        });
     }
 
     fn attention(
@@ -267,10 +274,14 @@ impl Backend for Vulkan {
         record: Option<&mut VkBuf>,
         drop: Option<Dropout>,
     ) {
-        if drop.is_some() || record.is_some() {
-            return ex.fail(unsupported("attention with dropout or a training record"));
-        }
-        ex.attempt(|| attention::attention(ex, (q, k, v), rows, queries, heads, out));
+        ex.attempt(|| match (record, drop) {
+            (None, None) => attention::attention(ex, (q, k, v), rows, queries, heads, out),
+            (record, drop) => {
+                let mut scratch = VkBuf::default();
+                let rec = record.unwrap_or(&mut scratch);
+                attention_train::forward(ex, (q, k, v), rows, queries, heads, out, rec, drop)
+            }
+        });
     }
 
     fn gather(ex: &mut VulkanExec, x: &VkBuf, width: usize, r: &[u32], out: &mut VkBuf) {
@@ -304,126 +315,158 @@ impl Backend for Vulkan {
         log_probs: Option<&mut VkBuf>,
         dlogits: Option<(&mut VkBuf, &[f32])>,
     ) -> Vec<f64> {
-        // A few rows of a few labels (a head's logits): computed on the host by the CPU
-        // reference, which reads them anyway to return the losses.
-        let n = labels.len() * width;
-        let x = Self::read(ex, logits, n).into_owned();
-        let mut lp = log_probs.as_ref().map(|_| vec![0.0; n]);
-        let mut dl = dlogits.as_ref().map(|(_, s)| (vec![0.0; n], s.to_vec()));
-        let losses = crate::backend::cpu::softmax_cross_entropy(
-            &x,
-            width,
-            labels,
-            lp.as_deref_mut(),
-            dl.as_mut().map(|(d, s)| (d.as_mut_slice(), s.as_slice())),
-        );
-        if let (Some(buf), Some(v)) = (log_probs, lp) {
-            Self::write(ex, buf, &v);
-        }
-        if let (Some((buf, _)), Some((v, _))) = (dlogits, dl) {
-            Self::write(ex, buf, &v);
-        }
-        losses
+        loss::softmax_cross_entropy(ex, logits, width, labels, log_probs, dlogits).unwrap_or_else(
+            |e| {
+                ex.fail(e);
+                vec![f64::NAN; labels.len()]
+            },
+        )
     }
 
     fn dense_weight_grad(
         ex: &mut VulkanExec,
-        _: View<'_, Vulkan>,
-        _: View<'_, Vulkan>,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: Layout,
-        _: &mut VkBuf,
+        x: View<'_, Vulkan>,
+        dy: View<'_, Vulkan>,
+        rows: usize,
+        in_dim: usize,
+        out_dim: usize,
+        layout: Layout,
+        dw: &mut VkBuf,
     ) {
-        ex.fail(unsupported("dense_weight_grad"));
+        let dims = (rows, in_dim, out_dim);
+        ex.attempt(|| grads::dense_weight_grad(ex, x, dy, dims, layout, dw));
     }
 
     fn dense_input_grad(
         ex: &mut VulkanExec,
-        _: &VkBuf,
-        _: Layout,
-        _: usize,
-        _: usize,
-        _: View<'_, Vulkan>,
-        _: usize,
-        _: &mut VkBuf,
-        _: bool,
+        w: &VkBuf,
+        layout: Layout,
+        in_dim: usize,
+        out_dim: usize,
+        dy: View<'_, Vulkan>,
+        rows: usize,
+        dx: &mut VkBuf,
+        accumulate: bool,
     ) {
-        ex.fail(unsupported("dense_input_grad"));
+        let dims = (in_dim, out_dim);
+        ex.attempt(|| grads::dense_input_grad(ex, w, layout, dims, dy, rows, dx, accumulate));
     }
 
-    fn column_sums(ex: &mut VulkanExec, _: View<'_, Vulkan>, _: usize, _: usize, _: &mut VkBuf) {
-        ex.fail(unsupported("column_sums"));
+    fn column_sums(
+        ex: &mut VulkanExec,
+        dy: View<'_, Vulkan>,
+        rows: usize,
+        width: usize,
+        db: &mut VkBuf,
+    ) {
+        ex.attempt(|| grads::column_sums(ex, dy, None, (rows, width), db));
     }
 
-    fn activation_backward(ex: &mut VulkanExec, _: &VkBuf, _: usize, _: Activation, _: &mut VkBuf) {
-        ex.fail(unsupported("activation_backward"));
+    fn activation_backward(
+        ex: &mut VulkanExec,
+        x: &VkBuf,
+        n: usize,
+        act: Activation,
+        d: &mut VkBuf,
+    ) {
+        ex.attempt(|| grads::activation_backward(ex, x, n, act, d));
     }
 
     fn layer_norm_backward(
         ex: &mut VulkanExec,
-        _: &VkBuf,
-        _: usize,
-        _: usize,
-        _: &NormRecord<Vulkan>,
-        _: &VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: Option<(Option<Dropout>, &mut VkBuf)>,
+        dy: &VkBuf,
+        rows: usize,
+        width: usize,
+        record: &NormRecord<Vulkan>,
+        gamma: &VkBuf,
+        dgamma: &mut VkBuf,
+        dbeta: &mut VkBuf,
+        dsum: &mut VkBuf,
+        branch: Option<(Option<Dropout>, &mut VkBuf)>,
     ) {
-        ex.fail(unsupported("layer_norm_backward"));
+        let saved = (&record.xhat, &record.rstd, gamma);
+        ex.attempt(|| {
+            let dims = (rows, width);
+            norm::layer_norm_backward(ex, dy, dims, saved, (dgamma, dbeta), dsum, branch)
+        });
     }
 
     fn attention_backward(
         ex: &mut VulkanExec,
-        _: View<'_, Vulkan>,
-        _: View<'_, Vulkan>,
-        _: View<'_, Vulkan>,
-        _: &Rows,
-        _: Option<&Queries>,
-        _: Heads,
-        _: &VkBuf,
-        _: Option<Dropout>,
-        _: &VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
+        q: View<'_, Vulkan>,
+        k: View<'_, Vulkan>,
+        v: View<'_, Vulkan>,
+        rows: &Rows,
+        queries: Option<&Queries>,
+        heads: Heads,
+        record: &VkBuf,
+        drop: Option<Dropout>,
+        dout: &VkBuf,
+        dq: &mut VkBuf,
+        dk: &mut VkBuf,
+        dv: &mut VkBuf,
     ) {
-        ex.fail(unsupported("attention_backward"));
+        ex.attempt(|| {
+            let grads = (dq, dk, dv);
+            let qkv = (q, k, v);
+            attention_train::backward(ex, qkv, rows, queries, heads, record, drop, dout, grads)
+        });
     }
 
-    fn scatter_add(ex: &mut VulkanExec, _: &VkBuf, _: usize, _: &[u32], _: &mut VkBuf) {
-        ex.fail(unsupported("scatter_add"));
+    fn scatter_add(ex: &mut VulkanExec, d: &VkBuf, width: usize, r: &[u32], dx: &mut VkBuf) {
+        ex.attempt(|| {
+            let src = ex.input(d, r.len() * width, "the scattered rows")?;
+            grads::scatter_rows(ex, &src, width, r, dx)
+        });
     }
 
     fn embed_backward(
         ex: &mut VulkanExec,
-        _: &VkBuf,
-        _: &Rows,
-        _: usize,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
+        dy: &VkBuf,
+        rows: &Rows,
+        width: usize,
+        dword: &mut VkBuf,
+        dtoken_type: &mut VkBuf,
+        dposition: &mut VkBuf,
     ) -> f64 {
-        ex.fail(unsupported("embed_backward"));
-        f64::NAN
+        let result = (|| {
+            let n = rows.len();
+            let src = ex.input(dy, n * width, "the embeddings' gradient")?;
+            // A batch without segment ids is all segment 0, as on the CPU.
+            let zeros;
+            let segments = if rows.segments.len() == n {
+                &rows.segments
+            } else {
+                zeros = vec![0; n];
+                &zeros
+            };
+            grads::scatter_rows(ex, &src, width, &rows.ids, dword)?;
+            grads::scatter_rows(ex, &src, width, segments, dtoken_type)?;
+            grads::scatter_rows(ex, &src, width, &rows.positions, dposition)?;
+            optim::scale_and_square_sum(ex, dy, n * width, 1.0)
+        })();
+        result.unwrap_or_else(|e| {
+            ex.fail(e);
+            f64::NAN
+        })
     }
 
-    fn scale_and_square_sum(ex: &mut VulkanExec, _: &mut VkBuf, _: f32) -> f64 {
-        ex.fail(unsupported("scale_and_square_sum"));
-        f64::NAN
+    fn scale_and_square_sum(ex: &mut VulkanExec, x: &mut VkBuf, alpha: f32) -> f64 {
+        let n = x.len;
+        optim::scale_and_square_sum(ex, x, n, alpha).unwrap_or_else(|e| {
+            ex.fail(e);
+            f64::NAN
+        })
     }
 
     fn adamw(
         ex: &mut VulkanExec,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: &mut VkBuf,
-        _: &AdamStep,
+        value: &mut VkBuf,
+        grad: &mut VkBuf,
+        m: &mut VkBuf,
+        v: &mut VkBuf,
+        step: &AdamStep,
     ) {
-        ex.fail(unsupported("adamw"));
+        ex.attempt(|| optim::adamw(ex, (value, grad, m, v), step));
     }
 }

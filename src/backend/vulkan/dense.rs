@@ -4,7 +4,7 @@ use vulkano::buffer::Subbuffer;
 
 use super::buffer::VkBuf;
 use super::exec::VulkanExec;
-use super::kernels::{act_code, DENSE_TILE, MAX_GROUPS};
+use super::kernels::{act_code, DENSE_ACCUMULATE, DENSE_BIAS, DENSE_F16, DENSE_TILE, MAX_GROUPS};
 use super::rows::push;
 use crate::backend::{Activation, Layout, View};
 use crate::{Error, Result};
@@ -20,11 +20,20 @@ pub struct VkMatrix {
     pub(crate) source: crate::weights::DType,
 }
 
-/// A kernel as the op reads it: values and (row, column) strides of its `[in, out]` view.
+/// A kernel as the op reads it: values, and the offset and (row, column) strides of its
+/// `[in, out]` view.
 pub(super) struct KernelView {
     pub values: Subbuffer<[f32]>,
+    pub off: usize,
     pub strides: (usize, usize),
     pub f16: bool,
+}
+
+/// The left operand `[rows, k]` of a product: a buffer, an offset and (row, column) strides.
+pub(super) struct Operand {
+    pub values: Subbuffer<[f32]>,
+    pub off: usize,
+    pub strides: (usize, usize),
 }
 
 impl KernelView {
@@ -38,6 +47,7 @@ impl KernelView {
         let (i, o) = dims;
         Ok(KernelView {
             values: ex.input(values, i * o, "the kernel")?,
+            off: 0,
             strides: match layout {
                 Layout::InOut => (o, 1),
                 Layout::OutIn => (1, i),
@@ -51,6 +61,7 @@ impl KernelView {
         let words = if m.f16 { (i * o).div_ceil(2) } else { i * o };
         Ok(KernelView {
             values: ex.input(&m.values, words, "the kernel")?,
+            off: 0,
             strides: (o, 1),
             f16: m.f16,
         })
@@ -69,42 +80,67 @@ pub(super) fn dense(
     out: &mut VkBuf,
     act: Activation,
 ) -> Result<()> {
-    let tile = DENSE_TILE as usize;
-    let row_tiles = rows.div_ceil(tile);
-    if row_tiles > MAX_GROUPS as usize {
-        return Err(Error::InvalidArgument(format!(
-            "vulkan: a product of {rows} rows (at most {})",
-            MAX_GROUPS as usize * tile
-        )));
-    }
     let x_len = if rows == 0 {
         0
     } else {
         x.col + (rows - 1) * x.stride + in_dim
     };
+    let x = Operand {
+        values: ex.input(x.buf, x_len, "the dense layer's input")?,
+        off: x.col,
+        strides: (x.stride, 1),
+    };
+    let out = ex.grow(out, rows * out_dim)?;
+    product(ex, x, w, (rows, in_dim, out_dim), bias, out, act, false)
+}
+
+/// `out[m, n] = act(a[m, k] · w[k, n] + bias)`, or `out += a · w` with `accumulate` (no
+/// bias or activation then), `out` row-major with `n` columns.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn product(
+    ex: &VulkanExec,
+    a: Operand,
+    w: KernelView,
+    (m, k, n): (usize, usize, usize),
+    bias: Option<&VkBuf>,
+    out: Subbuffer<[f32]>,
+    act: Activation,
+    accumulate: bool,
+) -> Result<()> {
+    let tile = DENSE_TILE as usize;
+    let row_tiles = m.div_ceil(tile);
+    if row_tiles > MAX_GROUPS as usize {
+        return Err(Error::InvalidArgument(format!(
+            "vulkan: a product of {m} rows (at most {})",
+            MAX_GROUPS as usize * tile
+        )));
+    }
     let bias_buf = match bias {
-        Some(b) => ex.input(b, out_dim, "the bias")?,
+        Some(b) => ex.input(b, n, "the bias")?,
         None => ex.gpu.dummy.clone(),
     };
     let bindings = [
-        ex.input(x.buf, x_len, "the dense layer's input")?
-            .into_bytes(),
+        a.values.into_bytes(),
         w.values.into_bytes(),
         bias_buf.into_bytes(),
-        ex.grow(out, rows * out_dim)?.into_bytes(),
+        out.into_bytes(),
     ];
+    let flags = act_code(act)
+        | if bias.is_some() { DENSE_BIAS } else { 0 }
+        | if w.f16 { DENSE_F16 } else { 0 }
+        | if accumulate { DENSE_ACCUMULATE } else { 0 };
     let p = push(&[
-        rows as u32,
-        in_dim as u32,
-        out_dim as u32,
-        x.col as u32,
-        x.stride as u32,
+        m as u32,
+        k as u32,
+        n as u32,
+        a.off as u32,
+        a.strides.0 as u32,
+        a.strides.1 as u32,
+        w.off as u32,
         w.strides.0 as u32,
         w.strides.1 as u32,
-        act_code(act),
-        u32::from(bias.is_some()),
-        u32::from(w.f16),
+        flags,
     ]);
-    let groups = [out_dim.div_ceil(tile) as u32, row_tiles as u32, 1];
+    let groups = [n.div_ceil(tile) as u32, row_tiles as u32, 1];
     ex.dispatch(&ex.gpu.kernels.dense, &bindings, p, groups)
 }

@@ -160,6 +160,16 @@ impl VulkanExec {
             .push(Cmd::Copy(CopyBufferInfo::buffers(src, dst)));
     }
 
+    /// Runs every pending command and returns the first `n` values of `src` (a reduction's
+    /// partial sums, a loss): one submission and wait.
+    pub(crate) fn read_now(&self, src: Subbuffer<[f32]>, n: usize) -> Result<Vec<f32>> {
+        let host = self.gpu.readback_buffer(n)?;
+        self.copy(src.slice(0..n as u64), host.clone());
+        self.flush()?;
+        let guard = host.read().map_err(|e| vk_error("reading back", e))?;
+        Ok(guard[..n].to_vec())
+    }
+
     /// Drops the pending commands unrun.
     pub(crate) fn discard(&self) {
         self.pending.borrow_mut().clear();

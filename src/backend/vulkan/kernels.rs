@@ -22,6 +22,10 @@ pub(crate) type Push = [u32; 12];
 pub(crate) const LINEAR_WG: u32 = 256;
 /// The dense shader's output tile (rows and columns).
 pub(crate) const DENSE_TILE: u32 = 64;
+/// Flags of the dense shader's `flags` word, above the activation code.
+pub(crate) const DENSE_BIAS: u32 = 16;
+pub(crate) const DENSE_F16: u32 = 32;
+pub(crate) const DENSE_ACCUMULATE: u32 = 64;
 /// The attention shader's limits: keys per sequence and head size (its workgroup arrays).
 pub(crate) const MAX_KEYS: usize = 512;
 pub(crate) const MAX_HEAD_SIZE: usize = 256;
@@ -58,6 +62,19 @@ pub(crate) struct Kernels {
     pub transpose: Kernel,
     pub reduce: Kernel,
     pub l2_normalize: Kernel,
+    // Training (`train.rs`).
+    pub dropout: Kernel,
+    pub act_backward: Kernel,
+    pub adamw: Kernel,
+    pub square_sum: Kernel,
+    pub column_sums: Kernel,
+    pub scatter: Kernel,
+    pub layer_norm_train: Kernel,
+    pub layer_norm_backward: Kernel,
+    pub attention_train: Kernel,
+    pub attention_dq: Kernel,
+    pub attention_dkv: Kernel,
+    pub softmax_xent: Kernel,
 }
 
 macro_rules! spirv {
@@ -83,6 +100,18 @@ impl Kernels {
             transpose: k(spirv!("transpose"))?,
             reduce: k(spirv!("reduce"))?,
             l2_normalize: k(spirv!("l2_normalize"))?,
+            dropout: k(spirv!("dropout"))?,
+            act_backward: k(spirv!("act_backward"))?,
+            adamw: k(spirv!("adamw"))?,
+            square_sum: k(spirv!("square_sum"))?,
+            column_sums: k(spirv!("column_sums"))?,
+            scatter: k(spirv!("scatter"))?,
+            layer_norm_train: k(spirv!("layer_norm_train"))?,
+            layer_norm_backward: k(spirv!("layer_norm_backward"))?,
+            attention_train: k(spirv!("attention_train"))?,
+            attention_dq: k(spirv!("attention_dq"))?,
+            attention_dkv: k(spirv!("attention_dkv"))?,
+            softmax_xent: k(spirv!("softmax_xent"))?,
         })
     }
 }

@@ -13,9 +13,13 @@
 //! - Shaders are WGSL in `shaders/` (one per op), compiled to SPIR-V at build time by naga
 //!   (`build.rs`). The Vulkan loader is opened at run time: a build with this feature runs
 //!   (on the CPU back end) where there is none, and [`Vulkan::open`] says why it cannot.
-//! - Training ops (backward passes, AdamW, dropout) are not implemented on the device yet:
-//!   they report an [`Error::Unsupported`] through
-//!   [`Backend::status`](crate::backend::Backend::status).
+//! - Training runs on the device too: dropout (the CPU's mask hash, so both back ends drop
+//!   the same units), LayerNorm and attention with their training records, every backward
+//!   op and AdamW are shaders; parameters, gradients and optimizer slots stay resident. What
+//!   comes back per step: the losses, the outputs the heads return (logits), and each
+//!   gradient's per-chunk sums of squares for the global norm.
+//!   Gradients are summed without atomics (one invocation owns each output value), so
+//!   they are deterministic.
 //!
 //! Limits, checked with an error rather than a wrong answer: a sequence of at most 512
 //! tokens and heads of at most 256 values (the attention keeps a query's scores in
@@ -24,13 +28,17 @@
 //! rows within that limit, one embedding dispatch per chunk.
 
 mod attention;
+mod attention_train;
 mod backend;
 mod buffer;
 mod dense;
 mod device;
 mod exec;
+mod grads;
 mod kernels;
+mod loss;
 mod norm;
+mod optim;
 mod rows;
 
 use std::sync::Arc;
@@ -41,7 +49,7 @@ pub use dense::VkMatrix;
 pub use device::DeviceChoice;
 pub use exec::VulkanExec;
 
-use crate::{Error, Result};
+use crate::Result;
 use device::Gpu;
 
 /// The Vulkan back end: one opened device, shared by the models built on it and their
@@ -61,7 +69,7 @@ impl std::fmt::Debug for Vulkan {
 }
 
 impl Vulkan {
-    /// Opens the preferred device of `choice`; an [`Error::Unsupported`] says why none
+    /// Opens the preferred device of `choice`; an [`Error::Unsupported`](crate::Error::Unsupported) says why none
     /// could be (no loader, no driver, no device).
     pub fn open(choice: DeviceChoice) -> Result<Vulkan> {
         let gpu = Gpu::open(choice)?;
@@ -108,11 +116,4 @@ pub(crate) fn status(ex: &VulkanExec) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-/// The error of a training op, not on the device yet.
-pub(crate) fn unsupported(op: &str) -> Error {
-    Error::Unsupported(format!(
-        "{op} is not implemented on the vulkan back end yet (train on the CPU back end)"
-    ))
 }

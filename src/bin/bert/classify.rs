@@ -91,6 +91,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let do_predict = flags.bool("do_predict", false)?;
     let data_dir = PathBuf::from(flags.required("data_dir")?);
     let output_dir = PathBuf::from(flags.required("output_dir")?);
+    // Training runs on the CPU: the loop (`bert::classifier::FineTuner`) builds its trainer
+    // there. The library's `Trainer<_, Vulkan>` trains on the device; this command does not
+    // reach it yet, and says so rather than training somewhere else than asked.
+    if do_train {
+        match flags.get("backend") {
+            None | Some("cpu") => {}
+            Some("auto") => eprintln!("bert classify: --do_train trains on the CPU back end"),
+            Some(b) => {
+                return Err(format!(
+                    "--backend {b} --do_train: bert classify trains on the CPU back end only (its \
+                     training loop is not generic over back ends yet); drop --backend, or \
+                     fine-tune on the device through the library's Trainer"
+                ))
+            }
+        }
+    }
     let o = Options {
         max_seq_length: flags.parsed("max_seq_length", 128usize)?,
         train_batch_size: flags.size("train_batch_size", 32, MAX_BATCH)?,

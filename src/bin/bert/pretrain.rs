@@ -21,11 +21,15 @@
 //! `--input_file` as Google evaluates); `train_log.jsonl`, one JSON object per logged
 //! interval (means over its steps) and per evaluation, appended (for plotting:
 //! `scripts/plot_pretrain.py`). Progress goes to stderr every `--log_every_n_steps`.
+//!
+//! `--backend cpu|vulkan|auto` picks where the run's model, heads and optimizer state live
+//! and its passes run (default cpu; auto: a Vulkan GPU if there is one, else the CPU).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bert::backend::Backend;
 use bert::classifier::checkpoint;
 use bert::config::BertConfig;
 use bert::train::pretrain::{self, EvalTotals, PretrainParams, Pretrainer, StepStats};
@@ -92,6 +96,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         save_tf_checkpoint: flags.bool("save_tf_checkpoint", false)?,
     };
     let dropout = flags.bool("dropout", true)?;
+    let backend = flags.get("backend").unwrap_or("cpu").to_string();
     // Accepted so that Google's command lines run unchanged; they only select TPU execution.
     flags.bool("use_tpu", false)?;
     for f in [
@@ -160,33 +165,112 @@ pub fn run(args: &[String]) -> Result<(), String> {
             summarize(&added)
         );
     }
-    let mut p = Pretrainer::new(config, &weights, o.params.clone(), train).map_err(err)?;
-    drop(weights);
-    p.set_dropout(dropout);
-    let mut global_step = 0;
-    if !do_train && state_path.is_file() {
-        global_step = checkpoint::load(&state_path).map_err(err)?.global_step;
-    }
-    let mut log = TrainLog::open(&output_dir.join("train_log.jsonl"))?;
-    if do_train {
-        if state_path.is_file() {
-            p.resume(&state_path).map_err(err)?;
-            note!(
-                "bert pretrain: resuming from {} at step {}",
-                state_path.display(),
-                p.global_step()
-            );
+    let run = Run {
+        o,
+        do_train,
+        do_eval,
+        dropout,
+        output_dir,
+        state_path,
+        eval,
+    };
+    let params = run.o.params.clone();
+    match backend.as_str() {
+        "cpu" => run.on(
+            Pretrainer::new(config, &weights, params, train).map_err(err)?,
+            weights,
+        ),
+        "vulkan" => {
+            #[cfg(feature = "vulkan")]
+            {
+                use bert::backend::vulkan::{DeviceChoice, Vulkan};
+                let vk = Vulkan::open(DeviceChoice::Any)
+                    .map_err(|e| format!("--backend vulkan: {e}"))?;
+                let p = Pretrainer::on(vk, config, &weights, params, train).map_err(err)?;
+                run.on(p, weights)
+            }
+            #[cfg(not(feature = "vulkan"))]
+            Err(
+                "--backend vulkan: this build has no Vulkan back end (cargo feature `vulkan`)"
+                    .into(),
+            )
         }
-        train_loop(&mut p, &o, &output_dir, &eval, &mut log)?;
-        global_step = p.global_step();
+        "auto" => {
+            #[cfg(feature = "vulkan")]
+            {
+                use bert::backend::vulkan::{DeviceChoice, Vulkan};
+                match Vulkan::open(DeviceChoice::Gpu) {
+                    Ok(vk) => {
+                        let p = Pretrainer::on(vk, config, &weights, params, train).map_err(err)?;
+                        return run.on(p, weights);
+                    }
+                    Err(e) => eprintln!("bert: --backend auto: using the CPU ({e})"),
+                }
+            }
+            run.on(
+                Pretrainer::new(config, &weights, params, train).map_err(err)?,
+                weights,
+            )
+        }
+        other => Err(format!("--backend {other:?}: expected cpu, vulkan or auto")),
     }
-    if do_eval {
-        let r = evaluate(&mut p, &o, &eval, &mut log, global_step)?;
-        let text = r.to_eval_results_txt(global_step);
-        let _ = write!(std::io::stderr(), "bert pretrain: eval results\n{text}");
-        write_atomically(&output_dir.join("eval_results.txt"), text.as_bytes())?;
+}
+
+/// What the run does once its model is on a back end.
+struct Run {
+    o: Options,
+    do_train: bool,
+    do_eval: bool,
+    dropout: bool,
+    output_dir: PathBuf,
+    state_path: PathBuf,
+    eval: Vec<PretrainingFeatures>,
+}
+
+impl Run {
+    /// Trains and evaluates `p` (built from `weights`, dropped here: the run holds its own
+    /// copy of every variable).
+    fn on<B: Backend>(self, mut p: Pretrainer<B>, weights: Weights) -> Result<(), String>
+    where
+        B::Buf: Clone,
+    {
+        let Run {
+            o,
+            do_train,
+            do_eval,
+            dropout,
+            output_dir,
+            state_path,
+            eval,
+        } = self;
+        let err = |e: bert::Error| e.to_string();
+        drop(weights);
+        p.set_dropout(dropout);
+        let mut global_step = 0;
+        if !do_train && state_path.is_file() {
+            global_step = checkpoint::load(&state_path).map_err(err)?.global_step;
+        }
+        let mut log = TrainLog::open(&output_dir.join("train_log.jsonl"))?;
+        if do_train {
+            if state_path.is_file() {
+                p.resume(&state_path).map_err(err)?;
+                note!(
+                    "bert pretrain: resuming from {} at step {}",
+                    state_path.display(),
+                    p.global_step()
+                );
+            }
+            train_loop(&mut p, &o, &output_dir, &eval, &mut log)?;
+            global_step = p.global_step();
+        }
+        if do_eval {
+            let r = evaluate(&mut p, &o, &eval, &mut log, global_step)?;
+            let text = r.to_eval_results_txt(global_step);
+            let _ = write!(std::io::stderr(), "bert pretrain: eval results\n{text}");
+            write_atomically(&output_dir.join("eval_results.txt"), text.as_bytes())?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The model the flags name and its config; an empty `Weights` for a run from scratch.
@@ -286,13 +370,16 @@ impl TrainLog {
     }
 }
 
-fn train_loop(
-    p: &mut Pretrainer,
+fn train_loop<B: Backend>(
+    p: &mut Pretrainer<B>,
     o: &Options,
     output_dir: &Path,
     eval: &[PretrainingFeatures],
     log: &mut TrainLog,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    B::Buf: Clone,
+{
     let err = |e: bert::Error| e.to_string();
     let total = o.params.num_train_steps;
     let batch = o.params.train_batch_size as f64;
@@ -364,7 +451,10 @@ fn train_loop(
 }
 
 /// Writes the training state and, with `--save_tf_checkpoint`, `model.ckpt-N`.
-fn save(p: &Pretrainer, o: &Options, dir: &Path) -> Result<(), String> {
+fn save<B: Backend>(p: &Pretrainer<B>, o: &Options, dir: &Path) -> Result<(), String>
+where
+    B::Buf: Clone,
+{
     let err = |e: bert::Error| e.to_string();
     let step = p.global_step();
     let path = dir.join(checkpoint::FILE_NAME);
@@ -413,13 +503,16 @@ fn tf_checkpoints(dir: &Path) -> Vec<(u64, String)> {
 
 /// Google's evaluation, logged to stderr and `train_log.jsonl` at `step` (the evaluated
 /// state's: an evaluation alone reads it from the saved state, not from the engine).
-fn evaluate(
-    p: &mut Pretrainer,
+fn evaluate<B: Backend>(
+    p: &mut Pretrainer<B>,
     o: &Options,
     eval: &[PretrainingFeatures],
     log: &mut TrainLog,
     step: u64,
-) -> Result<EvalTotals, String> {
+) -> Result<EvalTotals, String>
+where
+    B::Buf: Clone,
+{
     let started = Instant::now();
     let r = p
         .evaluate(eval, o.eval_batch_size, o.max_eval_steps)

@@ -3,7 +3,8 @@
 //! TFRecords of [`crate::train::pretraining_data`], AdamW with warm-up and linear decay,
 //! global-norm clipping at 1.0, resumable checkpoints and Google's evaluation metrics.
 //!
-//! - [`Pretrainer`]: a run (model, heads, optimizer state, data order); [`Pretrainer::step`]
+//! - [`Pretrainer`]: a run (model, heads, optimizer state, data order) on a back end (the
+//!   CPU's [`Pretrainer::new`], any [`Pretrainer::on`]); [`Pretrainer::step`]
 //!   makes one update, [`Pretrainer::evaluate`] runs `metric_fn` over examples,
 //!   [`Pretrainer::save_checkpoint`] / [`Pretrainer::resume`] stop and continue it.
 //! - [`init_missing`]: `modeling.py`'s initialisers for a run from scratch (or for the
@@ -26,6 +27,7 @@ use std::path::Path;
 
 use data::fingerprint;
 
+use crate::backend::Backend;
 use crate::config::BertConfig;
 use crate::heads::PreTrainingHeads;
 use crate::train::checkpoint;
@@ -85,19 +87,26 @@ pub struct StepStats {
     pub next_sentence_accuracy: f64,
 }
 
-/// A pre-training run.
-pub struct Pretrainer {
+/// A pre-training run on back end `B` (the model, heads and optimizer state live there).
+pub struct Pretrainer<B: Backend = Cpu>
+where
+    B::Buf: Clone,
+{
+    backend: B,
     config: BertConfig,
     params: PretrainParams,
     examples: Vec<PretrainingFeatures>,
     examples_crc: u32,
-    trainer: Trainer<PreTrainingHeads>,
+    trainer: Trainer<PreTrainingHeads<B>, B>,
     order: Order,
     /// Whether dropout is on (kept across a resume, which builds a new engine).
     dropout: bool,
 }
 
-impl std::fmt::Debug for Pretrainer {
+impl<B: Backend> std::fmt::Debug for Pretrainer<B>
+where
+    B::Buf: Clone,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pretrainer")
             .field("params", &self.params)
@@ -107,16 +116,32 @@ impl std::fmt::Debug for Pretrainer {
     }
 }
 
-impl Pretrainer {
-    /// A run at step 0 from `weights`, which must hold the encoder, the pooler and the
-    /// pre-training heads (see [`init_missing`]); `examples` may be empty for a run that only
-    /// evaluates.
+impl Pretrainer<Cpu> {
+    /// A run at step 0 from `weights` on the CPU (see [`Pretrainer::on`]).
     pub fn new(
         config: BertConfig,
         weights: &Weights,
         params: PretrainParams,
         examples: Vec<PretrainingFeatures>,
     ) -> Result<Pretrainer> {
+        Pretrainer::on(Cpu, config, weights, params, examples)
+    }
+}
+
+impl<B: Backend> Pretrainer<B>
+where
+    B::Buf: Clone,
+{
+    /// A run at step 0 from `weights` on `backend`, which must hold the encoder, the pooler
+    /// and the pre-training heads (see [`init_missing`]); `examples` may be empty for a run
+    /// that only evaluates.
+    pub fn on(
+        backend: B,
+        config: BertConfig,
+        weights: &Weights,
+        params: PretrainParams,
+        examples: Vec<PretrainingFeatures>,
+    ) -> Result<Pretrainer<B>> {
         check_params(&params, &config)?;
         if let Some((i, _)) = examples.iter().enumerate().find(|(_, f)| {
             f.input_ids.len() != params.max_seq_length
@@ -127,8 +152,9 @@ impl Pretrainer {
                 params.max_seq_length, params.max_predictions_per_seq
             )));
         }
-        let trainer = build_trainer(&config, weights, &params)?;
+        let trainer = build_trainer(&backend, &config, weights, &params)?;
         Ok(Pretrainer {
+            backend,
             examples_crc: fingerprint(&examples),
             order: Order::new(examples.len(), params.seed),
             config,
@@ -168,7 +194,7 @@ impl Pretrainer {
     }
 
     /// The engine (its parameters, optimizer slots, heads).
-    pub fn trainer(&self) -> &Trainer<PreTrainingHeads> {
+    pub fn trainer(&self) -> &Trainer<PreTrainingHeads<B>, B> {
         &self.trainer
     }
 
@@ -290,7 +316,7 @@ impl Pretrainer {
     pub fn resume(&mut self, path: &Path) -> Result<()> {
         let (settings, n) = (self.settings(), self.examples.len());
         let (state, weights) = run_state::load(path, &self.config, &[], &settings, n)?;
-        let mut trainer = build_trainer(&self.config, &weights, &self.params)
+        let mut trainer = build_trainer(&self.backend, &self.config, &weights, &self.params)
             .map_err(|e| run_state::refuse(path, e))?;
         let order = run_state::restore(path, &mut trainer, state)?;
         trainer.set_dropout(self.dropout);
@@ -329,13 +355,17 @@ fn check_params(p: &PretrainParams, c: &BertConfig) -> Result<()> {
 
 /// The engine for `weights`: `optimization.create_optimizer`'s AdamW (weight decay 0.01,
 /// clip 1.0) and schedule.
-fn build_trainer(
+fn build_trainer<B: Backend>(
+    backend: &B,
     config: &BertConfig,
     weights: &Weights,
     p: &PretrainParams,
-) -> Result<Trainer<PreTrainingHeads>> {
-    let model = BertModel::build(Cpu, config.clone(), weights, true)?;
-    let heads = PreTrainingHeads::load(&Cpu, weights, config, true)?;
+) -> Result<Trainer<PreTrainingHeads<B>, B>>
+where
+    B::Buf: Clone,
+{
+    let model = BertModel::build(backend.clone(), config.clone(), weights, true)?;
+    let heads = PreTrainingHeads::load(backend, weights, config, true)?;
     let schedule = Schedule {
         init_lr: p.learning_rate,
         num_train_steps: p.num_train_steps,

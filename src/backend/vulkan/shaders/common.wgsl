@@ -52,3 +52,25 @@ fn activate(x: f32, act: u32) -> f32 {
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, local: u32) -> u32 {
     return (wg.y * nwg.x + wg.x) * 256u + local;
 }
+
+// MurmurHash3's finalizer (`fmix32` in src/backend/ops.rs).
+fn fmix32(h0: u32) -> u32 {
+    var h = h0;
+    h ^= h >> 16u;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13u;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16u);
+}
+
+// A dropout mask (`Dropout` in src/backend/ops.rs) as shaders receive it: the key's two
+// words, the f32 threshold and scale.
+struct DropMask { key_lo: u32, key_hi: u32, threshold: f32, scale: f32 }
+
+// `Dropout::factor(i)`: `dropout_hash` with the index's high word 0 (a device buffer holds
+// fewer than 2^32 values), so every back end drops the same units.
+fn drop_factor(d: DropMask, i: u32) -> f32 {
+    let h = fmix32((i * 0x9e3779b9u) ^ d.key_lo);
+    let g = fmix32(h ^ d.key_hi);
+    return select(0.0, d.scale, f32(g >> 8u) < d.threshold);
+}

@@ -2,25 +2,31 @@
 // A tiled product: each 16x16 workgroup computes a 64x64 tile of y, 4x4 values per
 // invocation, staging 64x16 of x and 16x64 of w in workgroup memory (8 KiB) per step of
 // k. Edges (rows, k or columns not multiples of the tile) load zeros and skip the stores.
-// x is a column view (offset, row stride); w is read through (row, column) strides, so a
-// [out, in] kernel needs no transposed copy. w holds f32 values, or with w_f16 pairs of
+// x and w are read through an offset and (row, column) strides, so a [out, in] kernel needs
+// no transposed copy, and training's products with a transposed operand (x^T dy, dy w^T)
+// run on this shader too. w holds f32 values, or with w_f16 pairs of
 // IEEE halves per word (element i in word i / 2, low half first: the f16 storage of
 // `bert convert --dtype f16`, half the memory and bandwidth, widened as it is staged).
-// The bias and activation are the epilogue.
+// The bias and activation are the epilogue; with `accumulate` the tile is added to y
+// (gradients accumulate over micro-batches).
 
 struct P {
-    rows: u32, k: u32, n: u32, x_off: u32, x_stride: u32, w_rs: u32,
-    w_cs: u32, act: u32, bias: u32, w_f16: u32, p10: u32, p11: u32,
+    rows: u32, k: u32, n: u32, x_off: u32, x_rs: u32, x_cs: u32,
+    w_off: u32, w_rs: u32, w_cs: u32, flags: u32, p10: u32, p11: u32,
 }
+// Bits of p.flags above the activation code (kernels.rs: DENSE_*).
+const BIAS: u32 = 16u;
+const W_F16: u32 = 32u;
+const ACCUMULATE: u32 = 64u;
 var<push_constant> p: P;
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-// Element i of the kernel, f32 or f16 storage (p.w_f16 is uniform: no divergence).
+// Element i of the kernel, f32 or f16 storage (the flag is uniform: no divergence).
 fn weight(i: u32) -> f32 {
-    if (p.w_f16 != 0u) {
+    if ((p.flags & W_F16) != 0u) {
         let pair = unpack2x16float(w[i >> 1u]);
         return select(pair.x, pair.y, (i & 1u) == 1u);
     }
@@ -56,7 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let kx = k0 + kk;
             var a = 0.0;
             if (r < p.rows && kx < p.k) {
-                a = x[p.x_off + r * p.x_stride + kx];
+                a = x[p.x_off + r * p.x_rs + kx * p.x_cs];
             }
             xs[kk * TM + m] = a;
             // ... and consecutive columns of one row of w.
@@ -64,7 +70,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let c = col0 + e % TN;
             var b = 0.0;
             if (kw < p.k && c < p.n) {
-                b = weight(kw * p.w_rs + c * p.w_cs);
+                b = weight(p.w_off + kw * p.w_rs + c * p.w_cs);
             }
             ws[e] = b;
         }
@@ -91,10 +97,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let c = col0 + lid.x + 16u * j;
             if (c < p.n) {
                 var v = row[j];
-                if (p.bias != 0u) {
+                if ((p.flags & BIAS) != 0u) {
                     v += bias[c];
                 }
-                y[r * p.n + c] = activate(v, p.act);
+                v = activate(v, p.flags & 15u);
+                if ((p.flags & ACCUMULATE) != 0u) {
+                    v += y[r * p.n + c];
+                }
+                y[r * p.n + c] = v;
             }
         }
     }
