@@ -178,6 +178,85 @@ fn classify_eval_and_predict_on_vulkan_write_what_the_cpu_writes() {
     std::fs::remove_dir_all(&work).ok();
 }
 
+/// `bert classify --do_train --backend vulkan` trains on the device: with the same seed
+/// (same head initialisation, same dropout masks: both back ends hash the same keys) the
+/// run ends where the CPU's ends, so the saved models agree and so do their predictions.
+#[test]
+fn classify_trains_on_vulkan_as_on_the_cpu() {
+    let Some(_) = common::vulkan::device() else {
+        return;
+    };
+    let work = tmp("classify-train");
+    let data = work.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let glue = common::shared_dir().join("data/glue/SST-2");
+    for (file, n) in [("train.tsv", 49), ("dev.tsv", 41)] {
+        let text = std::fs::read_to_string(glue.join(file)).unwrap();
+        let rows: Vec<&str> = text.lines().take(n).collect();
+        std::fs::write(data.join(file), rows.join("\n") + "\n").unwrap();
+    }
+    let start = bert::weights::tf_checkpoint::load(tiny().join("bert_model.ckpt")).unwrap();
+    let run = |backend: &str| -> PathBuf {
+        let out = work.join(backend);
+        let args = [
+            "--task_name=sst-2".to_string(),
+            format!("--data_dir={}", data.display()),
+            format!("--output_dir={}", out.display()),
+            format!("--vocab_file={}", tiny().join("vocab.txt").display()),
+            format!(
+                "--bert_config_file={}",
+                tiny().join("bert_config.json").display()
+            ),
+            format!(
+                "--init_checkpoint={}",
+                tiny().join("bert_model.ckpt").display()
+            ),
+            "--do_train".into(),
+            "--do_eval".into(),
+            "--max_seq_length=32".into(),
+            "--train_batch_size=8".into(),
+            "--num_train_epochs=1".into(),
+            "--learning_rate=1e-3".into(),
+            "--threads=1".into(),
+            format!("--backend={backend}"),
+        ];
+        let o = bert("classify", &args, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("training on {backend} (")),
+            "{}",
+            stderr(&o)
+        );
+        out
+    };
+    let (cpu, vk) = (run("cpu"), run("vulkan"));
+    let load = |dir: &Path| {
+        bert::weights::native::NativeModel::open(dir.join("model.bert"))
+            .unwrap()
+            .weights()
+            .unwrap()
+    };
+    let (want, got) = (load(&cpu), load(&vk));
+    let mut worst = 0.0f32;
+    let mut moved = 0.0f32;
+    for (name, t) in want.iter() {
+        let g = got.tensor(name).unwrap_or_else(|| panic!("{name} missing"));
+        worst = worst.max(max_abs_diff(&g.data, &t.data));
+        if let Some(s) = start.tensor(name) {
+            moved = moved.max(max_abs_diff(&t.data, &s.data));
+        }
+    }
+    eprintln!("6 updates at lr 1e-3: variables moved up to {moved:.3e}; vulkan vs cpu {worst:.3e}");
+    assert!(moved > 1e-3, "the run did not train: {moved:e}");
+    assert!(worst <= 1e-5, "vulkan vs cpu: {worst:e}");
+    let (a, b) = (eval_results(&cpu), eval_results(&vk));
+    for ((k, x), (l, y)) in a.iter().zip(&b) {
+        assert_eq!(k, l);
+        assert!((x - y).abs() <= TOL, "{k}: {x} vs {y}");
+    }
+    std::fs::remove_dir_all(&work).ok();
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

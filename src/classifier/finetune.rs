@@ -24,7 +24,7 @@ use super::features::{convert_examples, labels, pad, InputFeatures};
 use super::model::{save, Classifier};
 use super::processors::InputExample;
 pub use super::start::ModelStart;
-use crate::backend::Cpu;
+use crate::backend::{Backend, Cpu};
 use crate::config::BertConfig;
 use crate::heads::ClassifierHead;
 use crate::model::{BertModel, Context};
@@ -164,8 +164,8 @@ pub enum Outcome {
 
 /// A run that has started: engine state, data order and schedule length.
 #[derive(Debug)]
-struct Run {
-    trainer: Trainer<ClassifierHead>,
+struct Run<B: Backend> {
+    trainer: Trainer<ClassifierHead<B>, B>,
     order: Order,
 }
 
@@ -186,9 +186,12 @@ fn init_head(w: &mut Weights, hidden: usize, labels: usize, seed: u64) -> Result
 }
 
 /// A fine-tuning run: start parameters, tokenizer, labels, hyper-parameters and training
-/// examples; then the engine's state once training has started.
+/// examples; then the engine's state once training has started. It trains on the CPU
+/// unless [`FineTuner::on`] moves it to another back end before it starts.
 #[derive(Debug)]
-pub struct FineTuner {
+pub struct FineTuner<B: Backend = Cpu> {
+    /// Where the model, head, gradients and optimizer slots live once the run starts.
+    backend: B,
     tokenizer: Tokenizer,
     labels: Vec<String>,
     hp: FineTuneParams,
@@ -196,7 +199,7 @@ pub struct FineTuner {
     config: BertConfig,
     /// The parameters before training starts (moved into the run when it does).
     initial: Option<Weights>,
-    run: Option<Run>,
+    run: Option<Run<B>>,
     /// Set when an update failed half-way or diverged: the state is no longer usable.
     failed: Option<String>,
 }
@@ -232,6 +235,7 @@ impl FineTuner {
             )));
         }
         Ok(FineTuner {
+            backend: Cpu,
             tokenizer,
             labels,
             hp,
@@ -271,6 +275,31 @@ impl FineTuner {
         FineTuner::new(start.config, weights, start.tokenizer, labels, hp)
     }
 
+    /// The same run on another back end (e.g. `backend::Vulkan` with the `vulkan` feature):
+    /// the model, head, gradients and optimizer slots are built there when the run starts,
+    /// and only losses and norms come back per update. A run that has started stays where
+    /// it is (its state lives on its device): that is an error.
+    pub fn on<B2: Backend>(self, backend: B2) -> Result<FineTuner<B2>> {
+        if self.run.is_some() {
+            return Err(Error::InvalidArgument(
+                "the run has started: it cannot move to another back end".into(),
+            ));
+        }
+        Ok(FineTuner {
+            backend,
+            tokenizer: self.tokenizer,
+            labels: self.labels,
+            hp: self.hp,
+            features: self.features,
+            config: self.config,
+            initial: self.initial,
+            run: None,
+            failed: self.failed,
+        })
+    }
+}
+
+impl<B: Backend> FineTuner<B> {
     pub fn labels(&self) -> &[String] {
         &self.labels
     }
@@ -433,10 +462,10 @@ impl FineTuner {
     }
 
     /// A trainer of this run's model and head from `weights`.
-    fn trainer(&self, weights: &Weights) -> Result<Trainer<ClassifierHead>> {
-        let model = BertModel::build(Cpu, self.config.clone(), weights, true)?;
+    fn trainer(&self, weights: &Weights) -> Result<Trainer<ClassifierHead<B>, B>> {
+        let model = BertModel::build(self.backend.clone(), self.config.clone(), weights, true)?;
         let (h, n) = (self.config.hidden_size, self.labels.len());
-        let head = ClassifierHead::load(&Cpu, weights, h, n, true)?;
+        let head = ClassifierHead::load(&self.backend, weights, h, n, true)?;
         let mut trainer = Trainer::new(
             model,
             head,

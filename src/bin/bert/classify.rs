@@ -24,8 +24,9 @@
 //! data directory has no `test.tsv`).
 //!
 //! The training loop itself is the library's [`bert::classifier::FineTuner`]; this file parses
-//! flags, reads the task's files, logs progress and writes the model; evaluating and
-//! predicting (`classify_predict.rs`) run on the back end `--backend cpu|vulkan|auto` names.
+//! flags, reads the task's files, logs progress and writes the model. Training, evaluating
+//! and predicting (`classify_predict.rs`) run on the back end `--backend cpu|vulkan|auto`
+//! names.
 
 use std::io::IsTerminal;
 use std::io::Write;
@@ -33,6 +34,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bert::backend::Backend;
 use bert::classifier::{
     checkpoint, FineTuneParams, FineTuner, ModelStart, Outcome, Processor, Progress, Split,
 };
@@ -91,22 +93,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let do_predict = flags.bool("do_predict", false)?;
     let data_dir = PathBuf::from(flags.required("data_dir")?);
     let output_dir = PathBuf::from(flags.required("output_dir")?);
-    // Training runs on the CPU: the loop (`bert::classifier::FineTuner`) builds its trainer
-    // there. The library's `Trainer<_, Vulkan>` trains on the device; this command does not
-    // reach it yet, and says so rather than training somewhere else than asked.
-    if do_train {
-        match flags.get("backend") {
-            None | Some("cpu") => {}
-            Some("auto") => eprintln!("bert classify: --do_train trains on the CPU back end"),
-            Some(b) => {
-                return Err(format!(
-                    "--backend {b} --do_train: bert classify trains on the CPU back end only (its \
-                     training loop is not generic over back ends yet); drop --backend, or \
-                     fine-tune on the device through the library's Trainer"
-                ))
-            }
-        }
-    }
     let o = Options {
         max_seq_length: flags.parsed("max_seq_length", 128usize)?,
         train_batch_size: flags.size("train_batch_size", 32, MAX_BATCH)?,
@@ -273,14 +259,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let mut ft = FineTuner::from_start(start, labels.clone(), hp).map_err(err)?;
             ft.add_examples(&examples).map_err(err)?;
             drop(examples);
-            fine_tune(&mut ft, &o, &output_dir)?;
-            let w = ft.weights().map_err(err)?;
-            (
-                ft.config().clone(),
-                w,
-                ft.tokenizer().clone(),
-                ft.global_step(),
-            )
+            // Training runs on the back end --backend names too: the model, gradients and
+            // optimizer slots live there; the weights come back to save and to predict.
+            let mut trained = None;
+            let job = Train {
+                ft,
+                o: &o,
+                output_dir: &output_dir,
+                trained: &mut trained,
+            };
+            crate::model_flags::on_backend(backend, job)?;
+            trained.ok_or("the training run returned no weights")?
         }
         None => (start.config, start.weights, start.tokenizer, 0),
     };
@@ -380,10 +369,40 @@ pub(crate) fn format_duration(secs: f64) -> String {
     }
 }
 
+/// The training run, on whichever back end `--backend` opens: what it ends with (config,
+/// weights, tokenizer, global step) is left in `trained`.
+struct Train<'a> {
+    ft: FineTuner,
+    o: &'a Options,
+    output_dir: &'a Path,
+    trained: &'a mut Option<(BertConfig, Weights, Tokenizer, u64)>,
+}
+
+impl crate::model_flags::OnDevice for Train<'_> {
+    fn run<B: Backend>(self, backend: B) -> Result<(), String> {
+        let err = |e: bert::Error| e.to_string();
+        crate::note!("bert classify: training on {}", backend.describe());
+        let mut ft = self.ft.on(backend).map_err(err)?;
+        fine_tune(&mut ft, self.o, self.output_dir)?;
+        let w = ft.weights().map_err(err)?;
+        *self.trained = Some((
+            ft.config().clone(),
+            w,
+            ft.tokenizer().clone(),
+            ft.global_step(),
+        ));
+        Ok(())
+    }
+}
+
 /// Trains `ft` to the end of its run, resuming from `training_state.safetensors` in
 /// `output_dir` when there is one; writes `model.bert` and the training state every
 /// `--save_checkpoints_steps` updates and at the end.
-fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), String> {
+fn fine_tune<B: Backend>(
+    ft: &mut FineTuner<B>,
+    o: &Options,
+    output_dir: &Path,
+) -> Result<(), String> {
     let err = |e: bert::Error| e.to_string();
     let model_path = output_dir.join("model.bert");
     let state_path = output_dir.join(checkpoint::FILE_NAME);
@@ -444,7 +463,7 @@ fn fine_tune(ft: &mut FineTuner, o: &Options, output_dir: &Path) -> Result<(), S
         }
         ControlFlow::Continue(())
     };
-    let save = |ft: &mut FineTuner| -> Result<(), String> {
+    let save = |ft: &mut FineTuner<B>| -> Result<(), String> {
         ft.save_checkpoint(&state_path).map_err(err)?;
         ft.save(&model_path).map_err(err)
     };
