@@ -10,21 +10,20 @@
 
 mod common;
 
-use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
+use common::fixture::{self, FixtureBatch, StepReference};
+use common::{max_abs_diff, npy_f32, npy_u32};
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bert::heads::pretraining::MaskedLmTargets;
 use bert::heads::PreTrainingHeads;
-use bert::train::{AdamWConfig, Schedule, Trainer};
+use bert::train::{AdamWConfig, Trainer};
 use bert::weights::Weights;
-use bert::{BertConfig, BertModel, Cpu, Inputs};
+use bert::{BertConfig, BertModel, Cpu};
 
 const BATCH: usize = 8;
 const SEQ: usize = 128;
 const PER_SEQ: usize = 20;
-const HIDDEN: usize = 128;
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/pretrain_reference")
@@ -52,18 +51,14 @@ fn log_softmax(row: &[f32]) -> Vec<f32> {
 struct Fixture {
     json: serde_json::Value,
     weights: Weights,
-    ids: Vec<u32>,
-    segments: Vec<u32>,
-    mask: Vec<u32>,
+    batch: FixtureBatch,
     targets: MaskedLmTargets,
-    row_ids: Vec<u32>,
 }
 
 impl Fixture {
     fn load() -> Fixture {
-        let text = std::fs::read_to_string(dir().join("index.json")).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let weights = bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
+        let json = fixture::index(&dir(), "index.json");
+        let weights = fixture::checkpoint(&dir());
         let targets = MaskedLmTargets {
             positions: npy_u32(&dir(), "masked_lm_positions.npy"),
             ids: npy_u32(&dir(), "masked_lm_ids.npy"),
@@ -74,21 +69,8 @@ impl Fixture {
         Fixture {
             json,
             weights,
-            ids: npy_u32(&dir(), "input_ids.npy"),
-            segments: npy_u32(&dir(), "segment_ids.npy"),
-            mask: npy_u32(&dir(), "input_mask.npy"),
+            batch: FixtureBatch::load(&dir(), BATCH, SEQ),
             targets,
-            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
-        }
-    }
-
-    fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            input_ids: &self.ids,
-            segment_ids: &self.segments,
-            input_mask: &self.mask,
-            batch: BATCH,
-            seq: SEQ,
         }
     }
 
@@ -103,12 +85,7 @@ impl Fixture {
     /// (training, dropout 0).
     fn trainer(&self, config: &str) -> Trainer<PreTrainingHeads> {
         let config = BertConfig::from_file(dir().join(config)).unwrap();
-        let o = &self.json["training"]["optimizer"];
-        let schedule = Schedule {
-            init_lr: o["init_lr"].as_f64().unwrap() as f32,
-            num_train_steps: o["num_train_steps"].as_u64().unwrap(),
-            num_warmup_steps: o["num_warmup_steps"].as_u64().unwrap(),
-        };
+        let schedule = fixture::schedule(&self.json["training"]["optimizer"]);
         let model = BertModel::build(Cpu, config.clone(), &self.weights, true).unwrap();
         let heads = PreTrainingHeads::load(&Cpu, &self.weights, &config, true).unwrap();
         let mut t = Trainer::new(model, heads, schedule, AdamWConfig::default(), 0, 1).unwrap();
@@ -117,16 +94,8 @@ impl Fixture {
     }
 }
 
-/// float64 sum, sum of squares and max |x| (the fixture's `*_full_stats`).
-fn stats(x: &[f32]) -> (f64, f64, f64) {
-    x.iter().fold((0.0, 0.0, 0.0), |(s, q, m), &v| {
-        let v = v as f64;
-        (s + v, q + v * v, f64::max(m, v.abs()))
-    })
-}
-
 fn check_stats(what: &str, got: &[f32], want: &serde_json::Value, tol: f64) {
-    let (s, q, m) = stats(got);
+    let (s, q, m) = fixture::full_stats(got);
     let ws = want["sum"].as_f64().unwrap();
     let wq = want["sum_of_squares"].as_f64().unwrap();
     let wm = want["max_abs"].as_f64().unwrap();
@@ -152,29 +121,14 @@ fn variable_set_matches_model_fn() {
     let f = Fixture::load();
     let vars = f.variables();
     assert_eq!(vars.len(), 46);
-    let t = f.trainer("bert_config.json");
-    let mut ours = Vec::new();
-    t.visit_params(&mut |name, p| ours.push((name.to_string(), p.shape.clone())));
-    assert_eq!(ours.len(), vars.len());
-    for (v, (name, shape)) in vars.iter().zip(&ours) {
-        assert_eq!(v["name"].as_str().unwrap(), name);
-        let want: Vec<usize> = v["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(&want, shape, "{name}");
-        let decays = v["weight_decay"].as_bool().unwrap();
-        assert_eq!(decays, t.optimizer().decays(name), "{name}");
-    }
+    fixture::check_variable_set(&vars, &f.trainer("bert_config.json"));
 }
 
 #[test]
 fn forward_losses_and_log_probs_match_run_pretraining_py() {
     let f = Fixture::load();
     let mut t = f.trainer("../bert_config.json");
-    let (loss, out) = t.evaluate(&f.inputs(), &f.targets).unwrap();
+    let (loss, out) = t.evaluate(&f.batch.inputs(), &f.targets).unwrap();
     let r = &f.json["forward_is_training_false"];
     let scalar = |k: &str| r[k].as_f64().unwrap() as f32;
     let d_total = (loss as f32 - scalar("total_loss")).abs();
@@ -263,23 +217,19 @@ fn forward_losses_and_log_probs_match_run_pretraining_py() {
 fn step1_gradients_match_tf() {
     let f = Fixture::load();
     let mut t = f.trainer("bert_config.json");
-    let (loss, _) = t.accumulate(&f.inputs(), &f.targets).unwrap();
+    let (loss, _) = t.accumulate(&f.batch.inputs(), &f.targets).unwrap();
     let step1 = &f.json["training"]["steps"][0];
     let dl = (loss as f32 - step1["loss"].as_f64().unwrap() as f32).abs();
     eprintln!("step 1 loss |Δ| {dl:.3e}");
     assert!(dl <= 1e-5);
     // The trainer sums gradients over the batch's examples: the loss's gradient is the
     // sum / batch.
-    let grads: HashMap<String, Vec<f32>> = t
-        .pending_grads()
-        .into_iter()
-        .map(|(n, g)| (n, g.iter().map(|x| x / BATCH as f32).collect()))
-        .collect();
+    let grads = fixture::mean_grads(t.pending_grads(), BATCH);
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, &grads[name], &f.row_ids, HIDDEN);
+        let want = fixture::values(&dir(), &v, "grads_step1");
+        let got = f.batch.stored(name, &grads[name]);
         let diff = max_abs_diff(&got, &want);
         if name.contains("/key/bias") {
             // Analytically zero (a per-query constant does not change the softmax): both
@@ -287,12 +237,12 @@ fn step1_gradients_match_tf() {
             // gradients. Here they are 10-100x the classifier fixture's, so the bound is
             // relative to the same layer's query-bias gradient rather than 1e-8 absolute.
             let q = name.replace("/key/bias", "/query/bias");
-            let scale = grads[&q].iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+            let scale = fixture::max_abs(&grads[&q]);
             eprintln!("{name}: max |Δ| {diff:.3e} (analytically zero; query-bias max {scale:.3e})");
             assert!(diff <= 1e-5 * scale, "{name}: {diff}");
             continue;
         }
-        let scale = want.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+        let scale = fixture::max_abs(&want);
         let rel = diff / scale;
         worst = worst.max(rel);
         eprintln!("{name}: max |Δ| {diff:.3e}, relative to max|ref| {rel:.3e}");
@@ -319,24 +269,25 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
         .iter()
         .enumerate()
     {
-        let r = t.step(&f.inputs(), &f.targets).unwrap();
-        let want_loss = step["loss"].as_f64().unwrap() as f32;
-        let want_lr = step["learning_rate"].as_f64().unwrap() as f32;
-        let want_norm = step["global_grad_norm_before_clipping"].as_f64().unwrap();
+        let r = t.step(&f.batch.inputs(), &f.targets).unwrap();
+        let want = StepReference::of(step);
         eprintln!(
-            "step {}: |Δloss| {:.3e}, lr {} (ref {want_lr}), |Δnorm| {:.3e}",
+            "step {}: |Δloss| {:.3e}, lr {} (ref {}), |Δnorm| {:.3e}",
             s + 1,
-            (r.loss - want_loss).abs(),
+            (r.loss - want.loss).abs(),
             r.learning_rate,
-            (r.grad_norm - want_norm).abs()
+            want.learning_rate,
+            (r.grad_norm - want.grad_norm).abs()
         );
-        assert!((r.loss - want_loss).abs() <= 1e-5);
-        assert!((r.learning_rate - want_lr).abs() <= 1e-6 * want_lr.max(1e-12));
-        assert!((r.grad_norm - want_norm).abs() <= 1e-5 * want_norm);
+        assert!((r.loss - want.loss).abs() <= 1e-5);
+        assert!(
+            (r.learning_rate - want.learning_rate).abs() <= 1e-6 * want.learning_rate.max(1e-12)
+        );
+        assert!((r.grad_norm - want.grad_norm).abs() <= 1e-5 * want.grad_norm);
         assert_eq!(r.global_step, s as u64 + 1);
     }
     let after = &f.json["training"]["after_step3"];
-    let (loss, out) = t.evaluate(&f.inputs(), &f.targets).unwrap();
+    let (loss, out) = t.evaluate(&f.batch.inputs(), &f.targets).unwrap();
     let d = [
         (loss, "loss"),
         (out.masked_lm_loss, "masked_lm_loss"),
@@ -352,9 +303,9 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
+        let want = fixture::values(&dir(), &v, "after_step3");
         let full = t.param(name).unwrap();
-        let diff = max_abs_diff(&stored_rows(name, &full, &f.row_ids, HIDDEN), &want);
+        let diff = max_abs_diff(&f.batch.stored(name, &full), &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");
         if let Some(s) = v.get("after_step3_full_stats") {

@@ -11,15 +11,15 @@
 
 mod common;
 
-use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
+use common::fixture::{self, FixtureBatch, StepReference};
+use common::{max_abs_diff, npy_f32, npy_u32};
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bert::heads::SquadHead;
-use bert::train::{AdamWConfig, Schedule, Trainer};
-use bert::weights::{Tensor, Weights};
-use bert::{BertConfig, BertModel, Cpu, Inputs};
+use bert::train::{AdamWConfig, Trainer};
+use bert::weights::Weights;
+use bert::{BertConfig, BertModel, Cpu};
 
 const BATCH: usize = 8;
 const SEQ: usize = 128;
@@ -32,32 +32,25 @@ struct Fixture {
     json: serde_json::Value,
     config: BertConfig,
     weights: Weights,
-    ids: Vec<u32>,
-    segments: Vec<u32>,
-    mask: Vec<u32>,
+    batch: FixtureBatch,
     spans: Vec<[u32; 2]>,
-    row_ids: Vec<u32>,
 }
 
 impl Fixture {
     fn load() -> Fixture {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir().join("index.json")).unwrap())
-                .unwrap();
+        let json = fixture::index(&dir(), "index.json");
         let config = BertConfig::from_file(dir().join("bert_config.json")).unwrap();
         assert_eq!(config.hidden_dropout_prob, 0.0);
         assert_eq!(config.attention_probs_dropout_prob, 0.0);
-        let mut weights =
-            bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
+        let mut weights = fixture::checkpoint(&dir());
         // The head is not in the checkpoint: its initial values (drawn by TF) are stored.
-        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(&dir(), f)).unwrap();
         weights.insert(
             "cls/squad/output_weights",
-            head("initial/cls/squad/output_weights.npy", vec![2, 128]),
+            fixture::tensor(&dir(), "initial/cls/squad/output_weights.npy", vec![2, 128]),
         );
         weights.insert(
             "cls/squad/output_bias",
-            head("initial/cls/squad/output_bias.npy", vec![2]),
+            fixture::tensor(&dir(), "initial/cls/squad/output_bias.npy", vec![2]),
         );
         let starts = npy_u32(&dir(), "start_positions.npy");
         let ends = npy_u32(&dir(), "end_positions.npy");
@@ -65,21 +58,8 @@ impl Fixture {
             json,
             config,
             weights,
-            ids: npy_u32(&dir(), "input_ids.npy"),
-            segments: npy_u32(&dir(), "segment_ids.npy"),
-            mask: npy_u32(&dir(), "input_mask.npy"),
+            batch: FixtureBatch::load(&dir(), BATCH, SEQ),
             spans: starts.iter().zip(&ends).map(|(&s, &e)| [s, e]).collect(),
-            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
-        }
-    }
-
-    fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            input_ids: &self.ids,
-            segment_ids: &self.segments,
-            input_mask: &self.mask,
-            batch: BATCH,
-            seq: SEQ,
         }
     }
 
@@ -96,12 +76,7 @@ impl Fixture {
     }
 
     fn trainer(&self) -> Trainer<SquadHead> {
-        let o = &self.json["optimizer"];
-        let schedule = Schedule {
-            init_lr: o["init_lr"].as_f64().unwrap() as f32,
-            num_train_steps: o["num_train_steps"].as_u64().unwrap(),
-            num_warmup_steps: o["num_warmup_steps"].as_u64().unwrap(),
-        };
+        let schedule = fixture::schedule(&self.json["optimizer"]);
         let model = BertModel::build(Cpu, self.config.clone(), &self.weights, true).unwrap();
         let head = SquadHead::load(&Cpu, &self.weights, 128, true).unwrap();
         let mut t = Trainer::new(model, head, schedule, AdamWConfig::default(), 0, 1).unwrap();
@@ -131,40 +106,17 @@ fn variable_set_matches_create_model() {
     assert_eq!(f.variables().len(), 41);
     let vars = f.trained();
     assert_eq!(vars.len(), 39, "the pooler gets no gradient");
-    let t = f.trainer();
-    let mut ours = Vec::new();
-    t.visit_params(&mut |name, p| ours.push((name.to_string(), p.shape.clone())));
-    assert_eq!(ours.len(), 39);
-    let opt = t.optimizer();
-    for (v, (name, shape)) in vars.iter().zip(&ours) {
-        assert_eq!(v["name"].as_str().unwrap(), name);
-        let want: Vec<usize> = v["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(&want, shape, "{name}");
-        assert_eq!(
-            v["weight_decay"].as_bool().unwrap(),
-            opt.decays(name),
-            "{name}"
-        );
-    }
+    fixture::check_variable_set(&vars, &f.trainer());
 }
 
 #[test]
 fn step1_loss_logits_and_gradients_match_tf() {
     let f = Fixture::load();
     let mut t = f.trainer();
-    let (loss, out) = t.accumulate(&f.inputs(), &f.spans).unwrap();
+    let (loss, out) = t.accumulate(&f.batch.inputs(), &f.spans).unwrap();
     // The trainer sums gradients over the batch's examples: the mean loss's gradient is
     // the sum / B.
-    let grads: HashMap<String, Vec<f32>> = t
-        .pending_grads()
-        .into_iter()
-        .map(|(n, g)| (n, g.iter().map(|x| x / BATCH as f32).collect()))
-        .collect();
+    let grads = fixture::mean_grads(t.pending_grads(), BATCH);
     let logits = npy_f32(&dir(), "logits_per_step.npy");
     let per_step = 2 * BATCH * SEQ;
     let want_loss = f.json["steps"][0]["loss"].as_f64().unwrap() as f32;
@@ -176,8 +128,8 @@ fn step1_loss_logits_and_gradients_match_tf() {
     let mut worst = 0.0f32;
     for v in f.trained() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, &grads[name], &f.row_ids, 128);
+        let want = fixture::values(&dir(), &v, "grads_step1");
+        let got = f.batch.stored(name, &grads[name]);
         let diff = max_abs_diff(&got, &want);
         if analytically_zero(name) {
             eprintln!("{name}: max |Δ| {diff:.3e} (analytically zero)");
@@ -191,7 +143,7 @@ fn step1_loss_logits_and_gradients_match_tf() {
             assert!(diff <= bound, "{name}: {diff}");
             continue;
         }
-        let scale = want.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+        let scale = fixture::max_abs(&want);
         let rel = diff / scale;
         worst = worst.max(rel);
         eprintln!("{name}: max |Δ| {diff:.3e}, relative to max|ref| {rel:.3e}");
@@ -213,25 +165,24 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let logits = npy_f32(&dir(), "logits_per_step.npy");
     let per_step = 2 * BATCH * SEQ;
     for (s, step) in f.json["steps"].as_array().unwrap().iter().enumerate() {
-        let (_, before) = t.evaluate(&f.inputs(), &f.spans).unwrap();
+        let (_, before) = t.evaluate(&f.batch.inputs(), &f.spans).unwrap();
         let dlog = max_abs_diff(&flat(&before), &logits[s * per_step..][..per_step]);
-        let r = t.step(&f.inputs(), &f.spans).unwrap();
-        let want_loss = step["loss"].as_f64().unwrap() as f32;
-        let want_lr = step["learning_rate"].as_f64().unwrap() as f32;
-        let want_norm = step["global_grad_norm_before_clipping"].as_f64().unwrap();
+        let r = t.step(&f.batch.inputs(), &f.spans).unwrap();
+        let want = StepReference::of(step);
         eprintln!(
-            "step {}: |Δloss| {:.3e}, max |Δlogits| {dlog:.3e}, lr {} (ref {want_lr}), |Δnorm| {:.3e}",
+            "step {}: |Δloss| {:.3e}, max |Δlogits| {dlog:.3e}, lr {} (ref {}), |Δnorm| {:.3e}",
             s + 1,
-            (r.loss - want_loss).abs(),
+            (r.loss - want.loss).abs(),
             r.learning_rate,
-            (r.grad_norm - want_norm).abs()
+            want.learning_rate,
+            (r.grad_norm - want.grad_norm).abs()
         );
-        assert!((r.loss - want_loss).abs() <= 1e-5 && dlog <= 1e-5);
-        assert!((r.learning_rate - want_lr).abs() <= 1e-6 * want_lr); // f32 schedule
-        assert!((r.grad_norm - want_norm).abs() <= 1e-5 * want_norm);
+        assert!((r.loss - want.loss).abs() <= 1e-5 && dlog <= 1e-5);
+        assert!((r.learning_rate - want.learning_rate).abs() <= 1e-6 * want.learning_rate); // f32 schedule
+        assert!((r.grad_norm - want.grad_norm).abs() <= 1e-5 * want.grad_norm);
         assert_eq!(r.global_step, s as u64 + 1);
     }
-    let (loss, out) = t.evaluate(&f.inputs(), &f.spans).unwrap();
+    let (loss, out) = t.evaluate(&f.batch.inputs(), &f.spans).unwrap();
     let want_loss = f.json["after_step3"]["loss"].as_f64().unwrap() as f32;
     let dl = (loss as f32 - want_loss).abs();
     let dlog = max_abs_diff(&flat(&out), &npy_f32(&dir(), "after_step3/logits.npy"));
@@ -244,14 +195,10 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
-        let shape: Vec<usize> = v["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_u64().unwrap() as usize)
-            .collect();
-        let got = stored_rows(name, after.get(name, &shape).unwrap(), &f.row_ids, 128);
+        let want = fixture::values(&dir(), &v, "after_step3");
+        let got = f
+            .batch
+            .stored(name, after.get(name, &fixture::shape(&v)).unwrap());
         let diff = max_abs_diff(&got, &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");
@@ -259,8 +206,7 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     eprintln!("after step 3: worst max |Δ| over all variables {worst:.3e}");
     let stats = &f.variables()[0]["after_step3_full_stats"];
     let we = t.param("bert/embeddings/word_embeddings").unwrap();
-    let sum: f64 = we.iter().map(|&x| x as f64).sum();
-    let sq: f64 = we.iter().map(|&x| x as f64 * x as f64).sum();
+    let (sum, sq, _) = fixture::full_stats(&we);
     let (ws, wq) = (
         stats["sum"].as_f64().unwrap(),
         stats["sum_of_squares"].as_f64().unwrap(),

@@ -10,14 +10,15 @@
 
 mod common;
 
-use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
+use common::fixture::{self, FixtureBatch, StepReference};
+use common::{max_abs_diff, npy_f32, npy_u32};
 
 use std::path::PathBuf;
 
 use bert::heads::ClassifierHead;
-use bert::train::{AdamWConfig, Schedule, Trainer};
-use bert::weights::{Tensor, Weights};
-use bert::{BertConfig, BertModel, Cpu, Inputs};
+use bert::train::{AdamWConfig, Trainer};
+use bert::weights::Weights;
+use bert::{BertConfig, BertModel, Cpu};
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
@@ -27,47 +28,30 @@ struct Fixture {
     json: serde_json::Value,
     config: BertConfig,
     weights: Weights,
-    ids: Vec<u32>,
-    segments: Vec<u32>,
-    mask: Vec<u32>,
+    batch: FixtureBatch,
     labels: Vec<u32>,
-    row_ids: Vec<u32>,
 }
 
 impl Fixture {
     fn load() -> Fixture {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir().join("finetune.json")).unwrap())
-                .unwrap();
+        let json = fixture::index(&dir(), "finetune.json");
         let config = BertConfig::from_file(dir().join("bert_config.json")).unwrap();
         assert_eq!(config.hidden_dropout_prob, 0.0);
-        let mut weights =
-            bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
-        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(&dir(), f)).unwrap();
+        let mut weights = fixture::checkpoint(&dir());
         weights.insert(
             "output_weights",
-            head("initial/output_weights.npy", vec![3, 128]),
+            fixture::tensor(&dir(), "initial/output_weights.npy", vec![3, 128]),
         );
-        weights.insert("output_bias", head("initial/output_bias.npy", vec![3]));
+        weights.insert(
+            "output_bias",
+            fixture::tensor(&dir(), "initial/output_bias.npy", vec![3]),
+        );
         Fixture {
             json,
             config,
             weights,
-            ids: npy_u32(&dir(), "input_ids.npy"),
-            segments: npy_u32(&dir(), "segment_ids.npy"),
-            mask: npy_u32(&dir(), "input_mask.npy"),
+            batch: FixtureBatch::load(&dir(), 4, 128),
             labels: npy_u32(&dir(), "label_ids.npy"),
-            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
-        }
-    }
-
-    fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            input_ids: &self.ids,
-            segment_ids: &self.segments,
-            input_mask: &self.mask,
-            batch: 4,
-            seq: 128,
         }
     }
 
@@ -76,12 +60,7 @@ impl Fixture {
     }
 
     fn trainer(&self) -> Trainer<ClassifierHead> {
-        let o = &self.json["optimizer"];
-        let schedule = Schedule {
-            init_lr: o["init_lr"].as_f64().unwrap() as f32,
-            num_train_steps: o["num_train_steps"].as_u64().unwrap(),
-            num_warmup_steps: o["num_warmup_steps"].as_u64().unwrap(),
-        };
+        let schedule = fixture::schedule(&self.json["optimizer"]);
         let model = BertModel::build(Cpu, self.config.clone(), &self.weights, true).unwrap();
         let head = ClassifierHead::load(&Cpu, &self.weights, 128, 3, true).unwrap();
         let mut t = Trainer::new(model, head, schedule, AdamWConfig::default(), 0, 1).unwrap();
@@ -95,40 +74,17 @@ fn variable_set_matches_create_model() {
     let f = Fixture::load();
     let vars = f.variables();
     assert_eq!(vars.len(), 41);
-    let t = f.trainer();
-    let mut ours = Vec::new();
-    t.visit_params(&mut |name, p| ours.push((name.to_string(), p.shape.clone())));
-    assert_eq!(ours.len(), 41);
-    let opt = t.optimizer();
-    for (v, (name, shape)) in vars.iter().zip(&ours) {
-        assert_eq!(v["name"].as_str().unwrap(), name);
-        let want: Vec<usize> = v["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(&want, shape, "{name}");
-        assert_eq!(
-            v["weight_decay"].as_bool().unwrap(),
-            opt.decays(name),
-            "{name}"
-        );
-    }
+    fixture::check_variable_set(&vars, &f.trainer());
 }
 
 #[test]
 fn step1_loss_logits_and_gradients_match_tf() {
     let f = Fixture::load();
     let mut t = f.trainer();
-    let (loss, out_logits) = t.accumulate(&f.inputs(), &f.labels).unwrap();
+    let (loss, out_logits) = t.accumulate(&f.batch.inputs(), &f.labels).unwrap();
     // The trainer sums gradients over the batch's examples: the mean loss's gradient is
     // the sum / 4.
-    let grads: std::collections::HashMap<String, Vec<f32>> = t
-        .pending_grads()
-        .into_iter()
-        .map(|(n, g)| (n, g.iter().map(|x| x / 4.0).collect()))
-        .collect();
+    let grads = fixture::mean_grads(t.pending_grads(), 4);
     let logits = npy_f32(&dir(), "logits_per_step.npy");
     let want_loss = f.json["steps"][0]["loss"].as_f64().unwrap() as f32;
     let dl = (loss as f32 - want_loss).abs();
@@ -139,10 +95,10 @@ fn step1_loss_logits_and_gradients_match_tf() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
-        let got = stored_rows(name, &grads[name], &f.row_ids, 128);
+        let want = fixture::values(&dir(), &v, "grads_step1");
+        let got = f.batch.stored(name, &grads[name]);
         let diff = max_abs_diff(&got, &want);
-        let scale = want.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+        let scale = fixture::max_abs(&want);
         if name.contains("/key/bias") {
             eprintln!("{name}: max |Δ| {diff:.3e} (analytically zero)");
             assert!(diff <= 1e-8, "{name}: {diff}");
@@ -173,26 +129,25 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut t = f.trainer();
     let logits = npy_f32(&dir(), "logits_per_step.npy");
     for (s, step) in f.json["steps"].as_array().unwrap().iter().enumerate() {
-        let (_, before) = t.evaluate(&f.inputs(), &f.labels).unwrap();
+        let (_, before) = t.evaluate(&f.batch.inputs(), &f.labels).unwrap();
         let dlog = max_abs_diff(&before, &logits[s * 12..][..12]);
-        let r = t.step(&f.inputs(), &f.labels).unwrap();
-        let want_loss = step["loss"].as_f64().unwrap() as f32;
-        let want_lr = step["learning_rate"].as_f64().unwrap() as f32;
-        let want_norm = step["global_grad_norm_before_clipping"].as_f64().unwrap();
+        let r = t.step(&f.batch.inputs(), &f.labels).unwrap();
+        let want = StepReference::of(step);
         eprintln!(
-            "step {}: |Δloss| {:.3e}, max |Δlogits| {dlog:.3e}, lr {} (ref {want_lr}), |Δnorm| {:.3e}",
+            "step {}: |Δloss| {:.3e}, max |Δlogits| {dlog:.3e}, lr {} (ref {}), |Δnorm| {:.3e}",
             s + 1,
-            (r.loss - want_loss).abs(),
+            (r.loss - want.loss).abs(),
             r.learning_rate,
-            (r.grad_norm - want_norm).abs()
+            want.learning_rate,
+            (r.grad_norm - want.grad_norm).abs()
         );
-        assert!((r.loss - want_loss).abs() <= 1e-5 && dlog <= 1e-5);
-        assert!((r.learning_rate - want_lr).abs() <= 1e-6 * want_lr); // f32 schedule
-        assert!((r.grad_norm - want_norm).abs() <= 1e-5 * want_norm);
+        assert!((r.loss - want.loss).abs() <= 1e-5 && dlog <= 1e-5);
+        assert!((r.learning_rate - want.learning_rate).abs() <= 1e-6 * want.learning_rate); // f32 schedule
+        assert!((r.grad_norm - want.grad_norm).abs() <= 1e-5 * want.grad_norm);
         assert_eq!(r.global_step, s as u64 + 1);
     }
     let after = &f.json["after_step3"];
-    let (loss, out_logits) = t.evaluate(&f.inputs(), &f.labels).unwrap();
+    let (loss, out_logits) = t.evaluate(&f.batch.inputs(), &f.labels).unwrap();
     let want_logits: Vec<f32> = after["logits"]
         .as_array()
         .unwrap()
@@ -212,16 +167,15 @@ fn three_optimizer_steps_match_adam_weight_decay_optimizer() {
     let mut worst = 0.0f32;
     for v in f.variables() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
-        let got = stored_rows(name, &t.param(name).unwrap(), &f.row_ids, 128);
+        let want = fixture::values(&dir(), &v, "after_step3");
+        let got = f.batch.stored(name, &t.param(name).unwrap());
         let diff = max_abs_diff(&got, &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");
     }
     eprintln!("after step 3: worst max |Δ| over all variables {worst:.3e}");
     let we = t.param("bert/embeddings/word_embeddings").unwrap();
-    let sum: f64 = we.iter().map(|&x| x as f64).sum();
-    let sq: f64 = we.iter().map(|&x| x as f64 * x as f64).sum();
+    let (sum, sq, _) = fixture::full_stats(&we);
     let (ws, wq) = (
         after["word_embeddings_full_sum"].as_f64().unwrap(),
         after["word_embeddings_full_sum_of_squares"]

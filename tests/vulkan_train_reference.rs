@@ -12,15 +12,16 @@
 
 mod common;
 
-use common::{max_abs_diff, npy_f32, npy_u32, stored_rows};
+use common::fixture::{self, FixtureBatch, StepReference};
+use common::{max_abs_diff, npy_f32, npy_u32};
 
 use std::path::PathBuf;
 
 use bert::backend::Backend;
 use bert::heads::ClassifierHead;
-use bert::train::{AdamWConfig, Schedule, Trainer};
-use bert::weights::{Tensor, Weights};
-use bert::{BertConfig, BertModel, Cpu, Inputs};
+use bert::train::{AdamWConfig, Trainer};
+use bert::weights::Weights;
+use bert::{BertConfig, BertModel, Cpu};
 
 fn dir() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
@@ -30,56 +31,34 @@ struct Fixture {
     json: serde_json::Value,
     config: BertConfig,
     weights: Weights,
-    ids: Vec<u32>,
-    segments: Vec<u32>,
-    mask: Vec<u32>,
+    batch: FixtureBatch,
     labels: Vec<u32>,
-    row_ids: Vec<u32>,
 }
 
 impl Fixture {
     fn load() -> Fixture {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir().join("finetune.json")).unwrap())
-                .unwrap();
+        let json = fixture::index(&dir(), "finetune.json");
         let config = BertConfig::from_file(dir().join("bert_config.json")).unwrap();
-        let mut weights =
-            bert::weights::tf_checkpoint::load(dir().join("../bert_model.ckpt")).unwrap();
-        let head = |f: &str, shape: Vec<usize>| Tensor::new(shape, npy_f32(&dir(), f)).unwrap();
+        let mut weights = fixture::checkpoint(&dir());
         weights.insert(
             "output_weights",
-            head("initial/output_weights.npy", vec![3, 128]),
+            fixture::tensor(&dir(), "initial/output_weights.npy", vec![3, 128]),
         );
-        weights.insert("output_bias", head("initial/output_bias.npy", vec![3]));
+        weights.insert(
+            "output_bias",
+            fixture::tensor(&dir(), "initial/output_bias.npy", vec![3]),
+        );
         Fixture {
             json,
             config,
             weights,
-            ids: npy_u32(&dir(), "input_ids.npy"),
-            segments: npy_u32(&dir(), "segment_ids.npy"),
-            mask: npy_u32(&dir(), "input_mask.npy"),
+            batch: FixtureBatch::load(&dir(), 4, 128),
             labels: npy_u32(&dir(), "label_ids.npy"),
-            row_ids: npy_u32(&dir(), "word_embeddings_row_ids.npy"),
-        }
-    }
-
-    fn inputs(&self) -> Inputs<'_> {
-        Inputs {
-            input_ids: &self.ids,
-            segment_ids: &self.segments,
-            input_mask: &self.mask,
-            batch: 4,
-            seq: 128,
         }
     }
 
     fn trainer<B: Backend>(&self, b: B, config: BertConfig) -> Trainer<ClassifierHead<B>, B> {
-        let o = &self.json["optimizer"];
-        let schedule = Schedule {
-            init_lr: o["init_lr"].as_f64().unwrap() as f32,
-            num_train_steps: o["num_train_steps"].as_u64().unwrap(),
-            num_warmup_steps: o["num_warmup_steps"].as_u64().unwrap(),
-        };
+        let schedule = fixture::schedule(&self.json["optimizer"]);
         let model = BertModel::build(b.clone(), config, &self.weights, true).unwrap();
         let head = ClassifierHead::load(&b, &self.weights, 128, 3, true).unwrap();
         Trainer::new(model, head, schedule, AdamWConfig::default(), 7, 1).unwrap()
@@ -96,7 +75,7 @@ fn three_finetuning_steps_on_the_device_match_tensorflow() {
     t.set_dropout(false);
 
     // Step 1's gradients, before the first update.
-    let (loss, _) = t.accumulate(&f.inputs(), &f.labels).unwrap();
+    let (loss, _) = t.accumulate(&f.batch.inputs(), &f.labels).unwrap();
     let want_loss = f.json["steps"][0]["loss"].as_f64().unwrap();
     eprintln!("step 1 loss {loss} vs {want_loss}");
     assert!((loss - want_loss).abs() <= 1e-4);
@@ -108,11 +87,11 @@ fn three_finetuning_steps_on_the_device_match_tensorflow() {
             .iter()
             .find(|v| v["name"] == name.as_str())
             .unwrap_or_else(|| panic!("{name} is not a variable of the reference"));
-        let want = npy_f32(&dir(), v["grads_step1"].as_str().unwrap());
+        let want = fixture::values(&dir(), v, "grads_step1");
         let g: Vec<f32> = g.iter().map(|x| x / 4.0).collect();
-        let got = stored_rows(&name, &g, &f.row_ids, 128);
+        let got = f.batch.stored(&name, &g);
         let diff = max_abs_diff(&got, &want);
-        let scale = want.iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+        let scale = fixture::max_abs(&want);
         if name.contains("/key/bias") {
             // Analytically zero: what is left is rounding.
             assert!(diff <= 1e-6, "{name}: {diff}");
@@ -129,24 +108,27 @@ fn three_finetuning_steps_on_the_device_match_tensorflow() {
         let r = if s == 0 {
             t.apply().unwrap()
         } else {
-            let (_, before) = t.evaluate(&f.inputs(), &f.labels).unwrap();
+            let (_, before) = t.evaluate(&f.batch.inputs(), &f.labels).unwrap();
             let dlog = max_abs_diff(&before, &logits[s * 12..][..12]);
             eprintln!("before step {}: max |Δlogits| {dlog:.3e}", s + 1);
             assert!(dlog <= 1e-4);
-            t.step(&f.inputs(), &f.labels).unwrap()
+            t.step(&f.batch.inputs(), &f.labels).unwrap()
         };
-        let want_loss = step["loss"].as_f64().unwrap() as f32;
-        let want_norm = step["global_grad_norm_before_clipping"].as_f64().unwrap();
-        let (dl, dn) = ((r.loss - want_loss).abs(), (r.grad_norm - want_norm).abs());
-        eprintln!(
-            "step {}: |Δloss| {dl:.3e}, |Δnorm| {dn:.3e} of {want_norm}",
-            s + 1
+        let want = StepReference::of(step);
+        let (dl, dn) = (
+            (r.loss - want.loss).abs(),
+            (r.grad_norm - want.grad_norm).abs(),
         );
-        assert!(dl <= 1e-4 && dn <= 1e-4 * want_norm);
+        eprintln!(
+            "step {}: |Δloss| {dl:.3e}, |Δnorm| {dn:.3e} of {}",
+            s + 1,
+            want.grad_norm
+        );
+        assert!(dl <= 1e-4 && dn <= 1e-4 * want.grad_norm);
         assert_eq!(r.global_step, s as u64 + 1);
     }
     let after = &f.json["after_step3"];
-    let (loss, out_logits) = t.evaluate(&f.inputs(), &f.labels).unwrap();
+    let (loss, out_logits) = t.evaluate(&f.batch.inputs(), &f.labels).unwrap();
     let want_logits: Vec<f32> = after["logits"]
         .as_array()
         .unwrap()
@@ -165,8 +147,8 @@ fn three_finetuning_steps_on_the_device_match_tensorflow() {
     let mut worst = 0.0f32;
     for v in f.json["trainable_variables"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap();
-        let want = npy_f32(&dir(), v["after_step3"].as_str().unwrap());
-        let got = stored_rows(name, &t.param(name).unwrap(), &f.row_ids, 128);
+        let want = fixture::values(&dir(), v, "after_step3");
+        let got = f.batch.stored(name, &t.param(name).unwrap());
         let diff = max_abs_diff(&got, &want);
         worst = worst.max(diff);
         assert!(diff <= 1e-6, "{name}: max |Δ| {diff}");
@@ -189,8 +171,8 @@ fn steps_with_dropout_match_the_cpu_back_end() {
     let mut c = f.trainer(Cpu, config);
     for s in 0..2 {
         let (rg, rc) = (
-            g.step(&f.inputs(), &f.labels).unwrap(),
-            c.step(&f.inputs(), &f.labels).unwrap(),
+            g.step(&f.batch.inputs(), &f.labels).unwrap(),
+            c.step(&f.batch.inputs(), &f.labels).unwrap(),
         );
         eprintln!(
             "step {}: loss {} vs {}, norm {} vs {}",
@@ -227,18 +209,15 @@ fn micro_batches_with_checkpointing_match_one_batch_on_the_device() {
     // Masks are drawn per pass: a batch split in two draws other ones.
     whole.set_dropout(false);
     split.set_dropout(false);
-    let half = |i: usize| Inputs {
-        input_ids: &f.ids[i * 256..][..256],
-        segment_ids: &f.segments[i * 256..][..256],
-        input_mask: &f.mask[i * 256..][..256],
-        batch: 2,
-        seq: 128,
-    };
     // Step 1 has learning rate 0 (warm-up): two steps, so that the second moves variables.
     for s in 0..2 {
-        let a = whole.step(&f.inputs(), &f.labels).unwrap();
-        split.accumulate(&half(0), &f.labels[..2]).unwrap();
-        split.accumulate(&half(1), &f.labels[2..]).unwrap();
+        let a = whole.step(&f.batch.inputs(), &f.labels).unwrap();
+        split
+            .accumulate(&f.batch.examples(0..2), &f.labels[..2])
+            .unwrap();
+        split
+            .accumulate(&f.batch.examples(2..4), &f.labels[2..])
+            .unwrap();
         let b = split.apply().unwrap();
         eprintln!(
             "step {}: loss {} vs {}, norm {} vs {}",

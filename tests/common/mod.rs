@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod fixture;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
