@@ -131,25 +131,77 @@ fn throw(env: &mut JNIEnv<'_>, status: i32, message: &str) {
     };
 }
 
+/// What Kotlin holds a handle to, and how an error names it.
+trait Handle {
+    const WHAT: &'static str;
+}
+impl Handle for Pipeline {
+    const WHAT: &'static str = "model";
+}
+impl Handle for Context {
+    const WHAT: &'static str = "context";
+}
+impl Handle for Trainer {
+    const WHAT: &'static str = "trainer";
+}
+impl Handle for Classifier {
+    const WHAT: &'static str = "classifier";
+}
+impl Handle for QuestionAnswerer {
+    const WHAT: &'static str = "question answerer";
+}
+
 /// The object behind a handle. The Kotlin classes pass only handles they own and have not
 /// closed (0 once closed), and never a context or trainer from two threads at once.
-fn handle<'a, T>(h: jlong, what: &str) -> JniResult<&'a mut T> {
+fn handle<'a, T: Handle>(h: jlong) -> JniResult<&'a mut T> {
     // SAFETY: a non-zero handle is a live `Box<T>` made by this module's `*New`/`*Load`
     // function for this `T` (the Kotlin classes keep each in its own typed field and zero it
     // when they free it); exclusive use follows the thread rules above.
-    unsafe { (h as *mut T).as_mut() }.ok_or_else(|| Failure::Invalid(format!("{what} is closed")))
+    unsafe { (h as *mut T).as_mut() }
+        .ok_or_else(|| Failure::Invalid(format!("{} is closed", T::WHAT)))
 }
 
-fn into_handle<T>(v: T) -> jlong {
+/// [`run`] on the object behind the handle `h`.
+fn with<'l, T: Handle, R: Thrown>(
+    env: &mut JNIEnv<'l>,
+    h: jlong,
+    body: impl FnOnce(&mut JNIEnv<'l>, &mut T) -> JniResult<R>,
+) -> R {
+    run(env, |env| body(env, handle::<T>(h)?))
+}
+
+/// [`run`] making a handle: `load` opens the file or folder at `path` (a Java string).
+fn load<T: Handle>(
+    env: &mut JNIEnv<'_>,
+    path: &JString<'_>,
+    load: impl FnOnce(&Path) -> JniResult<T>,
+) -> jlong {
+    run(env, |env| {
+        let path = string(env, path, "path")?;
+        Ok(into_handle(load(Path::new(&path))?))
+    })
+}
+
+fn into_handle<T: Handle>(v: T) -> jlong {
     Box::into_raw(Box::new(v)) as jlong
 }
 
 /// Frees a handle made by [`into_handle`]; 0 is a no-op.
-fn free<T>(h: jlong) {
+fn free<T: Handle>(h: jlong) {
     if h != 0 {
         // SAFETY: as in `handle`; Kotlin zeroes its field first, so this runs once.
         let _ = catch_unwind(|| drop(unsafe { Box::from_raw(h as *mut T) }));
     }
+}
+
+/// The entry point `$name(handle)` that frees a `$t` handle.
+macro_rules! free_entry_point {
+    ($name:ident, $t:ty) => {
+        #[no_mangle]
+        pub extern "system" fn $name(_env: JNIEnv<'_>, _c: JClass<'_>, h: jlong) {
+            free::<$t>(h)
+        }
+    };
 }
 
 fn string(env: &mut JNIEnv<'_>, s: &JString<'_>, what: &str) -> JniResult<String> {
@@ -195,8 +247,26 @@ fn double_array(env: &mut JNIEnv<'_>, v: &[f64]) -> JniResult<jdoubleArray> {
     Ok(a.into_raw())
 }
 
+fn long_array(env: &mut JNIEnv<'_>, v: &[i64]) -> JniResult<jlongArray> {
+    let a: JLongArray = env.new_long_array(v.len() as i32)?;
+    env.set_long_array_region(&a, 0, v)?;
+    Ok(a.into_raw())
+}
+
 fn count(v: jint, what: &str) -> JniResult<usize> {
     usize::try_from(v).map_err(|_| Failure::Invalid(format!("{what} {v} is negative")))
+}
+
+/// The set a `split` argument names: 0 the training set, 1 the evaluation set (a GLUE
+/// task's dev file).
+fn split_of(v: jint) -> JniResult<Split> {
+    match v {
+        0 => Ok(Split::Train),
+        1 => Ok(Split::Dev),
+        v => Err(Failure::Invalid(format!(
+            "split {v} is not 0 (train) or 1 (eval)"
+        ))),
+    }
 }
 
 /// `bert_version_number()`.
@@ -212,20 +282,10 @@ pub extern "system" fn Java_libbert_jni_Native_modelLoad(
     _c: JClass<'_>,
     path: JString<'_>,
 ) -> jlong {
-    run(&mut env, |env| {
-        let path = string(env, &path, "path")?;
-        Ok(into_handle(Pipeline::load(path, None)?))
-    })
+    load(&mut env, &path, |path| Ok(Pipeline::load(path, None)?))
 }
 
-#[no_mangle]
-pub extern "system" fn Java_libbert_jni_Native_modelFree(
-    _env: JNIEnv<'_>,
-    _c: JClass<'_>,
-    h: jlong,
-) {
-    free::<Pipeline>(h)
-}
+free_entry_point!(Java_libbert_jni_Native_modelFree, Pipeline);
 
 #[no_mangle]
 pub extern "system" fn Java_libbert_jni_Native_modelHiddenSize(
@@ -233,8 +293,7 @@ pub extern "system" fn Java_libbert_jni_Native_modelHiddenSize(
     _c: JClass<'_>,
     h: jlong,
 ) -> jint {
-    run(&mut env, |_| {
-        let p = handle::<Pipeline>(h, "model")?;
+    with(&mut env, h, |_, p: &mut Pipeline| {
         Ok(p.model().config().hidden_size as jint)
     })
 }
@@ -247,8 +306,7 @@ pub extern "system" fn Java_libbert_jni_Native_modelTokenize(
     h: jlong,
     text: JString<'_>,
 ) -> jlongArray {
-    run(&mut env, |env| {
-        let p = handle::<Pipeline>(h, "model")?;
+    with(&mut env, h, |env, p: &mut Pipeline| {
         let text = string(env, &text, "text")?;
         let triples: Vec<i64> = p
             .tokenizer()
@@ -256,9 +314,7 @@ pub extern "system" fn Java_libbert_jni_Native_modelTokenize(
             .iter()
             .flat_map(|t| [i64::from(t.id), t.start as i64, t.end as i64])
             .collect();
-        let a: JLongArray = env.new_long_array(triples.len() as i32)?;
-        env.set_long_array_region(&a, 0, &triples)?;
-        Ok(a.into_raw())
+        long_array(env, &triples)
     })
 }
 
@@ -274,14 +330,7 @@ pub extern "system" fn Java_libbert_jni_Native_contextNew(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_libbert_jni_Native_contextFree(
-    _env: JNIEnv<'_>,
-    _c: JClass<'_>,
-    h: jlong,
-) {
-    free::<Context>(h)
-}
+free_entry_point!(Java_libbert_jni_Native_contextFree, Context);
 
 /// One embedding per text, `[texts.length * hidden]` (pooling: 0 CLS, 1 mean, 2 max, 3
 /// pooler, as `bert_pooling`).
@@ -296,8 +345,8 @@ pub extern "system" fn Java_libbert_jni_Native_embed(
     normalize: jboolean,
 ) -> jfloatArray {
     run(&mut env, |env| {
-        let p = handle::<Pipeline>(model, "model")?;
-        let ctx = handle::<Context>(context, "context")?;
+        let p = handle::<Pipeline>(model)?;
+        let ctx = handle::<Context>(context)?;
         let texts = strings(env, &texts, "texts")?;
         let pooling = match pooling {
             0 => Pooling::Cls,
@@ -325,6 +374,19 @@ pub extern "system" fn Java_libbert_jni_Native_embed(
 struct Trainer {
     tuner: FineTuner,
     eval: Vec<InputFeatures>,
+}
+
+impl Trainer {
+    /// Adds `examples` to the run's training set ([`Split::Train`]) or the evaluation set.
+    fn add(&mut self, split: Split, examples: &[InputExample]) -> JniResult<()> {
+        if split == Split::Train {
+            self.tuner.add_examples(examples)?;
+        } else {
+            let f = self.tuner.convert(examples)?;
+            self.eval.extend(f);
+        }
+        Ok(())
+    }
 }
 
 /// `run_classifier.py`'s defaults: `[learning_rate, warmup_proportion, num_train_epochs,
@@ -420,14 +482,7 @@ pub extern "system" fn Java_libbert_jni_Native_trainerNew(
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_libbert_jni_Native_trainerFree(
-    _env: JNIEnv<'_>,
-    _c: JClass<'_>,
-    h: jlong,
-) {
-    free::<Trainer>(h)
-}
+free_entry_point!(Java_libbert_jni_Native_trainerFree, Trainer);
 
 /// Adds an example to the training (`split` 0) or evaluation (1) set, labelled by
 /// `label_name`, or when that is null by `label_id`.
@@ -443,8 +498,7 @@ pub extern "system" fn Java_libbert_jni_Native_trainerAddExample(
     label_id: jint,
     label_name: JString<'_>,
 ) {
-    run(&mut env, |env| {
-        let t = handle::<Trainer>(h, "trainer")?;
+    with(&mut env, h, |env, t: &mut Trainer| {
         let a = string(env, &text_a, "text")?;
         let b = optional_string(env, &text_b)?;
         let labels = t.tuner.labels();
@@ -463,26 +517,20 @@ pub extern "system" fn Java_libbert_jni_Native_trainerAddExample(
                     bert::Error::Label(msg)
                 })?,
         };
-        match split {
-            0 => t.tuner.add_example(&a, b.as_deref(), &label)?,
-            1 => {
+        match split_of(split)? {
+            Split::Train => Ok(t.tuner.add_example(&a, b.as_deref(), &label)?),
+            split => {
                 let n = t.eval.len();
-                let f = t.tuner.convert(&[InputExample {
+                let example = InputExample {
                     guid: format!("dev-{n}"),
                     text_a: a,
                     text_b: b,
                     label: Some(label),
                     line: n + 1,
-                }])?;
-                t.eval.extend(f);
-            }
-            v => {
-                return Err(Failure::Invalid(format!(
-                    "split {v} is not 0 (train) or 1 (eval)"
-                )))
+                };
+                t.add(split, &[example])
             }
         }
-        Ok(())
     })
 }
 
@@ -497,27 +545,11 @@ pub extern "system" fn Java_libbert_jni_Native_trainerAddTsv(
     path: JString<'_>,
     task: JString<'_>,
 ) {
-    run(&mut env, |env| {
-        let t = handle::<Trainer>(h, "trainer")?;
+    with(&mut env, h, |env, t: &mut Trainer| {
         let path = string(env, &path, "path")?;
         let processor = Processor::glue(&string(env, &task, "taskName")?)?;
-        match split {
-            0 => t
-                .tuner
-                .add_examples(&processor.read(Path::new(&path), Split::Train)?)?,
-            1 => {
-                let f = t
-                    .tuner
-                    .convert(&processor.read(Path::new(&path), Split::Dev)?)?;
-                t.eval.extend(f);
-            }
-            v => {
-                return Err(Failure::Invalid(format!(
-                    "split {v} is not 0 (train) or 1 (eval)"
-                )))
-            }
-        }
-        Ok(())
+        let split = split_of(split)?;
+        t.add(split, &processor.read(Path::new(&path), split)?)
     })
 }
 
@@ -528,17 +560,14 @@ pub extern "system" fn Java_libbert_jni_Native_trainerCounts(
     _c: JClass<'_>,
     h: jlong,
 ) -> jlongArray {
-    run(&mut env, |env| {
-        let t = handle::<Trainer>(h, "trainer")?;
+    with(&mut env, h, |env, t: &mut Trainer| {
         let v = [
             t.tuner.num_examples() as i64,
             t.eval.len() as i64,
             t.tuner.num_train_steps() as i64,
             t.tuner.global_step() as i64,
         ];
-        let a: JLongArray = env.new_long_array(v.len() as i32)?;
-        env.set_long_array_region(&a, 0, &v)?;
-        Ok(a.into_raw())
+        long_array(env, &v)
     })
 }
 
@@ -554,8 +583,7 @@ pub extern "system" fn Java_libbert_jni_Native_trainerTrain(
     max_steps: jlong,
     listener: JObject<'_>,
 ) -> jboolean {
-    run(&mut env, |env| {
-        let t = handle::<Trainer>(h, "trainer")?;
+    with(&mut env, h, |env, t: &mut Trainer| {
         let limit = u64::try_from(max_steps).ok().filter(|&m| m > 0);
         let mut failed: Option<jni::errors::Error> = None;
         let outcome = t.tuner.train(limit, |p| {
@@ -601,8 +629,7 @@ pub extern "system" fn Java_libbert_jni_Native_trainerEvaluate(
     _c: JClass<'_>,
     h: jlong,
 ) -> jdoubleArray {
-    run(&mut env, |env| {
-        let t = handle::<Trainer>(h, "trainer")?;
+    with(&mut env, h, |env, t: &mut Trainer| {
         let r = t.tuner.evaluate(&t.eval, 32)?;
         double_array(
             env,
@@ -626,8 +653,7 @@ pub extern "system" fn Java_libbert_jni_Native_trainerSave(
     h: jlong,
     path: JString<'_>,
 ) {
-    run(&mut env, |env| {
-        let t = handle::<Trainer>(h, "trainer")?;
+    with(&mut env, h, |env, t: &mut Trainer| {
         let path = string(env, &path, "path")?;
         Ok(t.tuner.save(Path::new(&path))?)
     })
@@ -640,9 +666,7 @@ pub extern "system" fn Java_libbert_jni_Native_classifierLoad(
     _c: JClass<'_>,
     path: JString<'_>,
 ) -> jlong {
-    run(&mut env, |env| {
-        let path = string(env, &path, "path")?;
-        let path = Path::new(&path);
+    load(&mut env, &path, |path| {
         if path.exists() && !bert::weights::native::is_native_file(path) {
             return Err(bert::Error::NotAClassifier(format!(
                 "{}: not a fine-tuned classifier (only a .bert file written by fine-tuning \
@@ -651,18 +675,11 @@ pub extern "system" fn Java_libbert_jni_Native_classifierLoad(
             ))
             .into());
         }
-        Ok(into_handle(Classifier::load(path)?))
+        Ok(Classifier::load(path)?)
     })
 }
 
-#[no_mangle]
-pub extern "system" fn Java_libbert_jni_Native_classifierFree(
-    _env: JNIEnv<'_>,
-    _c: JClass<'_>,
-    h: jlong,
-) {
-    free::<Classifier>(h)
-}
+free_entry_point!(Java_libbert_jni_Native_classifierFree, Classifier);
 
 #[no_mangle]
 pub extern "system" fn Java_libbert_jni_Native_classifierLabels(
@@ -670,8 +687,7 @@ pub extern "system" fn Java_libbert_jni_Native_classifierLabels(
     _c: JClass<'_>,
     h: jlong,
 ) -> jobjectArray {
-    run(&mut env, |env| {
-        let c = handle::<Classifier>(h, "classifier")?;
+    with(&mut env, h, |env, c: &mut Classifier| {
         let labels = c.labels();
         let a = env.new_object_array(labels.len() as i32, "java/lang/String", JObject::null())?;
         for (i, l) in labels.iter().enumerate() {
@@ -696,8 +712,8 @@ pub extern "system" fn Java_libbert_jni_Native_classify(
     max_seq_length: jint,
 ) -> jfloatArray {
     run(&mut env, |env| {
-        let c = handle::<Classifier>(classifier, "classifier")?;
-        let ctx = handle::<Context>(context, "context")?;
+        let c = handle::<Classifier>(classifier)?;
+        let ctx = handle::<Context>(context)?;
         let a = strings(env, &texts_a, "textsA")?;
         let b = if texts_b.is_null() {
             vec![None; a.len()]
@@ -729,16 +745,10 @@ pub extern "system" fn Java_libbert_jni_Native_qaLoad(
     _c: JClass<'_>,
     path: JString<'_>,
 ) -> jlong {
-    run(&mut env, |env| {
-        let path = string(env, &path, "path")?;
-        Ok(into_handle(QuestionAnswerer::load(Path::new(&path))?))
-    })
+    load(&mut env, &path, |path| Ok(QuestionAnswerer::load(path)?))
 }
 
-#[no_mangle]
-pub extern "system" fn Java_libbert_jni_Native_qaFree(_env: JNIEnv<'_>, _c: JClass<'_>, h: jlong) {
-    free::<QuestionAnswerer>(h)
-}
+free_entry_point!(Java_libbert_jni_Native_qaFree, QuestionAnswerer);
 
 /// The best answers to `question` in `context`, best first: `[start_byte, end_byte, score]`
 /// per answer (byte offsets into the context's UTF-8; doubles hold both exactly). `options`
@@ -755,8 +765,8 @@ pub extern "system" fn Java_libbert_jni_Native_qaAnswer(
     options: JIntArray<'_>,
 ) -> jdoubleArray {
     run(&mut env, |env| {
-        let qa = handle::<QuestionAnswerer>(qa, "question answerer")?;
-        let ctx = handle::<Context>(context, "context")?;
+        let qa = handle::<QuestionAnswerer>(qa)?;
+        let ctx = handle::<Context>(context)?;
         let question = string(env, &question, "question")?;
         let text = string(env, &text, "context")?;
         if options.is_null() || env.get_array_length(&options)? != 6 {
