@@ -15,104 +15,21 @@ use std::borrow::Cow;
 
 use bert::backend::vulkan::Vulkan;
 use bert::backend::{
-    Activation, Backend, Cpu, Heads, Layout, MatrixSource, Norm, Queries, Reduce, Rows, Span,
-    TableRef, TableSource, View, Weight,
+    Activation, Backend, Cpu, Heads, Layout, MatrixSource, Norm, Queries, Reduce, Span, TableRef,
+    TableSource, View, Weight,
 };
 use bert::weights::QuantizedTensor;
+use common::vulkan::{rows_of, values, Both, Checks};
 
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// Compares every kernel of a test before failing it, so one run shows each kernel that
-/// is wrong (not only the first).
-#[derive(Default)]
-struct Checks(Vec<String>);
-
-impl Checks {
-    fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        // A NaN anywhere (what a read gives after a device error) is an infinite difference:
-        // `f32::max` alone would skip it.
-        let d = got.iter().zip(want).fold(0f32, |m, (a, b)| {
-            let e = (a - b).abs();
-            if e.is_nan() {
-                f32::INFINITY
-            } else {
-                m.max(e)
-            }
-        });
-        let tol = 2e-5 * (1.0 + scale);
-        eprintln!("{what}: max abs diff {d:e} (max |x| {scale})");
-        if got.len() != want.len() || d > tol {
-            self.0.push(format!("{what}: max abs diff {d:e} > {tol:e}"));
-        }
-    }
-}
-
-impl Drop for Checks {
-    fn drop(&mut self) {
-        if !self.0.is_empty() && !std::thread::panicking() {
-            panic!("{}", self.0.join("\n"));
-        }
-    }
-}
-
-/// A batch of sequences of these lengths; the last `pad[i]` rows of sequence i are padding.
-fn rows_of(lens: &[usize], pad: &[usize]) -> Rows {
-    let mut r = Rows::default();
-    for (s, (&len, &p)) in lens.iter().zip(pad).enumerate() {
-        r.seqs.push(Span {
-            start: r.ids.len(),
-            len,
-        });
-        for t in 0..len {
-            r.ids.push(((t * 7 + s * 3) % 50) as u32);
-            r.segments.push((t >= len / 2) as u32);
-            r.positions.push(t as u32);
-            r.mask_bias.push(if t + p >= len { -10000.0 } else { 0.0 });
-        }
-    }
-    r
-}
-
-struct Both {
-    gpu: Vulkan,
-    cx: <Cpu as Backend>::Exec,
-    gx: <Vulkan as Backend>::Exec,
-}
-
-impl Both {
-    fn new() -> Option<Both> {
-        let gpu = common::vulkan::device()?;
-        let gx = gpu.exec(1);
-        Some(Both {
-            gpu,
-            cx: Cpu.exec(1),
-            gx,
-        })
-    }
-
-    fn read(&self, b: &<Vulkan as Backend>::Buf, n: usize) -> Vec<f32> {
-        let v = Vulkan::read(&self.gx, b, n).into_owned();
-        Vulkan::status(&self.gx).expect("the device ops");
-        v
-    }
+/// Tolerance: max abs diff ≤ 2e-5 · (1 + max |reference|) (see above).
+fn checks() -> Checks {
+    Checks::new(|scale| 2e-5 * (1.0 + scale))
 }
 
 #[test]
 fn embed_matches_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let width = 37;
     let (word, tt, pos) = (
         values(50 * width, 1),
@@ -157,7 +74,7 @@ fn embed_matches_cpu() {
 #[test]
 fn dense_matches_cpu_for_every_activation_and_layout() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // 67 rows and 70 columns: one full 64-tile and a ragged one each way; k = 37 is two full
     // 16-deep steps and a ragged one. The input is a column view (offset 3, stride 45).
     let (rows, i, o, stride, col) = (67, 37, 70, 45, 3);
@@ -287,7 +204,7 @@ fn views<B: Backend>(b: &B::Buf, h: usize) -> (View<'_, B>, View<'_, B>, View<'_
 #[test]
 fn attention_matches_cpu_with_padding_and_query_subsets() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // Three heads of 20; sequences of 7, 70 (over one 64-wide workgroup pass) and 1 rows,
     // the second with 9 padded keys; q, k, v are column views of one fused [rows, 3h] buffer.
     let heads = Heads { n: 3, size: 20 };
@@ -357,7 +274,7 @@ fn attention_matches_cpu_with_padding_and_query_subsets() {
 #[test]
 fn layer_norm_matches_cpu_with_and_without_residual() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // 300 columns: two full 128-wide passes and a ragged one.
     let (rows, width) = (9, 300);
     let x = values(rows * width, 9)
@@ -415,7 +332,7 @@ fn layer_norm_matches_cpu_with_and_without_residual() {
 #[test]
 fn gathers_poolings_and_normalisation_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let width = 33;
     // The third sequence is all padding: Mean and Max give zeros there.
     let rows = rows_of(&[4, 11, 3], &[1, 0, 3]);
@@ -475,7 +392,7 @@ fn gathers_poolings_and_normalisation_match_cpu() {
 #[test]
 fn softmax_cross_entropy_and_host_writes_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let logits = values(5 * 7, 15);
     let labels = [0u32, 6, 3, 3, 1];
     let scales = [1.0f32; 5];

@@ -17,99 +17,11 @@ use bert::backend::{
     Activation, AdamStep, Backend, Cpu, Dropout, Heads, Layout, Norm, NormRecord, Queries, Rows,
     Span, View,
 };
+use common::vulkan::{rows_of, values, Both, Checks};
 
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// Compares every output of a test before failing it.
-#[derive(Default)]
-struct Checks(Vec<String>);
-
-impl Checks {
-    fn check(&mut self, what: &str, got: &[f32], want: &[f32]) {
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = got.iter().zip(want).fold(0f32, |m, (a, b)| {
-            let e = (a - b).abs();
-            if e.is_nan() {
-                f32::INFINITY
-            } else {
-                m.max(e)
-            }
-        });
-        let tol = 1e-4 * scale + 1e-6;
-        eprintln!("{what}: max abs diff {d:e} (max |x| {scale})");
-        if got.len() != want.len() || d > tol {
-            self.0.push(format!(
-                "{what}: max abs diff {d:e} > {tol:e} (lengths {} vs {})",
-                got.len(),
-                want.len()
-            ));
-        }
-    }
-}
-
-impl Drop for Checks {
-    fn drop(&mut self) {
-        if !self.0.is_empty() && !std::thread::panicking() {
-            panic!("{}", self.0.join("\n"));
-        }
-    }
-}
-
-/// Sequences of these lengths; the last `pad[i]` rows of sequence i are padding.
-fn rows_of(lens: &[usize], pad: &[usize]) -> Rows {
-    let mut r = Rows::default();
-    for (s, (&len, &p)) in lens.iter().zip(pad).enumerate() {
-        r.seqs.push(Span {
-            start: r.ids.len(),
-            len,
-        });
-        for t in 0..len {
-            r.ids.push(((t * 7 + s * 3) % 50) as u32);
-            r.segments.push((t >= len / 2) as u32);
-            r.positions.push(t as u32);
-            r.mask_bias.push(if t + p >= len { -10000.0 } else { 0.0 });
-        }
-    }
-    r
-}
-
-struct Both {
-    gpu: Vulkan,
-    cx: <Cpu as Backend>::Exec,
-    gx: <Vulkan as Backend>::Exec,
-}
-
-impl Both {
-    fn new() -> Option<Both> {
-        let gpu = common::vulkan::device()?;
-        let gx = gpu.exec(1);
-        Some(Both {
-            gpu,
-            cx: Cpu.exec(1),
-            gx,
-        })
-    }
-
-    fn up(&self, v: &[f32]) -> <Vulkan as Backend>::Buf {
-        self.gpu.upload(v)
-    }
-
-    fn read(&self, b: &<Vulkan as Backend>::Buf, n: usize) -> Vec<f32> {
-        let v = Vulkan::read(&self.gx, b, n).into_owned();
-        Vulkan::status(&self.gx).expect("the device ops");
-        v
-    }
+/// Tolerance: max abs diff ≤ 1e-4 · max |reference| + 1e-6 (see above).
+fn checks() -> Checks {
+    Checks::new(|scale| 1e-4 * scale + 1e-6)
 }
 
 /// A mask whose key has both words set (the shader hashes each).
@@ -120,7 +32,7 @@ fn mask(rate: f32) -> Dropout {
 #[test]
 fn dropout_drops_the_same_units_as_the_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let n = 1001;
     let mut want = values(n, 1);
     let mut got = t.up(&want);
@@ -140,7 +52,7 @@ fn dropout_drops_the_same_units_as_the_cpu() {
 #[test]
 fn activation_derivatives_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let n = 777;
     let x: Vec<f32> = values(n, 2).iter().map(|v| v * 6.0).collect();
     let gxb = t.up(&x);
@@ -162,7 +74,7 @@ fn activation_derivatives_match_cpu() {
 #[test]
 fn dense_gradients_match_cpu_for_both_layouts() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // 67 rows, in 37, out 70: ragged against the 64x64 tile and 16-deep k steps; x and dy
     // are column views with offsets and strides.
     let (rows, i, o) = (67, 37, 70);
@@ -196,7 +108,7 @@ fn dense_gradients_match_cpu_for_both_layouts() {
 #[test]
 fn column_sums_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let (rows, width, stride, col) = (131, 300, 310, 7);
     let dy = values(rows * stride, 9);
     let gdy = t.up(&dy);
@@ -222,7 +134,7 @@ fn column_sums_match_cpu() {
 #[test]
 fn layer_norm_with_dropout_record_and_backward_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // 300 = two full 128-wide passes and a ragged one.
     let (rows, width) = (19, 300);
     let n = rows * width;
@@ -389,7 +301,7 @@ fn attention_case(
 #[test]
 fn attention_record_dropout_and_backward_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // 70 keys: more than one 64-wide pass; padded sequences; one of a single token.
     let rows = rows_of(&[5, 13, 1, 70], &[0, 4, 0, 9]);
     let queries = Queries {
@@ -410,7 +322,7 @@ fn attention_record_dropout_and_backward_match_cpu() {
 #[test]
 fn scatters_and_embedding_gradients_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     let width = 37;
     // Repeated targets, out of order.
     let targets = [4u32, 0, 4, 9, 4, 0];
@@ -446,7 +358,7 @@ fn scatters_and_embedding_gradients_match_cpu() {
 #[test]
 fn cross_entropy_losses_and_gradients_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // 1001 wide: 7 full 128-wide passes and a ragged one; labels at both ends.
     let width = 1001;
     let labels = [0u32, 1000, 517, 3, 128, 999, 64, 700, 2];
@@ -485,7 +397,7 @@ fn cross_entropy_losses_and_gradients_match_cpu() {
 #[test]
 fn norm_and_adamw_match_cpu() {
     let Some(mut t) = Both::new() else { return };
-    let mut c = Checks::default();
+    let mut c = checks();
     // Two full 4096-value chunks and a ragged one.
     let n = 2 * 4096 + 1234;
     let mut want = values(n, 40);
