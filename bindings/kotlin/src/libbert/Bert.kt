@@ -57,11 +57,19 @@ interface LibBert : Library {
 /** A failed libbert call. */
 class BertException(val status: Int, message: String) : RuntimeException(message)
 
-private fun check(status: Int) {
+/** Throws the BertException of a failed call's status (with the library's last message). */
+internal fun check(status: Int) {
     if (status != LibBert.OK) {
         val msg = LibBert.lib.bert_last_error().ifEmpty { LibBert.lib.bert_status_string(status) }
         throw BertException(status, msg)
     }
+}
+
+/** The handle a `bert_*_new` / `*_load_*` call writes to its out-parameter, checked. */
+internal fun newHandle(call: (PointerByReference) -> Int): Pointer {
+    val out = PointerByReference()
+    check(call(out))
+    return out.value
 }
 
 enum class Pooling(val value: Int) { CLS(0), MEAN(1), MAX(2), POOLER(3) }
@@ -99,30 +107,18 @@ class Model private constructor(handle: Pointer) : AutoCloseable {
 
     companion object {
         /** Loads a model directory or file (safetensors, TF checkpoint, .bert). */
-        fun load(path: String): Model {
-            val out = PointerByReference()
-            check(LibBert.lib.bert_model_load_file(path, null, out))
-            return Model(out.value)
-        }
+        fun load(path: String): Model = Model(newHandle { LibBert.lib.bert_model_load_file(path, null, it) })
 
         /** Loads a model from the bytes of a .bert file. */
-        fun fromBuffer(bytes: ByteArray): Model {
-            val out = PointerByReference()
-            check(LibBert.lib.bert_model_load_buffer(bytes, bytes.size.toLong(), null, out))
-            return Model(out.value)
-        }
+        fun fromBuffer(bytes: ByteArray): Model =
+            Model(newHandle { LibBert.lib.bert_model_load_buffer(bytes, bytes.size.toLong(), null, it) })
     }
 }
 
 /** A standalone tokenizer over a vocab.txt. Thread-safe. */
 class Tokenizer(vocabPath: String, doLowerCase: Boolean) : AutoCloseable {
-    private var handle: Pointer?
-
-    init {
-        val out = PointerByReference()
-        check(LibBert.lib.bert_tokenizer_new_from_file(vocabPath, if (doLowerCase) 1 else 0, out))
-        handle = out.value
-    }
+    private var handle: Pointer? =
+        newHandle { LibBert.lib.bert_tokenizer_new_from_file(vocabPath, if (doLowerCase) 1 else 0, it) }
 
     fun tokenize(text: String): List<Token> =
         tokenize(handle ?: throw IllegalStateException("tokenizer is closed"), text)
@@ -135,14 +131,8 @@ class Tokenizer(vocabPath: String, doLowerCase: Boolean) : AutoCloseable {
 
 /** Per-thread state for running a model. Use from one thread at a time. */
 class Context(private val model: Model) : AutoCloseable {
-    private var handle: Pointer?
+    private var handle: Pointer? = newHandle { LibBert.lib.bert_context_new(model.ptr, null, it) }
     internal val ptr: Pointer get() = handle ?: throw IllegalStateException("context is closed")
-
-    init {
-        val out = PointerByReference()
-        check(LibBert.lib.bert_context_new(model.ptr, null, out))
-        handle = out.value
-    }
 
     /** One embedding (hiddenSize floats) per text. */
     fun embed(texts: List<String>, pooling: Pooling = Pooling.MEAN, normalize: Boolean = true): List<FloatArray> {

@@ -74,13 +74,6 @@ data class QaOptions(
     }
 }
 
-private fun check(status: Int) {
-    if (status != LibBert.OK) {
-        val msg = LibBert.lib.bert_last_error().ifEmpty { LibBert.lib.bert_status_string(status) }
-        throw BertException(status, msg)
-    }
-}
-
 /** Native copies of UTF-8 texts for an array-of-pointers argument. */
 private fun nativeBytes(texts: List<ByteArray>): Pair<Array<Pointer>, LongArray> {
     val ptrs = texts.map { b -> Memory(maxOf(1, b.size).toLong()).also { it.write(0, b, 0, b.size) } }
@@ -95,20 +88,8 @@ data class Answer(val text: String, val startByte: Long, val endByte: Long, val 
  * [QaContext] per thread.
  */
 class QuestionAnswerer(path: String, dtype: DType = DType.AUTO) : AutoCloseable {
-    private var handle: Pointer?
+    private var handle: Pointer? = newHandle { LibBertQa.lib.bert_qa_load_file(path, modelParams(dtype), it) }
     internal val ptr: Pointer get() = handle ?: throw IllegalStateException("question answerer is closed")
-
-    init {
-        val d = LibBertTrain.lib.bert_model_default_params()
-        val params = ModelParamsStruct()
-        params.size = d.size
-        params.backend = d.backend
-        params.do_lower_case = d.do_lower_case
-        params.dtype = dtype.value
-        val out = PointerByReference()
-        check(LibBertQa.lib.bert_qa_load_file(path, params, out))
-        handle = out.value
-    }
 
     fun newContext(threads: Int = 0) = QaContext(this, threads)
 
@@ -120,18 +101,8 @@ class QuestionAnswerer(path: String, dtype: DType = DType.AUTO) : AutoCloseable 
 
 /** Per-thread state for answering. Use from one thread at a time; the answerer must outlive it. */
 class QaContext internal constructor(private val qa: QuestionAnswerer, threads: Int) : AutoCloseable {
-    private var handle: Pointer?
-
-    init {
-        val lib = LibBertTrain.lib
-        val d = lib.bert_context_default_params()
-        val p = ContextParamsStruct()
-        p.size = d.size
-        p.n_threads = threads
-        val out = PointerByReference()
-        check(lib.bert_context_new(LibBertQa.lib.bert_qa_model(qa.ptr), p, out))
-        handle = out.value
-    }
+    private var handle: Pointer? =
+        newHandle { LibBertTrain.lib.bert_context_new(LibBertQa.lib.bert_qa_model(qa.ptr), contextParams(threads), it) }
 
     /** The best answers to [question] in [context], best first (none for a context without words). */
     fun answer(question: String, context: String, options: QaOptions = QaOptions()): List<Answer> =

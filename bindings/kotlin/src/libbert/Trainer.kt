@@ -151,14 +151,29 @@ interface LibBertTrain : Library {
     }
 }
 
-private fun check(status: Int) {
-    if (status != LibBert.OK) {
-        val msg = LibBert.lib.bert_last_error().ifEmpty { LibBert.lib.bert_status_string(status) }
-        throw BertException(status, msg)
-    }
+private fun utf8(s: String) = s.toByteArray(Charsets.UTF_8)
+
+/** A by-reference copy of bert_model_default_params() (a ByValue instance would be passed by value). */
+internal fun modelParams(dtype: DType, verifyChecksums: Boolean = false): ModelParamsStruct {
+    val d = LibBertTrain.lib.bert_model_default_params()
+    val params = ModelParamsStruct()
+    params.size = d.size
+    params.backend = d.backend
+    params.do_lower_case = d.do_lower_case
+    params.dtype = dtype.value
+    params.verify_checksums = if (verifyChecksums) 1 else 0
+    return params
 }
 
-private fun utf8(s: String) = s.toByteArray(Charsets.UTF_8)
+/** bert_context_default_params() with [threads] and [maxSeqLength] (0: the model's). */
+internal fun contextParams(threads: Int, maxSeqLength: Int = 0): ContextParamsStruct {
+    val d = LibBertTrain.lib.bert_context_default_params()
+    val p = ContextParamsStruct()
+    p.size = d.size
+    p.n_threads = threads
+    p.max_seq_length = maxSeqLength
+    return p
+}
 
 /** Native copies of texts for an array-of-pointers argument. */
 private fun nativeTexts(texts: List<String>): Pair<Array<Pointer>, LongArray> {
@@ -235,9 +250,7 @@ class Trainer(modelPath: String, params: TrainerParams = TrainerParams.defaults(
         val names = if (params.labels.isEmpty()) null else StringArray(params.labels.toTypedArray(), "UTF-8")
         s.labels = names
         s.n_labels = if (params.labels.isEmpty()) params.numLabels.toLong() else params.labels.size.toLong()
-        val out = PointerByReference()
-        check(lib.bert_trainer_new(modelPath, s, out))
-        handle = out.value
+        handle = newHandle { lib.bert_trainer_new(modelPath, s, it) }
     }
 
     /** Adds text (with optional second text) labelled by id to a set. */
@@ -323,22 +336,9 @@ class Trainer(modelPath: String, params: TrainerParams = TrainerParams.defaults(
  * verifies the file's f16/int8 blocks while loading.
  */
 class Classifier(path: String, dtype: DType = DType.AUTO, verifyChecksums: Boolean = false) : AutoCloseable {
-    private var handle: Pointer?
+    private var handle: Pointer? =
+        newHandle { LibBertTrain.lib.bert_classifier_load_file(path, modelParams(dtype, verifyChecksums), it) }
     internal val ptr: Pointer get() = handle ?: throw IllegalStateException("classifier is closed")
-
-    init {
-        // A by-reference copy of the defaults (a ByValue instance would be passed by value).
-        val d = LibBertTrain.lib.bert_model_default_params()
-        val params = ModelParamsStruct()
-        params.size = d.size
-        params.backend = d.backend
-        params.do_lower_case = d.do_lower_case
-        params.dtype = dtype.value
-        params.verify_checksums = if (verifyChecksums) 1 else 0
-        val out = PointerByReference()
-        check(LibBertTrain.lib.bert_classifier_load_file(path, params, out))
-        handle = out.value
-    }
 
     val labels: List<String>
         get() = (0 until LibBertTrain.lib.bert_classifier_num_labels(ptr)).map {
@@ -359,18 +359,9 @@ class ClassifierContext internal constructor(
     threads: Int,
     maxSeqLength: Int,
 ) : AutoCloseable {
-    private var handle: Pointer?
-
-    init {
+    private var handle: Pointer? = newHandle {
         val lib = LibBertTrain.lib
-        val d = lib.bert_context_default_params()
-        val p = ContextParamsStruct()
-        p.size = d.size
-        p.n_threads = threads
-        p.max_seq_length = maxSeqLength
-        val out = PointerByReference()
-        check(lib.bert_context_new(lib.bert_classifier_model(classifier.ptr), p, out))
-        handle = out.value
+        lib.bert_context_new(lib.bert_classifier_model(classifier.ptr), contextParams(threads, maxSeqLength), it)
     }
 
     /** Class probabilities, one row per text (or pair, when [textsB] is given). */
