@@ -18,26 +18,7 @@
 #include <unistd.h>
 
 #include "bert.h"
-
-static int failures = 0, checks = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__,  \
-                    __LINE__, #cond, bert_last_error());                             \
-        }                                                                            \
-    } while (0)
-
-#define CHECK_STATUS(call, status)                                                   \
-    do {                                                                             \
-        bert_status s_ = (call);                                                     \
-        CHECK(s_ == (status));                                                       \
-        if (s_ != (status)) fprintf(stderr, "  got %d (%s)\n", s_, bert_last_error()); \
-        if ((status) != BERT_OK) CHECK(strlen(bert_last_error()) > 0);               \
-    } while (0)
+#include "check.h"
 
 /* Runs `body(arg)` in a child process (which must make its own contexts); true when the child reported 0 ("as expected") within
  * `seconds`, so that a call that aborts, crashes or hangs is reported, not fatal. The result

@@ -13,27 +13,7 @@
 #include <string.h>
 
 #include "bert.h"
-
-static int failures = 0, checks = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (last error: %s)\n", __FILE__,  \
-                    __LINE__, #cond, bert_last_error());                             \
-        }                                                                            \
-    } while (0)
-
-/* A failed call: the status, a non-empty message, and (where given) a NULLed out handle. */
-#define CHECK_FAILS(call, status)                                                    \
-    do {                                                                             \
-        bert_status s_ = (call);                                                     \
-        CHECK(s_ == (status));                                                       \
-        if (s_ != (status)) fprintf(stderr, "  got %d (%s)\n", s_, bert_last_error()); \
-        CHECK(strlen(bert_last_error()) > 0);                                        \
-    } while (0)
+#include "check.h"
 
 static const char SENTENCE[] = "The quick brown fox jumps over the lazy dog.";
 
@@ -166,7 +146,7 @@ int main(int argc, char **argv) {
     CHECK(bert_embed(ctx, texts, lens, 3, BERT_POOLING_MEAN, true, NULL, 0, &need) == BERT_ERROR_BUFFER_TOO_SMALL);
     CHECK(need == 3 * H);
     float *batch = calloc(need, sizeof *batch);
-    CHECK_FAILS(bert_embed(ctx, texts, lens, 3, BERT_POOLING_MEAN, true, batch, need - 1, &need), BERT_ERROR_BUFFER_TOO_SMALL);
+    CHECK_STATUS(bert_embed(ctx, texts, lens, 3, BERT_POOLING_MEAN, true, batch, need - 1, &need), BERT_ERROR_BUFFER_TOO_SMALL);
     CHECK(need == 3 * H);
     CHECK(bert_embed(ctx, texts, lens, 3, BERT_POOLING_MEAN, true, batch, need, &need) == BERT_OK);
     CHECK(max_abs_diff(batch, ref, H) <= 1e-6f);
@@ -295,38 +275,38 @@ int main(int argc, char **argv) {
 
     /* --- error paths: status, message, NULLed outputs -------------------------------------- */
     bert_model *bad = (bert_model *)1;
-    CHECK_FAILS(bert_model_load_file(NULL, NULL, &bad), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_model_load_file(NULL, NULL, &bad), BERT_ERROR_NULL_ARGUMENT);
     CHECK(bad == NULL);
-    CHECK_FAILS(bert_model_load_file(dir, NULL, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_model_load_file(dir, NULL, NULL), BERT_ERROR_NULL_ARGUMENT);
     bad = (bert_model *)1;
-    CHECK_FAILS(bert_model_load_file("/nonexistent/model", NULL, &bad), BERT_ERROR_IO);
+    CHECK_STATUS(bert_model_load_file("/nonexistent/model", NULL, &bad), BERT_ERROR_IO);
     CHECK(bad == NULL);
     bad = (bert_model *)1;
-    CHECK_FAILS(bert_model_load_file(ref_path, NULL, &bad), BERT_ERROR_FORMAT); /* a text file */
+    CHECK_STATUS(bert_model_load_file(ref_path, NULL, &bad), BERT_ERROR_FORMAT); /* a text file */
     CHECK(bad == NULL);
-    CHECK_FAILS(bert_model_load_file("/etc/hostname.safetensors", NULL, &bad), BERT_ERROR_IO);
-    CHECK_FAILS(bert_model_load_file("\xff\xfe", NULL, &bad), BERT_ERROR_INVALID_UTF8);
+    CHECK_STATUS(bert_model_load_file("/etc/hostname.safetensors", NULL, &bad), BERT_ERROR_IO);
+    CHECK_STATUS(bert_model_load_file("\xff\xfe", NULL, &bad), BERT_ERROR_INVALID_UTF8);
     bert_model_params wrong = bert_model_default_params();
     wrong.size = 8;
-    CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
     wrong = bert_model_default_params();
     wrong.backend = BERT_BACKEND_VULKAN;
-    CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_UNSUPPORTED);
+    CHECK_STATUS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_UNSUPPORTED);
     wrong = bert_model_default_params();
     wrong.dtype = 9;
-    CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
     wrong = bert_model_default_params();
     wrong.do_lower_case = 7;
-    CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_INVALID_ARGUMENT);
     wrong = bert_model_default_params();
     wrong.vocab_path = "/nonexistent/vocab.txt";
-    CHECK_FAILS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_IO);
+    CHECK_STATUS(bert_model_load_file(dir, &wrong, &bad), BERT_ERROR_IO);
     CHECK(bad == NULL);
 
-    CHECK_FAILS(bert_model_load_buffer(NULL, 10, NULL, &bad), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_model_load_buffer("garbage bytes, not a model", 26, NULL, &bad), BERT_ERROR_FORMAT);
-    CHECK_FAILS(bert_model_load_buffer("", 0, NULL, &bad), BERT_ERROR_FORMAT);
-    CHECK_FAILS(bert_model_load_buffer(st, st_len, NULL, &bad), BERT_ERROR_CONFIG); /* no config */
+    CHECK_STATUS(bert_model_load_buffer(NULL, 10, NULL, &bad), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_model_load_buffer("garbage bytes, not a model", 26, NULL, &bad), BERT_ERROR_FORMAT);
+    CHECK_STATUS(bert_model_load_buffer("", 0, NULL, &bad), BERT_ERROR_FORMAT);
+    CHECK_STATUS(bert_model_load_buffer(st, st_len, NULL, &bad), BERT_ERROR_CONFIG); /* no config */
     /* A config that disagrees with the tensors (intermediate_size 1536 -> 1024). */
     char *cfg_bad = malloc(cfg_len);
     CHECK(cfg_bad != NULL);
@@ -338,68 +318,68 @@ int main(int argc, char **argv) {
         CHECK(at != NULL);
         if (at) memcpy(at, "1024", 4);
         bp.config_json = cfg_bad;
-        CHECK_FAILS(bert_model_load_buffer(st, st_len, &bp, &bad), BERT_ERROR_SHAPE);
+        CHECK_STATUS(bert_model_load_buffer(st, st_len, &bp, &bad), BERT_ERROR_SHAPE);
         CHECK(bad == NULL);
         bp.config_json = cfg;
         free(cfg_bad);
     }
     bp.vocab_text = NULL;
     bp.vocab_text_len = 0;
-    CHECK_FAILS(bert_model_load_buffer(st, st_len, &bp, &bad), BERT_ERROR_VOCAB);
-    CHECK_FAILS(bert_model_load_buffer(st, st_len / 2, &bp, &bad), BERT_ERROR_FORMAT); /* truncated */
+    CHECK_STATUS(bert_model_load_buffer(st, st_len, &bp, &bad), BERT_ERROR_VOCAB);
+    CHECK_STATUS(bert_model_load_buffer(st, st_len / 2, &bp, &bad), BERT_ERROR_FORMAT); /* truncated */
     CHECK(bad == NULL);
     free(st);
     free(cfg);
     free(vocab);
 
     bert_tokenizer *bt = (bert_tokenizer *)1;
-    CHECK_FAILS(bert_tokenizer_new_from_file("/nonexistent/vocab.txt", true, &bt), BERT_ERROR_IO);
+    CHECK_STATUS(bert_tokenizer_new_from_file("/nonexistent/vocab.txt", true, &bt), BERT_ERROR_IO);
     CHECK(bt == NULL);
-    CHECK_FAILS(bert_tokenizer_new_from_file(NULL, true, &bt), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_tokenizer_new_from_file(NULL, true, &bt), BERT_ERROR_NULL_ARGUMENT);
 
     bert_context *bc = (bert_context *)1;
-    CHECK_FAILS(bert_context_new(NULL, NULL, &bc), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_context_new(NULL, NULL, &bc), BERT_ERROR_NULL_ARGUMENT);
     CHECK(bc == NULL);
     bert_context_params bcp = bert_context_default_params();
     bcp.max_seq_length = 100000;
-    CHECK_FAILS(bert_context_new(model, &bcp, &bc), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_context_new(model, &bcp, &bc), BERT_ERROR_INVALID_ARGUMENT);
     bcp = bert_context_default_params();
     bcp.size = 0;
-    CHECK_FAILS(bert_context_new(model, &bcp, &bc), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_context_new(model, &bcp, &bc), BERT_ERROR_INVALID_ARGUMENT);
 
     const char invalid[] = "caf\xc3"; /* truncated UTF-8 */
-    CHECK_FAILS(bert_tokenize(tok, invalid, 4, ids, NULL, n_tok, &n_tok), BERT_ERROR_INVALID_UTF8);
-    CHECK_FAILS(bert_tokenize(tok, NULL, 5, ids, NULL, 10, &n_tok), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_tokenize(NULL, "a", 1, ids, NULL, 10, &n_tok), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_tokenize(tok, "a", 1, NULL, NULL, 10, &n_tok), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_tokenize(tok, "a", 1, ids, NULL, 10, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_tokenize(tok, invalid, 4, ids, NULL, n_tok, &n_tok), BERT_ERROR_INVALID_UTF8);
+    CHECK_STATUS(bert_tokenize(tok, NULL, 5, ids, NULL, 10, &n_tok), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_tokenize(NULL, "a", 1, ids, NULL, 10, &n_tok), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_tokenize(tok, "a", 1, NULL, NULL, 10, &n_tok), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_tokenize(tok, "a", 1, ids, NULL, 10, NULL), BERT_ERROR_NULL_ARGUMENT);
 
     const char *bad_texts[2] = {SENTENCE, invalid};
     size_t bad_lens[2] = {strlen(SENTENCE), 4};
-    CHECK_FAILS(bert_embed(ctx, bad_texts, bad_lens, 2, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_INVALID_UTF8);
+    CHECK_STATUS(bert_embed(ctx, bad_texts, bad_lens, 2, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_INVALID_UTF8);
     bad_texts[1] = NULL;
-    CHECK_FAILS(bert_embed(ctx, bad_texts, bad_lens, 2, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_embed(ctx, NULL, NULL, 1, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_embed(ctx, texts, lens, 1, BERT_POOLING_MEAN, true, NULL, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_embed(NULL, texts, lens, 1, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_embed(ctx, texts, lens, 1, 42, true, batch, 3 * H, NULL), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_embed(ctx, bad_texts, bad_lens, 2, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_embed(ctx, NULL, NULL, 1, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_embed(ctx, texts, lens, 1, BERT_POOLING_MEAN, true, NULL, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_embed(NULL, texts, lens, 1, BERT_POOLING_MEAN, true, batch, 3 * H, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_embed(ctx, texts, lens, 1, 42, true, batch, 3 * H, NULL), BERT_ERROR_INVALID_ARGUMENT);
 
     memset(&ev, 0xff, sizeof ev);
     ev.size = sizeof ev;
-    CHECK_FAILS(bert_encode(ctx, invalid, 4, NULL, 0, NULL, &ev), BERT_ERROR_INVALID_UTF8);
+    CHECK_STATUS(bert_encode(ctx, invalid, 4, NULL, 0, NULL, &ev), BERT_ERROR_INVALID_UTF8);
     CHECK(ev.n_tokens == 0 && ev.ids == NULL && ev.offsets == NULL);
-    CHECK_FAILS(bert_encode(ctx, "a", 1, invalid, 4, NULL, &ev), BERT_ERROR_INVALID_UTF8);
+    CHECK_STATUS(bert_encode(ctx, "a", 1, invalid, 4, NULL, &ev), BERT_ERROR_INVALID_UTF8);
     ep = bert_encode_default_params();
     ep.padding = 9;
-    CHECK_FAILS(bert_encode(ctx, "a", 1, NULL, 0, &ep, &ev), BERT_ERROR_INVALID_ARGUMENT);
-    CHECK_FAILS(bert_encode(NULL, "a", 1, NULL, 0, NULL, &ev), BERT_ERROR_NULL_ARGUMENT);
-    CHECK_FAILS(bert_encode(ctx, "a", 1, NULL, 0, NULL, NULL), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_encode(ctx, "a", 1, NULL, 0, &ep, &ev), BERT_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(bert_encode(NULL, "a", 1, NULL, 0, NULL, &ev), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_encode(ctx, "a", 1, NULL, 0, NULL, NULL), BERT_ERROR_NULL_ARGUMENT);
 
     memset(&hv, 0xff, sizeof hv);
     hv.size = sizeof hv;
-    CHECK_FAILS(bert_hidden_states(ctx, invalid, 4, &hv), BERT_ERROR_INVALID_UTF8);
+    CHECK_STATUS(bert_hidden_states(ctx, invalid, 4, &hv), BERT_ERROR_INVALID_UTF8);
     CHECK(hv.data == NULL && hv.n_layers == 0);
-    CHECK_FAILS(bert_hidden_states(NULL, "a", 1, &hv), BERT_ERROR_NULL_ARGUMENT);
+    CHECK_STATUS(bert_hidden_states(NULL, "a", 1, &hv), BERT_ERROR_NULL_ARGUMENT);
 
     /* a success clears the message */
     CHECK(bert_embed(ctx, texts, lens, 1, BERT_POOLING_MEAN, true, batch, H, NULL) == BERT_OK);
