@@ -10,56 +10,28 @@
 
 mod common;
 
-use common::fixture::{self, FixtureBatch, StepReference};
-use common::{max_abs_diff, npy_f32, npy_u32};
+use common::fixture::{self, FinetuneReference, StepReference};
+use common::{max_abs_diff, npy_f32};
 
 use std::path::PathBuf;
 
 use bert::heads::ClassifierHead;
 use bert::train::{AdamWConfig, Trainer};
-use bert::weights::Weights;
-use bert::{BertConfig, BertModel, Cpu};
+use bert::{BertModel, Cpu};
 
 fn dir() -> PathBuf {
-    common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
+    FinetuneReference::dir()
 }
 
-struct Fixture {
-    json: serde_json::Value,
-    config: BertConfig,
-    weights: Weights,
-    batch: FixtureBatch,
-    labels: Vec<u32>,
-}
+type Fixture = FinetuneReference;
 
 impl Fixture {
-    fn load() -> Fixture {
-        let json = fixture::index(&dir(), "finetune.json");
-        let config = BertConfig::from_file(dir().join("bert_config.json")).unwrap();
-        assert_eq!(config.hidden_dropout_prob, 0.0);
-        let mut weights = fixture::checkpoint(&dir());
-        weights.insert(
-            "output_weights",
-            fixture::tensor(&dir(), "initial/output_weights.npy", vec![3, 128]),
-        );
-        weights.insert(
-            "output_bias",
-            fixture::tensor(&dir(), "initial/output_bias.npy", vec![3]),
-        );
-        Fixture {
-            json,
-            config,
-            weights,
-            batch: FixtureBatch::load(&dir(), 4, 128),
-            labels: npy_u32(&dir(), "label_ids.npy"),
-        }
-    }
-
     fn variables(&self) -> Vec<serde_json::Value> {
         self.json["trainable_variables"].as_array().unwrap().clone()
     }
 
     fn trainer(&self) -> Trainer<ClassifierHead> {
+        assert_eq!(self.config.hidden_dropout_prob, 0.0);
         let schedule = fixture::schedule(&self.json["optimizer"]);
         let model = BertModel::build(Cpu, self.config.clone(), &self.weights, true).unwrap();
         let head = ClassifierHead::load(&Cpu, &self.weights, 128, 3, true).unwrap();

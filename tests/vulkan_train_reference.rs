@@ -12,51 +12,23 @@
 
 mod common;
 
-use common::fixture::{self, FixtureBatch, StepReference};
-use common::{max_abs_diff, npy_f32, npy_u32};
+use common::fixture::{self, FinetuneReference, StepReference};
+use common::{max_abs_diff, npy_f32};
 
 use std::path::PathBuf;
 
 use bert::backend::Backend;
 use bert::heads::ClassifierHead;
 use bert::train::{AdamWConfig, Trainer};
-use bert::weights::Weights;
 use bert::{BertConfig, BertModel, Cpu};
 
 fn dir() -> PathBuf {
-    common::shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
+    FinetuneReference::dir()
 }
 
-struct Fixture {
-    json: serde_json::Value,
-    config: BertConfig,
-    weights: Weights,
-    batch: FixtureBatch,
-    labels: Vec<u32>,
-}
+type Fixture = FinetuneReference;
 
 impl Fixture {
-    fn load() -> Fixture {
-        let json = fixture::index(&dir(), "finetune.json");
-        let config = BertConfig::from_file(dir().join("bert_config.json")).unwrap();
-        let mut weights = fixture::checkpoint(&dir());
-        weights.insert(
-            "output_weights",
-            fixture::tensor(&dir(), "initial/output_weights.npy", vec![3, 128]),
-        );
-        weights.insert(
-            "output_bias",
-            fixture::tensor(&dir(), "initial/output_bias.npy", vec![3]),
-        );
-        Fixture {
-            json,
-            config,
-            weights,
-            batch: FixtureBatch::load(&dir(), 4, 128),
-            labels: npy_u32(&dir(), "label_ids.npy"),
-        }
-    }
-
     fn trainer<B: Backend>(&self, b: B, config: BertConfig) -> Trainer<ClassifierHead<B>, B> {
         let schedule = fixture::schedule(&self.json["optimizer"]);
         let model = BertModel::build(b.clone(), config, &self.weights, true).unwrap();

@@ -6,16 +6,16 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bert::backend::Backend;
 use bert::heads::Head;
 use bert::train::{Schedule, Trainer};
 use bert::weights::{Tensor, Weights};
-use bert::Inputs;
+use bert::{BertConfig, Inputs};
 use serde_json::Value;
 
-use super::{npy_f32, npy_u32, stored_rows};
+use super::{npy_f32, npy_u32, shared_dir, stored_rows};
 
 /// `tf_bert_tiny`'s hidden size: the width of the word-embedding rows a fixture stores.
 pub const HIDDEN: usize = 128;
@@ -161,6 +161,45 @@ impl StepReference {
             loss: step["loss"].as_f64().unwrap() as f32,
             learning_rate: step["learning_rate"].as_f64().unwrap() as f32,
             grad_norm: step["global_grad_norm_before_clipping"].as_f64().unwrap(),
+        }
+    }
+}
+
+/// `fixtures/tf_bert_tiny/finetune_reference`: `run_classifier.py`'s three steps on a batch of
+/// 4 × 128 with 3 labels (tests/train_reference.rs on the CPU, tests/vulkan_train_reference.rs
+/// on the device).
+pub struct FinetuneReference {
+    /// `finetune.json`.
+    pub json: Value,
+    pub config: BertConfig,
+    /// The checkpoint and the classifier head's initial values (drawn by TF).
+    pub weights: Weights,
+    pub batch: FixtureBatch,
+    pub labels: Vec<u32>,
+}
+
+impl FinetuneReference {
+    pub fn dir() -> PathBuf {
+        shared_dir().join("fixtures/tf_bert_tiny/finetune_reference")
+    }
+
+    pub fn load() -> FinetuneReference {
+        let dir = Self::dir();
+        let mut weights = checkpoint(&dir);
+        weights.insert(
+            "output_weights",
+            tensor(&dir, "initial/output_weights.npy", vec![3, 128]),
+        );
+        weights.insert(
+            "output_bias",
+            tensor(&dir, "initial/output_bias.npy", vec![3]),
+        );
+        FinetuneReference {
+            json: index(&dir, "finetune.json"),
+            config: BertConfig::from_file(dir.join("bert_config.json")).unwrap(),
+            weights,
+            batch: FixtureBatch::load(&dir, 4, 128),
+            labels: npy_u32(&dir, "label_ids.npy"),
         }
     }
 }
