@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::npy;
-
-use common::max_abs_diff;
+use common::{max_abs_diff, TinyBatch};
 
 use std::path::PathBuf;
 
@@ -22,45 +20,14 @@ fn fixture() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny")
 }
 
-fn npy_f32(name: &str) -> (Vec<usize>, Vec<f32>) {
-    let (shape, raw, descr) = npy(&fixture().join("reference").join(name));
-    assert_eq!(descr, "<f4");
-    let v = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (shape, v)
+/// `reference/NAME`, an `.npy` of `<f4` values.
+fn npy_f32(name: &str) -> Vec<f32> {
+    common::npy_f32(&fixture().join("reference"), name)
 }
 
-fn npy_u32(name: &str) -> (Vec<usize>, Vec<u32>) {
-    let (shape, raw, descr) = npy(&fixture().join("reference").join(name));
-    assert_eq!(descr, "<i4");
-    let v = raw
-        .chunks_exact(4)
-        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
-        .collect();
-    (shape, v)
-}
-
-struct Reference {
-    ids: Vec<u32>,
-    mask: Vec<u32>,
-    segments: Vec<u32>,
-    batch: usize,
-    seq: usize,
-}
-
-fn reference_inputs() -> Reference {
-    let (shape, ids) = npy_u32("input_ids.npy");
-    let (_, mask) = npy_u32("input_mask.npy");
-    let (_, segments) = npy_u32("segment_ids.npy");
-    Reference {
-        ids,
-        mask,
-        segments,
-        batch: shape[0],
-        seq: shape[1],
-    }
+/// The batch the reference outputs were computed on.
+fn reference_inputs() -> TinyBatch {
+    TinyBatch::from_npy(&fixture().join("reference"), "")
 }
 
 #[test]
@@ -69,19 +36,7 @@ fn every_layer_and_pooled_output_match_modeling_py() {
     assert!(model.has_pooler());
     let r = reference_inputs();
     let mut ctx = Context::new(2);
-    let out = model
-        .forward(
-            &mut ctx,
-            &Inputs {
-                input_ids: &r.ids,
-                segment_ids: &r.segments,
-                input_mask: &r.mask,
-                batch: r.batch,
-                seq: r.seq,
-            },
-            true,
-        )
-        .unwrap();
+    let out = model.forward(&mut ctx, &r.inputs(), true).unwrap();
     // All positions, padding included (README §2: padding is computed like any position).
     let checks: [(&str, &[f32]); 5] = [
         ("embedding_output.npy", out.embedding_output().unwrap()),
@@ -91,7 +46,7 @@ fn every_layer_and_pooled_output_match_modeling_py() {
         ("pooled_output.npy", out.pooled_output().unwrap()),
     ];
     for (file, ours) in checks {
-        let (_, want) = npy_f32(file);
+        let want = npy_f32(file);
         let d = max_abs_diff(ours, &want);
         eprintln!("{file}: max abs diff {d:e}");
         assert!(d <= TOL, "{file}: max abs diff {d:e} > {TOL:e}");
@@ -104,8 +59,8 @@ fn sequences_do_not_depend_on_their_batch() {
     // reference (masked keys contribute exactly 0 after softmax; only summation order moves).
     let model = BertModel::load(fixture().join("bert_model.ckpt")).unwrap();
     let r = reference_inputs();
-    let (_, want) = npy_f32("encoder_layer_1.npy");
-    let (_, want_pooled) = npy_f32("pooled_output.npy");
+    let want = npy_f32("encoder_layer_1.npy");
+    let want_pooled = npy_f32("pooled_output.npy");
     let h = model.config().hidden_size;
     let mut ctx = Context::new(1);
     for b in [0, 3, 11, 19] {
@@ -138,16 +93,10 @@ fn sequences_do_not_depend_on_their_batch() {
 fn embed_poolings() {
     let model = BertModel::load(fixture()).unwrap();
     let r = reference_inputs();
-    let (_, last) = npy_f32("encoder_layer_1.npy");
-    let (_, pooled) = npy_f32("pooled_output.npy");
+    let last = npy_f32("encoder_layer_1.npy");
+    let pooled = npy_f32("pooled_output.npy");
     let (h, s) = (model.config().hidden_size, r.seq);
-    let inputs = Inputs {
-        input_ids: &r.ids[..4 * s],
-        segment_ids: &r.segments[..4 * s],
-        input_mask: &r.mask[..4 * s],
-        batch: 4,
-        seq: s,
-    };
+    let inputs = r.examples(0..4);
     let mut ctx = Context::new(1);
     for pooling in [Pooling::Cls, Pooling::Mean, Pooling::Max, Pooling::Pooler] {
         for normalize in [false, true] {
@@ -261,25 +210,11 @@ fn pretraining_heads_match_run_pretraining_py() {
     let config = bert::BertConfig::from_file(fixture().join("bert_config.json")).unwrap();
     let model = BertModel::from_weights(config.clone(), &w).unwrap();
     let mut heads = bert::heads::PreTrainingHeads::load(&Cpu, &w, &config, false).unwrap();
-    let (shape, ids) = npy_u32("mlm_input_ids.npy");
-    let (_, mask) = npy_u32("mlm_input_mask.npy");
-    let (_, segments) = npy_u32("mlm_segment_ids.npy");
-    let (_, positions) = npy_u32("masked_lm_positions.npy");
-    let (batch, seq) = (shape[0], shape[1]);
+    let mlm = TinyBatch::from_npy(&fixture().join("reference"), "mlm_");
+    let positions = common::npy_u32(&fixture().join("reference"), "masked_lm_positions.npy");
+    let (batch, seq) = (mlm.batch, mlm.seq);
     let mut ctx = Context::new(1);
-    let out = model
-        .forward(
-            &mut ctx,
-            &Inputs {
-                input_ids: &ids,
-                segment_ids: &segments,
-                input_mask: &mask,
-                batch,
-                seq,
-            },
-            false,
-        )
-        .unwrap();
+    let out = model.forward(&mut ctx, &mlm.inputs(), false).unwrap();
     let h = config.hidden_size;
     let (sequence, pooled) = (
         out.sequence_output().to_vec(),
@@ -305,7 +240,7 @@ fn pretraining_heads_match_run_pretraining_py() {
         ("nsp_logits.npy", &nsp[..batch * 2]),
     ];
     for (file, ours) in checks {
-        let (_, want) = npy_f32(file);
+        let want = npy_f32(file);
         let d = max_abs_diff(ours, &want);
         eprintln!("{file}: max abs diff {d:e}");
         assert!(d <= TOL, "{file}: max abs diff {d:e} > {TOL:e}");

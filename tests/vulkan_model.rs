@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bert::backend::vulkan::Vulkan;
-use bert::{BertModel, Context, Inputs, ModelOptions, Pipeline, Pooling};
-use common::{cosine, max_abs_diff, npy};
+use bert::{BertModel, Context, ModelOptions, Pipeline, Pooling};
+use common::{cosine, max_abs_diff, TinyBatch};
 
 const TOL: f32 = 1e-4;
 
@@ -22,22 +22,14 @@ fn tiny() -> PathBuf {
     common::shared_dir().join("fixtures/tf_bert_tiny")
 }
 
+/// `reference/NAME`, an `.npy` of `<f4` values.
 fn npy_f32(name: &str) -> Vec<f32> {
-    let (_, raw, descr) = npy(&tiny().join("reference").join(name));
-    assert_eq!(descr, "<f4");
-    raw.chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    common::npy_f32(&tiny().join("reference"), name)
 }
 
-fn npy_u32(name: &str) -> (Vec<usize>, Vec<u32>) {
-    let (shape, raw, descr) = npy(&tiny().join("reference").join(name));
-    assert_eq!(descr, "<i4");
-    let v = raw
-        .chunks_exact(4)
-        .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
-        .collect();
-    (shape, v)
+/// The batch the reference outputs were computed on.
+fn reference_inputs() -> TinyBatch {
+    TinyBatch::from_npy(&tiny().join("reference"), "")
 }
 
 #[test]
@@ -46,16 +38,8 @@ fn tf_bert_tiny_every_layer_and_pooled_output_match_modeling_py() {
         return;
     };
     let model = BertModel::load_on(vk.clone(), tiny(), &ModelOptions::default()).unwrap();
-    let (shape, ids) = npy_u32("input_ids.npy");
-    let (_, mask) = npy_u32("input_mask.npy");
-    let (_, segments) = npy_u32("segment_ids.npy");
-    let inputs = Inputs {
-        input_ids: &ids,
-        segment_ids: &segments,
-        input_mask: &mask,
-        batch: shape[0],
-        seq: shape[1],
-    };
+    let r = reference_inputs();
+    let inputs = r.inputs();
     let mut ctx = Context::on(&vk, 1);
     let out = model.forward(&mut ctx, &inputs, true).unwrap();
     let checks = [
@@ -274,18 +258,10 @@ fn threads_with_their_own_contexts_share_one_device_model() {
         return;
     };
     let model = Arc::new(BertModel::load_on(vk.clone(), tiny(), &ModelOptions::default()).unwrap());
-    let (shape, ids) = npy_u32("input_ids.npy");
-    let (_, mask) = npy_u32("input_mask.npy");
-    let (_, segments) = npy_u32("segment_ids.npy");
-    let (batch, seq) = (shape[0], shape[1]);
+    let r = reference_inputs();
+    let batch = r.batch;
     let one = |ctx: &mut Context<Vulkan>, b: usize| -> Vec<f32> {
-        let inputs = Inputs {
-            input_ids: &ids[b * seq..][..seq],
-            segment_ids: &segments[b * seq..][..seq],
-            input_mask: &mask[b * seq..][..seq],
-            batch: 1,
-            seq,
-        };
+        let inputs = r.examples(b..b + 1);
         model
             .embed(ctx, &inputs, Pooling::Mean, true)
             .unwrap()

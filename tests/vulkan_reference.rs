@@ -13,7 +13,7 @@ use std::process::Command;
 use bert::backend::vulkan::Vulkan;
 use bert::backend::Backend;
 use bert::heads::PreTrainingHeads;
-use bert::{BertConfig, BertModel, Context, Inputs};
+use bert::{BertConfig, BertModel, Context};
 use common::max_abs_diff;
 use serde_json::Value;
 
@@ -36,26 +36,11 @@ fn pretraining_heads_on_the_device_match_run_pretraining_py() {
     let config = BertConfig::from_file(tiny().join("bert_config.json")).unwrap();
     let model = BertModel::build(vk.clone(), config.clone(), &w, false).unwrap();
     let mut heads = PreTrainingHeads::load(&vk, &w, &config, false).unwrap();
-    let ids = common::npy_u32(&reference(), "mlm_input_ids.npy");
-    let mask = common::npy_u32(&reference(), "mlm_input_mask.npy");
-    let segments = common::npy_u32(&reference(), "mlm_segment_ids.npy");
+    let mlm = common::TinyBatch::from_npy(&reference(), "mlm_");
     let positions = common::npy_u32(&reference(), "masked_lm_positions.npy");
-    let (shape, _, _) = common::npy(&reference().join("mlm_input_ids.npy"));
-    let (batch, seq) = (shape[0], shape[1]);
+    let (batch, seq) = (mlm.batch, mlm.seq);
     let mut ctx = Context::on(&vk, 1);
-    let out = model
-        .forward(
-            &mut ctx,
-            &Inputs {
-                input_ids: &ids,
-                segment_ids: &segments,
-                input_mask: &mask,
-                batch,
-                seq,
-            },
-            false,
-        )
-        .unwrap();
+    let out = model.forward(&mut ctx, &mlm.inputs(), false).unwrap();
     let h = config.hidden_size;
     let sequence = out.read_sequence_output();
     let pooled = out.read_pooled_output().unwrap();

@@ -76,8 +76,9 @@ pub fn ints(v: &serde_json::Value) -> Vec<u32> {
         .collect()
 }
 
-/// The ragged batch (token types, padding) the tiny ONNX graphs' references were computed
-/// on: `input_ids`, `input_mask`, `segment_ids` rows of `tests/data/onnx_tiny_reference.json`.
+/// A batch of `tf_bert_tiny` references (token types, padding): the one the tiny ONNX graphs'
+/// references were computed on (`input_ids`, `input_mask`, `segment_ids` rows of
+/// `tests/data/onnx_tiny_reference.json`), or one of `fixtures/tf_bert_tiny/reference`.
 pub struct TinyBatch {
     pub ids: Vec<u32>,
     pub mask: Vec<u32>,
@@ -99,12 +100,37 @@ impl TinyBatch {
         }
     }
 
+    /// `{prefix}input_ids.npy`, `{prefix}input_mask.npy` and `{prefix}segment_ids.npy` of
+    /// `dir`, `[batch, seq]` each.
+    pub fn from_npy(dir: &std::path::Path, prefix: &str) -> TinyBatch {
+        let (shape, ids) = npy_u32_shaped(dir, &format!("{prefix}input_ids.npy"));
+        TinyBatch {
+            ids,
+            mask: npy_u32(dir, &format!("{prefix}input_mask.npy")),
+            segments: npy_u32(dir, &format!("{prefix}segment_ids.npy")),
+            batch: shape[0],
+            seq: shape[1],
+        }
+    }
+
     pub fn inputs(&self) -> bert::Inputs<'_> {
         bert::Inputs {
             input_ids: &self.ids,
             segment_ids: &self.segments,
             input_mask: &self.mask,
             batch: self.batch,
+            seq: self.seq,
+        }
+    }
+
+    /// The examples `range` of the batch.
+    pub fn examples(&self, range: std::ops::Range<usize>) -> bert::Inputs<'_> {
+        let rows = range.start * self.seq..range.end * self.seq;
+        bert::Inputs {
+            input_ids: &self.ids[rows.clone()],
+            segment_ids: &self.segments[rows.clone()],
+            input_mask: &self.mask[rows],
+            batch: range.len(),
             seq: self.seq,
         }
     }
@@ -238,11 +264,18 @@ pub fn npy_f32(dir: &std::path::Path, rel: &str) -> Vec<f32> {
 
 /// An `.npy` of non-negative `<i4` values (ids, positions, masks): `dir/rel`.
 pub fn npy_u32(dir: &std::path::Path, rel: &str) -> Vec<u32> {
-    let (_, raw, descr) = npy(&dir.join(rel));
+    npy_u32_shaped(dir, rel).1
+}
+
+/// [`npy_u32`] and the array's shape.
+pub fn npy_u32_shaped(dir: &std::path::Path, rel: &str) -> (Vec<usize>, Vec<u32>) {
+    let (shape, raw, descr) = npy(&dir.join(rel));
     assert_eq!(descr, "<i4", "{rel}");
-    raw.chunks_exact(4)
+    let values = raw
+        .chunks_exact(4)
         .map(|b| u32::try_from(i32::from_le_bytes(b.try_into().unwrap())).unwrap())
-        .collect()
+        .collect();
+    (shape, values)
 }
 
 /// The rows of a `[rows, width]` variable a training fixture stores: all of them, or for
