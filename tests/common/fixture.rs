@@ -15,48 +15,36 @@ use bert::weights::{Tensor, Weights};
 use bert::{BertConfig, Inputs};
 use serde_json::Value;
 
-use super::{npy_f32, npy_u32, shared_dir, stored_rows};
+use super::{npy_f32, npy_u32, shared_dir, stored_rows, TinyBatch};
 
 /// `tf_bert_tiny`'s hidden size: the width of the word-embedding rows a fixture stores.
 pub const HIDDEN: usize = 128;
 
-/// A fixture's batch of `batch` examples of `seq` positions.
+/// A fixture's batch and the word-embedding rows it touches.
 pub struct FixtureBatch {
-    pub ids: Vec<u32>,
-    pub segments: Vec<u32>,
-    pub mask: Vec<u32>,
-    /// The word-embedding rows the batch touches: of that table the fixture stores only these.
+    pub tokens: TinyBatch,
+    /// Of the word-embedding table the fixture stores only these rows.
     pub row_ids: Vec<u32>,
-    pub batch: usize,
-    pub seq: usize,
 }
 
 impl FixtureBatch {
+    /// `dir`'s batch, which has `batch` examples of `seq` positions.
     pub fn load(dir: &Path, batch: usize, seq: usize) -> FixtureBatch {
+        let tokens = TinyBatch::from_npy(dir, "");
+        assert_eq!((tokens.batch, tokens.seq), (batch, seq));
         FixtureBatch {
-            ids: npy_u32(dir, "input_ids.npy"),
-            segments: npy_u32(dir, "segment_ids.npy"),
-            mask: npy_u32(dir, "input_mask.npy"),
+            tokens,
             row_ids: npy_u32(dir, "word_embeddings_row_ids.npy"),
-            batch,
-            seq,
         }
     }
 
     pub fn inputs(&self) -> Inputs<'_> {
-        self.examples(0..self.batch)
+        self.tokens.inputs()
     }
 
     /// The examples `range` of the batch.
     pub fn examples(&self, range: Range<usize>) -> Inputs<'_> {
-        let rows = range.start * self.seq..range.end * self.seq;
-        Inputs {
-            input_ids: &self.ids[rows.clone()],
-            segment_ids: &self.segments[rows.clone()],
-            input_mask: &self.mask[rows],
-            batch: range.len(),
-            seq: self.seq,
-        }
+        self.tokens.examples(range)
     }
 
     /// What the fixture stores of the variable `name` whose values are `full` (see
