@@ -291,7 +291,9 @@ fn padding_rows_are_ill_conditioned_on_the_cpu_too() {
     for (name, t) in w.iter() {
         let mut data = t.data.clone();
         for x in &mut data {
-            (s ^= s << 13, s ^= s >> 17, s ^= s << 5);
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
             *x *= 1.0 + if s & 1 == 0 { 6e-8 } else { -6e-8 };
         }
         nudged.insert(

@@ -35,7 +35,7 @@ fn three_squad_steps_on_the_device_match_tensorflow() {
     for (name, shape) in [("output_weights", vec![2, 128]), ("output_bias", vec![2])] {
         let values = npy_f32(&dir(), &format!("initial/cls/squad/{name}.npy"));
         w.insert(
-            &format!("cls/squad/{name}"),
+            format!("cls/squad/{name}"),
             Tensor::new(shape, values).unwrap(),
         );
     }
