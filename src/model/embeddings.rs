@@ -95,6 +95,15 @@ impl<B: Backend> Embeddings<B> {
         }
     }
 
+    /// The word table as an inference model prepared it on its back end (`None` in a
+    /// trainable model, whose table is a plain f32 parameter).
+    pub fn word_table(&self) -> Option<&B::Table> {
+        match &self.word {
+            Words::Prepared(t) => Some(t),
+            Words::Plain(_) => None,
+        }
+    }
+
     /// The word embedding table's parameter, in a trainable model (the masked LM adds its
     /// output layer's gradient to it).
     pub(crate) fn word_param(&mut self) -> Option<&mut Param<B>> {

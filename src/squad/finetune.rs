@@ -9,6 +9,11 @@
 //! loss's soft-max runs over every position, padding included, so trimming would change it.
 //! A missing head is initialised as `create_model` does (truncated normal, stddev 0.02;
 //! zero bias).
+//!
+//! The run trains on the CPU unless [`SquadFineTuner::on`] moves it, before its first
+//! update, to another back end (the Vulkan device): the trainer (model, head, gradients and
+//! AdamW slots) is built where the run will train when it starts, never built on the CPU to
+//! be thrown away.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +21,7 @@ use std::path::Path;
 use super::features::InputFeatures;
 use super::model::{self, SquadModel};
 use super::FeatureBatch;
+use crate::backend::{Backend, Cpu};
 use crate::config::BertConfig;
 use crate::heads::SquadHead;
 use crate::model::BertModel;
@@ -23,7 +29,7 @@ use crate::tokenizer::Tokenizer;
 use crate::train::run_state::{self, Order};
 use crate::train::{checkpoint, AdamWConfig, Rng, Schedule, StepReport, Trainer};
 use crate::weights::{Tensor, Weights};
-use crate::{Cpu, Error, Result};
+use crate::{Error, Result};
 
 /// run_squad.py's training flags, and libbert's own (accumulation, threads, checkpointing).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,20 +83,21 @@ pub fn init_head(w: &mut Weights, hidden: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// The engine for `weights` (with a span head): Google's AdamW and schedule.
-fn build_trainer(
+/// The engine for `weights` (with a span head) on `backend`: Google's AdamW and schedule.
+fn build_trainer<B: Backend>(
+    backend: &B,
     config: &BertConfig,
     weights: &Weights,
     num_train_steps: u64,
     params: &SquadTrainParams,
-) -> Result<Trainer<SquadHead>> {
+) -> Result<Trainer<SquadHead<B>, B>> {
     let schedule = Schedule {
         init_lr: params.learning_rate,
         num_train_steps,
-        num_warmup_steps: (num_train_steps as f64 * params.warmup_proportion) as u64,
+        num_warmup_steps: warmup_steps(num_train_steps, params),
     };
-    let model = BertModel::build(Cpu, config.clone(), weights, true)?;
-    let head = SquadHead::load(&Cpu, weights, config.hidden_size, true)?;
+    let model = BertModel::build(backend.clone(), config.clone(), weights, true)?;
+    let head = SquadHead::load(backend, weights, config.hidden_size, true)?;
     let mut trainer = Trainer::new(
         model,
         head,
@@ -103,12 +110,22 @@ fn build_trainer(
     Ok(trainer)
 }
 
-/// A SQuAD fine-tuning run: the trainer, the training features and their order.
+/// `int(num_train_steps * warmup_proportion)`.
+fn warmup_steps(num_train_steps: u64, params: &SquadTrainParams) -> u64 {
+    (num_train_steps as f64 * params.warmup_proportion) as u64
+}
+
+/// A SQuAD fine-tuning run: the parameters it starts from, then the trainer once it has
+/// started; the training features and their order.
 #[derive(Debug)]
-pub struct SquadFineTuner {
+pub struct SquadFineTuner<B: Backend = Cpu> {
+    /// Where the trainer is built when the run starts.
+    backend: B,
     config: BertConfig,
     tokenizer: Tokenizer,
-    trainer: Trainer<SquadHead>,
+    /// The parameters (span head included) until the run starts.
+    initial: Option<Weights>,
+    trainer: Option<Trainer<SquadHead<B>, B>>,
     features: Vec<InputFeatures>,
     order: Order,
     params: SquadTrainParams,
@@ -149,17 +166,63 @@ impl SquadFineTuner {
             )));
         }
         init_head(&mut weights, config.hidden_size, params.seed)?;
-        let trainer = build_trainer(&config, &weights, num_train_steps, &params)?;
-        drop(weights);
         Ok(SquadFineTuner {
+            backend: Cpu,
             config,
             tokenizer,
-            trainer,
+            initial: Some(weights),
+            trainer: None,
             order: Order::new(features.len(), params.seed),
             features,
             params,
             num_train_steps,
         })
+    }
+
+    /// The same run on another back end (e.g. `backend::Vulkan` with the `vulkan` feature):
+    /// the model, head, gradients and AdamW slots are built there when the run starts, and
+    /// only losses and norms come back per update. A run that has started (an update, a
+    /// checkpoint written or resumed) stays where its state lives: that is an error.
+    pub fn on<B2: Backend>(self, backend: B2) -> Result<SquadFineTuner<B2>> {
+        if self.trainer.is_some() {
+            return Err(Error::InvalidArgument(
+                "the run has started: it cannot move to another back end".into(),
+            ));
+        }
+        Ok(SquadFineTuner {
+            backend,
+            config: self.config,
+            tokenizer: self.tokenizer,
+            initial: self.initial,
+            trainer: None,
+            features: self.features,
+            order: self.order,
+            params: self.params,
+            num_train_steps: self.num_train_steps,
+        })
+    }
+}
+
+impl<B: Backend> SquadFineTuner<B> {
+    /// The trainer, built from the initial parameters on the first call.
+    fn started(&mut self) -> Result<&mut Trainer<SquadHead<B>, B>> {
+        if self.trainer.is_none() {
+            let weights = self
+                .initial
+                .take()
+                .ok_or_else(|| Error::InvalidArgument("no parameters".into()))?;
+            let (c, n, p) = (&self.config, self.num_train_steps, &self.params);
+            match build_trainer(&self.backend, c, &weights, n, p) {
+                Ok(t) => self.trainer = Some(t),
+                Err(e) => {
+                    self.initial = Some(weights);
+                    return Err(e);
+                }
+            }
+        }
+        self.trainer
+            .as_mut()
+            .ok_or_else(|| Error::InvalidArgument("the run did not start".into()))
     }
 
     /// Updates of the whole run.
@@ -168,7 +231,7 @@ impl SquadFineTuner {
     }
 
     pub fn num_warmup_steps(&self) -> u64 {
-        self.trainer.schedule().num_warmup_steps
+        warmup_steps(self.num_train_steps, &self.params)
     }
 
     pub fn num_features(&self) -> usize {
@@ -177,7 +240,7 @@ impl SquadFineTuner {
 
     /// Updates done so far.
     pub fn global_step(&self) -> u64 {
-        self.trainer.global_step()
+        self.trainer.as_ref().map_or(0, |t| t.global_step())
     }
 
     pub fn finished(&self) -> bool {
@@ -195,8 +258,12 @@ impl SquadFineTuner {
     /// One update on the next `train_batch_size` features. A loss or gradient that is not
     /// finite is [`Error::Diverged`].
     pub fn step(&mut self) -> Result<StepReport> {
+        self.started()?;
         let k = self.params.gradient_accumulation_steps;
         let micro = self.params.train_batch_size / k;
+        let Some(trainer) = self.trainer.as_mut() else {
+            return Err(Error::InvalidArgument("the run did not start".into()));
+        };
         for _ in 0..k {
             let refs: Vec<&InputFeatures> = (0..micro)
                 .map(|_| &self.features[self.order.next()])
@@ -208,9 +275,9 @@ impl SquadFineTuner {
                 .zip(&batch.end_positions)
                 .map(|(&s, &e)| [s, e])
                 .collect();
-            self.trainer.accumulate(&batch.inputs(), &spans)?;
+            trainer.accumulate(&batch.inputs(), &spans)?;
         }
-        let r = self.trainer.apply()?;
+        let r = trainer.apply()?;
         if !(r.loss.is_finite() && r.grad_norm.is_finite()) {
             return Err(Error::Diverged(format!(
                 "step {}: loss {}, gradient norm {} (learning rate {} too high?)",
@@ -222,7 +289,11 @@ impl SquadFineTuner {
 
     /// The current parameters under Google's names (the head included).
     pub fn weights(&self) -> Result<Weights> {
-        self.trainer.weights()
+        match (&self.trainer, &self.initial) {
+            (Some(t), _) => t.weights(),
+            (None, Some(w)) => Ok(w.clone()),
+            (None, None) => Err(Error::InvalidArgument("no parameters".into())),
+        }
     }
 
     /// Writes the fine-tuned model (a `.bert` file) atomically.
@@ -269,15 +340,14 @@ impl SquadFineTuner {
 
     /// Writes the whole training state atomically ([`crate::train::checkpoint`]'s format:
     /// variables, AdamW slots, global step, generator states, feature order and position).
-    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
+    /// It starts the run if it has not started.
+    pub fn save_checkpoint(&mut self, path: &Path) -> Result<()> {
+        self.started()?;
         let settings = self.settings();
-        let state = run_state::capture(
-            &self.trainer,
-            &self.config,
-            &self.order,
-            settings,
-            Vec::new(),
-        )?;
+        let Some(trainer) = &self.trainer else {
+            return Err(Error::InvalidArgument("the run did not start".into()));
+        };
+        let state = run_state::capture(trainer, &self.config, &self.order, settings, Vec::new())?;
         checkpoint::save(path, &state)
     }
 
@@ -288,10 +358,12 @@ impl SquadFineTuner {
     pub fn resume(&mut self, path: &Path) -> Result<()> {
         let (settings, n) = (self.settings(), self.features.len());
         let (state, weights) = run_state::load(path, &self.config, &[], &settings, n)?;
-        let mut trainer = build_trainer(&self.config, &weights, self.num_train_steps, &self.params)
+        let (c, n, p) = (&self.config, self.num_train_steps, &self.params);
+        let mut trainer = build_trainer(&self.backend, c, &weights, n, p)
             .map_err(|e| run_state::refuse(path, e))?;
         self.order = run_state::restore(path, &mut trainer, state)?;
-        self.trainer = trainer;
+        self.trainer = Some(trainer);
+        self.initial = None;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! ([`Backend::status`]); ops after it still record, and a read after a failure gives NaN.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use super::buffer::VkBuf;
 use super::dense::{KernelView, VkMatrix};
@@ -16,13 +17,48 @@ use crate::backend::{
 use crate::weights::{DType, QuantizedTensor};
 use crate::{Error, Result};
 
-/// The word embeddings on the device, f32 `[rows, width]` (f16 and int8 tables are widened
-/// while uploading), in chunks of consecutive rows that each fit one shader binding
-/// (`maxStorageBufferRange` is 128 MiB on some devices: a large vocabulary exceeds it).
+/// The word embeddings on the device `[rows, width]`, in chunks of consecutive rows that each
+/// fit one shader binding (`maxStorageBufferRange` is 128 MiB on some devices: a large
+/// vocabulary exceeds it). f32 values, or for an f16 table its halves, two per 32-bit word
+/// as the dense kernels hold theirs (half the memory; the lookup shader widens the row it
+/// reads); an int8 table is widened to f32 while uploading.
 #[derive(Clone, Debug)]
 pub struct VkTable {
-    /// `(first row, its rows)` per chunk.
-    chunks: Vec<(usize, VkBuf)>,
+    /// `(first row, rows, values)` per chunk.
+    chunks: Vec<(usize, usize, VkBuf)>,
+    f16: bool,
+    /// An f16 table widened to f32 for [`Backend::table_values`] (the masked LM's output
+    /// layer reads the table whole as f32): made on first use, then kept.
+    widened: Arc<OnceLock<VkBuf>>,
+}
+
+impl VkTable {
+    /// How the device holds the values: [`DType::F16`] (halves) or [`DType::F32`].
+    pub fn dtype(&self) -> DType {
+        if self.f16 {
+            DType::F16
+        } else {
+            DType::F32
+        }
+    }
+
+    /// Bytes of device memory the table's values take.
+    pub fn device_bytes(&self) -> usize {
+        self.chunks.iter().map(|(_, _, b)| 4 * b.len).sum()
+    }
+}
+
+/// IEEE halves (little-endian bytes) as 32-bit words of two, element 2k in the low half, an
+/// odd count's last word padded with a zero half. The bits travel untouched (a copy, never
+/// arithmetic) in an f32 buffer, which the shaders read as `u32`.
+fn halves_as_words(b: &[u8]) -> Vec<f32> {
+    b.chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            f32::from_bits(u32::from_le_bytes(w))
+        })
+        .collect()
 }
 
 impl Backend for Vulkan {
@@ -58,17 +94,8 @@ impl Backend for Vulkan {
                     b.len()
                 )));
             }
-            let words: Vec<f32> = b
-                .chunks(4)
-                .map(|c| {
-                    let mut w = [0u8; 4];
-                    w[..c.len()].copy_from_slice(c);
-                    // The bits travel untouched (a copy, never arithmetic).
-                    f32::from_bits(u32::from_le_bytes(w))
-                })
-                .collect();
             return Ok(VkMatrix {
-                values: self.gpu.upload_now(&words)?,
+                values: self.gpu.upload_now(&halves_as_words(b))?,
                 f16: true,
                 source: q.dtype(),
             });
@@ -100,7 +127,32 @@ impl Backend for Vulkan {
     }
 
     fn table(&self, src: TableSource<'_>, rows: usize, width: usize) -> Result<VkTable> {
-        // The CPU table decodes every storage (f16, int8 rows) to f32 rows.
+        let w = width.max(1);
+        if let TableSource::Quantized(QuantizedTensor::F16 { bytes, .. }) = src {
+            let b = bytes.as_bytes();
+            if b.len() != 2 * rows * width {
+                return Err(Error::Shape(format!(
+                    "an f16 table of {} bytes for [{rows}, {width}]",
+                    b.len()
+                )));
+            }
+            // Chunks of whole rows, each packed from its own first half.
+            let max_rows = (self.binding_limit() / 2 / w as u64).max(1) as usize;
+            let chunks = b
+                .chunks(2 * max_rows * w)
+                .enumerate()
+                .map(|(i, part)| {
+                    let buf = self.gpu.upload_now(&halves_as_words(part))?;
+                    Ok((i * max_rows, part.len() / 2 / w, buf))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(VkTable {
+                chunks,
+                f16: true,
+                widened: Arc::default(),
+            });
+        }
+        // The CPU table decodes int8 rows to f32 rows.
         let values = match src {
             TableSource::F32(v) => Cow::Borrowed(v),
             TableSource::Quantized(q) => {
@@ -113,24 +165,55 @@ impl Backend for Vulkan {
                 values.len()
             )));
         }
-        let max_rows = (self.binding_limit() / 4 / width.max(1) as u64).max(1) as usize;
+        let max_rows = (self.binding_limit() / 4 / w as u64).max(1) as usize;
         let chunks = values
-            .chunks(max_rows * width.max(1))
+            .chunks(max_rows * w)
             .enumerate()
-            .map(|(i, part)| Ok((i * max_rows, self.gpu.upload_now(part)?)))
+            .map(|(i, part)| Ok((i * max_rows, part.len() / w, self.gpu.upload_now(part)?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(VkTable { chunks })
+        Ok(VkTable {
+            chunks,
+            f16: false,
+            widened: Arc::default(),
+        })
     }
 
-    fn table_values(&self, table: &VkTable, _width: usize) -> Result<VkBuf> {
-        match table.chunks.as_slice() {
-            [(_, whole)] => Ok(whole.clone()),
-            _ => Err(Error::Unsupported(
+    fn table_values(&self, table: &VkTable, width: usize) -> Result<VkBuf> {
+        let [(_, rows, whole)] = table.chunks.as_slice() else {
+            return Err(Error::Unsupported(
                 "vulkan: the word embeddings exceed one buffer binding: a masked LM head over \
                  them is not supported on this device"
                     .into(),
-            )),
+            ));
+        };
+        if !table.f16 {
+            return Ok(whole.clone());
         }
+        if let Some(b) = table.widened.get() {
+            return Ok(b.clone());
+        }
+        let n = rows * width;
+        if 4 * n as u64 > self.binding_limit() {
+            return Err(Error::Unsupported(
+                "vulkan: the f16 word embeddings widened to f32 exceed one buffer binding: a \
+                 masked LM head over them is not supported on this device"
+                    .into(),
+            ));
+        }
+        // Read back once and widened on the host: a pre-training head's first forward pass.
+        let ex = self.exec(1);
+        let words = Vulkan::read(&ex, whole, whole.len);
+        let values: Vec<f32> = words
+            .iter()
+            .flat_map(|w| {
+                let bits = w.to_bits();
+                [bits as u16, (bits >> 16) as u16].map(|h| half::f16::from_bits(h).to_f32())
+            })
+            .take(n)
+            .collect();
+        super::status(&ex)?;
+        let buf = self.gpu.upload_now(&values)?;
+        Ok(table.widened.get_or_init(|| buf).clone())
     }
 
     fn matrix_dtype(m: &VkMatrix) -> DType {
@@ -203,10 +286,21 @@ impl Backend for Vulkan {
     ) {
         ex.attempt(|| match word {
             TableRef::Prepared(t) => {
-                let chunks: Vec<(usize, &VkBuf)> = t.chunks.iter().map(|(s, b)| (*s, b)).collect();
-                rows::embed(ex, (&chunks, token_type, position), r, width, out)
+                let chunks: Vec<(usize, usize, &VkBuf)> =
+                    t.chunks.iter().map(|(s, n, b)| (*s, *n, b)).collect();
+                let word = rows::Words {
+                    chunks: &chunks,
+                    f16: t.f16,
+                };
+                rows::embed(ex, (word, token_type, position), r, width, out)
             }
-            TableRef::Plain(b) => rows::embed(ex, (&[(0, b)], token_type, position), r, width, out),
+            TableRef::Plain(b) => {
+                let word = rows::Words {
+                    chunks: &[(0, b.len / width.max(1), b)],
+                    f16: false,
+                };
+                rows::embed(ex, (word, token_type, position), r, width, out)
+            }
         });
     }
 

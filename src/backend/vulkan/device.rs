@@ -48,7 +48,12 @@ pub(crate) struct Gpu {
     /// Held from building a command buffer until its fence has signalled. The device has
     /// one queue, so contexts' submissions run one after another anyway; without the lock,
     /// vulkano's resource tracking deadlocked when threads submitted command buffers reading
-    /// the same weights at once (its buffer-state locks in `queue_submit`).
+    /// the same weights at once (its buffer-state locks in `queue_submit`). What it
+    /// serialises is the device's execution, which a single queue serialises anyway:
+    /// recording (descriptor sets, the ops' host work) happens before it, outside the lock.
+    /// Measured on lavapipe (issue 18, session 25, BENCHMARKS.md), building and submitting
+    /// took ~0.1 ms of a submission's lock time and the fence wait the rest, so releasing it
+    /// before the wait would overlap nothing worth the deadlock risk.
     pub submit: std::sync::Mutex<()>,
 }
 

@@ -2,10 +2,11 @@
 //! shaders, on any Vulkan 1.0 device with a compute queue, Mesa's lavapipe (a CPU
 //! implementation) included, which is how CI tests it.
 //!
-//! - Weights are uploaded once per model: f32, or f16 dense kernels as halves (two per
-//!   32-bit word, widened by the dense shader as it stages them: half the memory); int8
-//!   kernels and f16/int8 word tables are widened to f32 while uploading. The arithmetic is
-//!   f32 throughout.
+//! - Weights are uploaded once per model: f32, or f16 dense kernels and word tables as
+//!   halves (two per 32-bit word, widened by the dense and lookup shaders as they read
+//!   them: half the memory; `unpack2x16float` is core SPIR-V, so no 16-bit storage feature
+//!   is needed); int8 kernels and int8 word tables are widened to f32 while uploading. The
+//!   arithmetic is f32 throughout.
 //! - Activations stay on the device from the embedding lookup to the pooling; only what the
 //!   caller reads ([`Backend::read`](crate::backend::Backend::read)) comes back.
 //! - Each op records a dispatch into its context's [`VulkanExec`]; a read submits them all

@@ -25,19 +25,25 @@ fn check_ids(ids: &[u32], rows: usize, what: &str) -> Result<()> {
     }
 }
 
-/// `out = word[ids] + token_type[segments] + position[positions]`, `[rows, width]`, the
-/// word table given as chunks of consecutive rows `(first row, values)`: one dispatch per
-/// chunk writes the rows whose id it holds.
+/// A word table as the lookup reads it: chunks of consecutive rows `(first row, rows,
+/// values)`, f32 values or (`f16`) IEEE halves two per word.
+pub(super) struct Words<'a> {
+    pub chunks: &'a [(usize, usize, &'a VkBuf)],
+    pub f16: bool,
+}
+
+/// `out = word[ids] + token_type[segments] + position[positions]`, `[rows, width]`: one
+/// dispatch per chunk of the word table writes the rows whose id it holds.
 pub(super) fn embed(
     ex: &VulkanExec,
-    (word, token_type, position): (&[(usize, &VkBuf)], &VkBuf, &VkBuf),
+    (word, token_type, position): (Words<'_>, &VkBuf, &VkBuf),
     rows: &Rows,
     width: usize,
     out: &mut VkBuf,
 ) -> Result<()> {
     let n = rows.len();
     let w = width.max(1);
-    let vocab = word.last().map_or(0, |(s, b)| s + b.len / w);
+    let vocab = word.chunks.last().map_or(0, |(s, r, _)| s + r);
     check_ids(&rows.ids, vocab, "word id")?;
     check_ids(&rows.segments, token_type.len / w, "segment id")?;
     check_ids(&rows.positions, position.len / w, "position")?;
@@ -47,7 +53,7 @@ pub(super) fn embed(
         .collect();
     let index = ex.gpu.host_buffer(&index, 0)?;
     let dst = ex.grow(out, n * width)?;
-    for &(first, chunk) in word {
+    for &(first, chunk_rows, chunk) in word.chunks {
         let bindings = [
             ex.input(chunk, 0, "the word table")?.into_bytes(),
             ex.input(token_type, 0, "the token type table")?
@@ -56,7 +62,13 @@ pub(super) fn embed(
             index.clone().into_bytes(),
             dst.clone().into_bytes(),
         ];
-        let p = push(&[n as u32, width as u32, first as u32, (chunk.len / w) as u32]);
+        let p = push(&[
+            n as u32,
+            width as u32,
+            first as u32,
+            chunk_rows as u32,
+            u32::from(word.f16),
+        ]);
         ex.dispatch(
             &ex.gpu.kernels.embed,
             &bindings,

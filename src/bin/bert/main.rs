@@ -96,8 +96,8 @@ commands:
 --dtype on embed, extract-features and classify converts the weights while loading (default:
 as the model file stores them). --backend cpu|vulkan|auto picks where the model runs (default
 cpu; auto: a Vulkan GPU if there is one, else the CPU; vulkan needs a build with the vulkan
-feature) on embed, extract-features, classify (evaluating and predicting) and squad
-(predicting). --mmap=false on embed and extract-features reads a .bert file
+feature) on embed, extract-features, classify and squad (training and predicting) and
+pretrain. --mmap=false on embed and extract-features reads a .bert file
 into memory instead of mapping it (a mapped file must be replaced by rename, never rewritten
 in place, while a command uses it).
 

@@ -15,8 +15,8 @@
 //! `--version_2_with_negative`, `null_odds.json` in `--output_dir`, byte for byte as
 //! `write_predictions` writes them; then `evaluate-v1.1.py` (or `evaluate-v2.0.py` with
 //! `null_odds.json` as the no-answer file, as Google's README runs it) on `--predict_file`,
-//! printed and written to `output_dir/eval_results.json` (`squad_predict.rs`, on the back end
-//! `--backend cpu|vulkan|auto` names).
+//! printed and written to `output_dir/eval_results.json` (`squad_predict.rs`). Training and
+//! predicting run on the back end `--backend cpu|vulkan|auto` names.
 //!
 //! A run writes its whole training state (`training_state.safetensors`: variables, AdamW
 //! slots, step, generators, feature order) beside `model.bert` every
@@ -30,12 +30,15 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bert::backend::Backend;
 use bert::squad::{
     self, Dataset, FeatureOptions, PredictOptions, SquadFineTuner, SquadTrainParams,
 };
+use bert::tokenizer::Tokenizer;
 use bert::train::checkpoint;
 use bert::train::pretraining_data::PyRandom;
-use bert::Context;
+use bert::weights::Weights;
+use bert::{BertConfig, Context};
 
 use crate::classify::{format_duration, load_start};
 use crate::flags::{Flags, MAX_BATCH};
@@ -115,7 +118,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         flags.get(f);
     }
     let start = load_start(&flags)?;
-    // Where predicting runs (training is on the CPU).
+    // Where training and predicting run.
     let backend = crate::model_flags::backend_name(&flags)?;
     flags.finish()?;
 
@@ -179,7 +182,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let features =
                 squad::convert_examples_to_features(&examples, &start.tokenizer, &fo, true)
                     .map_err(err)?;
-            let mut ft = SquadFineTuner::new(
+            let ft = SquadFineTuner::new(
                 start.config,
                 start.weights,
                 start.tokenizer,
@@ -202,9 +205,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 Context::new(t.params.threads).threads()
             );
             drop(examples);
-            fine_tune(&mut ft, &t, &output_dir)?;
-            let w = ft.weights().map_err(err)?;
-            (ft.config().clone(), w, ft.tokenizer().clone())
+            // The trainer (model, gradients, AdamW slots) is built on the back end when the
+            // run starts; the weights come back to save and to predict.
+            let mut trained = None;
+            let job = Train {
+                ft,
+                t: &t,
+                output_dir: &output_dir,
+                trained: &mut trained,
+            };
+            crate::model_flags::on_backend(backend, job)?;
+            trained.ok_or("the training run returned no weights")?
         }
         None => (start.config, start.weights, start.tokenizer),
     };
@@ -230,11 +241,36 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// The training run, on whichever back end `--backend` opens: what it ends with (config,
+/// weights, tokenizer) is left in `trained`.
+struct Train<'a> {
+    ft: SquadFineTuner,
+    t: &'a TrainFlags,
+    output_dir: &'a Path,
+    trained: &'a mut Option<(BertConfig, Weights, Tokenizer)>,
+}
+
+impl crate::model_flags::OnDevice for Train<'_> {
+    fn run<B: Backend>(self, backend: B) -> Result<(), String> {
+        let err = |e: bert::Error| e.to_string();
+        crate::note!("bert squad: training on {}", backend.describe());
+        let mut ft = self.ft.on(backend).map_err(err)?;
+        fine_tune(&mut ft, self.t, self.output_dir)?;
+        let w = ft.weights().map_err(err)?;
+        *self.trained = Some((ft.config().clone(), w, ft.tokenizer().clone()));
+        Ok(())
+    }
+}
+
 /// Trains to the end of the run, resuming from `training_state.safetensors` in
 /// `output_dir` when there is one (a killed run goes on from its last checkpoint); writes
 /// `model.bert` and the training state every `--save_checkpoints_steps` updates, and the
 /// model at the end.
-fn fine_tune(ft: &mut SquadFineTuner, t: &TrainFlags, output_dir: &Path) -> Result<(), String> {
+fn fine_tune<B: Backend>(
+    ft: &mut SquadFineTuner<B>,
+    t: &TrainFlags,
+    output_dir: &Path,
+) -> Result<(), String> {
     let err = |e: bert::Error| e.to_string();
     let model_path = output_dir.join("model.bert");
     let state_path = output_dir.join(checkpoint::FILE_NAME);

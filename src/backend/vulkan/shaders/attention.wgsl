@@ -4,6 +4,8 @@
 // written to device memory (the host checks seq <= MAX_KEYS and size <= MAX_SIZE).
 // `spans` holds (first key row, number of keys) per query row; q, k, v are column views
 // (offset + row stride) of the projections, head h in columns h * size.
+// Masked keys stay in the loops: exp(-10000 + s - m) underflows to exactly 0, and
+// fma(0, v, acc) == acc, so the result is the CPU's, which skips trailing masked keys.
 
 struct P {
     nq: u32, size: u32, scale: f32, q_off: u32, q_stride: u32, k_off: u32,
