@@ -41,6 +41,9 @@ mod shaders {
     /// Helpers every shader may call (activations, the linear invocation index); WGSL has
     /// no `#include`, so they are prepended.
     const COMMON: &str = "common.wgsl";
+    /// A line naming a `.wgsli` file of the directory, replaced by its text: pieces only
+    /// some shaders want (they rely on names the includer declares, so not in COMMON).
+    const INCLUDE: &str = "// include: ";
 
     pub fn compile() {
         let dir = Path::new(DIR);
@@ -56,7 +59,7 @@ mod shaders {
         names.sort();
         for path in names {
             println!("cargo:rerun-if-changed={}", path.display());
-            let source = format!("{common}\n{}", read(&path));
+            let source = format!("{common}\n{}", expand(dir, &read(&path)));
             let words = spirv(&path, &source);
             let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
             let name = path
@@ -65,6 +68,18 @@ mod shaders {
                 .expect("a file name");
             std::fs::write(out.join(format!("{name}.spv")), bytes).expect("writing SPIR-V");
         }
+    }
+
+    /// `source` with each [`INCLUDE`] line replaced by the file it names.
+    fn expand(dir: &Path, source: &str) -> String {
+        source
+            .lines()
+            .map(|line| match line.strip_prefix(INCLUDE) {
+                Some(name) => read(&dir.join(name.trim())),
+                None => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn read(path: &Path) -> String {

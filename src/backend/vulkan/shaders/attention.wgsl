@@ -26,33 +26,7 @@ var<workgroup> scores: array<f32, 512>;
 var<workgroup> qrow: array<f32, 256>;
 var<workgroup> part: array<f32, 64>;
 
-fn reduce_max(x: f32, li: u32) -> f32 {
-    part[li] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] = max(part[li], part[li + s]);
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
-
-fn reduce_sum(x: f32, li: u32) -> f32 {
-    part[li] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] += part[li + s];
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
+// include: workgroup_reduce.wgsli
 
 // Workgroups: x = head, y + 65535 z = query row.
 @compute @workgroup_size(64)

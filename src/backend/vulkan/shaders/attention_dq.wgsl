@@ -22,19 +22,7 @@ var<workgroup> dsr: array<f32, 512>;
 var<workgroup> drow: array<f32, 256>;
 var<workgroup> part: array<f32, 64>;
 
-fn reduce_sum(x: f32, li: u32) -> f32 {
-    part[li] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] += part[li + s];
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
+// include: workgroup_reduce.wgsli
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {

@@ -16,33 +16,7 @@ var<push_constant> p: P;
 const WG: u32 = 128u;
 var<workgroup> part: array<f32, 128>;
 
-fn reduce_max(v: f32, li: u32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] = max(part[li], part[li + s]);
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
-
-fn reduce_sum(v: f32, li: u32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] += part[li + s];
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
+// include: workgroup_reduce.wgsli
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
