@@ -19,19 +19,7 @@ var<push_constant> p: P;
 const WG: u32 = 128u;
 var<workgroup> part: array<f32, 128>;
 
-fn total(v: f32, li: u32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] += part[li + s];
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
+// include: workgroup_reduce.wgsli
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -48,8 +36,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         s1 += g;
         s2 = fma(g, xhat[base + c], s2);
     }
-    let m1 = total(s1, li) / f32(p.width);
-    let m2 = total(s2, li) / f32(p.width);
+    let m1 = reduce_sum(s1, li) / f32(p.width);
+    let m2 = reduce_sum(s2, li) / f32(p.width);
     let inv = rstd[r];
     let mask = DropMask(p.key_lo, p.key_hi, p.threshold, p.scale);
     for (var c = li; c < p.width; c += WG) {

@@ -19,19 +19,7 @@ var<push_constant> p: P;
 const WG: u32 = 128u;
 var<workgroup> part: array<f32, 128>;
 
-fn total(v: f32, li: u32) -> f32 {
-    part[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] += part[li + s];
-        }
-        workgroupBarrier();
-    }
-    let t = part[0];
-    workgroupBarrier();
-    return t;
-}
+// include: workgroup_reduce.wgsli
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -54,13 +42,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         x[base + c] = v;
         s += v;
     }
-    let mean = total(s, li) / f32(p.width);
+    let mean = reduce_sum(s, li) / f32(p.width);
     var q = 0.0;
     for (var c = li; c < p.width; c += WG) {
         let d = x[base + c] - mean;
         q += d * d;
     }
-    let inv = 1.0 / sqrt(total(q, li) / f32(p.width) + p.eps);
+    let inv = 1.0 / sqrt(reduce_sum(q, li) / f32(p.width) + p.eps);
     if (li == 0u) {
         rstd[r] = inv;
     }
