@@ -8,6 +8,8 @@ var<push_constant> p: P;
 const WG: u32 = 128u;
 var<workgroup> part: array<f32, 128>;
 
+// include: workgroup_reduce.wgsli
+
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -20,15 +22,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     for (var c = li; c < p.width; c += WG) {
         q += x[base + c] * x[base + c];
     }
-    part[li] = q;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            part[li] += part[li + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / max(sqrt(part[0]), 1e-12);
+    let inv = 1.0 / max(sqrt(reduce_sum(q, li)), 1e-12);
     for (var c = li; c < p.width; c += WG) {
         x[base + c] *= inv;
     }
