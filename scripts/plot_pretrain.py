@@ -3,6 +3,13 @@
 accuracy per logged interval, and the evaluations (`"eval"` lines) as points.
 
     python3 scripts/plot_pretrain.py OUTPUT_DIR/train_log.jsonl [-o curve.png] [--title T]
+    python3 scripts/plot_pretrain.py PHASE1/train_log.jsonl PHASE2/train_log.jsonl \
+        --labels "seq 32" "seq 128" [--until 3000 4000]
+
+Several logs are phases of one run (Google's seq-128-then-512 recipe, or any curriculum):
+each phase's steps continue from where the previous one stopped (`--until`: the step of the
+state the next phase started from, when the log goes on past it), a dotted line marks each
+phase change and the evaluations carry the phase's label.
 
 matplotlib is imported from the running Python, else from a virtual environment at
 $LIBBERT_PLOT_VENV (default /tmp/libbert-plot-venv), created and filled with pip on first
@@ -58,7 +65,9 @@ def read_log(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("log", help="train_log.jsonl of a bert pretrain run")
+    ap.add_argument("logs", nargs="+", help="train_log.jsonl of a bert pretrain run (one per phase)")
+    ap.add_argument("--labels", nargs="*", default=None, help="one label per phase")
+    ap.add_argument("--until", nargs="*", type=int, default=None, help="last step used, per phase")
     ap.add_argument("-o", "--output", help="PNG to write (default: beside the log)")
     ap.add_argument("--title", default=None)
     args = ap.parse_args()
@@ -68,25 +77,45 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train, evals = read_log(args.log)
-    if not train and not evals:
-        sys.exit("%s: no logged steps" % args.log)
-    out = args.output or os.path.join(os.path.dirname(os.path.abspath(args.log)), "train_curve.png")
+    labels = args.labels or [""] * len(args.logs)
+    until = args.until or [None] * len(args.logs)
+    if len(labels) != len(args.logs) or len(until) != len(args.logs):
+        sys.exit("--labels and --until need one value per log")
+    phases, offset = [], 0
+    for path, label, last in zip(args.logs, labels, until):
+        train, evals = read_log(path)
+        if last is not None:
+            train = [(s, r) for s, r in train if s <= last]
+            evals = [(s, e) for s, e in evals if s <= last]
+        if not train and not evals:
+            sys.exit("%s: no logged steps" % path)
+        phases.append((offset, label, train, evals))
+        offset += last if last is not None else max(s for s, _ in train + evals)
+    out = args.output or os.path.join(
+        os.path.dirname(os.path.abspath(args.logs[-1])), "train_curve.png"
+    )
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
-    steps = [s for s, _ in train]
-    if train:
-        ax_loss.plot(steps, [r["loss"] for _, r in train], label="train total loss", lw=1)
-        ax_loss.plot(steps, [r["masked_lm_loss"] for _, r in train], label="train MLM loss", lw=1)
-        ax_acc.plot(steps, [r["masked_lm_accuracy"] for _, r in train], label="train MLM acc", lw=1)
-        ax_acc.plot(
-            steps, [r["next_sentence_accuracy"] for _, r in train], label="train NSP acc", lw=1, alpha=0.6
-        )
-    if evals:
-        es = [s for s, _ in evals]
-        ax_loss.plot(es, [e["masked_lm_loss"] for _, e in evals], "o-", label="eval MLM loss")
-        ax_acc.plot(es, [e["masked_lm_accuracy"] for _, e in evals], "o-", label="eval MLM acc")
-        ax_acc.plot(es, [e["next_sentence_accuracy"] for _, e in evals], "s--", label="eval NSP acc")
+    for i, (off, label, train, evals) in enumerate(phases):
+        tag = " (%s)" % label if label else ""
+        first = i == 0
+        if i > 0:
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(off, color="gray", ls=":", lw=1)
+        if train:
+            steps = [off + s for s, _ in train]
+            ax_loss.plot(steps, [r["loss"] for _, r in train], "C0", lw=1, label="train total loss" if first else None)
+            ax_loss.plot(steps, [r["masked_lm_loss"] for _, r in train], "C1", lw=1, label="train MLM loss" if first else None)
+            ax_acc.plot(steps, [r["masked_lm_accuracy"] for _, r in train], "C0", lw=1, label="train MLM acc" if first else None)
+            ax_acc.plot(
+                steps, [r["next_sentence_accuracy"] for _, r in train], "C1", lw=1, alpha=0.6,
+                label="train NSP acc" if first else None,
+            )
+        if evals:
+            es = [off + s for s, _ in evals]
+            ax_loss.plot(es, [e["masked_lm_loss"] for _, e in evals], "o-", color="C%d" % (2 + 2 * i), label="eval MLM loss" + tag)
+            ax_acc.plot(es, [e["masked_lm_accuracy"] for _, e in evals], "o-", color="C%d" % (2 + 2 * i), label="eval MLM acc" + tag)
+            ax_acc.plot(es, [e["next_sentence_accuracy"] for _, e in evals], "s--", color="C%d" % (3 + 2 * i), label="eval NSP acc" + tag)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_acc.set_xlabel("step")

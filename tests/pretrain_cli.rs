@@ -256,5 +256,31 @@ fn from_scratch_then_evaluation_of_the_saved_state() {
     );
     let results = std::fs::read_to_string(out.join("eval_results.txt")).unwrap();
     assert!(results.starts_with("global_step = 2\nloss = "), "{results}");
+
+    // A next phase (a curriculum, Google's seq-512 phase) starts from this state's
+    // variables: evaluated before any step, it scores what the state scored.
+    let next = tmp("next-phase");
+    let state_file = out.join(checkpoint::FILE_NAME);
+    let o = Command::new(env!("CARGO_BIN_EXE_bert"))
+        .args([
+            "pretrain",
+            &format!("--input_file={}", records().display()),
+            &format!("--output_dir={}", next.display()),
+            &format!("--bert_config_file={}", config.display()),
+            &format!("--init_checkpoint={}", state_file.display()),
+            "--do_eval",
+            "--eval_batch_size=4",
+            "--max_eval_steps=2",
+            "--threads=1",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success() && !log.contains("initialised"), "{log}");
+    let again = std::fs::read_to_string(next.join("eval_results.txt")).unwrap();
+    let tail = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert!(again.starts_with("global_step = 0\n"), "{again}");
+    assert_eq!(tail(&again), tail(&results));
+    std::fs::remove_dir_all(next).unwrap();
     std::fs::remove_dir_all(out).unwrap();
 }

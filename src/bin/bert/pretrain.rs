@@ -1,7 +1,8 @@
 //! `bert pretrain`: Google's `run_pretraining.py` with its flags and its output files.
 //!
-//! Model: `--init_checkpoint` (with `--bert_config_file`) or `--model` (any format libbert
-//! loads); variables the checkpoint lacks (all of them with `--bert_config_file` alone: a
+//! Model: `--init_checkpoint` (with `--bert_config_file`: a TF checkpoint, safetensors, or
+//! another run's `training_state.safetensors`, whose variables only are taken: a curriculum's
+//! next phase) or `--model` (any format libbert loads); variables the checkpoint lacks (all of them with `--bert_config_file` alone: a
 //! run from scratch; `cls/*` for an encoder-only export) start from `modeling.py`'s
 //! initialisers, drawn from `--seed`. Data: `--input_file` (comma-separated, globs) TFRecords
 //! of `bert create-pretraining-data`, every record read and checked (feature names and
@@ -284,6 +285,11 @@ fn load_start(flags: &Flags) -> Result<(BertConfig, Weights), String> {
             let config = BertConfig::from_file(config).map_err(err)?;
             let w = match ckpt {
                 None => Weights::new(),
+                // Another run's state: its variables start this one (a new schedule and
+                // fresh AdamW slots, as Google's seq-512 phase starts from the seq-128 one).
+                Some(c) if Path::new(c).ends_with(checkpoint::FILE_NAME) => {
+                    state_weights(Path::new(c))?
+                }
                 Some(c) if c.ends_with(".safetensors") => safetensors::load(c).map_err(err)?,
                 Some(c) => tf_checkpoint::load(c).map_err(err)?,
             };
