@@ -11,7 +11,9 @@ fn google_checkpoint_to_safetensors_and_back() {
     let tiny = common::shared_dir().join("fixtures/tf_bert_tiny");
     let dir = std::env::temp_dir().join(format!("libbert-convert-st-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    // A folder that does not exist yet: convert makes it, as Google's scripts make theirs.
+    let root = dir.clone();
+    let dir = dir.join("new/export");
     let out = dir.join("model.safetensors");
     let o = Command::new(env!("CARGO_BIN_EXE_bert"))
         .args(["convert", "--model"])
@@ -54,5 +56,5 @@ fn google_checkpoint_to_safetensors_and_back() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("f32"));
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
 }

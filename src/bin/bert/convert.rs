@@ -45,6 +45,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         Vec::new()
     };
+    // As Google's scripts make their --output_dir: a new folder is not an error.
+    let parent = std::path::Path::new(&output).parent();
+    if let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("--output {output}: cannot create {}: {e}", dir.display()))?;
+    }
     if output.ends_with(".safetensors") {
         if dtype != DType::F32 {
             return Err("--output *.safetensors holds f32 weights only (--dtype f32)".into());
