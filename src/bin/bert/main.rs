@@ -78,7 +78,8 @@ commands:
   pretrain          Google's run_pretraining.py: masked LM + next sentence
                     --input_file A,B,dir/*.tfrecord --output_dir DIR [--do_train] [--do_eval]
                     (--model PATH | --bert_config_file [--init_checkpoint]; from scratch
-                    without a checkpoint) [--max_seq_length=128]
+                    without a checkpoint; --init_checkpoint DIR/training_state.safetensors
+                    starts from another run's variables) [--max_seq_length=128]
                     [--max_predictions_per_seq=20] [--train_batch_size=32]
                     [--eval_batch_size=8] [--learning_rate=5e-5] [--num_train_steps=100000]
                     [--num_warmup_steps=10000] [--save_checkpoints_steps=1000]
