@@ -59,11 +59,12 @@ def fields(b):
             raise ValueError(f"wire type {wire}")
 
 
-def int64_features(example):
-    """{name: [ints]} of a serialized tf.train.Example (float features are skipped)."""
+def features(example):
+    """{name: (kind, values)} of a serialized tf.train.Example: kind 3 int64, 2 float
+    (bytes features are skipped)."""
     out = {}
-    for _, features in fields(example):  # Example.features
-        for _, entry in fields(features):  # Features.feature: map entries
+    for _, feats in fields(example):  # Example.features
+        for _, entry in fields(feats):  # Features.feature: map entries
             name, value = None, b""
             for number, x in fields(entry):
                 if number == 1:
@@ -71,19 +72,25 @@ def int64_features(example):
                 else:
                     value = x
             for kind, lst in fields(value):
-                if kind != 3:  # int64_list
-                    continue
                 vals = []
                 for _, x in fields(lst):
-                    if isinstance(x, bytes):  # packed
+                    if kind == 3 and isinstance(x, bytes):  # packed int64
                         j = 0
                         while j < len(x):
                             v, j = varint(x, j)
                             vals.append(v)
-                    else:
+                    elif kind == 3:
                         vals.append(x)
-                out[name] = vals
+                    elif kind == 2:  # packed float
+                        vals += list(struct.unpack(f"<{len(x) // 4}f", x))
+                if kind in (2, 3):
+                    out[name] = (kind, vals)
     return out
+
+
+def int64_features(example):
+    """{name: [ints]} of a serialized tf.train.Example (float features are skipped)."""
+    return {name: vals for name, (kind, vals) in features(example).items() if kind == 3}
 
 
 def records(path):

@@ -24,7 +24,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mlm_baselines import fields, varint  # noqa: E402
+from mlm_baselines import features  # noqa: E402
 
 KINDS = ("mask", "kept", "random", "all")
 
@@ -68,33 +68,6 @@ def _field(number, payload):
     return _varint_bytes((number << 3) | 2) + _varint_bytes(len(payload)) + payload
 
 
-def parse(example):
-    """{name: (kind, values)} of a tf.train.Example: kind 3 int64 (packed), 2 float."""
-    out = {}
-    for _, features in fields(example):
-        for _, entry in fields(features):
-            name, value = None, b""
-            for number, x in fields(entry):
-                if number == 1:
-                    name = x.decode()
-                else:
-                    value = x
-            for kind, lst in fields(value):
-                vals = []
-                for _, x in fields(lst):
-                    if kind == 3 and isinstance(x, bytes):
-                        j = 0
-                        while j < len(x):
-                            v, j = varint(x, j)
-                            vals.append(v)
-                    elif kind == 3:
-                        vals.append(x)
-                    elif kind == 2:
-                        vals += list(struct.unpack(f"<{len(x) // 4}f", x))
-                out[name] = (kind, vals)
-    return out
-
-
 def serialize(feats):
     entries = b""
     for name in sorted(feats):
@@ -136,7 +109,7 @@ def main():
     outs = {k: open(os.path.join(args.out_dir, f"{k}.tfrecord"), "wb") for k in KINDS}
     counts = dict.fromkeys(KINDS, 0)
     for data in raw_records(args.eval_file):
-        feats = parse(data)
+        feats = features(data)
         ids = feats["input_ids"][1]
         slots = zip(
             feats["masked_lm_positions"][1],

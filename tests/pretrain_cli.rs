@@ -223,12 +223,12 @@ fn corrupt_and_mismatched_records_are_clear_errors() {
 fn from_scratch_then_evaluation_of_the_saved_state() {
     let out = tmp("scratch");
     let config = tiny_dir().join("bert_config.json");
-    let run = |extra: &[&str]| {
+    let run_in = |dir: &Path, extra: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_bert"))
             .args([
                 "pretrain",
                 &format!("--input_file={}", records().display()),
-                &format!("--output_dir={}", out.display()),
+                &format!("--output_dir={}", dir.display()),
                 &format!("--bert_config_file={}", config.display()),
                 "--train_batch_size=4",
                 "--eval_batch_size=4",
@@ -245,6 +245,7 @@ fn from_scratch_then_evaluation_of_the_saved_state() {
         assert!(o.status.success(), "{log}");
         log
     };
+    let run = |extra: &[&str]| run_in(&out, extra);
     let log = run(&["--do_train"]);
     assert!(log.contains("46 variable(s) initialised"), "{log}");
     let state = checkpoint::load(&out.join(checkpoint::FILE_NAME)).unwrap();
@@ -261,22 +262,9 @@ fn from_scratch_then_evaluation_of_the_saved_state() {
     // variables: evaluated before any step, it scores what the state scored.
     let next = tmp("next-phase");
     let state_file = out.join(checkpoint::FILE_NAME);
-    let o = Command::new(env!("CARGO_BIN_EXE_bert"))
-        .args([
-            "pretrain",
-            &format!("--input_file={}", records().display()),
-            &format!("--output_dir={}", next.display()),
-            &format!("--bert_config_file={}", config.display()),
-            &format!("--init_checkpoint={}", state_file.display()),
-            "--do_eval",
-            "--eval_batch_size=4",
-            "--max_eval_steps=2",
-            "--threads=1",
-        ])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success() && !log.contains("initialised"), "{log}");
+    let init = format!("--init_checkpoint={}", state_file.display());
+    let log = run_in(&next, &[&init, "--do_eval"]);
+    assert!(!log.contains("initialised"), "{log}");
     let again = std::fs::read_to_string(next.join("eval_results.txt")).unwrap();
     let tail = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert!(again.starts_with("global_step = 0\n"), "{again}");
