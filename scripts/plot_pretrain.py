@@ -104,18 +104,22 @@ def main():
                 ax.axvline(off, color="gray", ls=":", lw=1)
         if train:
             steps = [off + s for s, _ in train]
-            ax_loss.plot(steps, [r["loss"] for _, r in train], "C0", lw=1, label="train total loss" if first else None)
-            ax_loss.plot(steps, [r["masked_lm_loss"] for _, r in train], "C1", lw=1, label="train MLM loss" if first else None)
-            ax_acc.plot(steps, [r["masked_lm_accuracy"] for _, r in train], "C0", lw=1, label="train MLM acc" if first else None)
-            ax_acc.plot(
-                steps, [r["next_sentence_accuracy"] for _, r in train], "C1", lw=1, alpha=0.6,
-                label="train NSP acc" if first else None,
-            )
+            for ax, key, color, name in (
+                (ax_loss, "loss", "C0", "train total loss"),
+                (ax_loss, "masked_lm_loss", "C1", "train MLM loss"),
+                (ax_acc, "masked_lm_accuracy", "C0", "train MLM acc"),
+                (ax_acc, "next_sentence_accuracy", "C1", "train NSP acc"),
+            ):
+                alpha = 0.6 if key == "next_sentence_accuracy" else 1.0
+                ax.plot(steps, [r[key] for _, r in train], color, lw=1, alpha=alpha, label=name if first else None)
         if evals:
             es = [off + s for s, _ in evals]
-            ax_loss.plot(es, [e["masked_lm_loss"] for _, e in evals], "o-", color="C%d" % (2 + 2 * i), label="eval MLM loss" + tag)
-            ax_acc.plot(es, [e["masked_lm_accuracy"] for _, e in evals], "o-", color="C%d" % (2 + 2 * i), label="eval MLM acc" + tag)
-            ax_acc.plot(es, [e["next_sentence_accuracy"] for _, e in evals], "s--", color="C%d" % (3 + 2 * i), label="eval NSP acc" + tag)
+            for ax, key, style, color, name in (
+                (ax_loss, "masked_lm_loss", "o-", 2 + 2 * i, "eval MLM loss"),
+                (ax_acc, "masked_lm_accuracy", "o-", 2 + 2 * i, "eval MLM acc"),
+                (ax_acc, "next_sentence_accuracy", "s--", 3 + 2 * i, "eval NSP acc"),
+            ):
+                ax.plot(es, [e[key] for _, e in evals], style, color="C%d" % color, label=name + tag)
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_acc.set_xlabel("step")

@@ -2,8 +2,8 @@
 //!
 //! Model: `--init_checkpoint` (with `--bert_config_file`: a TF checkpoint, safetensors, or
 //! another run's `training_state.safetensors`, whose variables only are taken: a curriculum's
-//! next phase) or `--model` (any format libbert loads); variables the checkpoint lacks (all of them with `--bert_config_file` alone: a
-//! run from scratch; `cls/*` for an encoder-only export) start from `modeling.py`'s
+//! next phase) or `--model` (any format libbert loads); variables the checkpoint lacks (all
+//! of them with `--bert_config_file` alone: a run from scratch; `cls/*` for an encoder-only export) start from `modeling.py`'s
 //! initialisers, drawn from `--seed`. Data: `--input_file` (comma-separated, globs) TFRecords
 //! of `bert create-pretraining-data`, every record read and checked (feature names and
 //! shapes, id ranges; errors name file and record) before the first step; each epoch is a
