@@ -3,19 +3,56 @@
 
 use super::buffer::VkBuf;
 use super::exec::VulkanExec;
-use super::kernels::{MAX_GROUPS, MAX_HEAD_SIZE, MAX_KEYS};
+use super::grads::view_len;
+use super::kernels::{Push, MAX_GROUPS, MAX_HEAD_SIZE, MAX_KEYS};
 use super::rows::push;
 use super::Vulkan;
 use crate::backend::{Heads, Queries, Rows, View};
 use crate::{Error, Result};
 
-/// The rows a view of `rows` rows of `width` values reads.
-fn view_len(v: &View<'_, Vulkan>, rows: usize, width: usize) -> usize {
-    if rows == 0 {
-        0
-    } else {
-        v.col + (rows - 1) * v.stride + width
+/// The shaders' limits: head size and keys per sequence (workgroup arrays).
+pub(super) fn check_shape(rows: &Rows, heads: Heads) -> Result<()> {
+    if heads.size > MAX_HEAD_SIZE {
+        return Err(Error::Unsupported(format!(
+            "vulkan: attention heads of {} values (at most {MAX_HEAD_SIZE})",
+            heads.size
+        )));
     }
+    if let Some(s) = rows.seqs.iter().find(|s| s.len > MAX_KEYS) {
+        return Err(Error::Unsupported(format!(
+            "vulkan: attention over {} tokens (at most {MAX_KEYS})",
+            s.len
+        )));
+    }
+    Ok(())
+}
+
+/// Workgroups over (head, row) for `rows` rows (`y + 65535 z` in the shaders).
+pub(super) fn groups(heads: usize, rows: usize) -> [u32; 3] {
+    let g = MAX_GROUPS as usize;
+    [heads as u32, rows.min(g) as u32, rows.div_ceil(g) as u32]
+}
+
+/// The push constants of the forward shaders (`attention.wgsl`, `attention_train.wgsl`):
+/// query rows, head size, scale, then each view's column and stride, then the width.
+pub(super) fn forward_push(
+    nq: usize,
+    heads: Heads,
+    (q, k, v): (&View<'_, Vulkan>, &View<'_, Vulkan>, &View<'_, Vulkan>),
+) -> Push {
+    let scale = 1.0 / (heads.size as f32).sqrt();
+    push(&[
+        nq as u32,
+        heads.size as u32,
+        scale.to_bits(),
+        q.col as u32,
+        q.stride as u32,
+        k.col as u32,
+        k.stride as u32,
+        v.col as u32,
+        v.stride as u32,
+        (heads.n * heads.size) as u32,
+    ])
 }
 
 /// `out[queries, heads · size]` (see [`crate::backend::Backend::attention`]).
@@ -28,12 +65,7 @@ pub(super) fn attention(
     out: &mut VkBuf,
 ) -> Result<()> {
     let h = heads.n * heads.size;
-    if heads.size > MAX_HEAD_SIZE {
-        return Err(Error::Unsupported(format!(
-            "vulkan: attention heads of {} values (at most {MAX_HEAD_SIZE})",
-            heads.size
-        )));
-    }
+    check_shape(rows, heads)?;
     // Per query row: its sequence's first key row and number of keys.
     let mut spans = Vec::new();
     match queries {
@@ -57,12 +89,6 @@ pub(super) fn attention(
         }
     }
     let nq = spans.len() / 2;
-    if let Some(s) = rows.seqs.iter().find(|s| s.len > MAX_KEYS) {
-        return Err(Error::Unsupported(format!(
-            "vulkan: attention over {} tokens (at most {MAX_KEYS})",
-            s.len
-        )));
-    }
     let r = rows.len();
     let bindings = [
         ex.input(q.buf, view_len(&q, nq, h), "the queries")?
@@ -75,23 +101,6 @@ pub(super) fn attention(
         ex.gpu.host_buffer(&rows.mask_bias, 0.0)?.into_bytes(),
         ex.grow(out, nq * h)?.into_bytes(),
     ];
-    let scale = 1.0 / (heads.size as f32).sqrt();
-    let p = push(&[
-        nq as u32,
-        heads.size as u32,
-        scale.to_bits(),
-        q.col as u32,
-        q.stride as u32,
-        k.col as u32,
-        k.stride as u32,
-        v.col as u32,
-        v.stride as u32,
-        h as u32,
-    ]);
-    let groups = [
-        heads.n as u32,
-        nq.min(MAX_GROUPS as usize) as u32,
-        nq.div_ceil(MAX_GROUPS as usize) as u32,
-    ];
-    ex.dispatch(&ex.gpu.kernels.attention, &bindings, p, groups)
+    let p = forward_push(nq, heads, (&q, &k, &v));
+    ex.dispatch(&ex.gpu.kernels.attention, &bindings, p, groups(heads.n, nq))
 }

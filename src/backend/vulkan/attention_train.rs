@@ -8,10 +8,10 @@
 //! keys up to its last real one. Dropout's mask index of a probability is its index in the
 //! record, as on the CPU, so both back ends drop the same units.
 
+use super::attention::{check_shape, forward_push, groups};
 use super::buffer::VkBuf;
 use super::exec::VulkanExec;
 use super::grads::{mask_words, view_len};
-use super::kernels::{MAX_GROUPS, MAX_HEAD_SIZE, MAX_KEYS};
 use super::rows::push;
 use super::Vulkan;
 use crate::backend::View;
@@ -44,18 +44,7 @@ fn plan(
     heads: Heads,
     drop: Option<Dropout>,
 ) -> Result<Plan> {
-    if heads.size > MAX_HEAD_SIZE {
-        return Err(Error::Unsupported(format!(
-            "vulkan: attention heads of {} values (at most {MAX_HEAD_SIZE})",
-            heads.size
-        )));
-    }
-    if let Some(s) = rows.seqs.iter().find(|s| s.len > MAX_KEYS) {
-        return Err(Error::Unsupported(format!(
-            "vulkan: attention over {} tokens (at most {MAX_KEYS})",
-            s.len
-        )));
-    }
+    check_shape(rows, heads)?;
     let [lo, hi, t, s] = mask_words(drop);
     let header = [lo, hi, t, s, u32::from(drop.is_some()), 0, 0, 0];
     let nq = queries.map_or(rows.len(), Queries::len);
@@ -106,12 +95,6 @@ fn plan(
     })
 }
 
-/// Workgroups over (head, row) for `rows` rows (`y + 65535 z` in the shaders).
-fn groups(heads: usize, rows: usize) -> [u32; 3] {
-    let g = MAX_GROUPS as usize;
-    [heads as u32, rows.min(g) as u32, rows.div_ceil(g) as u32]
-}
-
 /// The forward pass (see `Backend::attention`), recording into `record`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
@@ -139,19 +122,7 @@ pub(super) fn forward(
         ex.grow(out, nq * h)?.into_bytes(),
         ex.grow(record, pl.total)?.into_bytes(),
     ];
-    let scale = 1.0 / (heads.size as f32).sqrt();
-    let p = push(&[
-        nq as u32,
-        heads.size as u32,
-        scale.to_bits(),
-        q.col as u32,
-        q.stride as u32,
-        k.col as u32,
-        k.stride as u32,
-        v.col as u32,
-        v.stride as u32,
-        h as u32,
-    ]);
+    let p = forward_push(nq, heads, (&q, &k, &v));
     ex.dispatch(
         &ex.gpu.kernels.attention_train,
         &bindings,

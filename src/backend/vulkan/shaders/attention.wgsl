@@ -27,6 +27,7 @@ var<workgroup> qrow: array<f32, 256>;
 var<workgroup> part: array<f32, 64>;
 
 // include: workgroup_reduce.wgsli
+// include: attention_scores.wgsli
 
 // Workgroups: x = head, y + 65535 z = query row.
 @compute @workgroup_size(64)
@@ -39,30 +40,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let start = spans[2u * i];
     let len = spans[2u * i + 1u];
     let col = h * p.size;
-    for (var d = li; d < p.size; d += WG) {
-        qrow[d] = q[p.q_off + i * p.q_stride + col + d];
-    }
-    workgroupBarrier();
-    var m = -3.402823e38;
-    for (var j = li; j < len; j += WG) {
-        let kr = p.k_off + (start + j) * p.k_stride + col;
-        var dot = 0.0;
-        for (var d = 0u; d < p.size; d++) {
-            dot = fma(qrow[d], k[kr + d], dot);
-        }
-        let s = dot * p.scale + mask_bias[start + j];
-        scores[j] = s;
-        m = max(m, s);
-    }
-    m = reduce_max(m, li);
-    var sum = 0.0;
-    for (var j = li; j < len; j += WG) {
-        let e = exp(scores[j] - m);
-        scores[j] = e;
-        sum += e;
-    }
     // The barrier inside makes every score visible to every invocation below.
-    let inv = 1.0 / reduce_sum(sum, li);
+    let inv = attention_scores(i, start, len, col, li);
     for (var d = li; d < p.size; d += WG) {
         var acc = 0.0;
         for (var j = 0u; j < len; j++) {

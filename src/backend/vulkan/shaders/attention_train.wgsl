@@ -26,6 +26,7 @@ var<workgroup> qrow: array<f32, 256>;
 var<workgroup> part: array<f32, 64>;
 
 // include: workgroup_reduce.wgsli
+// include: attention_scores.wgsli
 
 // Workgroups: x = head, y + 65535 z = query row.
 @compute @workgroup_size(64)
@@ -42,29 +43,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let len = spans[s0 + 1u];
     let rec = spans[s0 + 2u] + h * spans[s0 + 3u];
     let col = h * p.size;
-    for (var d = li; d < p.size; d += WG) {
-        qrow[d] = q[p.q_off + i * p.q_stride + col + d];
-    }
-    workgroupBarrier();
-    var m = -3.402823e38;
-    for (var j = li; j < len; j += WG) {
-        let kr = p.k_off + (start + j) * p.k_stride + col;
-        var dot = 0.0;
-        for (var d = 0u; d < p.size; d++) {
-            dot = fma(qrow[d], k[kr + d], dot);
-        }
-        let s = dot * p.scale + mask_bias[start + j];
-        scores[j] = s;
-        m = max(m, s);
-    }
-    m = reduce_max(m, li);
-    var sum = 0.0;
-    for (var j = li; j < len; j += WG) {
-        let e = exp(scores[j] - m);
-        scores[j] = e;
-        sum += e;
-    }
-    let inv = 1.0 / reduce_sum(sum, li);
+    let inv = attention_scores(i, start, len, col, li);
     // Each invocation rescales the scores it wrote; the barrier then shows them to all.
     for (var j = li; j < len; j += WG) {
         let pj = scores[j] * inv;
