@@ -316,35 +316,29 @@ fn cli_resumes_from_output_dir() {
     let out = tmp("cli-out");
     let tiny = tiny_dir();
     let run = |seed: &str| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_bert"))
-            .args([
-                "classify",
-                "--task_name=sst-2",
-                "--do_train",
-                &format!("--data_dir={}", data.display()),
-                &format!("--output_dir={}", out.display()),
-                &format!(
-                    "--bert_config_file={}",
-                    tiny.join("bert_config.json").display()
-                ),
-                &format!(
-                    "--init_checkpoint={}",
-                    tiny.join("bert_model.ckpt").display()
-                ),
-                &format!("--vocab_file={}", tiny.join("vocab.txt").display()),
-                "--max_seq_length=32",
-                "--train_batch_size=8",
-                "--num_train_epochs=1",
-                "--save_checkpoints_steps=3",
-                "--threads=2",
-                &format!("--seed={seed}"),
-            ])
-            .output()
-            .unwrap();
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        let o = common::bert_cli([
+            "classify",
+            "--task_name=sst-2",
+            "--do_train",
+            &format!("--data_dir={}", data.display()),
+            &format!("--output_dir={}", out.display()),
+            &format!(
+                "--bert_config_file={}",
+                tiny.join("bert_config.json").display()
+            ),
+            &format!(
+                "--init_checkpoint={}",
+                tiny.join("bert_model.ckpt").display()
+            ),
+            &format!("--vocab_file={}", tiny.join("vocab.txt").display()),
+            "--max_seq_length=32",
+            "--train_batch_size=8",
+            "--num_train_epochs=1",
+            "--save_checkpoints_steps=3",
+            "--threads=2",
+            &format!("--seed={seed}"),
+        ]);
+        (o.ok, o.stderr)
     };
     let (ok, log) = run("1");
     assert!(ok, "{log}");

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bert::classifier::Classifier;
 use bert::Context;
@@ -22,15 +21,8 @@ fn tmp_dir(name: &str) -> PathBuf {
 }
 
 fn bert(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bert"))
-        .arg("classify")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let o = common::bert_cli(std::iter::once(&"classify").chain(args));
+    (o.ok, o.stderr)
 }
 
 /// SST-2's first `train` training rows of at least six words (the dev set holds whole

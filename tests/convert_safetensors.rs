@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 #[test]
 fn google_checkpoint_to_safetensors_and_back() {
     let tiny = common::shared_dir().join("fixtures/tf_bert_tiny");
@@ -15,13 +13,13 @@ fn google_checkpoint_to_safetensors_and_back() {
     let root = dir.clone();
     let dir = dir.join("new/export");
     let out = dir.join("model.safetensors");
-    let o = Command::new(env!("CARGO_BIN_EXE_bert"))
-        .args(["convert", "--model"])
-        .arg(&tiny)
-        .arg(format!("--output={}", out.display()))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::bert_cli([
+        "convert",
+        "--model",
+        &tiny.display().to_string(),
+        &format!("--output={}", out.display()),
+    ]);
+    assert!(o.ok, "{}", o.stderr);
     std::fs::copy(tiny.join("vocab.txt"), dir.join("vocab.txt")).unwrap();
     let (c0, w0) = bert::weights::load_model_files(&tiny).unwrap();
     let (c1, w1) = bert::weights::load_model_files(&dir).unwrap();
@@ -48,13 +46,13 @@ fn google_checkpoint_to_safetensors_and_back() {
         assert!(header.contains(hf), "{hf} missing: {header}");
     }
     // A quantized output is refused with a reason, not written.
-    let o = Command::new(env!("CARGO_BIN_EXE_bert"))
-        .args(["convert", "--dtype=int8", "--model"])
-        .arg(&tiny)
-        .arg(format!("--output={}", dir.join("q.safetensors").display()))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("f32"));
+    let o = common::bert_cli([
+        "convert",
+        "--dtype=int8",
+        "--model",
+        &tiny.display().to_string(),
+        &format!("--output={}", dir.join("q.safetensors").display()),
+    ]);
+    assert!(!o.ok && o.stderr.contains("f32"), "{}", o.stderr);
     std::fs::remove_dir_all(&root).unwrap();
 }

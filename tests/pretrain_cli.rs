@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bert::classifier::checkpoint;
 
@@ -29,34 +28,28 @@ fn tmp(name: &str) -> PathBuf {
 /// `bert pretrain` on the tiny checkpoint: batch 8, 4 steps, a checkpoint every 2.
 fn pretrain(input: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
     let tiny = tiny_dir();
-    let o = Command::new(env!("CARGO_BIN_EXE_bert"))
-        .args([
-            "pretrain",
-            &format!("--input_file={}", input.display()),
-            &format!("--output_dir={}", out.display()),
-            &format!(
-                "--bert_config_file={}",
-                tiny.join("bert_config.json").display()
-            ),
-            &format!(
-                "--init_checkpoint={}",
-                tiny.join("bert_model.ckpt").display()
-            ),
-            "--train_batch_size=8",
-            "--num_train_steps=4",
-            "--num_warmup_steps=1",
-            "--learning_rate=1e-4",
-            "--save_checkpoints_steps=2",
-            "--log_every_n_steps=1",
-            "--threads=1",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let fixed = [
+        "pretrain",
+        &format!("--input_file={}", input.display()),
+        &format!("--output_dir={}", out.display()),
+        &format!(
+            "--bert_config_file={}",
+            tiny.join("bert_config.json").display()
+        ),
+        &format!(
+            "--init_checkpoint={}",
+            tiny.join("bert_model.ckpt").display()
+        ),
+        "--train_batch_size=8",
+        "--num_train_steps=4",
+        "--num_warmup_steps=1",
+        "--learning_rate=1e-4",
+        "--save_checkpoints_steps=2",
+        "--log_every_n_steps=1",
+        "--threads=1",
+    ];
+    let o = common::bert_cli(fixed.iter().chain(extra));
+    (o.ok, o.stderr)
 }
 
 /// The variables of a training state, by name.
@@ -224,26 +217,22 @@ fn from_scratch_then_evaluation_of_the_saved_state() {
     let out = tmp("scratch");
     let config = tiny_dir().join("bert_config.json");
     let run_in = |dir: &Path, extra: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_bert"))
-            .args([
-                "pretrain",
-                &format!("--input_file={}", records().display()),
-                &format!("--output_dir={}", dir.display()),
-                &format!("--bert_config_file={}", config.display()),
-                "--train_batch_size=4",
-                "--eval_batch_size=4",
-                "--max_eval_steps=2",
-                "--num_train_steps=2",
-                "--num_warmup_steps=0",
-                "--learning_rate=1e-3",
-                "--threads=1",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        let log = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "{log}");
-        log
+        let fixed = [
+            "pretrain",
+            &format!("--input_file={}", records().display()),
+            &format!("--output_dir={}", dir.display()),
+            &format!("--bert_config_file={}", config.display()),
+            "--train_batch_size=4",
+            "--eval_batch_size=4",
+            "--max_eval_steps=2",
+            "--num_train_steps=2",
+            "--num_warmup_steps=0",
+            "--learning_rate=1e-3",
+            "--threads=1",
+        ];
+        let o = common::bert_cli(fixed.iter().chain(extra));
+        assert!(o.ok, "{}", o.stderr);
+        o.stderr
     };
     let run = |extra: &[&str]| run_in(&out, extra);
     let log = run(&["--do_train"]);

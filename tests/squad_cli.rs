@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -57,21 +56,8 @@ fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
 }
 
 fn bert(args: &[String]) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_bert"))
-        .arg("squad")
-        .args(args)
-        .output()
-        .unwrap();
-    // An error is an exit status of 1 with a message, never a panic (101).
-    assert!(
-        o.status.code() == Some(0) || o.status.code() == Some(1),
-        "{o:?}"
-    );
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let o = common::bert_cli(std::iter::once("squad").chain(args.iter().map(String::as_str)));
+    (o.ok, o.stdout, o.stderr)
 }
 
 fn google_model() -> Vec<String> {

@@ -311,3 +311,27 @@ pub fn gather_positions(
         })
         .collect()
 }
+
+/// What a run of the `bert` command line gave.
+pub struct Cli {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs this package's `bert` binary with `args`, stdin closed. Whatever the arguments, a
+/// failure must be exit status 1 with a message: a panic (101), a signal or another status
+/// fails the calling test.
+pub fn bert_cli<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Cli {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_bert"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    Cli {
+        ok: o.status.success(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
