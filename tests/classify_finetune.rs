@@ -13,10 +13,6 @@ use bert::classifier::{
 };
 use bert::Error;
 
-fn tiny_dir() -> PathBuf {
-    common::shared_dir().join("fixtures/tf_bert_tiny")
-}
-
 /// The first 40 rows of SST-2's training file.
 fn examples() -> Vec<InputExample> {
     let p = Processor::glue("sst-2").unwrap();
@@ -44,7 +40,7 @@ fn hp() -> FineTuneParams {
 }
 
 fn tuner(hp: FineTuneParams) -> FineTuner {
-    let start = ModelStart::load(&tiny_dir(), None, Some(true)).unwrap();
+    let start = ModelStart::load(&common::tiny_dir(), None, Some(true)).unwrap();
     let mut ft = FineTuner::from_start(start, vec!["0".into(), "1".into()], hp).unwrap();
     ft.add_examples(&examples()).unwrap();
     ft
@@ -218,7 +214,7 @@ fn resume_refuses_other_settings_and_corrupt_files() {
         tuner(hp()).resume(&bad),
         Err(Error::Format { .. })
     ));
-    let model = tiny_dir().join("vocab.txt");
+    let model = common::tiny_dir().join("vocab.txt");
     assert!(matches!(
         tuner(hp()).resume(&model),
         Err(Error::Format { .. })
@@ -238,7 +234,7 @@ fn resume_refuses_other_settings_and_corrupt_files() {
 
 #[test]
 fn bad_input_gives_its_own_error() {
-    let start = || ModelStart::load(&tiny_dir(), None, Some(true)).unwrap();
+    let start = || ModelStart::load(&common::tiny_dir(), None, Some(true)).unwrap();
     let labels = || vec!["neg".to_string(), "pos".to_string()];
     let mut ft = FineTuner::from_start(start(), labels(), hp()).unwrap();
     assert_eq!(ft.train(None, go_on).unwrap_err().code(), 16); // EmptyData
@@ -314,7 +310,8 @@ fn cli_resumes_from_output_dir() {
         .collect();
     std::fs::write(data.join("train.tsv"), rows.join("\n") + "\n").unwrap();
     let out = tmp("cli-out");
-    let tiny = tiny_dir();
+    let tiny = common::tiny_dir();
+    let [config, checkpoint] = common::tiny_checkpoint_flags();
     let run = |seed: &str| {
         let o = common::bert_cli([
             "classify",
@@ -322,14 +319,8 @@ fn cli_resumes_from_output_dir() {
             "--do_train",
             &format!("--data_dir={}", data.display()),
             &format!("--output_dir={}", out.display()),
-            &format!(
-                "--bert_config_file={}",
-                tiny.join("bert_config.json").display()
-            ),
-            &format!(
-                "--init_checkpoint={}",
-                tiny.join("bert_model.ckpt").display()
-            ),
+            &config,
+            &checkpoint,
             &format!("--vocab_file={}", tiny.join("vocab.txt").display()),
             "--max_seq_length=32",
             "--train_batch_size=8",

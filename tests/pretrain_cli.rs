@@ -10,10 +10,6 @@ use std::path::{Path, PathBuf};
 
 use bert::classifier::checkpoint;
 
-fn tiny_dir() -> PathBuf {
-    common::shared_dir().join("fixtures/tf_bert_tiny")
-}
-
 fn records() -> PathBuf {
     common::shared_dir().join("fixtures/pretraining_data/sample_text_s128/tf_examples.tfrecord")
 }
@@ -27,19 +23,13 @@ fn tmp(name: &str) -> PathBuf {
 
 /// `bert pretrain` on the tiny checkpoint: batch 8, 4 steps, a checkpoint every 2.
 fn pretrain(input: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
-    let tiny = tiny_dir();
+    let [config, checkpoint] = common::tiny_checkpoint_flags();
     let fixed = [
         "pretrain",
         &format!("--input_file={}", input.display()),
         &format!("--output_dir={}", out.display()),
-        &format!(
-            "--bert_config_file={}",
-            tiny.join("bert_config.json").display()
-        ),
-        &format!(
-            "--init_checkpoint={}",
-            tiny.join("bert_model.ckpt").display()
-        ),
+        &config,
+        &checkpoint,
         "--train_batch_size=8",
         "--num_train_steps=4",
         "--num_warmup_steps=1",
@@ -215,7 +205,7 @@ fn corrupt_and_mismatched_records_are_clear_errors() {
 #[test]
 fn from_scratch_then_evaluation_of_the_saved_state() {
     let out = tmp("scratch");
-    let config = tiny_dir().join("bert_config.json");
+    let config = common::tiny_dir().join("bert_config.json");
     let run_in = |dir: &Path, extra: &[&str]| {
         let fixed = [
             "pretrain",

@@ -11,10 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-fn tiny() -> PathBuf {
-    common::shared_dir().join("fixtures/tf_bert_tiny")
-}
-
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("libbert-squad-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -61,17 +57,12 @@ fn bert(args: &[String]) -> (bool, String, String) {
 }
 
 fn google_model() -> Vec<String> {
-    vec![
-        format!(
-            "--bert_config_file={}",
-            tiny().join("bert_config.json").display()
-        ),
-        format!(
-            "--init_checkpoint={}",
-            tiny().join("bert_model.ckpt").display()
-        ),
-        format!("--vocab_file={}", tiny().join("vocab.txt").display()),
-    ]
+    let mut flags = common::tiny_checkpoint_flags().to_vec();
+    flags.push(format!(
+        "--vocab_file={}",
+        common::tiny_dir().join("vocab.txt").display()
+    ));
+    flags
 }
 
 fn small() -> Vec<String> {
@@ -180,10 +171,13 @@ fn trains_predicts_and_reloads() {
     args.extend([
         format!(
             "--bert_config_file={}",
-            tiny().join("bert_config.json").display()
+            common::tiny_dir().join("bert_config.json").display()
         ),
         format!("--init_checkpoint={}", ckpt.join("model.ckpt-3").display()),
-        format!("--vocab_file={}", tiny().join("vocab.txt").display()),
+        format!(
+            "--vocab_file={}",
+            common::tiny_dir().join("vocab.txt").display()
+        ),
         "--do_predict".into(),
         format!("--predict_file={}", dev.display()),
         format!("--output_dir={}", tf.display()),

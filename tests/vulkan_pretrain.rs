@@ -21,7 +21,7 @@ fn tmp(name: &str) -> PathBuf {
 
 /// `bert pretrain` on the tiny checkpoint: batch 8, 2 steps.
 fn pretrain(out: &Path, extra: &[&str]) {
-    let tiny = common::shared_dir().join("fixtures/tf_bert_tiny");
+    let [config, checkpoint] = common::tiny_checkpoint_flags();
     let records = common::shared_dir()
         .join("fixtures/pretraining_data/sample_text_s128/tf_examples.tfrecord");
     let o = Command::new(env!("CARGO_BIN_EXE_bert"))
@@ -29,14 +29,8 @@ fn pretrain(out: &Path, extra: &[&str]) {
             "pretrain",
             &format!("--input_file={}", records.display()),
             &format!("--output_dir={}", out.display()),
-            &format!(
-                "--bert_config_file={}",
-                tiny.join("bert_config.json").display()
-            ),
-            &format!(
-                "--init_checkpoint={}",
-                tiny.join("bert_model.ckpt").display()
-            ),
+            &config,
+            &checkpoint,
             "--train_batch_size=8",
             "--num_train_steps=2",
             "--num_warmup_steps=1",

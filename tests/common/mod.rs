@@ -335,3 +335,24 @@ pub fn bert_cli<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) ->
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// Google's tiny TF checkpoint: `../shared/fixtures/tf_bert_tiny`.
+pub fn tiny_dir() -> PathBuf {
+    shared_dir().join("fixtures/tf_bert_tiny")
+}
+
+/// The flags that load [`tiny_dir`]'s checkpoint as Google's scripts take it:
+/// `--bert_config_file` and `--init_checkpoint`.
+pub fn tiny_checkpoint_flags() -> [String; 2] {
+    let tiny = tiny_dir();
+    [
+        format!(
+            "--bert_config_file={}",
+            tiny.join("bert_config.json").display()
+        ),
+        format!(
+            "--init_checkpoint={}",
+            tiny.join("bert_model.ckpt").display()
+        ),
+    ]
+}
